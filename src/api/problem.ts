@@ -1,0 +1,80 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+
+/** One offending input: a dotted path (`hosts.0`, `latitude`, `service`) and what is wrong with it. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** An expected failure with an HTTP status; rendered as application/problem+json (RFC 9457). */
+export class Problem extends Error {
+  override readonly name = 'Problem';
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly errors?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(detail);
+  }
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Renders a problem; the request id lets an operator find the matching log line. */
+export function problemResponse(c: Context, problem: Problem): Response {
+  const requestId: string | undefined = c.get('requestId');
+  const body = {
+    type: `urn:waymark:problem:${problem.code}`,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    code: problem.code,
+    requestId,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+  };
+  return c.body(JSON.stringify(body), problem.status, { 'content-type': PROBLEM_CONTENT_TYPE, ...problem.headers });
+}
+
+export function invalid(detail: string, errors: FieldError[]): Problem {
+  return new Problem(400, 'invalid-request', 'Invalid request', detail, errors);
+}
+
+export function notFound(what: string): Problem {
+  return new Problem(404, 'not-found', 'Not found', `${what} does not exist`);
+}
+
+/** zod issues as field errors, paths prefixed with where the input came from (`body`, `query`...). */
+export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== undefined && p !== '').join('.');
+    const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    return unknownKeys.length
+      ? { field: unknownKeys.map((k) => (path ? `${path}.${k}` : k)).join(', '), message: issue.message }
+      : { field: path || '(root)', message: issue.message };
+  });
+}
+
+/** Parses a JSON body against a schema, or throws a 400 problem naming every offending field. */
+export async function parseBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await c.req.text());
+  } catch {
+    throw invalid('the body is not valid JSON', [{ field: '(body)', message: 'must be a JSON document' }]);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw invalid('the body does not match the schema', fieldErrors(parsed.error));
+  return parsed.data;
+}
+
+/** Validates a path or query parameter, or throws a 400 problem naming it. */
+export function parseParam<T extends z.ZodType>(name: string, value: unknown, schema: T): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalid(`the ${name} is not valid`, fieldErrors(parsed.error, name));
+  return parsed.data;
+}

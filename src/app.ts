@@ -1,0 +1,45 @@
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import { registerAuditRoutes } from './api/audit.js';
+import { registerClusterRoutes } from './api/clusters.js';
+import { notFound, Problem, problemResponse } from './api/problem.js';
+import { registerServiceRoutes } from './api/services.js';
+import type { AppEnv } from './app-env.js';
+import { errorFields } from './observe/log.js';
+import { handleProxy } from './proxy/handle.js';
+import { inBackground, type Runtime } from './runtime.js';
+
+/** Reserved path prefix: never proxied. */
+export const WAYMARK_PREFIX = '/_waymark';
+
+/** The whole app: Waymark's own endpoints under /_waymark, everything else proxied. */
+export function createApp(rt: Runtime): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(requestId({ limitLength: 128 }));
+
+  app.get(`${WAYMARK_PREFIX}/health/live`, (c) => c.json({ status: 'live' }));
+  app.get(`${WAYMARK_PREFIX}/health/ready`, async (c) => {
+    const snapshot = await rt.snapshots.get((work) => inBackground(c, work));
+    const lastError = rt.snapshots.lastError;
+    if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', `the routing table is not loaded${lastError ? `: ${lastError.message}` : ''}`);
+    return c.json({ status: 'ready', snapshotVersion: snapshot.version, services: snapshot.byName.size, storeError: lastError?.message ?? null });
+  });
+
+  const api = new Hono<AppEnv>();
+  registerServiceRoutes(api, rt);
+  registerClusterRoutes(api, rt);
+  registerAuditRoutes(api, rt);
+  app.route(`${WAYMARK_PREFIX}/api/v1`, api);
+
+  app.all(`${WAYMARK_PREFIX}/*`, () => {
+    throw notFound('this Waymark endpoint');
+  });
+  app.all('*', (c) => handleProxy(c, rt));
+
+  app.onError((error, c) => {
+    if (error instanceof Problem) return problemResponse(c, error);
+    rt.log.log('error', 'unhandled error', { requestId: c.get('requestId'), path: c.req.path, ...errorFields(error) });
+    return problemResponse(c, new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs'));
+  });
+  return app;
+}

@@ -1,0 +1,21 @@
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  log(level: LogLevel, message: string, fields?: Record<string, unknown>): void;
+}
+
+/** One JSON object per line on the console: what Workers Logs and log shippers read best. */
+export const consoleLogger: Logger = {
+  log(level, message, fields) {
+    const line = JSON.stringify({ level, message, ...fields, at: new Date().toISOString() });
+    if (level === 'error' || level === 'warn') console.error(line);
+    else console.log(line);
+  },
+};
+
+/** For tests and benchmarks: keeps nothing, prints nothing. */
+export const silentLogger: Logger = { log() {} };
+
+export function errorFields(error: unknown): Record<string, unknown> {
+  return error instanceof Error ? { error: error.message, stack: error.stack } : { error: String(error) };
+}

@@ -1,0 +1,71 @@
+import type { Context } from 'hono';
+import { Problem } from '../api/problem.js';
+import type { AppEnv } from '../app-env.js';
+import { decide } from '../routing/decide.js';
+import { parseGeoPoint, toGeoPoint } from '../routing/geo.js';
+import type { RequestFacts } from '../routing/types.js';
+import { inBackground, type Runtime } from '../runtime.js';
+import type { Settings } from '../settings.js';
+import { forward } from './forward.js';
+import { nextTraceparent, upstreamHeaders } from './headers.js';
+
+/** Proxies one request: snapshot (in memory) -> decision (pure) -> forward with retries. */
+export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Response> {
+  const started = rt.now();
+  const snapshot = await rt.snapshots.get((work) => inBackground(c, work));
+  if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', 'the routing table has not been loaded from the store yet');
+
+  const request = c.req.raw;
+  const facts = requestFacts(request, rt.settings);
+  const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS);
+  if (decision.kind === 'unknown-host') {
+    throw new Problem(404, 'unknown-host', 'Unknown host', `no service is configured for host "${decision.host}"`);
+  }
+  if (decision.kind === 'no-cluster') {
+    throw new Problem(503, 'no-cluster', 'No usable cluster', `service "${decision.service.name}" has no cluster to send this request to`);
+  }
+
+  const url = new URL(request.url);
+  const requestId = c.get('requestId');
+  const headers = upstreamHeaders(request.headers, {
+    clientIp: rt.clientIp(c),
+    proto: url.protocol.slice(0, -1),
+    host: facts.host,
+    requestId,
+    traceparent: nextTraceparent(request.headers.get('traceparent')),
+  });
+  const result = await forward(request, url.pathname + url.search, headers, decision.attempts, forwardOptions(rt.settings), rt.now);
+  const tries = String(result.attempts.length);
+  if (!result.ok) {
+    const status = result.failure === 'timeout' ? 504 : 502;
+    const tried = result.attempts.map((a) => `${a.cluster.name}: ${a.outcome}`).join(', ');
+    throw new Problem(status, `upstream-${result.failure}`, 'Upstream failed', `no cluster answered (${tried})`, undefined, {
+      'x-waymark-attempts': tries,
+    });
+  }
+  const out = result.response.headers;
+  out.set('x-waymark-cluster', result.cluster.name);
+  out.set('x-waymark-attempts', tries);
+  out.set('x-request-id', requestId);
+  out.append('server-timing', `waymark;dur=${rt.now() - started};desc="${result.cluster.name}"`);
+  return result.response;
+}
+
+/** Where the request comes from: trusted headers (only when enabled), then request.cf, then this node's region. */
+export function requestFacts(request: Request, settings: Settings): RequestFacts {
+  const headers = request.headers;
+  const host = headers.get('host') ?? new URL(request.url).host;
+  if (settings.WAYMARK_TRUST_LOCALITY_HEADERS) {
+    const clientRegion = headers.get('x-waymark-client-region') ?? undefined;
+    const clientLocation = parseGeoPoint(headers.get('x-waymark-client-location')) ?? undefined;
+    if (clientRegion || clientLocation) return { host, clientRegion, clientLocation };
+  }
+  const cf = (request as { cf?: { latitude?: unknown; longitude?: unknown } }).cf;
+  const fromCf = cf ? toGeoPoint(cf.latitude, cf.longitude) : null;
+  if (fromCf) return { host, clientLocation: fromCf };
+  return { host, clientRegion: settings.WAYMARK_REGION };
+}
+
+function forwardOptions(settings: Settings) {
+  return { tryTimeoutMs: settings.WAYMARK_TRY_TIMEOUT_MS, retryBufferBytes: settings.WAYMARK_RETRY_BUFFER_BYTES };
+}

@@ -1,0 +1,67 @@
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and are never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers the proxy sets itself; a client's copy is replaced, not passed on. */
+const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'traceparent']);
+
+export interface ForwardFacts {
+  /** The client's address as this runtime sees it; null when unknown. */
+  clientIp: string | null;
+  proto: string;
+  host: string;
+  requestId: string;
+  traceparent: string;
+}
+
+/**
+ * The headers to send upstream: the client's, less hop-by-hop headers (and those its Connection header
+ * names) and any client-sent x-waymark-* header, plus x-forwarded-*, x-request-id and traceparent.
+ */
+export function upstreamHeaders(incoming: Headers, facts: ForwardFacts): Headers {
+  const named = incoming.get('connection');
+  const dropped = named ? new Set(named.toLowerCase().split(',').map((h) => h.trim())) : null;
+  const out = new Headers();
+  for (const [name, value] of incoming) {
+    if (HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || dropped?.has(name)) continue;
+    out.append(name, value);
+  }
+  const priorFor = incoming.get('x-forwarded-for');
+  const forwardedFor = [priorFor, facts.clientIp].filter(Boolean).join(', ');
+  if (forwardedFor) out.set('x-forwarded-for', forwardedFor);
+  out.set('x-forwarded-host', facts.host);
+  out.set('x-forwarded-proto', facts.proto);
+  out.set('x-request-id', facts.requestId);
+  out.set('traceparent', facts.traceparent);
+  return out;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * W3C Trace Context: continue the client's trace with a new span id for this hop, keeping trace id and
+ * flags; start a new trace (not sampled) when the client sent none or an invalid one.
+ */
+export function nextTraceparent(incoming: string | null | undefined): string {
+  const m = incoming ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
+  const traceId = m?.[2];
+  const valid = m && m[1] !== 'ff' && traceId && !/^0+$/.test(traceId) && !/^0+$/.test(m[3] ?? '');
+  if (valid) return `00-${traceId}-${randomHex(8)}-${m[4]}`;
+  return `00-${randomHex(16)}-${randomHex(8)}-00`;
+}
+
+function randomHex(bytes: number): string {
+  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  let out = '';
+  for (const b of buf) out += b.toString(16).padStart(2, '0');
+  return out;
+}

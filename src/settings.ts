@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'], { message: 'must be "true" or "false"' })
+  .transform((v) => v === 'true' || v === '1');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const region = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
+
+/** Every setting Waymark reads, with its default. Both runtimes parse it once, at start. */
+export const settingsSchema = z.object({
+  WAYMARK_DATABASE_URL: z
+    .string()
+    .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/, 'must be a file:, libsql://, https:// or wss:// URL')
+    .default('file:.waymark/waymark.db'),
+  WAYMARK_DATABASE_AUTH_TOKEN: z.string().min(1, 'must not be empty when set').optional(),
+  WAYMARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters when set').optional(),
+  WAYMARK_REGION: region.optional(),
+  WAYMARK_TRUST_LOCALITY_HEADERS: bool.default(false),
+  WAYMARK_SNAPSHOT_REFRESH_MS: int(100, 60_000).default(2_000),
+  WAYMARK_MAX_ATTEMPTS: int(1, 6).default(3),
+  WAYMARK_TRY_TIMEOUT_MS: int(50, 120_000).default(5_000),
+  WAYMARK_RETRY_BUFFER_BYTES: int(0, 16 * 1024 * 1024).default(64 * 1024),
+  PORT: int(0, 65_535).default(8787),
+  HOST: z.string().min(1).default('127.0.0.1'),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** Settings could not be parsed; the message names every offending variable. */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+/**
+ * Parses settings from an environment (process.env in Node, the bindings on Workers). Empty strings
+ * count as unset. Throws a SettingsError naming each bad variable.
+ */
+export function parseSettings(env: Record<string, unknown>): Settings {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(settingsSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = typeof value === 'string' ? value : String(value);
+  }
+  const parsed = settingsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  throw new SettingsError(`invalid settings:\n${lines.join('\n')}`);
+}

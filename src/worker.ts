@@ -1,0 +1,50 @@
+import type { Hono } from 'hono';
+import { createApp } from './app.js';
+import type { AppEnv } from './app-env.js';
+import { consoleLogger, errorFields } from './observe/log.js';
+import { createRuntime, type Runtime } from './runtime.js';
+import { parseSettings } from './settings.js';
+import { openStore } from './store/client.js';
+
+/** Bindings: the settings as vars and secrets (see README). */
+export type Env = Record<string, unknown>;
+
+interface Isolate {
+  env: Env;
+  runtime: Runtime;
+  app: Hono<AppEnv>;
+}
+
+let isolate: Isolate | undefined;
+
+/** Built once per isolate (settings are parsed and the store opened on the first event). */
+function isolateFor(env: Env): Isolate {
+  if (isolate?.env !== env) {
+    const settings = parseSettings(env);
+    const runtime = createRuntime({
+      settings,
+      store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
+      clientIp: (c) => c.req.header('cf-connecting-ip') ?? null,
+    });
+    isolate = { env, runtime, app: createApp(runtime) };
+  }
+  return isolate;
+}
+
+export default {
+  fetch(request, env, ctx) {
+    try {
+      return isolateFor(env).app.fetch(request, env, ctx);
+    } catch (error) {
+      consoleLogger.log('error', 'waymark cannot start', errorFields(error));
+      const detail = error instanceof Error ? error.message : String(error);
+      return Response.json({ type: 'urn:waymark:problem:misconfigured', title: 'Misconfigured', status: 500, code: 'misconfigured', detail }, {
+        status: 500,
+        headers: { 'content-type': 'application/problem+json' },
+      });
+    }
+  },
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(isolateFor(env).runtime.snapshots.refresh());
+  },
+} satisfies ExportedHandler<Env>;

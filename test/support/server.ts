@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, type Client } from '@libsql/client';
+import { silentLogger } from '../../src/observe/log.js';
+import { seededRandom } from '../../src/routing/random.js';
+import { startNodeServer, type NodeServer } from '../../src/node/server.js';
+import { storeFromClient } from '../../src/store/client.js';
+import { send, type SimpleResponse } from '../../scripts/http-client.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** A libSQL client that counts the statements, batches and transactions it was asked to run. */
+export function countingClient(client: Client): { client: Client; count: () => number } {
+  let n = 0;
+  const counted = new Set(['execute', 'batch', 'transaction', 'executeMultiple', 'migrate']);
+  const proxy = new Proxy(client, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (counted.has(String(prop))) n += 1;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { client: proxy, count: () => n };
+}
+
+export interface TestServer extends NodeServer {
+  /** Store statements run since start. */
+  storeQueries: () => number;
+  /** An admin API call with the admin token (unless `token` says otherwise). */
+  admin: (method: string, path: string, body?: unknown, token?: string | null) => Promise<SimpleResponse>;
+  /** A proxied request for `host`. */
+  request: (host: string, path?: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<SimpleResponse>;
+  /** Raw access to the database, for assertions. */
+  db: Client;
+  dir: string;
+}
+
+/**
+ * Waymark's Node server on port 0 over a fresh libSQL file migrated with the real migrations.
+ * Locality headers are trusted so tests can say where a client is.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
+  const url = `file:${join(dir, 'waymark.db')}`;
+  const counting = countingClient(createClient({ url }));
+  const server = await startNodeServer({
+    env: {
+      WAYMARK_DATABASE_URL: url,
+      WAYMARK_ADMIN_TOKEN: ADMIN_TOKEN,
+      WAYMARK_TRUST_LOCALITY_HEADERS: 'true',
+      PORT: '0',
+      ...env,
+    },
+    store: storeFromClient(counting.client),
+    random: seededRandom(42),
+    log: silentLogger,
+  });
+  const db = createClient({ url });
+  return {
+    ...server,
+    dir,
+    db,
+    storeQueries: counting.count,
+    admin: (method, path, body, token = ADMIN_TOKEN) =>
+      send(`${server.url}/_waymark/api/v1${path}`, {
+        method,
+        headers: {
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      }),
+    request: (host, path = '/', init = {}) => send(`${server.url}${path}`, { host, ...init }),
+    close: async () => {
+      await server.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
