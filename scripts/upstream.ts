@@ -7,7 +7,7 @@ export type UpstreamMode = 'ok' | 'fail' | 'hang';
 /**
  * A small regional cluster on 127.0.0.1 for the demo, tests and benchmarks: answers every request
  * with its name and what it received, and serves `/health/ready`. It can be stopped and started again
- * on the same port, made to fail (503) or to hang, and counts what it served.
+ * on the same port, made to fail (503 or `failStatus`) or to hang, and counts what it served.
  */
 export interface Upstream {
   name: string;
@@ -15,6 +15,8 @@ export interface Upstream {
   url: string;
   port: number;
   mode: UpstreamMode;
+  /** The status answered in 'fail' mode. */
+  failStatus: number;
   healthy: boolean;
   /** Requests received (health checks excluded). */
   served: number;
@@ -32,6 +34,7 @@ export async function startUpstream(name: string, region: string, port = 0): Pro
     url: '',
     port,
     mode: 'ok',
+    failStatus: 503,
     healthy: true,
     served: 0,
     lastRequest: null,
@@ -79,7 +82,7 @@ function handle(upstream: Upstream, hanging: Set<ServerResponse>, req: IncomingM
       res.on('close', () => hanging.delete(res));
       return;
     }
-    const status = upstream.mode === 'fail' ? 503 : 200;
+    const status = upstream.mode === 'fail' ? upstream.failStatus : 200;
     const payload = JSON.stringify({ cluster: upstream.name, region: upstream.region, method: req.method, path: req.url, body });
     res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': upstream.name }).end(payload);
   });

@@ -17,5 +17,15 @@ export const consoleLogger: Logger = {
 export const silentLogger: Logger = { log() {} };
 
 export function errorFields(error: unknown): Record<string, unknown> {
-  return error instanceof Error ? { error: error.message, stack: error.stack } : { error: String(error) };
+  return error instanceof Error ? { error: describeError(error), stack: error.stack } : { error: String(error) };
+}
+
+/** An error's message followed by its causes' (drizzle wraps the driver's error in "Failed query: ..."). */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 5; depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(': caused by: ');
 }

@@ -1,3 +1,4 @@
+import { describeError } from '../observe/log.js';
 import type { Snapshot } from '../routing/types.js';
 
 export interface SnapshotCacheOptions {
@@ -66,7 +67,7 @@ export class SnapshotCache {
       if (!this.#current || version !== this.#current.version) this.#current = await this.options.load();
       this.#lastError = null;
     } catch (error) {
-      this.#lastError = { at: this.options.now(), message: error instanceof Error ? error.message : String(error) };
+      this.#lastError = { at: this.options.now(), message: describeError(error) };
       this.options.onError(error);
     } finally {
       this.#checkedAt = this.options.now();

@@ -444,6 +444,10 @@ function toProtoError(e: unknown): ProtoError {
   return { message, code: "INTERNAL" };
 }
 
+function isBusy(e: unknown): boolean {
+  return sqliteErrorInfo(e)?.code === "SQLITE_BUSY";
+}
+
 function isRetryableBusy(e: unknown): boolean {
   const info = sqliteErrorInfo(e);
   // SQLITE_BUSY_SNAPSHOT cannot succeed by waiting: the transaction's snapshot is stale.
@@ -460,24 +464,48 @@ type LibsqlDatabase = Database.Database;
 type LibsqlStatement = Database.Statement;
 
 class Stream {
-  readonly db: LibsqlDatabase;
+  db: LibsqlDatabase;
   readonly sqls = new Map<number, string>();
   closed = false;
+  /**
+   * A statement that failed with SQLITE_BUSY and was given up on stays "active"
+   * inside SQLite (libsql offers no way to reset it), and an active write
+   * statement keeps later autocommit writes on the same connection from ever
+   * committing. Such a connection is replaced as soon as it is in autocommit mode.
+   */
+  private tainted = false;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly totalChangesStmt: LibsqlStatement;
-  private readonly changesStmt: LibsqlStatement;
+  private totalChangesStmt!: LibsqlStatement;
+  private changesStmt!: LibsqlStatement;
 
-  constructor(dbPath: string) {
-    this.db = new Database(dbPath);
+  constructor(private readonly dbPath: string) {
+    this.db = this.open();
+  }
+
+  private open(): LibsqlDatabase {
+    const db = new Database(this.dbPath);
     try {
-      this.db.exec(`PRAGMA busy_timeout = ${NATIVE_BUSY_TIMEOUT_MS}`);
-      this.db.exec("PRAGMA synchronous = NORMAL");
-      this.totalChangesStmt = this.db.prepare("SELECT total_changes()").raw(true).safeIntegers(true);
-      this.changesStmt = this.db.prepare("SELECT changes(), last_insert_rowid()").raw(true).safeIntegers(true);
+      db.exec(`PRAGMA busy_timeout = ${NATIVE_BUSY_TIMEOUT_MS}`);
+      db.exec("PRAGMA synchronous = NORMAL");
+      this.totalChangesStmt = db.prepare("SELECT total_changes()").raw(true).safeIntegers(true);
+      this.changesStmt = db.prepare("SELECT changes(), last_insert_rowid()").raw(true).safeIntegers(true);
     } catch (e) {
-      this.db.close();
+      db.close();
       throw e;
     }
+    return db;
+  }
+
+  /** Replaces a tainted connection once that loses nothing (no transaction is open). */
+  private healConnection(): void {
+    if (!this.tainted || this.db.inTransaction) return;
+    try {
+      this.db.close();
+    } catch {
+      // ignore: the connection lingers until the stuck statement is garbage-collected
+    }
+    this.tainted = false;
+    this.db = this.open();
   }
 
   ensureOpen(): void {
@@ -517,30 +545,38 @@ class Stream {
     return row[0] as bigint;
   }
 
-  /** Executes one statement synchronously. */
-  run(sql: string, args: SqlValue[], wantRows: boolean): StmtResult {
-    this.ensureOpen();
-    const before = this.totalChanges();
-    const stmt = this.db.prepare(sql);
-    stmt.safeIntegers(true);
-    let cols: ProtoCol[] = [];
-    let rows: ProtoValue[][] = [];
-    if (stmt.reader) {
-      stmt.raw(true);
-      cols = stmt.columns().map((c) => ({ name: c.name, decltype: c.type ?? null }));
-      const all = stmt.all(args) as unknown[][];
-      if (wantRows) rows = all.map((row) => row.map(encodeValue));
-    } else {
-      stmt.run(args);
-    }
-    const after = this.totalChanges();
-    const [changes, lastInsertRowid] = this.changesStmt.get([]) as [bigint, bigint];
-    return {
-      cols,
-      rows,
-      affected_row_count: after !== before ? Number(changes) : 0,
-      last_insert_rowid: lastInsertRowid.toString(),
-    };
+  /** Executes one statement, retrying it while the database is busy. */
+  async execute(sql: string, args: SqlValue[], wantRows: boolean): Promise<StmtResult> {
+    const stmt = await this.withBusyRetry(() => {
+      this.healConnection();
+      const prepared = this.db.prepare(sql);
+      prepared.safeIntegers(true);
+      return prepared;
+    });
+    const db = this.db;
+    // Retrying must reuse the same statement: running it again resets it.
+    return this.withBusyRetry(() => {
+      if (this.db !== db) throw new HranaError("The connection was reset", "STREAM_RESET");
+      const before = this.totalChanges();
+      let cols: ProtoCol[] = [];
+      let rows: ProtoValue[][] = [];
+      if (stmt.reader) {
+        stmt.raw(true);
+        cols = stmt.columns().map((c) => ({ name: c.name, decltype: c.type ?? null }));
+        const all = stmt.all(args) as unknown[][];
+        if (wantRows) rows = all.map((row) => row.map(encodeValue));
+      } else {
+        stmt.run(args);
+      }
+      const after = this.totalChanges();
+      const [changes, lastInsertRowid] = this.changesStmt.get([]) as [bigint, bigint];
+      return {
+        cols,
+        rows,
+        affected_row_count: after !== before ? Number(changes) : 0,
+        last_insert_rowid: lastInsertRowid.toString(),
+      };
+    });
   }
 
   /** Retries `fn` while it fails with SQLITE_BUSY, without blocking the event loop. */
@@ -552,7 +588,12 @@ class Stream {
       try {
         return fn();
       } catch (e) {
-        if (!isRetryableBusy(e) || Date.now() >= deadline) throw e;
+        if (!isBusy(e)) throw e;
+        if (this.tainted || !isRetryableBusy(e) || Date.now() >= deadline) {
+          this.tainted = true;
+          this.healConnection();
+          throw e;
+        }
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 50);
@@ -621,7 +662,7 @@ async function executeStmt(stream: Stream, stmtRaw: unknown): Promise<StmtResult
   const wantRowsRaw = stmtObj["want_rows"];
   const wantRows = wantRowsRaw === undefined || wantRowsRaw === null ? true : wantRowsRaw === true;
   const text = sql.slice(info.start);
-  return stream.withBusyRetry(() => stream.run(text, args, wantRows));
+  return stream.execute(text, args, wantRows);
 }
 
 type StepOutcome = "ok" | "error" | "skipped";
@@ -714,7 +755,7 @@ async function executeSequence(stream: Stream, sql: string): Promise<void> {
     pos = info.end;
     if (info.empty) continue;
     const text = sql.slice(info.start, info.end);
-    await stream.withBusyRetry(() => stream.run(text, [], false));
+    await stream.execute(text, [], false);
   }
 }
 

@@ -10,26 +10,35 @@ import { send, type SimpleResponse } from '../../scripts/http-client.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
-/** A libSQL client that counts the statements, batches and transactions it was asked to run. */
-export function countingClient(client: Client): { client: Client; count: () => number } {
+/**
+ * A libSQL client that counts the statements, batches and transactions it was asked to run, and can be
+ * made to fail them all as an unreachable store would.
+ */
+export function instrumentedClient(client: Client): { client: Client; count: () => number; setDown: (down: boolean) => void } {
   let n = 0;
+  let down = false;
   const counted = new Set(['execute', 'batch', 'transaction', 'executeMultiple', 'migrate']);
   const proxy = new Proxy(client, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        if (counted.has(String(prop))) n += 1;
+        if (counted.has(String(prop))) {
+          n += 1;
+          if (down) return Promise.reject(new Error('store unreachable (test)'));
+        }
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   });
-  return { client: proxy, count: () => n };
+  return { client: proxy, count: () => n, setDown: (d) => (down = d) };
 }
 
 export interface TestServer extends NodeServer {
   /** Store statements run since start. */
   storeQueries: () => number;
+  /** Makes every store call fail (true) or work again (false). */
+  setStoreDown: (down: boolean) => void;
   /** An admin API call with the admin token (unless `token` says otherwise). */
   admin: (method: string, path: string, body?: unknown, token?: string | null) => Promise<SimpleResponse>;
   /** A proxied request for `host`. */
@@ -45,8 +54,8 @@ export interface TestServer extends NodeServer {
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
-  const url = `file:${join(dir, 'waymark.db')}`;
-  const counting = countingClient(createClient({ url }));
+  const url = env.WAYMARK_DATABASE_URL ?? `file:${join(dir, 'waymark.db')}`;
+  const counting = instrumentedClient(createClient({ url }));
   const server = await startNodeServer({
     env: {
       WAYMARK_DATABASE_URL: url,
@@ -65,6 +74,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     dir,
     db,
     storeQueries: counting.count,
+    setStoreDown: counting.setDown,
     admin: (method, path, body, token = ADMIN_TOKEN) =>
       send(`${server.url}/_waymark/api/v1${path}`, {
         method,

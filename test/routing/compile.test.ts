@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { compileSnapshot } from '../../src/routing/compile.js';
+import { cluster, service } from './fixtures.js';
+
+const shop = service('shop', [
+  cluster('ue1', 'us-east1'),
+  cluster('ue2', 'us-east1'),
+  cluster('uw1', 'us-west1'),
+  cluster('ew1', 'eu-west1'),
+  cluster('as1', 'ap-southeast1'),
+]);
+
+function order(snapshotServices: Parameters<typeof compileSnapshot>[0]['services'], name: string, region: string) {
+  const snap = compileSnapshot({ version: 1, services: snapshotServices });
+  const list = snap.byName.get(name)?.byRegion.get(region);
+  return list?.levels.map((level, i) => `${list.reasons[i]}:${level.clusters.map((c) => c.name).join('+')}`);
+}
+
+describe('compileSnapshot priority lists', () => {
+  it.each([
+    ['us-east1', ['same-region:ue1+ue2', 'distance:uw1', 'distance:ew1', 'distance:as1']],
+    ['eu-west1', ['same-region:ew1', 'distance:ue1+ue2', 'distance:uw1', 'distance:as1']],
+    ['ap-southeast1', ['same-region:as1', 'distance:ew1', 'distance:uw1', 'distance:ue1+ue2']],
+    ['us-west1', ['same-region:uw1', 'distance:ue1+ue2', 'distance:ew1', 'distance:as1']],
+  ])('clients of %s: own region, then by great-circle distance', (region, expected) => {
+    expect(order([shop], 'shop', region)).toEqual(expected);
+  });
+
+  it('an explicit failover rule comes before distance, in the order given', () => {
+    const ruled = { ...shop, failover: [{ from: 'eu-west1', to: ['ap-southeast1', 'us-west1'] }] };
+    expect(order([ruled], 'shop', 'eu-west1')).toEqual([
+      'same-region:ew1',
+      'failover-rule:as1',
+      'failover-rule:uw1',
+      'distance:ue1+ue2',
+    ]);
+  });
+
+  it('a region this service has no cluster in still gets a list, ordered from its location', () => {
+    const other = service('other', [cluster('en1', 'europe-north1')]);
+    expect(order([shop, other], 'shop', 'europe-north1')).toEqual([
+      'distance:ew1',
+      'distance:ue1+ue2',
+      'distance:uw1',
+      'distance:as1',
+    ]);
+  });
+
+  it('a region known only by name (from a rule) follows its rule, then shares one level', () => {
+    const ruled = { ...shop, failover: [{ from: 'mars-1', to: ['eu-west1'] }] };
+    expect(order([ruled], 'shop', 'mars-1')).toEqual(['failover-rule:ew1', 'no-locality:as1+ue1+ue2+uw1']);
+  });
+
+  it('indexes hosts and strips trailing slashes from origins', () => {
+    const snap = compileSnapshot({ version: 7, services: [service('shop', [cluster('ue1', 'us-east1', { origin: 'https://x.internal/' })])] });
+    expect(snap.version).toBe(7);
+    expect(snap.byHost.get('shop.example.com')?.name).toBe('shop');
+    expect(snap.byName.get('shop')?.clusters[0]?.origin).toBe('https://x.internal');
+  });
+
+  it('places a region at the centroid of its clusters across services', () => {
+    const a = service('a', [cluster('a1', 'eu-west1', { latitude: 50, longitude: 4 })]);
+    const b = service('b', [cluster('b1', 'eu-west1', { latitude: 52, longitude: 6 })]);
+    expect(compileSnapshot({ version: 1, services: [a, b] }).regions.get('eu-west1')).toEqual({ lat: 51, lon: 5 });
+  });
+});

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { parseSettings, SettingsError } from '../src/settings.js';
+
+describe('parseSettings', () => {
+  it('applies defaults', () => {
+    const s = parseSettings({});
+    expect(s).toMatchObject({
+      WAYMARK_DATABASE_URL: 'file:.waymark/waymark.db',
+      WAYMARK_TRUST_LOCALITY_HEADERS: false,
+      WAYMARK_SNAPSHOT_REFRESH_MS: 2000,
+      PORT: 8787,
+      HOST: '127.0.0.1',
+    });
+    expect(s.WAYMARK_ADMIN_TOKEN).toBeUndefined();
+  });
+
+  it('parses strings as the runtime gives them', () => {
+    const s = parseSettings({ PORT: '9000', WAYMARK_TRUST_LOCALITY_HEADERS: 'true', WAYMARK_REGION: 'eu-west1', WAYMARK_ADMIN_TOKEN: '' });
+    expect(s.PORT).toBe(9000);
+    expect(s.WAYMARK_TRUST_LOCALITY_HEADERS).toBe(true);
+    expect(s.WAYMARK_REGION).toBe('eu-west1');
+    expect(s.WAYMARK_ADMIN_TOKEN).toBeUndefined();
+  });
+
+  it('names every bad variable', () => {
+    const bad = { WAYMARK_DATABASE_URL: 'ftp://x', PORT: 'eighty', WAYMARK_TRUST_LOCALITY_HEADERS: 'yes', WAYMARK_ADMIN_TOKEN: 'short', WAYMARK_REGION: 'EU West' };
+    expect(() => parseSettings(bad)).toThrow(SettingsError);
+    try {
+      parseSettings(bad);
+    } catch (error) {
+      const message = (error as Error).message;
+      for (const name of Object.keys(bad)) expect(message).toContain(`${name}:`);
+    }
+  });
+});

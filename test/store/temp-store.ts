@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate } from 'drizzle-orm/libsql/migrator';
+import { MIGRATIONS_FOLDER } from '../../src/node/server.js';
+import { openStore, type Store } from '../../src/store/client.js';
+import type { Actor, ClusterConfig, ServiceConfig } from '../../src/store/queries.js';
+import { REGIONS, type RegionName } from '../support/factories.js';
+
+export interface TempStore extends Store {
+  /** Closes the client and removes the folder. */
+  dispose: () => void;
+}
+
+/** A fresh libSQL file in its own temp folder, migrated with the real migrations. */
+export async function openTempStore(): Promise<TempStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'waymark-store-'));
+  const store = openStore(`file:${join(dir, 'waymark.db')}`);
+  await migrate(store.db, { migrationsFolder: MIGRATIONS_FOLDER });
+  return {
+    ...store,
+    dispose: () => {
+      store.client.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Row counts of every table a write touches, and the revision: what "changed nothing" compares. */
+export async function storeState(store: Store): Promise<Record<string, number>> {
+  const count = async (table: string) => Number((await store.client.execute(`select count(*) as n from ${table}`)).rows[0]?.n);
+  const rev = await store.client.execute('select version from revision where id = 1');
+  return {
+    services: await count('services'),
+    service_hosts: await count('service_hosts'),
+    clusters: await count('clusters'),
+    audit_log: await count('audit_log'),
+    revision: Number(rev.rows[0]?.version ?? 0),
+  };
+}
+
+export function actor(now: number, name = 'alice', requestId = `req-${now}`): Actor {
+  return { name, requestId, now };
+}
+
+export function serviceConfig(name: string, hosts: string[], failover: ServiceConfig['failover'] = []): ServiceConfig {
+  return { name, hosts, failover };
+}
+
+export function clusterConfig(service: string, name: string, region: RegionName, extra: Partial<ClusterConfig> = {}): ClusterConfig {
+  return {
+    service,
+    name,
+    region,
+    origin: `https://${name}.${service}.internal`,
+    ...REGIONS[region],
+    weight: 100,
+    labels: { version: 'v1' },
+    healthCheck: { path: '/health/ready' },
+    ...extra,
+  };
+}
