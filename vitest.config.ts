@@ -1,4 +1,8 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+
+/** Settings the worker under test gets; the store URL comes from the global setup (port 0). */
+export const WORKER_TEST_ADMIN_TOKEN = 'workerd-admin-token-0123456789';
 
 export default defineConfig({
   test: {
@@ -9,6 +13,28 @@ export default defineConfig({
           environment: 'node',
           include: ['test/**/*.test.ts'],
           exclude: ['test/worker/**'],
+          testTimeout: 20_000,
+          hookTimeout: 20_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                WAYMARK_DATABASE_URL: inject('storeUrl'),
+                WAYMARK_ADMIN_TOKEN: WORKER_TEST_ADMIN_TOKEN,
+                WAYMARK_SNAPSHOT_REFRESH_MS: '60000',
+                WAYMARK_TRY_TIMEOUT_MS: '1000',
+              },
+            },
+          })),
+        ],
+        test: {
+          name: 'workers',
+          include: ['test/worker/**/*.test.ts'],
+          globalSetup: ['test/worker/global-setup.ts'],
           testTimeout: 20_000,
           hookTimeout: 20_000,
         },

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerClusterRoutes } from './api/clusters.js';
-import { notFound, Problem, problemResponse } from './api/problem.js';
+import { notFound, Problem, problemResponse, storeProblem } from './api/problem.js';
 import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
@@ -38,6 +38,11 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
 
   app.onError((error, c) => {
     if (error instanceof Problem) return problemResponse(c, error);
+    const fromStore = storeProblem(error);
+    if (fromStore) {
+      rt.log.log('warn', 'store error', { requestId: c.get('requestId'), path: c.req.path, ...errorFields(error) });
+      return problemResponse(c, fromStore);
+    }
     rt.log.log('error', 'unhandled error', { requestId: c.get('requestId'), path: c.req.path, ...errorFields(error) });
     return problemResponse(c, new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs'));
   });

@@ -48,6 +48,25 @@ export function notFound(what: string): Problem {
   return new Problem(404, 'not-found', 'Not found', `${what} does not exist`);
 }
 
+/**
+ * A store failure as a problem: a constraint the store enforces (say, a host taken by a concurrent
+ * write) is a 409; anything else from libSQL means the store cannot be used right now (503).
+ * Null when the error did not come from the store.
+ */
+export function storeProblem(error: unknown): Problem | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (e.name !== 'LibsqlError' && !(typeof code === 'string' && code.startsWith('SQLITE_'))) continue;
+    if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+      return new Problem(409, 'conflict', 'Conflict', 'the change conflicts with a concurrent one; read the current state and retry');
+    }
+    return new Problem(503, 'store-unavailable', 'Store unavailable', 'the configuration store cannot be reached; nothing was changed, retry shortly', undefined, {
+      'retry-after': '5',
+    });
+  }
+  return null;
+}
+
 /** zod issues as field errors, paths prefixed with where the input came from (`body`, `query`...). */
 export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
   return error.issues.map((issue) => {

@@ -169,7 +169,8 @@ describe('Node runtime end to end', () => {
     expect(ready.status).toBe(200);
     expect(ready.json.storeError).toContain('store unreachable');
     const write = await server.admin('PUT', '/services/other', { hosts: ['other.example.com'] });
-    expect(write.status).toBe(500);
+    expect(write.status).toBe(503);
+    expect(write.json.code).toBe('store-unavailable');
     expect(write.headers['content-type']).toBe('application/problem+json');
     server.setStoreDown(false);
     await server.runtime.snapshots.refresh();

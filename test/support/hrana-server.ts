@@ -23,6 +23,11 @@
  *   handler would block the whole event loop, including the very stream that
  *   holds the lock. Therefore the native busy timeout is kept short and
  *   SQLITE_BUSY is retried asynchronously (with back-off) for up to 5 s.
+ *   A retry re-runs the *same* prepared statement: a statement that failed
+ *   with SQLITE_BUSY stays active inside SQLite until it is reset, and would
+ *   otherwise keep later autocommit writes on that connection from committing.
+ * - SQLite errors are reported like sqld does: message "SQLite error: ...",
+ *   code = primary result code name (e.g. "SQLITE_CONSTRAINT").
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type Client } from '@libsql/client';
+import { createClient, LibsqlError, type Client } from '@libsql/client';
 import { silentLogger } from '../../src/observe/log.js';
 import { seededRandom } from '../../src/routing/random.js';
 import { startNodeServer, type NodeServer } from '../../src/node/server.js';
@@ -25,7 +25,7 @@ export function instrumentedClient(client: Client): { client: Client; count: () 
       return (...args: unknown[]) => {
         if (counted.has(String(prop))) {
           n += 1;
-          if (down) return Promise.reject(new Error('store unreachable (test)'));
+          if (down) return Promise.reject(new LibsqlError('store unreachable (test): connection refused', 'SERVER_ERROR'));
         }
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };

@@ -1,0 +1,6 @@
+declare namespace Cloudflare {
+  interface Env {
+    WAYMARK_DATABASE_URL: string;
+    WAYMARK_ADMIN_TOKEN: string;
+  }
+}

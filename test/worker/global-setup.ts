@@ -1,0 +1,63 @@
+/**
+ * Runs in Node before the workerd tests: a libSQL file migrated with the real migrations, served over
+ * Hrana HTTP (what Turso speaks), three regional upstream servers, and a control server the tests inside
+ * workerd call to stop/start an upstream or take the store down.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@libsql/client';
+import { migrate } from 'drizzle-orm/libsql/migrator';
+import type { TestProject } from 'vitest/node';
+import { MIGRATIONS_FOLDER } from '../../src/node/server.js';
+import { storeFromClient } from '../../src/store/client.js';
+import { startUpstream, type Upstream } from '../../scripts/upstream.js';
+import { startHranaServer, type HranaServer } from '../support/hrana-server.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    storeUrl: string;
+    controlUrl: string;
+    upstreams: Record<string, string>;
+  }
+}
+
+let hrana: HranaServer;
+let control: Server;
+let upstreams: Upstream[];
+let dir: string;
+
+export async function setup(project: TestProject): Promise<void> {
+  dir = mkdtempSync(join(tmpdir(), 'waymark-workerd-'));
+  const dbPath = join(dir, 'waymark.db');
+  const client = createClient({ url: `file:${dbPath}` });
+  await migrate(storeFromClient(client).db, { migrationsFolder: MIGRATIONS_FOLDER });
+  client.close();
+  hrana = await startHranaServer({ dbPath });
+  upstreams = await Promise.all([startUpstream('ue1', 'us-east1'), startUpstream('ew1', 'eu-west1'), startUpstream('as1', 'ap-southeast1')]);
+  control = createServer((req, res) => {
+    const [, what, arg] = (req.url ?? '').split('/');
+    const upstream = upstreams.find((u) => u.name === arg);
+    const done = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (what === 'store-down') return void (hrana.setUnavailable(true), done({ ok: true }));
+    if (what === 'store-up') return void (hrana.setUnavailable(false), done({ ok: true }));
+    if (what === 'store-requests') return void done({ requests: hrana.pipelineRequests() });
+    if (what === 'stop' && upstream) return void upstream.stop().then(() => done({ ok: true }));
+    if (what === 'start' && upstream) return void upstream.start().then(() => done({ ok: true }));
+    if (what === 'served' && upstream) return void done({ served: upstream.served, lastRequest: upstream.lastRequest });
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+  project.provide('storeUrl', hrana.url);
+  project.provide('controlUrl', `http://127.0.0.1:${(control.address() as AddressInfo).port}`);
+  project.provide('upstreams', Object.fromEntries(upstreams.map((u) => [u.name, u.url])));
+}
+
+export async function teardown(): Promise<void> {
+  control?.close();
+  await Promise.all((upstreams ?? []).map((u) => u.stop()));
+  await hrana?.close();
+  rmSync(dir, { recursive: true, force: true });
+}
