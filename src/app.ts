@@ -2,6 +2,9 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerClusterRoutes } from './api/clusters.js';
+import { registerFailoverRoutes } from './api/failover.js';
+import { registerHealthSyncRoutes } from './api/health-sync.js';
+import { registerOverrideRoutes } from './api/overrides.js';
 import { notFound, Problem, problemResponse, storeProblem } from './api/problem.js';
 import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
@@ -28,6 +31,9 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   registerServiceRoutes(api, rt);
   registerClusterRoutes(api, rt);
+  registerFailoverRoutes(api, rt);
+  registerOverrideRoutes(api, rt);
+  registerHealthSyncRoutes(api, rt);
   registerAuditRoutes(api, rt);
   app.route(`${WAYMARK_PREFIX}/api/v1`, api);
 

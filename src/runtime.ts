@@ -1,10 +1,14 @@
 import type { Context } from 'hono';
 import type { TokenGrant } from './api/auth.js';
+import { runHealthSync, type SyncSummary } from './health/sync.js';
+import { ReportBuffer } from './observe/edge-reports.js';
 import { consoleLogger, errorFields, type Logger } from './observe/log.js';
 import { compileSnapshot } from './routing/compile.js';
+import { OutlierDetector } from './routing/outlier.js';
 import type { RandomSource } from './routing/types.js';
 import type { Settings } from './settings.js';
 import type { Store } from './store/client.js';
+import { insertEdgeReports } from './store/health.js';
 import { loadSnapshotSource, readRevision } from './store/queries.js';
 import { SnapshotCache } from './store/snapshot-cache.js';
 
@@ -19,6 +23,16 @@ export interface Runtime {
   log: Logger;
   /** The client's address as the host runtime sees it. */
   clientIp: (c: Context) => string | null;
+  /** Names this isolate or process in edge reports. */
+  instanceId: string;
+  outliers: OutlierDetector;
+  reports: ReportBuffer;
+  /** Writes pending edge reports to the store (single-flight; failures keep them for the next try). */
+  flushReports: () => Promise<void>;
+  /** Runs the health sync once (single-flight), then reloads this instance's snapshot. */
+  runSync: (requestId?: string) => Promise<SyncSummary>;
+  /** Workers cap simultaneous outbound connections at 6; Node takes the setting as is. */
+  probeConcurrency: number;
 }
 
 export interface RuntimeParts {
@@ -28,6 +42,8 @@ export interface RuntimeParts {
   now?: () => number;
   random?: RandomSource;
   log?: Logger;
+  /** At most this many probes at once whatever the settings say (6 on Workers). */
+  maxProbeConcurrency?: number;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -36,11 +52,35 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const { db } = parts.store;
   const snapshots = new SnapshotCache({
     readVersion: () => readRevision(db),
-    load: async () => compileSnapshot(await loadSnapshotSource(db)),
+    load: async () => compileSnapshot(await loadSnapshotSource(db), now()),
     refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
     now,
     onError: (error) => log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error)),
   });
+  const reports = new ReportBuffer(now, parts.settings.WAYMARK_REPORT_FLUSH_MS);
+  const instanceId = crypto.randomUUID();
+  const probeConcurrency = Math.min(parts.settings.WAYMARK_PROBE_CONCURRENCY, parts.maxProbeConcurrency ?? Number.POSITIVE_INFINITY);
+  const flushReports = singleFlight(async () => {
+    const rows = reports.take();
+    try {
+      await insertEdgeReports(db, instanceId, now(), rows);
+    } catch (error) {
+      reports.restore(rows);
+      log.log('warn', 'edge report flush failed; keeping them for the next flush', errorFields(error));
+    }
+  });
+  let syncing: Promise<SyncSummary> | null = null;
+  const runSync = (requestId?: string) => {
+    syncing ??= runHealthSync({ db, now, log, probeConcurrency, ...(requestId ? { requestId } : {}) })
+      .then(async (summary) => {
+        await snapshots.refresh();
+        return summary;
+      })
+      .finally(() => {
+        syncing = null;
+      });
+    return syncing;
+  };
   return {
     settings: parts.settings,
     store: parts.store,
@@ -50,12 +90,31 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     random: parts.random ?? Math.random,
     log,
     clientIp: parts.clientIp,
+    instanceId,
+    outliers: new OutlierDetector(now),
+    reports,
+    flushReports,
+    runSync,
+    probeConcurrency,
   };
 }
 
+function singleFlight(work: () => Promise<void>): () => Promise<void> {
+  let inflight: Promise<void> | null = null;
+  return () => {
+    inflight ??= work().finally(() => {
+      inflight = null;
+    });
+    return inflight;
+  };
+}
+
+/** The admin token may do anything; read tokens only read; on-call tokens read and manage overrides. */
 function tokenGrants(settings: Settings): TokenGrant[] {
   const grants: TokenGrant[] = [];
   if (settings.WAYMARK_ADMIN_TOKEN) grants.push({ name: 'admin', token: settings.WAYMARK_ADMIN_TOKEN, scopes: ['read', 'write', 'override'] });
+  for (const g of settings.WAYMARK_READ_TOKENS) grants.push({ ...g, scopes: ['read'] });
+  for (const g of settings.WAYMARK_ONCALL_TOKENS) grants.push({ ...g, scopes: ['read', 'override'] });
   return grants;
 }
 

@@ -4,6 +4,23 @@ const bool = z
   .enum(['true', 'false', '1', '0'], { message: 'must be "true" or "false"' })
   .transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** "name:token,name:token": who holds each token, for the audit log. */
+const tokenList = z
+  .string()
+  .transform((value, ctx) => {
+    const grants: { name: string; token: string }[] = [];
+    for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const colon = part.indexOf(':');
+      const name = part.slice(0, colon);
+      const token = part.slice(colon + 1);
+      if (colon < 1 || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name) || token.length < 16) {
+        ctx.addIssue({ code: 'custom', message: 'must be "name:token" pairs separated by commas; names are letters, digits, ".", "_" or "-"; tokens at least 16 characters' });
+        return z.NEVER;
+      }
+      grants.push({ name, token });
+    }
+    return grants;
+  });
 const region = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
 
 /** Every setting Waymark reads, with its default. Both runtimes parse it once, at start. */
@@ -14,12 +31,17 @@ export const settingsSchema = z.object({
     .default('file:.waymark/waymark.db'),
   WAYMARK_DATABASE_AUTH_TOKEN: z.string().min(1, 'must not be empty when set').optional(),
   WAYMARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters when set').optional(),
+  WAYMARK_READ_TOKENS: tokenList.default([]),
+  WAYMARK_ONCALL_TOKENS: tokenList.default([]),
   WAYMARK_REGION: region.optional(),
   WAYMARK_TRUST_LOCALITY_HEADERS: bool.default(false),
   WAYMARK_SNAPSHOT_REFRESH_MS: int(100, 60_000).default(2_000),
   WAYMARK_MAX_ATTEMPTS: int(1, 6).default(3),
   WAYMARK_TRY_TIMEOUT_MS: int(50, 120_000).default(5_000),
   WAYMARK_RETRY_BUFFER_BYTES: int(0, 16 * 1024 * 1024).default(64 * 1024),
+  WAYMARK_SYNC_INTERVAL_MS: int(0, 3_600_000).default(10_000),
+  WAYMARK_PROBE_CONCURRENCY: int(1, 64).default(6),
+  WAYMARK_REPORT_FLUSH_MS: int(100, 600_000).default(10_000),
   PORT: int(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });

@@ -15,6 +15,9 @@ interface Isolate {
   app: Hono<AppEnv>;
 }
 
+/** Workers allow 6 simultaneous outbound connections per invocation. */
+const WORKERS_MAX_CONNECTIONS = 6;
+
 let isolate: Isolate | undefined;
 
 /** Built once per isolate (settings are parsed and the store opened on the first event). */
@@ -25,6 +28,7 @@ function isolateFor(env: Env): Isolate {
       settings,
       store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
       clientIp: (c) => c.req.header('cf-connecting-ip') ?? null,
+      maxProbeConcurrency: WORKERS_MAX_CONNECTIONS,
     });
     isolate = { env, runtime, app: createApp(runtime) };
   }
@@ -44,7 +48,15 @@ export default {
       });
     }
   },
+  /** The Cron Trigger: flush what this isolate saw, then run the health sync. */
   async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(isolateFor(env).runtime.snapshots.refresh());
+    const { runtime } = isolateFor(env);
+    ctx.waitUntil(
+      runtime
+        .flushReports()
+        .then(() => runtime.runSync())
+        .then((summary) => runtime.log.log('info', 'health sync', { ...summary }))
+        .catch((error: unknown) => runtime.log.log('error', 'health sync failed', errorFields(error))),
+    );
   },
 } satisfies ExportedHandler<Env>;

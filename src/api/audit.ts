@@ -15,7 +15,7 @@ const auditQuery = z.strictObject({
 export function registerAuditRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/audit', requireScope(rt.grants, 'read'), async (c) => {
     const query = parseParam('query', c.req.query(), auditQuery);
-    const entries = await listAudit(rt.store.db, { limit: query.limit, ...(query.target ? { targetPrefix: query.target } : {}) });
+    const entries = await listAudit(rt.store.db, { limit: query.limit, ...(query.target ? { target: query.target } : {}) });
     return c.json({ entries });
   });
 }

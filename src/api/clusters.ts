@@ -3,7 +3,7 @@ import type { AppEnv } from '../app-env.js';
 import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { requireScope } from './auth.js';
-import { notFound, parseBody, parseParam } from './problem.js';
+import { isConstraintError, notFound, parseBody, parseParam } from './problem.js';
 import { clusterPutSchema, nameSchema } from './schemas.js';
 import { actorOf, changed } from './write.js';
 
@@ -37,7 +37,13 @@ export function registerClusterRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     await existingService(service);
     const before = await q.getCluster(db, service, name);
     const after: q.ClusterConfig = { service, name, ...body };
-    await q.putCluster(db, actorOf(c, rt), before, after);
+    try {
+      await q.putCluster(db, actorOf(c, rt), before, after);
+    } catch (error) {
+      // The service was deleted between the check and the write: the foreign key refused the batch.
+      if (isConstraintError(error)) await existingService(service);
+      throw error;
+    }
     changed(c, rt);
     return c.json(after, before ? 200 : 201);
   });

@@ -54,15 +54,26 @@ export function notFound(what: string): Problem {
  * Null when the error did not come from the store.
  */
 export function storeProblem(error: unknown): Problem | null {
+  const code = storeErrorCode(error);
+  if (code === null) return null;
+  if (code.startsWith('SQLITE_CONSTRAINT')) {
+    return new Problem(409, 'conflict', 'Conflict', 'the change conflicts with a concurrent one; read the current state and retry');
+  }
+  return new Problem(503, 'store-unavailable', 'Store unavailable', 'the configuration store cannot be reached; nothing was changed, retry shortly', undefined, {
+    'retry-after': '5',
+  });
+}
+
+/** Whether the store refused a write for breaking a constraint (unique key, foreign key). */
+export function isConstraintError(error: unknown): boolean {
+  return storeErrorCode(error)?.startsWith('SQLITE_CONSTRAINT') ?? false;
+}
+
+/** The libSQL error code somewhere in the cause chain (drizzle wraps driver errors); null if none. */
+function storeErrorCode(error: unknown): string | null {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
     const code = (e as { code?: unknown }).code;
-    if (e.name !== 'LibsqlError' && !(typeof code === 'string' && code.startsWith('SQLITE_'))) continue;
-    if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
-      return new Problem(409, 'conflict', 'Conflict', 'the change conflicts with a concurrent one; read the current state and retry');
-    }
-    return new Problem(503, 'store-unavailable', 'Store unavailable', 'the configuration store cannot be reached; nothing was changed, retry shortly', undefined, {
-      'retry-after': '5',
-    });
+    if (typeof code === 'string' && (e.name === 'LibsqlError' || code.startsWith('SQLITE_'))) return code;
   }
   return null;
 }

@@ -22,6 +22,18 @@ const failoverRuleSchema = z.strictObject({
   to: z.array(regionSchema).min(1, 'must name at least one region'),
 });
 
+const policySchema = z.strictObject({
+  panicThresholdPercent: z.number().min(0).max(100).optional(),
+  failClosed: z.boolean().optional(),
+  outlierDetection: z
+    .strictObject({
+      consecutiveFailures: z.number().int().min(1).max(1000).optional(),
+      baseEjectionMs: z.number().int().min(1000).max(3_600_000).optional(),
+      maxEjectionPercent: z.number().min(0).max(100).optional(),
+    })
+    .optional(),
+});
+
 export const servicePutSchema = z.strictObject({
   hosts: z
     .array(hostnameSchema)
@@ -32,6 +44,7 @@ export const servicePutSchema = z.strictObject({
     .array(failoverRuleSchema)
     .refine((rules) => new Set(rules.map((r) => r.from)).size === rules.length, 'must have at most one rule per "from" region')
     .default([]),
+  policy: policySchema.default({}),
 });
 
 const originSchema = z
@@ -56,6 +69,15 @@ export const clusterPutSchema = z.strictObject({
   weight: z.number().int().min(0).max(10_000).default(100),
   labels: z.record(labelKeySchema, z.string().max(253)).default({}),
   healthCheck: z
-    .strictObject({ path: z.string().startsWith('/', 'must start with "/"').max(1024) })
-    .default({ path: '/' }),
+    .strictObject({
+      path: z.string().startsWith('/', 'must start with "/"').max(1024).default('/'),
+      expectedStatuses: z
+        .array(z.union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]xx$/, 'must be a status like 204 or a class like "2xx"')]))
+        .min(1)
+        .default(['2xx']),
+      timeoutMs: z.number().int().min(100).max(30_000).default(2_000),
+      healthyThreshold: z.number().int().min(1).max(20).default(2),
+      unhealthyThreshold: z.number().int().min(1).max(20).default(2),
+    })
+    .default({ path: '/', expectedStatuses: ['2xx'], timeoutMs: 2_000, healthyThreshold: 2, unhealthyThreshold: 2 }),
 });

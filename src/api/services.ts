@@ -4,12 +4,24 @@ import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { requireScope } from './auth.js';
 import { actorOf, changed } from './write.js';
-import { notFound, parseBody, parseParam, Problem } from './problem.js';
+import { isConstraintError, notFound, parseBody, parseParam, Problem } from './problem.js';
 import { nameSchema, servicePutSchema } from './schemas.js';
 
 /** `/services` and `/services/{service}`: idempotent PUT by name, GET, DELETE. */
 export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   const { db } = rt.store;
+
+  const refuseTakenHosts = async (service: string, hosts: string[]): Promise<void> => {
+    const taken = await q.hostsTakenByOthers(db, service, hosts);
+    if (taken.length === 0) return;
+    throw new Problem(
+      409,
+      'host-taken',
+      'Host already in use',
+      taken.map((t) => `${t.host} belongs to service "${t.service}"`).join('; '),
+      taken.map((t) => ({ field: `hosts.${hosts.indexOf(t.host)}`, message: `already belongs to service "${t.service}"` })),
+    );
+  };
 
   api.get('/services', requireScope(rt.grants, 'read'), async (c) => c.json({ services: await q.listServices(db) }));
 
@@ -23,19 +35,16 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.put('/services/:service', requireScope(rt.grants, 'write'), async (c) => {
     const name = parseParam('service', c.req.param('service'), nameSchema);
     const body = await parseBody(c, servicePutSchema);
-    const taken = await q.hostsTakenByOthers(db, name, body.hosts);
-    if (taken.length > 0) {
-      throw new Problem(
-        409,
-        'host-taken',
-        'Host already in use',
-        taken.map((t) => `${t.host} belongs to service "${t.service}"`).join('; '),
-        taken.map((t) => ({ field: `hosts.${body.hosts.indexOf(t.host)}`, message: `already belongs to service "${t.service}"` })),
-      );
-    }
+    await refuseTakenHosts(name, body.hosts);
     const before = await q.getService(db, name);
-    const after: q.ServiceConfig = { name, hosts: body.hosts, failover: body.failover };
-    await q.putService(db, actorOf(c, rt), before, after);
+    const after: q.ServiceConfig = { name, hosts: body.hosts, failover: body.failover, policy: body.policy };
+    try {
+      await q.putService(db, actorOf(c, rt), before, after);
+    } catch (error) {
+      // Another writer took a host between the check and the write: the store refused the batch.
+      if (isConstraintError(error)) await refuseTakenHosts(name, body.hosts);
+      throw error;
+    }
     changed(c, rt);
     return c.json(after, before ? 200 : 201);
   });

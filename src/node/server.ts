@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { serve, type HttpBindings } from '@hono/node-server';
 import { migrate } from 'drizzle-orm/libsql/migrator';
 import { createApp } from '../app.js';
-import type { Logger } from '../observe/log.js';
+import { errorFields, type Logger } from '../observe/log.js';
 import type { RandomSource } from '../routing/types.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { parseSettings } from '../settings.js';
@@ -45,6 +45,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   });
   await runtime.snapshots.refresh();
   const app = createApp(runtime);
+  const log = (what: string) => (error: unknown) => runtime.log.log('error', `${what} failed`, errorFields(error));
+  // The health sync on a timer (a Cron Trigger on Workers); 0 turns it off for this process.
+  const syncTimer =
+    settings.WAYMARK_SYNC_INTERVAL_MS > 0 ? setInterval(() => void runtime.runSync().catch(log('health sync')), settings.WAYMARK_SYNC_INTERVAL_MS) : null;
+  const flushTimer = setInterval(() => {
+    if (runtime.reports.due()) void runtime.flushReports();
+  }, Math.min(settings.WAYMARK_REPORT_FLUSH_MS, 1_000));
+  syncTimer?.unref();
+  flushTimer.unref();
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST }, () => resolve(s));
   });
@@ -53,14 +62,16 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     url: `http://${settings.HOST.includes(':') ? `[${settings.HOST}]` : settings.HOST}:${port}`,
     port,
     runtime,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      if (syncTimer) clearInterval(syncTimer);
+      clearInterval(flushTimer);
+      await new Promise<void>((resolve) => {
         if ('closeAllConnections' in server) server.closeAllConnections();
-        server.close(() => {
-          store.client.close();
-          resolve();
-        });
-      }),
+        server.close(() => resolve());
+      });
+      if (runtime.reports.pending > 0) await runtime.flushReports();
+      store.client.close();
+    },
   };
 }
 

@@ -3,10 +3,10 @@ import { Problem } from '../api/problem.js';
 import type { AppEnv } from '../app-env.js';
 import { decide } from '../routing/decide.js';
 import { parseGeoPoint, toGeoPoint } from '../routing/geo.js';
-import type { RequestFacts } from '../routing/types.js';
+import type { CompiledService, RequestFacts } from '../routing/types.js';
 import { inBackground, type Runtime } from '../runtime.js';
 import type { Settings } from '../settings.js';
-import { forward } from './forward.js';
+import { forward, type Attempt } from './forward.js';
 import { nextTraceparent, upstreamHeaders } from './headers.js';
 
 /** Proxies one request: snapshot (in memory) -> decision (pure) -> forward with retries. */
@@ -17,12 +17,13 @@ export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Resp
 
   const request = c.req.raw;
   const facts = requestFacts(request, rt.settings);
-  const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS);
+  const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS, rt.outliers);
   if (decision.kind === 'unknown-host') {
     throw new Problem(404, 'unknown-host', 'Unknown host', `no service is configured for host "${decision.host}"`);
   }
   if (decision.kind === 'no-cluster') {
-    throw new Problem(503, 'no-cluster', 'No usable cluster', `service "${decision.service.name}" has no cluster to send this request to`);
+    const why = decision.failClosed ? 'too few healthy clusters and the service fails closed' : 'no cluster can take this request';
+    throw new Problem(503, 'no-cluster', 'No usable cluster', `service "${decision.service.name}": ${why}`);
   }
 
   const url = new URL(request.url);
@@ -35,6 +36,7 @@ export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Resp
     traceparent: nextTraceparent(request.headers.get('traceparent')),
   });
   const result = await forward(request, url.pathname + url.search, headers, decision.attempts, forwardOptions(rt.settings), rt.now);
+  observe(c, rt, decision.service, decision.clientRegion, result.attempts);
   const tries = String(result.attempts.length);
   if (!result.ok) {
     const status = result.failure === 'timeout' ? 504 : 502;
@@ -49,6 +51,20 @@ export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Resp
   out.set('x-request-id', requestId);
   out.append('server-timing', `waymark;dur=${rt.now() - started};desc="${result.cluster.name}"`);
   return result.response;
+}
+
+/**
+ * Feeds each try's outcome to passive health: local outlier ejection now, and the edge reports the
+ * health sync folds in later (flushed in the background once due, never on the request's time).
+ */
+function observe(c: Context<AppEnv>, rt: Runtime, service: CompiledService, clientRegion: string | null, attempts: Attempt[]): void {
+  for (const a of attempts) {
+    const ok = a.outcome === 'response' && (a.status ?? 0) < 500;
+    const ejection = rt.outliers.record(service, a.cluster, ok);
+    if (ejection) rt.log.log('warn', 'cluster ejected by outlier detection', { ...ejection, requestId: c.get('requestId') });
+    rt.reports.record(service.name, a.cluster.name, clientRegion, ok, a.ms);
+  }
+  if (rt.reports.due()) inBackground(c, rt.flushReports());
 }
 
 /** Where the request comes from: trusted headers (only when enabled), then request.cf, then this node's region. */

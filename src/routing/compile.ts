@@ -1,31 +1,43 @@
 import { distanceKm } from './geo.js';
-import type {
-  Cluster,
-  CompiledService,
-  GeoPoint,
-  Level,
-  LevelReason,
-  PriorityList,
-  ServiceSpec,
-  Snapshot,
-  SnapshotSource,
+import { computeShares, type Availability } from './shares.js';
+import { DEFAULT_POLICY } from './policy.js';
+import {
+  type Cluster,
+  type CompiledService,
+  type GeoPoint,
+  type Level,
+  type LevelReason,
+  type OverrideSpec,
+  type PriorityList,
+  type RoutePlan,
+  type ServiceSpec,
+  type Snapshot,
+  type SnapshotSource,
 } from './types.js';
 
 /**
  * Compiles the routing table from plain store data. Everything the hot path needs is computed here,
- * once per snapshot version: the host index, and for every known region each service's clusters in
- * failover order.
+ * once per snapshot: the host index, and for every known region each service's clusters in failover
+ * order with their traffic shares under the stored health and the overrides active at `now`.
  */
-export function compileSnapshot(source: SnapshotSource): Snapshot {
+export function compileSnapshot(source: SnapshotSource, now: number): Snapshot {
   const regions = regionCatalog(source.services);
+  const active = source.overrides.filter((o) => o.expiresAt > now);
   const byHost = new Map<string, CompiledService>();
   const byName = new Map<string, CompiledService>();
   for (const spec of source.services) {
-    const service = compileService(spec, regions);
+    const service = compileService(spec, regions, active.filter((o) => o.service === spec.name));
     byName.set(service.name, service);
     for (const host of service.hosts) byHost.set(host, service);
   }
-  return { version: source.version, byHost, byName, regions };
+  const validUntil = Math.min(Number.POSITIVE_INFINITY, ...active.map((o) => o.expiresAt));
+  return { version: source.version, byHost, byName, regions, validUntil };
+}
+
+/** A cluster's availability as the snapshot knows it (local outlier ejection comes on top at the edge). */
+export function snapshotAvailability(c: Cluster): Availability {
+  if (c.drained) return 'drained';
+  return c.health === 'unhealthy' ? 'unhealthy' : 'healthy';
 }
 
 /**
@@ -54,27 +66,52 @@ function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
   return catalog;
 }
 
-function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>): CompiledService {
+function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[]): CompiledService {
+  const drains = overrides.filter((o) => o.action === 'drain');
   const clusters: Cluster[] = spec.clusters
     .map((c) => ({
       service: spec.name,
       name: c.name,
+      key: `${spec.name}/${c.name}`,
       region: c.region,
       origin: c.origin.replace(/\/+$/, ''),
       weight: c.weight,
       labels: c.labels,
       location: { lat: c.latitude, lon: c.longitude },
+      health: c.health ?? 'unknown',
+      drained: drains.some((o) => (o.cluster === null || o.cluster === c.name) && (o.region === null || o.region === c.region)),
     }))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const byRegion = new Map<string, PriorityList>();
-  for (const [region, location] of regions) byRegion.set(region, priorityList(spec, clusters, region, location, regions));
+  const policy = spec.policy ?? DEFAULT_POLICY;
+  const plan = (list: PriorityList): RoutePlan => ({ list, shares: computeShares(list, snapshotAvailability, policy) });
+  const byRegion = new Map<string, RoutePlan>();
+  for (const [region, location] of regions) {
+    const pin = overrides.find((o) => o.action === 'pin' && o.region === region);
+    byRegion.set(region, plan(pinned(priorityList(spec, clusters, region, location, regions), pin?.cluster ?? null)));
+  }
   return {
     name: spec.name,
     hosts: spec.hosts,
     clusters,
+    policy,
     byRegion,
-    anyRegion: { levels: clusters.length ? [{ region: null, clusters }] : [], reasons: ['no-locality'] },
+    anyRegion: plan({ levels: clusters.length ? [{ region: null, clusters }] : [], reasons: clusters.length ? ['no-locality'] : [] }),
   };
+}
+
+/** A pin puts its cluster in a level of its own ahead of the others, so it is first while healthy. */
+function pinned(list: PriorityList, cluster: string | null): PriorityList {
+  const target = cluster === null ? undefined : list.levels.flatMap((l) => l.clusters).find((c) => c.name === cluster);
+  if (!target) return list;
+  const levels: Level[] = [{ region: target.region, clusters: [target] }];
+  const reasons: LevelReason[] = ['pin'];
+  list.levels.forEach((level, i) => {
+    const rest = level.clusters.filter((c) => c !== target);
+    if (rest.length === 0) return;
+    levels.push({ region: level.region, clusters: rest });
+    reasons.push(list.reasons[i] as LevelReason);
+  });
+  return { levels, reasons };
 }
 
 /**

@@ -1,5 +1,14 @@
+import { snapshotAvailability } from './compile.js';
 import { distanceKm } from './geo.js';
-import type { Cluster, CompiledService, PriorityList, RandomSource, RequestFacts, Snapshot } from './types.js';
+import { computeShares, pickAttempts, type ShareTable } from './shares.js';
+import type { Cluster, CompiledService, RandomSource, RequestFacts, RoutePlan, Snapshot } from './types.js';
+
+/** What this instance saw itself: clusters it ejected after consecutive failures. */
+export interface LocalHealth {
+  /** Whether any cluster of the service is ejected here (the rare case that needs fresh shares). */
+  affects(service: string): boolean;
+  isEjected(clusterKey: string): boolean;
+}
 
 /** The outcome of routing one request. */
 export type Decision =
@@ -8,27 +17,40 @@ export type Decision =
       service: CompiledService;
       /** The client's home region as routing understood it; null when unknown. */
       clientRegion: string | null;
-      list: PriorityList;
+      plan: RoutePlan;
+      shares: ShareTable;
       /** Clusters to try, in order: the first is the pick, the rest are where retries go. */
       attempts: Cluster[];
     }
   | { kind: 'unknown-host'; host: string }
-  | { kind: 'no-cluster'; service: CompiledService; clientRegion: string | null };
+  | { kind: 'no-cluster'; service: CompiledService; clientRegion: string | null; failClosed: boolean };
 
 /**
- * Routes a request: Host -> service, client -> home region, home region -> priority list, then a
- * weighted choice inside each level, level by level, for up to `maxAttempts` clusters.
- * Pure: the same snapshot, facts and random sequence give the same decision.
+ * Routes a request: Host -> service, client -> home region, home region -> plan (priority levels with
+ * traffic shares), then a draw by level load and weight, and the retry order after it. Clusters ejected
+ * by this instance count as unhealthy. Pure: the same inputs and random sequence give the same decision.
  */
-export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSource, maxAttempts: number): Decision {
+export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSource, maxAttempts: number, local?: LocalHealth): Decision {
   const host = normalizeHost(facts.host);
   const service = snapshot.byHost.get(host);
   if (!service) return { kind: 'unknown-host', host };
   const clientRegion = resolveClientRegion(snapshot, facts);
-  const list = (clientRegion !== null && service.byRegion.get(clientRegion)) || service.anyRegion;
-  const attempts = planAttempts(list, random, maxAttempts);
-  if (attempts.length === 0) return { kind: 'no-cluster', service, clientRegion };
-  return { kind: 'route', service, clientRegion, list, attempts };
+  const plan = (clientRegion !== null && service.byRegion.get(clientRegion)) || service.anyRegion;
+  const shares = local?.affects(service.name) ? sharesWithEjections(plan, service, local) : plan.shares;
+  const attempts = pickAttempts(shares, random, maxAttempts);
+  if (attempts.length === 0) return { kind: 'no-cluster', service, clientRegion, failClosed: shares.closed };
+  return { kind: 'route', service, clientRegion, plan, shares, attempts };
+}
+
+function sharesWithEjections(plan: RoutePlan, service: CompiledService, local: LocalHealth): ShareTable {
+  return computeShares(
+    plan.list,
+    (c) => {
+      const a = snapshotAvailability(c);
+      return a === 'healthy' && local.isEjected(c.key) ? 'unhealthy' : a;
+    },
+    service.policy,
+  );
 }
 
 /**
@@ -50,39 +72,6 @@ export function resolveClientRegion(snapshot: Snapshot, facts: RequestFacts): st
     }
   }
   return best;
-}
-
-/**
- * Up to `max` distinct clusters in the order they should be tried: levels in priority order, and inside
- * a level a weighted draw without replacement (weight-0 clusters come last in their level).
- */
-export function planAttempts(list: PriorityList, random: RandomSource, max: number): Cluster[] {
-  const out: Cluster[] = [];
-  for (const level of list.levels) {
-    if (out.length >= max) break;
-    const members = level.clusters;
-    if (members.length === 1) {
-      out.push(members[0] as Cluster);
-      continue;
-    }
-    const pool = members.slice();
-    let total = 0;
-    for (const c of pool) total += c.weight;
-    while (pool.length > 0 && out.length < max) {
-      let index = 0;
-      if (total > 0) {
-        let r = random() * total;
-        while (index < pool.length - 1 && r >= (pool[index] as Cluster).weight) {
-          r -= (pool[index] as Cluster).weight;
-          index += 1;
-        }
-      }
-      const [picked] = pool.splice(index, 1) as [Cluster];
-      total -= picked.weight;
-      out.push(picked);
-    }
-  }
-  return out;
 }
 
 /** Lowercases a Host header value and drops its port (IPv6 literals keep their brackets). */

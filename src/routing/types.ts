@@ -1,3 +1,5 @@
+import type { ShareTable } from './shares.js';
+
 /** A point on Earth in degrees. */
 export interface GeoPoint {
   lat: number;
@@ -10,6 +12,9 @@ export interface FailoverRule {
   to: string[];
 }
 
+/** A cluster's health as the health sync last judged it; `unknown` (never probed) routes as healthy. */
+export type ClusterHealth = 'healthy' | 'unhealthy' | 'unknown';
+
 /** A cluster as configured: one regional deployment of a service. Plain data, as loaded from the store. */
 export interface ClusterSpec {
   name: string;
@@ -19,6 +24,26 @@ export interface ClusterSpec {
   longitude: number;
   weight: number;
   labels: Record<string, string>;
+  health?: ClusterHealth;
+}
+
+/** Passive health at the edge (Envoy's outlier detection, consecutive-failure flavour). */
+export interface OutlierPolicy {
+  /** Consecutive 5xx answers or connect failures that eject a cluster. */
+  consecutiveFailures: number;
+  /** An ejection lasts this long times the cluster's ejection count. */
+  baseEjectionMs: number;
+  /** Never more than this percent of a service's clusters ejected at once. */
+  maxEjectionPercent: number;
+}
+
+/** How a service behaves when clusters fail. */
+export interface ServicePolicy {
+  /** Below this normalised total health (percent), health is not trusted. */
+  panicThresholdPercent: number;
+  /** In panic, send nothing (true) instead of ignoring health (false, the default). */
+  failClosed: boolean;
+  outlierDetection: OutlierPolicy;
 }
 
 /** A service as configured, with its clusters. Plain data, as loaded from the store. */
@@ -27,24 +52,43 @@ export interface ServiceSpec {
   hosts: string[];
   failover: FailoverRule[];
   clusters: ClusterSpec[];
+  policy?: ServicePolicy;
+}
+
+/** An operator's decision that beats computed data. */
+export interface OverrideSpec {
+  id: string;
+  service: string;
+  /** drain: the cluster (or every cluster of `region`) takes no new traffic. */
+  /** pin: clients of `region` go to `cluster` first while it is healthy. */
+  action: 'drain' | 'pin';
+  cluster: string | null;
+  region: string | null;
+  expiresAt: number;
 }
 
 /** Everything routing needs, as read from the store at one revision. */
 export interface SnapshotSource {
   version: number;
   services: ServiceSpec[];
+  overrides: OverrideSpec[];
 }
 
 /** A cluster ready for the hot path. */
 export interface Cluster {
   service: string;
   name: string;
+  /** `service/name`: the key of per-cluster state (outlier ejection, reports). */
+  key: string;
   region: string;
   /** Origin without a trailing slash, so `origin + path` is the upstream URL. */
   origin: string;
   weight: number;
   labels: Readonly<Record<string, string>>;
   location: GeoPoint;
+  health: ClusterHealth;
+  /** An active drain override covers it. */
+  drained: boolean;
 }
 
 /** Clusters of equal rank for a client region; the choice among them is weighted. */
@@ -55,7 +99,7 @@ export interface Level {
 }
 
 /** Why a level holds the place it does in a priority list. */
-export type LevelReason = 'same-region' | 'failover-rule' | 'distance' | 'no-locality';
+export type LevelReason = 'pin' | 'same-region' | 'failover-rule' | 'distance' | 'no-locality';
 
 /** A service's clusters in failover order for one client region. */
 export interface PriorityList {
@@ -63,14 +107,21 @@ export interface PriorityList {
   reasons: LevelReason[];
 }
 
-/** A service ready for the hot path: priority lists are computed for every known region up front. */
+/** A priority list with the traffic split the snapshot's health and overrides give it. */
+export interface RoutePlan {
+  list: PriorityList;
+  shares: ShareTable;
+}
+
+/** A service ready for the hot path: plans are computed for every known region up front. */
 export interface CompiledService {
   name: string;
   hosts: string[];
   clusters: Cluster[];
-  byRegion: ReadonlyMap<string, PriorityList>;
+  policy: ServicePolicy;
+  byRegion: ReadonlyMap<string, RoutePlan>;
   /** Used when the client's region is unknown: every cluster in one weighted level. */
-  anyRegion: PriorityList;
+  anyRegion: RoutePlan;
 }
 
 /** The compiled routing table. The only thing the hot path reads. */
@@ -80,6 +131,8 @@ export interface Snapshot {
   byName: ReadonlyMap<string, CompiledService>;
   /** Every region known to routing, with its location when known (centroid of its clusters). */
   regions: ReadonlyMap<string, GeoPoint | null>;
+  /** When the earliest active override expires: the snapshot must be rebuilt by then. */
+  validUntil: number;
 }
 
 /** What routing knows about a request. */

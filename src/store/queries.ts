@@ -1,14 +1,17 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
-import type { FailoverRule, SnapshotSource } from '../routing/types.js';
+import { resolvePolicy, type StoredPolicy } from '../routing/policy.js';
+import type { ClusterSpec, FailoverRule, ServiceSpec, SnapshotSource } from '../routing/types.js';
 import type { Db } from './client.js';
-import { auditLog, clusters, revision, serviceHosts, services, type HealthCheck } from './schema.js';
+import { toOverrideSpecRow } from './overrides.js';
+import { auditLog, clusterHealth, clusters, overrides, revision, serviceHosts, services, type HealthCheck } from './schema.js';
 
 /** A service as the admin API shows it. */
 export interface ServiceConfig {
   name: string;
   hosts: string[];
   failover: FailoverRule[];
+  policy: StoredPolicy;
 }
 
 /** A cluster as the admin API shows it. */
@@ -31,7 +34,7 @@ export interface Actor {
   now: number;
 }
 
-type Write = BatchItem<'sqlite'>;
+export type Write = BatchItem<'sqlite'>;
 
 /** The current revision; 0 for a store that has never been written. One cheap query. */
 export async function readRevision(db: Db): Promise<number> {
@@ -39,21 +42,32 @@ export async function readRevision(db: Db): Promise<number> {
   return rows[0]?.version ?? 0;
 }
 
-/** Everything routing needs, read in one consistent batch (one round trip). */
+/**
+ * Everything routing needs, read in one consistent batch (one round trip): config, the health sync's
+ * verdicts and the overrides not yet ended (routing drops the expired ones by the clock).
+ */
 export async function loadSnapshotSource(db: Db): Promise<SnapshotSource> {
-  const [rev, serviceRows, hostRows, clusterRows] = await db.batch([
+  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows] = await db.batch([
     db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
     db.select().from(services),
     db.select().from(serviceHosts),
     db.select().from(clusters),
+    db.select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state }).from(clusterHealth),
+    db.select().from(overrides).where(isNull(overrides.endedAt)),
   ]);
-  const specs = new Map(
-    serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, hosts: [] as string[], clusters: [] as ClusterConfig[] }]),
+  const health = new Map(healthRows.map((h) => [`${h.service}/${h.cluster}`, h.state]));
+  const specs = new Map<string, ServiceSpec>(
+    serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, policy: resolvePolicy(s.policy), hosts: [], clusters: [] }]),
   );
   for (const h of hostRows) specs.get(h.service)?.hosts.push(h.host);
-  for (const c of clusterRows) specs.get(c.service)?.clusters.push(toClusterConfig(c));
-  return { version: rev[0]?.version ?? 0, services: [...specs.values()] };
+  for (const c of clusterRows) {
+    const spec: ClusterSpec = { ...toClusterConfig(c), health: health.get(`${c.service}/${c.name}`) ?? 'unknown' };
+    specs.get(c.service)?.clusters.push(spec);
+  }
+  return { version: rev[0]?.version ?? 0, services: [...specs.values()], overrides: overrideRows.map(toOverrideSpecRow) };
 }
+
+
 
 export async function listServices(db: Db): Promise<ServiceConfig[]> {
   const [serviceRows, hostRows] = await db.batch([
@@ -64,6 +78,7 @@ export async function listServices(db: Db): Promise<ServiceConfig[]> {
     name: s.name,
     hosts: hostRows.filter((h) => h.service === s.name).map((h) => h.host),
     failover: s.failover,
+    policy: s.policy,
   }));
 }
 
@@ -73,7 +88,7 @@ export async function getService(db: Db, name: string): Promise<ServiceConfig | 
     db.select().from(serviceHosts).where(eq(serviceHosts.service, name)).orderBy(serviceHosts.host),
   ]);
   const row = serviceRows[0];
-  return row ? { name: row.name, hosts: hostRows.map((h) => h.host), failover: row.failover } : null;
+  return row ? { name: row.name, hosts: hostRows.map((h) => h.host), failover: row.failover, policy: row.policy } : null;
 }
 
 /** Hosts among `hosts` that already belong to a service other than `service`. */
@@ -90,8 +105,8 @@ export async function putService(db: Db, actor: Actor, before: ServiceConfig | n
   await commit(db, actor, [
     db
       .insert(services)
-      .values({ name: after.name, failover: after.failover, createdAt: actor.now, updatedAt: actor.now })
-      .onConflictDoUpdate({ target: services.name, set: { failover: after.failover, updatedAt: actor.now } }),
+      .values({ name: after.name, failover: after.failover, policy: after.policy, createdAt: actor.now, updatedAt: actor.now })
+      .onConflictDoUpdate({ target: services.name, set: { failover: after.failover, policy: after.policy, updatedAt: actor.now } }),
     db.delete(serviceHosts).where(eq(serviceHosts.service, after.name)),
     db.insert(serviceHosts).values(after.hosts.map((host) => ({ host, service: after.name }))),
     audit(db, actor, before ? 'service.update' : 'service.create', `services/${after.name}`, before, after),
@@ -109,6 +124,11 @@ export async function deleteService(db: Db, actor: Actor, before: ServiceConfig,
 
 export async function listClusters(db: Db, service: string): Promise<ClusterConfig[]> {
   const rows = await db.select().from(clusters).where(eq(clusters.service, service)).orderBy(clusters.name);
+  return rows.map(toClusterConfig);
+}
+
+export async function listAllClusters(db: Db): Promise<ClusterConfig[]> {
+  const rows = await db.select().from(clusters).orderBy(clusters.service, clusters.name);
   return rows.map(toClusterConfig);
 }
 
@@ -149,18 +169,24 @@ export interface AuditEntry {
   requestId: string | null;
 }
 
-/** The newest audit entries first, optionally only those whose target starts with `targetPrefix`. */
-export async function listAudit(db: Db, opts: { targetPrefix?: string; limit: number }): Promise<AuditEntry[]> {
-  const where: SQL | undefined = opts.targetPrefix ? sql`${auditLog.target} like ${`${opts.targetPrefix}%`}` : undefined;
+/**
+ * The newest audit entries first, optionally only those about `target` and what lies under it
+ * (`services/shop` matches `services/shop/clusters/ew1`, not `services/shop-eu`). Matched literally.
+ */
+export async function listAudit(db: Db, opts: { target?: string; limit: number }): Promise<AuditEntry[]> {
+  const t = opts.target?.replace(/\/+$/, '');
+  const where: SQL | undefined = t
+    ? sql`(${auditLog.target} = ${t} or substr(${auditLog.target}, 1, ${t.length + 1}) = ${`${t}/`})`
+    : undefined;
   return db.select().from(auditLog).where(where).orderBy(sql`${auditLog.id} desc`).limit(opts.limit);
 }
 
-function audit(db: Db, actor: Actor, action: string, target: string, before: unknown, after: unknown): Write {
+export function audit(db: Db, actor: Actor, action: string, target: string, before: unknown, after: unknown): Write {
   return db.insert(auditLog).values({ at: actor.now, actor: actor.name, action, target, before, after, requestId: actor.requestId });
 }
 
 /** Applies writes, their audit entry and a revision bump atomically, so edges see all of it or none. */
-async function commit(db: Db, actor: Actor, writes: Write[]): Promise<void> {
+export async function commit(db: Db, actor: Actor, writes: Write[]): Promise<void> {
   const bump = db
     .insert(revision)
     .values({ id: 1, version: 1, updatedAt: actor.now })

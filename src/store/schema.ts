@@ -1,18 +1,23 @@
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import type { StoredPolicy } from '../routing/policy.js';
+import type { ClusterHealth, FailoverRule } from '../routing/types.js';
 
-/** An explicit failover rule: clients of `from` fail over to `to`, in order, before distance decides. */
-export interface FailoverRule {
-  from: string;
-  to: string[];
-}
-
+/** How the health sync probes a cluster. */
 export interface HealthCheck {
   path: string;
+  /** Statuses that count as healthy: exact codes (204) or classes ("2xx"). */
+  expectedStatuses: (number | string)[];
+  timeoutMs: number;
+  /** Consecutive passing probes that bring an unhealthy cluster back. */
+  healthyThreshold: number;
+  /** Consecutive failing probes that take a healthy cluster out. */
+  unhealthyThreshold: number;
 }
 
 export const services = sqliteTable('services', {
   name: text('name').primaryKey(),
   failover: text('failover', { mode: 'json' }).$type<FailoverRule[]>().notNull().default([]),
+  policy: text('policy', { mode: 'json' }).$type<StoredPolicy>().notNull().default({}),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });
@@ -73,4 +78,83 @@ export const revision = sqliteTable('revision', {
   id: integer('id').primaryKey(),
   version: integer('version').notNull(),
   updatedAt: integer('updated_at').notNull(),
+});
+
+/** What the health sync last concluded about each cluster, with the counters its hysteresis needs. */
+export const clusterHealth = sqliteTable(
+  'cluster_health',
+  {
+    service: text('service').notNull(),
+    cluster: text('cluster').notNull(),
+    state: text('state').$type<ClusterHealth>().notNull(),
+    consecutiveSuccesses: integer('consecutive_successes').notNull().default(0),
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    lastProbeAt: integer('last_probe_at'),
+    lastStatus: integer('last_status'),
+    lastLatencyMs: real('last_latency_ms'),
+    lastError: text('last_error'),
+    reason: text('reason'),
+    changedAt: integer('changed_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.service, t.cluster] })],
+);
+
+/** Operator overrides: drain and pin, with reason, author and expiry; ended ones stay for history. */
+export const overrides = sqliteTable(
+  'overrides',
+  {
+    id: text('id').primaryKey(),
+    service: text('service').notNull(),
+    action: text('action').$type<'drain' | 'pin'>().notNull(),
+    cluster: text('cluster'),
+    region: text('region'),
+    reason: text('reason').notNull(),
+    actor: text('actor').notNull(),
+    forced: integer('forced', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    endedAt: integer('ended_at'),
+    endedBy: text('ended_by'),
+    endReason: text('end_reason').$type<'expired' | 'deleted'>(),
+  },
+  (t) => [index('overrides_active').on(t.endedAt, t.expiresAt)],
+);
+
+/** What changed and why: cluster states, traffic shares, overrides applied and ended. */
+export const events = sqliteTable(
+  'events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    service: text('service').notNull(),
+    cluster: text('cluster'),
+    kind: text('kind').notNull(),
+    message: text('message').notNull(),
+    detail: text('detail', { mode: 'json' }),
+  },
+  (t) => [index('events_service').on(t.service, t.id)],
+);
+
+/** Passive outcomes that edges observed, flushed in batches: per cluster and client region. */
+export const edgeReports = sqliteTable(
+  'edge_reports',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    instance: text('instance').notNull(),
+    service: text('service').notNull(),
+    cluster: text('cluster').notNull(),
+    clientRegion: text('client_region').notNull(),
+    requests: integer('requests').notNull(),
+    failures: integer('failures').notNull(),
+    latencyMsSum: real('latency_ms_sum').notNull(),
+  },
+  (t) => [index('edge_reports_at').on(t.at)],
+);
+
+/** The health sync's own bookmark: the last edge report it folded in. */
+export const syncState = sqliteTable('sync_state', {
+  id: integer('id').primaryKey(),
+  lastRunAt: integer('last_run_at').notNull(),
+  lastReportId: integer('last_report_id').notNull(),
 });

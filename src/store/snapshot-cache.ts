@@ -16,7 +16,8 @@ export interface SnapshotCacheOptions {
  *
  * Stale-while-revalidate: once loaded, the hot path always gets the snapshot at once; at most every
  * `refreshMs` a request starts a background version check (single-flight), which reloads only when
- * the revision moved. Store errors keep the last good snapshot serving.
+ * the revision moved (or an override in the snapshot expired). Store errors keep the last good
+ * snapshot serving.
  */
 export class SnapshotCache {
   #current: Snapshot | null = null;
@@ -44,7 +45,8 @@ export class SnapshotCache {
    * due refresh to `background` (waitUntil on Workers) and answers with what it has.
    */
   async get(background: (work: Promise<unknown>) => void): Promise<Snapshot | null> {
-    if (this.options.now() - this.#checkedAt < this.options.refreshMs) return this.#current;
+    const now = this.options.now();
+    if (now - this.#checkedAt < this.options.refreshMs && !(this.#current && now >= this.#current.validUntil)) return this.#current;
     if (this.#current) {
       background(this.refresh());
       return this.#current;
@@ -64,7 +66,9 @@ export class SnapshotCache {
   async #refresh(): Promise<void> {
     try {
       const version = await this.options.readVersion();
-      if (!this.#current || version !== this.#current.version) this.#current = await this.options.load();
+      const current = this.#current;
+      // Reload when the store moved, or when an override in the snapshot has just expired.
+      if (!current || version !== current.version || this.options.now() >= current.validUntil) this.#current = await this.options.load();
       this.#lastError = null;
     } catch (error) {
       this.#lastError = { at: this.options.now(), message: describeError(error) };

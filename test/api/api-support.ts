@@ -2,8 +2,16 @@ import type { Client } from '@libsql/client';
 import { expect } from 'vitest';
 import type { SimpleResponse } from '../../scripts/http-client.js';
 
+export interface DbState {
+  services: number;
+  service_hosts: number;
+  clusters: number;
+  audit_log: number;
+  revision: number;
+}
+
 /** Row counts of every table an admin write touches, and the revision: what "changed nothing" compares. */
-export async function dbState(db: Client): Promise<Record<string, number>> {
+export async function dbState(db: Client): Promise<DbState> {
   const count = async (table: string) => Number((await db.execute(`select count(*) as n from ${table}`)).rows[0]?.n);
   const rev = await db.execute('select version from revision where id = 1');
   return {

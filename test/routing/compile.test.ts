@@ -11,8 +11,8 @@ const shop = service('shop', [
 ]);
 
 function order(snapshotServices: Parameters<typeof compileSnapshot>[0]['services'], name: string, region: string) {
-  const snap = compileSnapshot({ version: 1, services: snapshotServices });
-  const list = snap.byName.get(name)?.byRegion.get(region);
+  const snap = compileSnapshot({ version: 1, services: snapshotServices, overrides: [] }, 0);
+  const list = snap.byName.get(name)?.byRegion.get(region)?.list;
   return list?.levels.map((level, i) => `${list.reasons[i]}:${level.clusters.map((c) => c.name).join('+')}`);
 }
 
@@ -52,7 +52,7 @@ describe('compileSnapshot priority lists', () => {
   });
 
   it('indexes hosts and strips trailing slashes from origins', () => {
-    const snap = compileSnapshot({ version: 7, services: [service('shop', [cluster('ue1', 'us-east1', { origin: 'https://x.internal/' })])] });
+    const snap = compileSnapshot({ version: 7, services: [service('shop', [cluster('ue1', 'us-east1', { origin: 'https://x.internal/' })])], overrides: [] }, 0);
     expect(snap.version).toBe(7);
     expect(snap.byHost.get('shop.example.com')?.name).toBe('shop');
     expect(snap.byName.get('shop')?.clusters[0]?.origin).toBe('https://x.internal');
@@ -61,6 +61,6 @@ describe('compileSnapshot priority lists', () => {
   it('places a region at the centroid of its clusters across services', () => {
     const a = service('a', [cluster('a1', 'eu-west1', { latitude: 50, longitude: 4 })]);
     const b = service('b', [cluster('b1', 'eu-west1', { latitude: 52, longitude: 6 })]);
-    expect(compileSnapshot({ version: 1, services: [a, b] }).regions.get('eu-west1')).toEqual({ lat: 51, lon: 5 });
+    expect(compileSnapshot({ version: 1, services: [a, b], overrides: [] }, 0).regions.get('eu-west1')).toEqual({ lat: 51, lon: 5 });
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compileSnapshot } from '../../src/routing/compile.js';
+import { DEFAULT_POLICY } from '../../src/routing/policy.js';
 import { decide } from '../../src/routing/decide.js';
 import { seededRandom } from '../../src/routing/random.js';
 import * as q from '../../src/store/queries.js';
@@ -30,13 +31,14 @@ describe('services round-trip', () => {
     await q.putService(store.db, actor(2_000), null, blog);
 
     expect(await q.getService(store.db, 'shop')).toEqual({
+      policy: {},
       name: 'shop',
       hosts: ['shop.example.com', 'www.shop.example.com'],
       failover: [{ from: 'eu-west1', to: ['us-east1', 'ap-southeast1'] }],
     });
     expect(await q.listServices(store.db)).toEqual([
-      { name: 'blog', hosts: ['blog.example.com'], failover: [] },
-      { name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1', 'ap-southeast1'] }] },
+      { name: 'blog', hosts: ['blog.example.com'], failover: [], policy: {} },
+      { name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1', 'ap-southeast1'] }], policy: {} },
     ]);
   });
 
@@ -45,7 +47,7 @@ describe('services round-trip', () => {
     await q.putService(store.db, actor(1_000), null, first);
     await q.putService(store.db, actor(5_000), first, serviceConfig('shop', ['new.shop.example.com']));
 
-    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['new.shop.example.com'], failover: [] });
+    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['new.shop.example.com'], failover: [], policy: {} });
     const rows = await store.client.execute('select created_at, updated_at from services where name = ?', ['shop']);
     expect(rows.rows.map((r) => [Number(r.created_at), Number(r.updated_at)])).toEqual([[1_000, 5_000]]);
     const hosts = await store.client.execute('select host, service from service_hosts order by host');
@@ -84,7 +86,7 @@ describe('host uniqueness', () => {
     expect(await storeState(store)).toEqual(before);
     expect(before).toMatchObject({ services: 2, service_hosts: 2, audit_log: 2, revision: 2 });
     expect(await q.getService(store.db, 'thief')).toBeNull();
-    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['shop.example.com'], failover: [] });
+    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {} });
   });
 
   it('updating a service to steal a host fails and keeps its own hosts', async () => {
@@ -152,9 +154,9 @@ describe('every write bumps the revision by one and writes one audit entry', () 
 
   it('listAudit filters by target prefix, newest first, and honours the limit', async () => {
     for (const [i, step] of steps.entries()) await step.write(store, 20_000 + i);
-    const clusterEu = await q.listAudit(store.db, { targetPrefix: 'services/shop/clusters/eu', limit: 100 });
+    const clusterEu = await q.listAudit(store.db, { target: 'services/shop/clusters/eu', limit: 100 });
     expect(clusterEu.map((e) => e.action)).toEqual(['cluster.update', 'cluster.create']);
-    const all = await q.listAudit(store.db, { targetPrefix: 'services/shop', limit: 100 });
+    const all = await q.listAudit(store.db, { target: 'services/shop', limit: 100 });
     expect(all.map((e) => e.at)).toEqual([20_006, 20_005, 20_004, 20_003, 20_002, 20_001, 20_000]);
     expect((await q.listAudit(store.db, { limit: 2 })).map((e) => e.action)).toEqual(['service.delete', 'cluster.delete']);
   });
@@ -189,7 +191,7 @@ describe('deleteService', () => {
 describe('clusters', () => {
   it('putCluster/getCluster/listClusters round-trip labels, health check and coordinates', async () => {
     await q.putService(store.db, actor(1), null, serviceConfig('shop', ['shop.example.com']));
-    const us = clusterConfig('shop', 'us', 'us-east1', { labels: { version: 'v2', tier: 'gold' }, healthCheck: { path: '/healthz' }, weight: 0 });
+    const us = clusterConfig('shop', 'us', 'us-east1', { labels: { version: 'v2', tier: 'gold' }, healthCheck: { path: '/healthz', expectedStatuses: [204], timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 3 }, weight: 0 });
     const eu = clusterConfig('shop', 'eu', 'eu-west1');
     await q.putCluster(store.db, actor(2), null, us);
     await q.putCluster(store.db, actor(3), null, eu);
@@ -213,18 +215,18 @@ describe('loadSnapshotSource and compileSnapshot', () => {
     expect(source.version).toBe(4);
     const byName = new Map(source.services.map((s) => [s.name, s]));
     expect([...byName.keys()].sort()).toEqual(['blog', 'shop']);
-    expect(byName.get('blog')).toEqual({ name: 'blog', hosts: ['blog.example.com'], failover: [], clusters: [] });
+    expect(byName.get('blog')).toEqual({ name: 'blog', hosts: ['blog.example.com'], failover: [], policy: DEFAULT_POLICY, clusters: [] });
     const shop = byName.get('shop');
     expect(shop?.failover).toEqual([{ from: 'ap-southeast1', to: ['us-east1'] }]);
     expect([...(shop?.hosts ?? [])].sort()).toEqual(['shop.example.com', 'www.shop.example.com']);
     expect([...(shop?.clusters ?? [])].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
-      clusterConfig('shop', 'eu', 'eu-west1'),
-      clusterConfig('shop', 'us', 'us-east1', { weight: 5 }),
+      { ...clusterConfig('shop', 'eu', 'eu-west1'), health: 'unknown' },
+      { ...clusterConfig('shop', 'us', 'us-east1', { weight: 5 }), health: 'unknown' },
     ]);
   });
 
   it('compiles into a snapshot that routes a host by region and failover rule', async () => {
-    const snapshot = compileSnapshot(await q.loadSnapshotSource(store.db));
+    const snapshot = compileSnapshot(await q.loadSnapshotSource(store.db), 0);
     expect(snapshot.version).toBe(4);
     expect(snapshot.byHost.get('www.shop.example.com')?.name).toBe('shop');
 
@@ -236,7 +238,7 @@ describe('loadSnapshotSource and compileSnapshot', () => {
 
     // ap-southeast1 holds no cluster, so it has no location: the rule decides, the rest share one level.
     const ap = decide(snapshot, { host: 'shop.example.com', clientRegion: 'ap-southeast1' }, seededRandom(1), 3);
-    expect(ap.kind === 'route' && ap.list.reasons).toEqual(['failover-rule', 'no-locality']);
+    expect(ap.kind === 'route' && ap.plan.list.reasons).toEqual(['failover-rule', 'no-locality']);
     expect(ap.kind === 'route' && ap.attempts.map((c) => c.name)).toEqual(['us', 'eu']);
 
     expect(decide(snapshot, { host: 'blog.example.com' }, seededRandom(1), 3).kind).toBe('no-cluster');

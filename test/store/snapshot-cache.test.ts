@@ -8,7 +8,7 @@ import { actor, openTempStore, serviceConfig, type TempStore } from './temp-stor
 const REFRESH_MS = 1_000;
 
 function snapshot(version: number): Snapshot {
-  return { version, byHost: new Map(), byName: new Map(), regions: new Map() };
+  return { version, byHost: new Map(), byName: new Map(), regions: new Map(), validUntil: Number.POSITIVE_INFINITY };
 }
 
 interface Deferred<T> {
@@ -248,7 +248,7 @@ describe('SnapshotCache over the real store', () => {
     const errors: unknown[] = [];
     const cache = new SnapshotCache({
       readVersion: () => readRevision(db),
-      load: async () => compileSnapshot(await loadSnapshotSource(db)),
+      load: async () => compileSnapshot(await loadSnapshotSource(db), clock),
       refreshMs: REFRESH_MS,
       now: () => clock,
       onError: (error) => errors.push(error),

@@ -27,7 +27,7 @@ export async function openTempStore(): Promise<TempStore> {
 }
 
 /** Row counts of every table a write touches, and the revision: what "changed nothing" compares. */
-export async function storeState(store: Store): Promise<Record<string, number>> {
+export async function storeState(store: Store): Promise<{ services: number; service_hosts: number; clusters: number; audit_log: number; revision: number }> {
   const count = async (table: string) => Number((await store.client.execute(`select count(*) as n from ${table}`)).rows[0]?.n);
   const rev = await store.client.execute('select version from revision where id = 1');
   return {
@@ -44,7 +44,7 @@ export function actor(now: number, name = 'alice', requestId = `req-${now}`): Ac
 }
 
 export function serviceConfig(name: string, hosts: string[], failover: ServiceConfig['failover'] = []): ServiceConfig {
-  return { name, hosts, failover };
+  return { name, hosts, failover, policy: {} };
 }
 
 export function clusterConfig(service: string, name: string, region: RegionName, extra: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -56,7 +56,7 @@ export function clusterConfig(service: string, name: string, region: RegionName,
     ...REGIONS[region],
     weight: 100,
     labels: { version: 'v1' },
-    healthCheck: { path: '/health/ready' },
+    healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 },
     ...extra,
   };
 }

@@ -8,9 +8,9 @@ export const REGIONS = {
 export type RegionName = keyof typeof REGIONS;
 
 export function serviceBody(hosts: string[] = ['shop.example.com'], failover: { from: string; to: string[] }[] = []) {
-  return { hosts, failover };
+  return { hosts, failover, policy: {} };
 }
 
 export function clusterBody(region: RegionName, origin: string, extra: Record<string, unknown> = {}) {
-  return { region, origin, ...REGIONS[region], weight: 100, labels: { version: 'v1' }, healthCheck: { path: '/health/ready' }, ...extra };
+  return { region, origin, ...REGIONS[region], weight: 100, labels: { version: 'v1' }, healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 }, ...extra };
 }

@@ -61,6 +61,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       WAYMARK_DATABASE_URL: url,
       WAYMARK_ADMIN_TOKEN: ADMIN_TOKEN,
       WAYMARK_TRUST_LOCALITY_HEADERS: 'true',
+      WAYMARK_SYNC_INTERVAL_MS: '0',
       PORT: '0',
       ...env,
     },

@@ -16,14 +16,6 @@ import { storeFromClient } from '../../src/store/client.js';
 import { startUpstream, type Upstream } from '../../scripts/upstream.js';
 import { startHranaServer, type HranaServer } from '../support/hrana-server.js';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    storeUrl: string;
-    controlUrl: string;
-    upstreams: Record<string, string>;
-  }
-}
-
 let hrana: HranaServer;
 let control: Server;
 let upstreams: Upstream[];

@@ -1,0 +1,44 @@
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../app-env.js';
+import { compileSnapshot } from '../routing/compile.js';
+import { failoverMatrix } from '../routing/matrix.js';
+import type { Snapshot } from '../routing/types.js';
+import type { Runtime } from '../runtime.js';
+import { loadSnapshotSource } from '../store/queries.js';
+import { requireScope } from './auth.js';
+import { invalid, notFound, parseParam } from './problem.js';
+import { nameSchema } from './schemas.js';
+
+const downSchema = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+  .pipe(z.array(nameSchema).max(1000));
+
+/** The routing table as the store holds it now (what every edge will use after its next refresh). */
+export async function currentSnapshot(rt: Runtime): Promise<Snapshot> {
+  return compileSnapshot(await loadSnapshotSource(rt.store.db), rt.now());
+}
+
+/**
+ * `GET /services/{service}/failover[?down=a,b]`: for every client region, the clusters in failover order
+ * with their share of traffic, level, health and why; `down` answers as if those clusters were down.
+ */
+export function registerFailoverRoutes(api: Hono<AppEnv>, rt: Runtime): void {
+  api.get('/services/:service/failover', requireScope(rt.grants, 'read'), async (c) => {
+    const name = parseParam('service', c.req.param('service'), nameSchema);
+    const down = parseParam('down', c.req.query('down'), downSchema);
+    const snapshot = await currentSnapshot(rt);
+    const service = snapshot.byName.get(name);
+    if (!service) throw notFound(`service "${name}"`);
+    const unknown = down.filter((d) => !service.clusters.some((cl) => cl.name === d));
+    if (unknown.length) throw invalid('down names clusters this service does not have', [{ field: 'down', message: `unknown clusters: ${unknown.join(', ')}` }]);
+    return c.json({
+      ...failoverMatrix(snapshot, service, new Set(down)),
+      whatIf: down.length ? { down } : null,
+      snapshotVersion: snapshot.version,
+      ejectedHere: rt.outliers.ejected(name),
+    });
+  });
+}

@@ -1,0 +1,87 @@
+import { snapshotAvailability } from './compile.js';
+import { clusterShares, computeShares, type Availability, type ShareTable } from './shares.js';
+import type { Cluster, CompiledService, LevelReason, Snapshot } from './types.js';
+
+/** One cluster's place in the failover order of one client region. */
+export interface MatrixEntry {
+  cluster: string;
+  region: string;
+  /** Percent of that region's traffic, one decimal; a region's entries sum to 100 when any is routable. */
+  share: number;
+  level: number;
+  levelReason: LevelReason;
+  health: 'healthy' | 'unhealthy' | 'unknown' | 'drained' | 'down';
+  reason: string;
+}
+
+export interface MatrixSummary {
+  totalHealth: number;
+  panic: boolean;
+  closed: boolean;
+}
+
+export interface FailoverMatrix {
+  service: string;
+  regions: Record<string, MatrixEntry[]>;
+  summary: Record<string, MatrixSummary>;
+}
+
+/**
+ * For every client region routing knows, the service's clusters in failover order with their share of
+ * that region's traffic, as the edges compute it. `down` names clusters to treat as down (what-if).
+ */
+export function failoverMatrix(snapshot: Snapshot, service: CompiledService, down: ReadonlySet<string> = new Set()): FailoverMatrix {
+  const availability = (c: Cluster): Availability => {
+    const a = snapshotAvailability(c);
+    return a === 'healthy' && down.has(c.name) ? 'unhealthy' : a;
+  };
+  const regions: Record<string, MatrixEntry[]> = {};
+  const summary: Record<string, MatrixSummary> = {};
+  const regionNames = [...snapshot.regions.keys()].sort();
+  for (const region of regionNames) {
+    const plan = service.byRegion.get(region);
+    if (!plan) continue;
+    const shares = down.size ? computeShares(plan.list, availability, service.policy) : plan.shares;
+    regions[region] = entries(plan.list.levels.map((l) => l.clusters), plan.list.reasons, shares, down);
+    summary[region] = { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed };
+  }
+  return { service: service.name, regions, summary };
+}
+
+function entries(levels: Cluster[][], reasons: LevelReason[], shares: ShareTable, down: ReadonlySet<string>): MatrixEntry[] {
+  const byCluster = clusterShares(shares);
+  const flat = levels.flatMap((clusters, level) => clusters.map((c) => ({ c, level })));
+  const rounded = roundToSum(flat.map(({ c }) => byCluster.get(c) ?? 0));
+  return flat.map(({ c, level }, i) => {
+    const levelShare = shares.levels[level];
+    const health: MatrixEntry['health'] = c.drained ? 'drained' : down.has(c.name) ? 'down' : c.health;
+    const levelReason = reasons[level] as LevelReason;
+    const takes = byCluster.has(c);
+    const why = [
+      `level ${level} (${levelReason})`,
+      levelShare ? `${round1(levelShare.healthyPercent)}% of the level healthy, level takes ${round1(levelShare.load)}%` : '',
+      !takes ? (health === 'healthy' || health === 'unknown' ? 'no traffic: higher levels take it all' : `no traffic: ${health}`) : '',
+      shares.panic ? 'panic: health ignored' : '',
+      shares.closed ? 'fail closed: nothing routable' : '',
+    ];
+    return { cluster: c.name, region: c.region, share: rounded[i] as number, level, levelReason, health, reason: why.filter(Boolean).join('; ') };
+  });
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+/** Rounds to one decimal so the parts still add up to the rounded total (largest remainder). */
+function roundToSum(values: number[]): number[] {
+  const tenths = values.map((v) => v * 10);
+  const floors = tenths.map(Math.floor);
+  let missing = Math.round(tenths.reduce((a, b) => a + b, 0)) - floors.reduce((a, b) => a + b, 0);
+  const order = tenths.map((t, i) => ({ i, rest: t - Math.floor(t) })).sort((a, b) => b.rest - a.rest);
+  for (const { i } of order) {
+    if (missing <= 0) break;
+    floors[i] = (floors[i] as number) + 1;
+    missing -= 1;
+  }
+  return floors.map((f) => f / 10);
+}

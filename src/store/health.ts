@@ -1,0 +1,107 @@
+import { and, desc, eq, gt, isNull, lt, lte, sql } from 'drizzle-orm';
+import type { EdgeWindow, HealthRecord, ProbeResult } from '../health/evaluate.js';
+import type { EdgeReport } from '../observe/edge-reports.js';
+import type { Db } from './client.js';
+import type { Write } from './queries.js';
+import { clusterHealth, edgeReports, events, overrides, syncState } from './schema.js';
+
+/** An event as stored and listed. */
+export interface EventEntry {
+  id: number;
+  at: number;
+  service: string;
+  cluster: string | null;
+  kind: string;
+  message: string;
+  detail: unknown;
+}
+
+export type NewEvent = Omit<EventEntry, 'id'>;
+
+export async function loadHealthRecords(db: Db): Promise<Map<string, HealthRecord>> {
+  const rows = await db.select().from(clusterHealth);
+  return new Map(
+    rows.map((r) => [
+      `${r.service}/${r.cluster}`,
+      { state: r.state, consecutiveSuccesses: r.consecutiveSuccesses, consecutiveFailures: r.consecutiveFailures, reason: r.reason, changedAt: r.changedAt },
+    ]),
+  );
+}
+
+/** One batch insert of what an instance observed; nothing when there is nothing to say. */
+export async function insertEdgeReports(db: Db, instance: string, at: number, rows: EdgeReport[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.insert(edgeReports).values(rows.map((r) => ({ ...r, at, instance })));
+}
+
+/** Edge reports newer than the sync's bookmark, summed per cluster; and the new bookmark. */
+export async function loadEdgeWindow(
+  db: Db,
+): Promise<{ windows: Map<string, EdgeWindow>; lastId: number; previousId: number; lastRunAt: number | null }> {
+  const [state] = await db.select().from(syncState).where(eq(syncState.id, 1));
+  const previousId = state?.lastReportId ?? 0;
+  const rows = await db
+    .select({
+      service: edgeReports.service,
+      cluster: edgeReports.cluster,
+      requests: sql<number>`sum(${edgeReports.requests})`,
+      failures: sql<number>`sum(${edgeReports.failures})`,
+      lastId: sql<number>`max(${edgeReports.id})`,
+    })
+    .from(edgeReports)
+    .where(gt(edgeReports.id, previousId))
+    .groupBy(edgeReports.service, edgeReports.cluster);
+  const windows = new Map(rows.map((r) => [`${r.service}/${r.cluster}`, { requests: Number(r.requests), failures: Number(r.failures) }]));
+  const lastId = rows.reduce((max, r) => Math.max(max, Number(r.lastId)), previousId);
+  return { windows, lastId, previousId, lastRunAt: state?.lastRunAt ?? null };
+}
+
+export function upsertHealth(db: Db, service: string, cluster: string, record: HealthRecord, probe: ProbeResult, at: number): Write {
+  const values = {
+    service,
+    cluster,
+    state: record.state,
+    consecutiveSuccesses: record.consecutiveSuccesses,
+    consecutiveFailures: record.consecutiveFailures,
+    lastProbeAt: at,
+    lastStatus: probe.status,
+    lastLatencyMs: probe.latencyMs,
+    lastError: probe.error,
+    reason: record.reason,
+    changedAt: record.changedAt,
+  };
+  const { service: _s, cluster: _c, ...set } = values;
+  return db.insert(clusterHealth).values(values).onConflictDoUpdate({ target: [clusterHealth.service, clusterHealth.cluster], set });
+}
+
+export function insertEvents(db: Db, rows: NewEvent[]): Write[] {
+  return rows.length ? [db.insert(events).values(rows)] : [];
+}
+
+export function saveSyncState(db: Db, at: number, lastReportId: number, retainReportsMs: number): Write[] {
+  return [
+    db
+      .insert(syncState)
+      .values({ id: 1, lastRunAt: at, lastReportId })
+      .onConflictDoUpdate({ target: syncState.id, set: { lastRunAt: at, lastReportId } }),
+    db.delete(edgeReports).where(lt(edgeReports.at, at - retainReportsMs)),
+  ];
+}
+
+/** Overrides whose time ran out but that nobody has marked ended yet. */
+export async function expiredOverrides(db: Db, now: number) {
+  return db
+    .select()
+    .from(overrides)
+    .where(and(isNull(overrides.endedAt), lte(overrides.expiresAt, now)));
+}
+
+/** The newest events first, for one service or all. */
+export async function listEvents(db: Db, opts: { service?: string; limit: number }): Promise<EventEntry[]> {
+  return db
+    .select()
+    .from(events)
+    .where(opts.service ? eq(events.service, opts.service) : undefined)
+    .orderBy(desc(events.id))
+    .limit(opts.limit);
+}
