@@ -35,6 +35,8 @@ export default defineConfig({
           name: 'workers',
           include: ['test/worker/**/*.test.ts'],
           globalSetup: ['test/worker/global-setup.ts'],
+          // The files share one store and one set of upstreams.
+          fileParallelism: false,
           testTimeout: 20_000,
           hookTimeout: 20_000,
         },

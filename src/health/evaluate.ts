@@ -26,8 +26,11 @@ export interface EdgeWindow {
 
 /** Edges failing at least this share of real requests make a passing probe count as a failure. */
 export const EDGE_FAILURE_RATIO = 0.5;
-/** ...given at least this many requests, so one unlucky request does not fail a cluster. */
-export const EDGE_MIN_REQUESTS = 10;
+/**
+ * ...given at least this many requests, so one unlucky request does not fail a cluster. As many as the
+ * default consecutive failures that eject a cluster at an edge (which then stops sending it traffic).
+ */
+export const EDGE_MIN_REQUESTS = 5;
 
 export interface HealthVerdict {
   next: HealthRecord;

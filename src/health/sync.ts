@@ -11,6 +11,11 @@ import { mapBounded, probeCluster } from './probe.js';
 
 /** Edge reports are kept this long for later analysis, then deleted by the sync. */
 const REPORT_RETENTION_MS = 60 * 60 * 1000;
+/**
+ * How far back edge evidence counts. Longer than a Cron Trigger's minute, so that a cluster the edges
+ * ejected (and so stopped sending to) still counts as failing at the next sync or two.
+ */
+export const EDGE_WINDOW_MS = 2 * 60 * 1000;
 /** The actor the audit log names for what the sync does by itself. */
 export const SYNC_ACTOR = 'health-sync';
 
@@ -47,7 +52,7 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
     loadSnapshotSource(db),
     listAllClusters(db),
     loadHealthRecords(db),
-    loadEdgeWindow(db),
+    loadEdgeWindow(db, started - EDGE_WINDOW_MS),
     expiredOverrides(db, started),
   ]);
   const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(c.origin, c.healthCheck, now));

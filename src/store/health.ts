@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, lte, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { EdgeWindow, HealthRecord, ProbeResult } from '../health/evaluate.js';
 import type { EdgeReport } from '../observe/edge-reports.js';
 import type { Db } from './client.js';
@@ -34,9 +34,13 @@ export async function insertEdgeReports(db: Db, instance: string, at: number, ro
   await db.insert(edgeReports).values(rows.map((r) => ({ ...r, at, instance })));
 }
 
-/** Edge reports newer than the sync's bookmark, summed per cluster; and the new bookmark. */
+/**
+ * Edge reports flushed since `since`, summed per cluster (a sliding window, so consecutive syncs see
+ * the same recent evidence); and the sync's bookmark, to say how many reports are new.
+ */
 export async function loadEdgeWindow(
   db: Db,
+  since: number,
 ): Promise<{ windows: Map<string, EdgeWindow>; lastId: number; previousId: number; lastRunAt: number | null }> {
   const [state] = await db.select().from(syncState).where(eq(syncState.id, 1));
   const previousId = state?.lastReportId ?? 0;
@@ -46,13 +50,13 @@ export async function loadEdgeWindow(
       cluster: edgeReports.cluster,
       requests: sql<number>`sum(${edgeReports.requests})`,
       failures: sql<number>`sum(${edgeReports.failures})`,
-      lastId: sql<number>`max(${edgeReports.id})`,
     })
     .from(edgeReports)
-    .where(gt(edgeReports.id, previousId))
+    .where(gte(edgeReports.at, since))
     .groupBy(edgeReports.service, edgeReports.cluster);
   const windows = new Map(rows.map((r) => [`${r.service}/${r.cluster}`, { requests: Number(r.requests), failures: Number(r.failures) }]));
-  const lastId = rows.reduce((max, r) => Math.max(max, Number(r.lastId)), previousId);
+  const [newest] = await db.select({ id: sql<number>`coalesce(max(${edgeReports.id}), 0)` }).from(edgeReports);
+  const lastId = Math.max(previousId, Number(newest?.id ?? 0));
   return { windows, lastId, previousId, lastRunAt: state?.lastRunAt ?? null };
 }
 

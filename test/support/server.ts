@@ -52,7 +52,7 @@ export interface TestServer extends NodeServer {
  * Waymark's Node server on port 0 over a fresh libSQL file migrated with the real migrations.
  * Locality headers are trusted so tests can say where a client is.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: { now?: () => number } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
   const url = env.WAYMARK_DATABASE_URL ?? `file:${join(dir, 'waymark.db')}`;
   const counting = instrumentedClient(createClient({ url }));
@@ -68,6 +68,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     store: storeFromClient(counting.client),
     random: seededRandom(42),
     log: silentLogger,
+    ...(options.now ? { now: options.now } : {}),
   });
   const db = createClient({ url });
   return {

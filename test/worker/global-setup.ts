@@ -38,6 +38,10 @@ export async function setup(project: TestProject): Promise<void> {
     if (what === 'store-requests') return void done({ requests: hrana.pipelineRequests() });
     if (what === 'stop' && upstream) return void upstream.stop().then(() => done({ ok: true }));
     if (what === 'start' && upstream) return void upstream.start().then(() => done({ ok: true }));
+    if (what === 'unhealthy' && upstream) return void ((upstream.healthy = false), done({ ok: true }));
+    if (what === 'healthy' && upstream) return void ((upstream.healthy = true), done({ ok: true }));
+    if (what === 'fail' && upstream) return void ((upstream.mode = 'fail'), (upstream.failStatus = 500), done({ ok: true }));
+    if (what === 'ok' && upstream) return void ((upstream.mode = 'ok'), done({ ok: true }));
     if (what === 'served' && upstream) return void done({ served: upstream.served, lastRequest: upstream.lastRequest });
     res.writeHead(404).end();
   });

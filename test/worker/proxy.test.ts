@@ -1,40 +1,8 @@
 import { SELF } from 'cloudflare:test';
-import { inject } from 'vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { admin, BASE, control, DUBLIN, get, registerShop, TOKYO } from './support.js';
 
-const ADMIN = 'workerd-admin-token-0123456789';
-const BASE = 'https://waymark.test';
-const up = inject('upstreams');
-const control = inject('controlUrl');
-
-const REGIONS = {
-  ue1: { region: 'us-east1', latitude: 33.2, longitude: -80.0 },
-  ew1: { region: 'eu-west1', latitude: 50.4, longitude: 3.8 },
-  as1: { region: 'ap-southeast1', latitude: 1.35, longitude: 103.8 },
-} as const;
-
-const DUBLIN = { latitude: '53.35', longitude: '-6.26', colo: 'DUB', country: 'IE' };
-const TOKYO = { latitude: '35.68', longitude: '139.69', colo: 'NRT', country: 'JP' };
-
-function admin(method: string, path: string, body?: unknown) {
-  return SELF.fetch(`${BASE}/_waymark/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
-
-function get(path: string, cf: Record<string, string>, headers: Record<string, string> = {}) {
-  return SELF.fetch(`https://shop.example.com${path}`, { headers, cf } as RequestInit);
-}
-
-beforeAll(async () => {
-  expect((await admin('PUT', '/services/shop', { hosts: ['shop.example.com'] })).status).toBeLessThan(300);
-  for (const [name, r] of Object.entries(REGIONS)) {
-    const res = await admin('PUT', `/services/shop/clusters/${name}`, { ...r, origin: up[name] });
-    expect(res.status).toBeLessThan(300);
-  }
-});
+beforeAll(registerShop);
 
 describe('the worker inside workerd', () => {
   it('routes a client by request.cf location to the nearest region', async () => {
