@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { requestId } from 'hono/request-id';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerClusterRoutes } from './api/clusters.js';
 import { registerFailoverRoutes } from './api/failover.js';
@@ -9,6 +8,7 @@ import { notFound, Problem, problemResponse, storeProblem } from './api/problem.
 import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
+import { requestIdFrom, requestIdMiddleware } from './observe/request-id.js';
 import { handleProxy } from './proxy/handle.js';
 import { inBackground, type Runtime } from './runtime.js';
 
@@ -18,7 +18,7 @@ export const WAYMARK_PREFIX = '/_waymark';
 /** The whole app: Waymark's own endpoints under /_waymark, everything else proxied. */
 export function createApp(rt: Runtime): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use(requestId({ limitLength: 128 }));
+  app.use(`${WAYMARK_PREFIX}/*`, requestIdMiddleware);
 
   app.get(`${WAYMARK_PREFIX}/health/live`, (c) => c.json({ status: 'live' }));
   app.get(`${WAYMARK_PREFIX}/health/ready`, async (c) => {
@@ -40,7 +40,10 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   app.all(`${WAYMARK_PREFIX}/*`, () => {
     throw notFound('this Waymark endpoint');
   });
-  app.all('*', (c) => handleProxy(c, rt));
+  app.all('*', (c) => {
+    c.set('requestId', requestIdFrom(c.req.header('x-request-id')));
+    return handleProxy(c, rt);
+  });
 
   app.onError((error, c) => {
     if (error instanceof Problem) return problemResponse(c, error);

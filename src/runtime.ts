@@ -53,6 +53,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const snapshots = new SnapshotCache({
     readVersion: () => readRevision(db),
     load: async () => compileSnapshot(await loadSnapshotSource(db), now()),
+    rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at),
     refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
     now,
     onError: (error) => log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error)),

@@ -4,6 +4,9 @@ const bool = z
   .enum(['true', 'false', '1', '0'], { message: 'must be "true" or "false"' })
   .transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** Names the audit log uses for Waymark itself; a token may not pose as them. */
+const RESERVED_ACTORS = new Set(['admin', 'health-sync', 'expiry']);
+
 /** "name:token,name:token": who holds each token, for the audit log. */
 const tokenList = z
   .string()
@@ -11,10 +14,13 @@ const tokenList = z
     const grants: { name: string; token: string }[] = [];
     for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
       const colon = part.indexOf(':');
-      const name = part.slice(0, colon);
-      const token = part.slice(colon + 1);
-      if (colon < 1 || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name) || token.length < 16) {
-        ctx.addIssue({ code: 'custom', message: 'must be "name:token" pairs separated by commas; names are letters, digits, ".", "_" or "-"; tokens at least 16 characters' });
+      const name = part.slice(0, colon).trim();
+      const token = part.slice(colon + 1).trim();
+      if (colon < 1 || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name) || token.length < 16 || /\s/.test(token) || RESERVED_ACTORS.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be "name:token" pairs separated by commas; names are letters, digits, ".", "_" or "-" (not ${[...RESERVED_ACTORS].join(', ')}); tokens at least 16 characters without spaces`,
+        });
         return z.NEVER;
       }
       grants.push({ name, token });
@@ -48,6 +54,26 @@ export const settingsSchema = z.object({
 
 export type Settings = z.infer<typeof settingsSchema>;
 
+/** Every token must be distinct, or one holder could act with another's scopes. */
+function duplicateTokens(s: Settings): string[] {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  const all = [
+    ...(s.WAYMARK_ADMIN_TOKEN ? [{ variable: 'WAYMARK_ADMIN_TOKEN', name: 'admin', token: s.WAYMARK_ADMIN_TOKEN }] : []),
+    ...s.WAYMARK_READ_TOKENS.map((g) => ({ variable: 'WAYMARK_READ_TOKENS', ...g })),
+    ...s.WAYMARK_ONCALL_TOKENS.map((g) => ({ variable: 'WAYMARK_ONCALL_TOKENS', ...g })),
+  ];
+  const names = new Set<string>();
+  for (const g of all) {
+    const other = seen.get(g.token);
+    if (other) problems.push(`  ${g.variable}: the token of "${g.name}" is also used by ${other}`);
+    seen.set(g.token, `${g.variable} ("${g.name}")`);
+    if (g.variable !== 'WAYMARK_ADMIN_TOKEN' && names.has(g.name)) problems.push(`  ${g.variable}: the name "${g.name}" is used twice`);
+    names.add(g.name);
+  }
+  return problems;
+}
+
 /** Settings could not be parsed; the message names every offending variable. */
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
@@ -64,7 +90,7 @@ export function parseSettings(env: Record<string, unknown>): Settings {
     if (value !== undefined && value !== '') input[key] = typeof value === 'string' ? value : String(value);
   }
   const parsed = settingsSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  const lines = parsed.success ? duplicateTokens(parsed.data) : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  if (parsed.success && lines.length === 0) return parsed.data;
   throw new SettingsError(`invalid settings:\n${lines.join('\n')}`);
 }

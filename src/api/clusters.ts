@@ -44,7 +44,7 @@ export function registerClusterRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       if (isConstraintError(error)) await existingService(service);
       throw error;
     }
-    changed(c, rt);
+    await changed(rt);
     return c.json(after, before ? 200 : 201);
   });
 
@@ -54,7 +54,7 @@ export function registerClusterRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const before = await q.getCluster(db, service, name);
     if (!before) throw notFound(`cluster "${name}" of service "${service}"`);
     await q.deleteCluster(db, actorOf(c, rt), before);
-    changed(c, rt);
+    await changed(rt);
     return c.body(null, 204);
   });
 }

@@ -42,8 +42,9 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/overrides', requireScope(rt.grants, 'read'), async (c) => {
     const q = parseParam('query', c.req.query(), listQuery);
     const now = rt.now();
-    const rows = await listOverrides(db, { limit: q.limit, ...(q.service ? { service: q.service } : {}), ...(q.active === 'true' ? { activeAt: now } : {}) });
-    const views = rows.map((r) => viewOverride(r, now)).filter((v) => q.active !== 'false' || !v.active);
+    const active = q.active === undefined ? {} : { active: { now, active: q.active === 'true' } };
+    const rows = await listOverrides(db, { limit: q.limit, ...(q.service ? { service: q.service } : {}), ...active });
+    const views = rows.map((r) => viewOverride(r, now));
     return c.json({ overrides: views });
   });
 
@@ -64,7 +65,14 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     if (body.action === 'drain' && body.region && !spec.clusters.some((cl) => cl.region === body.region && (!body.cluster || cl.name === body.cluster))) {
       errors.push({ field: 'region', message: `service "${body.service}" has no cluster${body.cluster ? ` "${body.cluster}"` : ''} in region "${body.region}"` });
     }
+    if (body.action === 'pin' && body.region && !source.services.some((sv) => sv.clusters.some((cl) => cl.region === body.region) || sv.failover.some((r) => r.from === body.region))) {
+      errors.push({ field: 'region', message: `no client region "${body.region}" is known to routing (no cluster or failover rule names it)` });
+    }
     if (errors.length) throw invalid('the override names something that does not exist', errors);
+    const rival = body.action === 'pin' ? source.overrides.find((o) => o.action === 'pin' && o.service === body.service && o.region === body.region && o.expiresAt > now) : undefined;
+    if (rival) {
+      throw new Problem(409, 'conflicting-override', 'Conflicting override', `pin ${rival.id} already sends ${body.region} clients of "${body.service}" to ${rival.cluster}; delete it first`);
+    }
 
     const row: OverrideRow = {
       id: crypto.randomUUID(),
@@ -87,7 +95,7 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       throw new Problem(409, 'would-strand', 'Override refused', `${stranded}; send "force": true to apply it anyway`);
     }
     await createOverride(db, actorOf(c, rt), row);
-    changed(c, rt);
+    await changed(rt);
     return c.json(viewOverride(row, now), 201);
   });
 
@@ -99,7 +107,7 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       throw new Problem(409, 'already-ended', 'Override already ended', `override "${id}" is no longer active`);
     }
     await endOverride(db, actorOf(c, rt), row);
-    changed(c, rt);
+    await changed(rt);
     return c.body(null, 204);
   });
 }

@@ -37,7 +37,11 @@ export function problemResponse(c: Context, problem: Problem): Response {
     requestId,
     ...(problem.errors ? { errors: problem.errors } : {}),
   };
-  return c.body(JSON.stringify(body), problem.status, { 'content-type': PROBLEM_CONTENT_TYPE, ...problem.headers });
+  return c.body(JSON.stringify(body), problem.status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    ...(requestId ? { 'x-request-id': requestId } : {}),
+    ...problem.headers,
+  });
 }
 
 export function invalid(detail: string, errors: FieldError[]): Problem {

@@ -45,7 +45,7 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       if (isConstraintError(error)) await refuseTakenHosts(name, body.hosts);
       throw error;
     }
-    changed(c, rt);
+    await changed(rt);
     return c.json(after, before ? 200 : 201);
   });
 
@@ -54,7 +54,7 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const before = await q.getService(db, name);
     if (!before) throw notFound(`service "${name}"`);
     await q.deleteService(db, actorOf(c, rt), before, await q.listClusters(db, name));
-    changed(c, rt);
+    await changed(rt);
     return c.body(null, 204);
   });
 }

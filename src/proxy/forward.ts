@@ -1,5 +1,5 @@
-import { proxy } from 'hono/proxy';
 import type { Cluster } from '../routing/types.js';
+import { downstreamHeaders } from './headers.js';
 
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -49,7 +49,7 @@ export async function forward(
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), options.tryTimeoutMs);
     try {
-      const response = await proxy(cluster.origin + pathAndQuery, {
+      const upstream = await fetch(cluster.origin + pathAndQuery, {
         method: request.method,
         headers,
         body,
@@ -58,12 +58,13 @@ export async function forward(
         redirect: 'manual',
       } as RequestInit);
       clearTimeout(timer);
-      if (!last && RETRY_STATUSES.has(response.status)) {
-        attempts.push({ cluster, outcome: 'retry-status', status: response.status, ms: now() - started });
-        await response.body?.cancel();
+      if (!last && RETRY_STATUSES.has(upstream.status)) {
+        attempts.push({ cluster, outcome: 'retry-status', status: upstream.status, ms: now() - started });
+        await upstream.body?.cancel();
         continue;
       }
-      attempts.push({ cluster, outcome: 'response', status: response.status, ms: now() - started });
+      attempts.push({ cluster, outcome: 'response', status: upstream.status, ms: now() - started });
+      const response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: downstreamHeaders(upstream.headers) });
       return { ok: true, response, cluster, attempts };
     } catch (error) {
       clearTimeout(timer);
@@ -76,8 +77,13 @@ export async function forward(
 }
 
 async function prepareBody(request: Request, limit: number): Promise<{ body: BodyInit | null; replayable: boolean }> {
+  // Decide from the headers first: touching request.body makes some runtimes build a stream for nothing.
+  const declared = request.headers.get('content-length');
+  if (request.method === 'GET' || request.method === 'HEAD' || ((declared === null || declared === '0') && !request.headers.has('transfer-encoding'))) {
+    return { body: null, replayable: true };
+  }
   if (!request.body) return { body: null, replayable: true };
-  const length = Number(request.headers.get('content-length') ?? Number.NaN);
+  const length = Number(declared ?? Number.NaN);
   if (IDEMPOTENT_METHODS.has(request.method) && length <= limit) return { body: await request.arrayBuffer(), replayable: true };
   return { body: request.body, replayable: false };
 }

@@ -26,16 +26,16 @@ export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Resp
     throw new Problem(503, 'no-cluster', 'No usable cluster', `service "${decision.service.name}": ${why}`);
   }
 
-  const url = new URL(request.url);
+  const { proto, pathAndQuery } = splitUrl(request.url);
   const requestId = c.get('requestId');
   const headers = upstreamHeaders(request.headers, {
     clientIp: rt.clientIp(c),
-    proto: url.protocol.slice(0, -1),
+    proto,
     host: facts.host,
     requestId,
     traceparent: nextTraceparent(request.headers.get('traceparent')),
   });
-  const result = await forward(request, url.pathname + url.search, headers, decision.attempts, forwardOptions(rt.settings), rt.now);
+  const result = await forward(request, pathAndQuery, headers, decision.attempts, forwardOptions(rt.settings), rt.now);
   observe(c, rt, decision.service, decision.clientRegion, result.attempts);
   const tries = String(result.attempts.length);
   if (!result.ok) {
@@ -80,6 +80,13 @@ export function requestFacts(request: Request, settings: Settings): RequestFacts
   const fromCf = cf ? toGeoPoint(cf.latitude, cf.longitude) : null;
   if (fromCf) return { host, clientLocation: fromCf };
   return { host, clientRegion: settings.WAYMARK_REGION };
+}
+
+/** Scheme and path-with-query of an absolute URL, without a URL parse on the hot path. */
+function splitUrl(url: string): { proto: string; pathAndQuery: string } {
+  const schemeEnd = url.indexOf('://');
+  const pathStart = url.indexOf('/', schemeEnd + 3);
+  return { proto: url.slice(0, schemeEnd), pathAndQuery: pathStart < 0 ? '/' : url.slice(pathStart) };
 }
 
 function forwardOptions(settings: Settings) {

@@ -11,8 +11,11 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Headers the proxy sets itself; a client's copy is replaced, not passed on. */
-const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'traceparent']);
+/**
+ * Headers the proxy sets itself; a client's copy is replaced, not passed on. accept-encoding is left to
+ * the runtime's fetch, which decodes what it asked for (a client's `zstd` could not be decoded).
+ */
+const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'traceparent', 'accept-encoding']);
 
 export interface ForwardFacts {
   /** The client's address as this runtime sees it; null when unknown. */
@@ -45,6 +48,22 @@ export function upstreamHeaders(incoming: Headers, facts: ForwardFacts): Headers
   return out;
 }
 
+/**
+ * The upstream's response headers for the client: less hop-by-hop headers, and less content-encoding and
+ * content-length when the runtime's fetch already decoded the body.
+ */
+export function downstreamHeaders(upstream: Headers): Headers {
+  const out = new Headers(upstream);
+  const named = upstream.get('connection');
+  if (named) for (const h of named.split(',')) out.delete(h.trim());
+  for (const h of HOP_BY_HOP) out.delete(h);
+  if (out.has('content-encoding')) {
+    out.delete('content-encoding');
+    out.delete('content-length');
+  }
+  return out;
+}
+
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /**
@@ -55,13 +74,14 @@ export function nextTraceparent(incoming: string | null | undefined): string {
   const m = incoming ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
   const traceId = m?.[2];
   const valid = m && m[1] !== 'ff' && traceId && !/^0+$/.test(traceId) && !/^0+$/.test(m[3] ?? '');
-  if (valid) return `00-${traceId}-${randomHex(8)}-${m[4]}`;
-  return `00-${randomHex(16)}-${randomHex(8)}-00`;
+  if (valid) return `00-${traceId}-${randomHex(16)}-${m[4]}`;
+  return `00-${randomHex(16)}${randomHex(16)}-${randomHex(16)}-00`;
 }
 
-function randomHex(bytes: number): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  let out = '';
-  for (const b of buf) out += b.toString(16).padStart(2, '0');
-  return out;
+/** Random lowercase hex (up to 30 digits), from randomUUID: cheaper than getRandomValues per call. */
+function randomHex(digits: number): string {
+  const uuid = crypto.randomUUID();
+  // Skip the UUID's fixed version digit (index 14 of the 32) so every digit is random.
+  const hex = uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(15, 18) + uuid.slice(19, 23) + uuid.slice(24);
+  return hex.slice(0, digits);
 }

@@ -31,7 +31,7 @@ export function compileSnapshot(source: SnapshotSource, now: number): Snapshot {
     for (const host of service.hosts) byHost.set(host, service);
   }
   const validUntil = Math.min(Number.POSITIVE_INFINITY, ...active.map((o) => o.expiresAt));
-  return { version: source.version, byHost, byName, regions, validUntil };
+  return { version: source.version, byHost, byName, regions, validUntil, source };
 }
 
 /** A cluster's availability as the snapshot knows it (local outlier ejection comes on top at the edge). */

@@ -56,13 +56,14 @@ function entries(levels: Cluster[][], reasons: LevelReason[], shares: ShareTable
     const levelShare = shares.levels[level];
     const health: MatrixEntry['health'] = c.drained ? 'drained' : down.has(c.name) ? 'down' : c.health;
     const levelReason = reasons[level] as LevelReason;
-    const takes = byCluster.has(c);
+    const takes = (byCluster.get(c) ?? 0) > 0;
+    const routable = health === 'healthy' || health === 'unknown' || shares.panic;
     const why = [
       `level ${level} (${levelReason})`,
       levelShare ? `${round1(levelShare.healthyPercent)}% of the level healthy, level takes ${round1(levelShare.load)}%` : '',
-      !takes ? (health === 'healthy' || health === 'unknown' ? 'no traffic: higher levels take it all' : `no traffic: ${health}`) : '',
+      takes || shares.closed ? '' : routable ? 'no traffic: higher levels take it all (retries may come here)' : `no traffic: ${health}`,
       shares.panic ? 'panic: health ignored' : '',
-      shares.closed ? 'fail closed: nothing routable' : '',
+      shares.closed ? 'fail closed: nothing routable (too few healthy clusters)' : '',
     ];
     return { cluster: c.name, region: c.region, share: rounded[i] as number, level, levelReason, health, reason: why.filter(Boolean).join('; ') };
   });

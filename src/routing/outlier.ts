@@ -59,13 +59,15 @@ export class OutlierDetector implements LocalHealth {
   record(service: CompiledService, cluster: Cluster, ok: boolean): Ejection | null {
     const state = this.#states.get(cluster.key) ?? { consecutiveFailures: 0, ejections: 0, ejected: false, ejectedUntil: 0 };
     this.#states.set(cluster.key, state);
+    // Settle an ejection that has run out first, so its failures do not count towards the next one.
+    const ejected = this.isEjected(cluster.key);
     if (ok) {
       state.consecutiveFailures = 0;
       return null;
     }
     state.consecutiveFailures += 1;
     const policy = service.policy.outlierDetection;
-    if (state.consecutiveFailures < policy.consecutiveFailures || this.isEjected(cluster.key)) return null;
+    if (ejected || state.consecutiveFailures < policy.consecutiveFailures) return null;
     if (!this.#mayEject(service, cluster)) return null;
 
     const now = this.now();

@@ -133,6 +133,8 @@ export interface Snapshot {
   regions: ReadonlyMap<string, GeoPoint | null>;
   /** When the earliest active override expires: the snapshot must be rebuilt by then. */
   validUntil: number;
+  /** What it was compiled from, so it can be rebuilt for a later time without the store. */
+  source: SnapshotSource;
 }
 
 /** What routing knows about a request. */

@@ -1,10 +1,13 @@
-import { and, desc, eq, gt, isNull, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL } from 'drizzle-orm';
 import type { OverrideSpec } from '../routing/types.js';
 import type { Db } from './client.js';
 import { audit, commit, type Actor } from './queries.js';
 import { events, overrides } from './schema.js';
 
 export type OverrideRow = typeof overrides.$inferSelect;
+
+/** Who ends an override whose time ran out. */
+const EXPIRY = 'expiry';
 
 /** An override as the API shows it. */
 export interface OverrideView {
@@ -43,15 +46,17 @@ export function viewOverride(row: OverrideRow, now: number): OverrideView {
     expiresAt: new Date(row.expiresAt).toISOString(),
     active: row.endedAt === null && row.expiresAt > now,
     endedAt: row.endedAt !== null ? new Date(row.endedAt).toISOString() : row.expiresAt <= now ? new Date(row.expiresAt).toISOString() : null,
-    endedBy: row.endedBy ?? (row.endedAt === null && row.expiresAt <= now ? 'expiry' : null),
+    endedBy: row.endedBy ?? (row.endedAt === null && row.expiresAt <= now ? EXPIRY : null),
     endReason: row.endReason ?? (row.endedAt === null && row.expiresAt <= now ? 'expired' : null),
   };
 }
 
-export async function listOverrides(db: Db, opts: { service?: string; activeAt?: number; limit: number }): Promise<OverrideRow[]> {
-  const conditions: SQL[] = [];
+/** Overrides newest first; `active` keeps only those in force at `now` (true) or only those ended (false). */
+export async function listOverrides(db: Db, opts: { service?: string; active?: { now: number; active: boolean }; limit: number }): Promise<OverrideRow[]> {
+  const conditions: (SQL | undefined)[] = [];
   if (opts.service) conditions.push(eq(overrides.service, opts.service));
-  if (opts.activeAt !== undefined) conditions.push(isNull(overrides.endedAt), gt(overrides.expiresAt, opts.activeAt));
+  if (opts.active?.active === true) conditions.push(isNull(overrides.endedAt), gt(overrides.expiresAt, opts.active.now));
+  if (opts.active?.active === false) conditions.push(or(isNotNull(overrides.endedAt), lte(overrides.expiresAt, opts.active.now)));
   return db
     .select()
     .from(overrides)
@@ -83,9 +88,12 @@ export async function createOverride(db: Db, actor: Actor, row: OverrideRow): Pr
 
 /** Ends an override (deleted by an operator, or expired as seen by the health sync). */
 export function endOverrideWrites(db: Db, actor: Actor, row: OverrideRow, endReason: 'expired' | 'deleted') {
-  const ended: OverrideRow = { ...row, endedAt: actor.now, endedBy: actor.name, endReason };
+  // An expired override ended at its expiry, by the expiry, whoever noticed it (the sync's actor is audited).
+  const endedAt = endReason === 'expired' ? row.expiresAt : actor.now;
+  const endedBy = endReason === 'expired' ? EXPIRY : actor.name;
+  const ended: OverrideRow = { ...row, endedAt, endedBy, endReason };
   return [
-    db.update(overrides).set({ endedAt: actor.now, endedBy: actor.name, endReason }).where(and(eq(overrides.id, row.id), isNull(overrides.endedAt))),
+    db.update(overrides).set({ endedAt, endedBy, endReason }).where(and(eq(overrides.id, row.id), isNull(overrides.endedAt))),
     audit(db, actor, endReason === 'expired' ? 'override.expire' : 'override.delete', `overrides/${row.id}`, row, ended),
     db.insert(events).values({
       at: actor.now,

@@ -6,6 +6,8 @@ export interface SnapshotCacheOptions {
   readVersion: () => Promise<number>;
   /** Loads and compiles the snapshot at the store's current revision. */
   load: () => Promise<Snapshot>;
+  /** Rebuilds a snapshot for a later time from what it was compiled from (no store query). */
+  rebuild: (snapshot: Snapshot, now: number) => Snapshot;
   refreshMs: number;
   now: () => number;
   onError: (error: unknown) => void;
@@ -16,8 +18,8 @@ export interface SnapshotCacheOptions {
  *
  * Stale-while-revalidate: once loaded, the hot path always gets the snapshot at once; at most every
  * `refreshMs` a request starts a background version check (single-flight), which reloads only when
- * the revision moved (or an override in the snapshot expired). Store errors keep the last good
- * snapshot serving.
+ * the revision moved. An override that expires is dropped in memory at once. Store errors keep the
+ * last good snapshot serving.
  */
 export class SnapshotCache {
   #current: Snapshot | null = null;
@@ -46,7 +48,9 @@ export class SnapshotCache {
    */
   async get(background: (work: Promise<unknown>) => void): Promise<Snapshot | null> {
     const now = this.options.now();
-    if (now - this.#checkedAt < this.options.refreshMs && !(this.#current && now >= this.#current.validUntil)) return this.#current;
+    // An override in the snapshot just expired: rebuild in memory so this very request is routed without it.
+    if (this.#current && now >= this.#current.validUntil) this.#current = this.options.rebuild(this.#current, now);
+    if (now - this.#checkedAt < this.options.refreshMs) return this.#current;
     if (this.#current) {
       background(this.refresh());
       return this.#current;
@@ -66,9 +70,7 @@ export class SnapshotCache {
   async #refresh(): Promise<void> {
     try {
       const version = await this.options.readVersion();
-      const current = this.#current;
-      // Reload when the store moved, or when an override in the snapshot has just expired.
-      if (!current || version !== current.version || this.options.now() >= current.validUntil) this.#current = await this.options.load();
+      if (!this.#current || version !== this.#current.version) this.#current = await this.options.load();
       this.#lastError = null;
     } catch (error) {
       this.#lastError = { at: this.options.now(), message: describeError(error) };

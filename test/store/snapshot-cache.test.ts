@@ -8,7 +8,7 @@ import { actor, openTempStore, serviceConfig, type TempStore } from './temp-stor
 const REFRESH_MS = 1_000;
 
 function snapshot(version: number): Snapshot {
-  return { version, byHost: new Map(), byName: new Map(), regions: new Map(), validUntil: Number.POSITIVE_INFINITY };
+  return { version, byHost: new Map(), byName: new Map(), regions: new Map(), validUntil: Number.POSITIVE_INFINITY, source: { version, services: [], overrides: [] } };
 }
 
 interface Deferred<T> {
@@ -56,6 +56,7 @@ function fixture(initialVersion = 1) {
     nextLoad: null as Promise<Snapshot> | null,
   };
   const cache = new SnapshotCache({
+    rebuild: (snap) => snap,
     readVersion: () => {
       state.readVersionCalls += 1;
       const next = state.nextVersion;
@@ -249,6 +250,7 @@ describe('SnapshotCache over the real store', () => {
     const cache = new SnapshotCache({
       readVersion: () => readRevision(db),
       load: async () => compileSnapshot(await loadSnapshotSource(db), clock),
+      rebuild: (snap, at) => compileSnapshot(snap.source, at),
       refreshMs: REFRESH_MS,
       now: () => clock,
       onError: (error) => errors.push(error),
