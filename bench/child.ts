@@ -9,12 +9,9 @@
  * It answers { type: 'ready', url } once listening, { type: 'stats', ... } to { type: 'stats' }, and
  * closes its server and exits on { type: 'stop' } (a normal exit, so --cpu-prof profiles get written).
  */
-import { serve } from '@hono/node-server';
-import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
-import { startUpstream } from '../scripts/upstream.js';
-import { silentLogger } from '../src/observe/log.js';
-import { startNodeServer } from '../src/node/server.js';
+
+// Each role imports only what it runs, so the bare proxy's process holds no Waymark code.
 
 export type ChildRole = 'upstream' | 'bare' | 'waymark';
 
@@ -29,11 +26,14 @@ const send = (message: ChildMessage): void => {
 
 async function start(role: ChildRole, args: string[]): Promise<{ url: string; served: () => number; close: () => Promise<void> }> {
   if (role === 'upstream') {
+    const { startUpstream } = await import('../scripts/upstream.js');
     const upstream = await startUpstream('bench-upstream', 'us-east1');
     return { url: upstream.url, served: () => upstream.served, close: () => upstream.stop() };
   }
   if (role === 'bare') {
     const upstream = args[0] as string;
+    const { serve } = await import('@hono/node-server');
+    const { Hono } = await import('hono');
     // The baseline: the thinnest Hono-on-Node fetch proxy.
     const app = new Hono();
     app.all('*', (c) => {
@@ -56,6 +56,8 @@ async function start(role: ChildRole, args: string[]): Promise<{ url: string; se
     };
   }
   const [databaseUrl, adminToken] = args as [string, string];
+  const { silentLogger } = await import('../src/observe/log.js');
+  const { startNodeServer } = await import('../src/node/server.js');
   const server = await startNodeServer({
     env: { WAYMARK_DATABASE_URL: databaseUrl, WAYMARK_ADMIN_TOKEN: adminToken, PORT: '0', HOST: '127.0.0.1' },
     log: silentLogger,

@@ -13,13 +13,16 @@
  *   BENCH_LOADGEN=wrk|node force a load generator (default: wrk when found, else node)
  *   BENCH_WRK_THREADS=n    wrk threads (default 1: the machine has 2 cores for client and servers)
  *   BENCH_CONNECTIONS=n    concurrency (default 32)
- *   BENCH_CPU_PROF=1       run Waymark's process with --cpu-prof; the profile goes to .tmp/bench-prof/
+ *   BENCH_CPU_PROF=1       run Waymark's and the bare proxy's processes with --cpu-prof; profiles go to
+ *                          .tmp/bench-prof/ (summarize with: npx tsx bench/profile.ts .tmp/bench-prof/waymark)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { benchDecisions, FACTS_MIX, type DecisionResult } from './decisions.js';
 import { nodeGenerator, wrkAvailable, wrkGenerator, type LoadGenerator } from './load.js';
+import { startNoiseMonitor } from './noise.js';
+import { diff as diffProfiles, readProfile, summarize as summarizeProfile } from './profile.js';
 import { killAll, ROOT_DIR } from './procs.js';
 import { benchProxy, BENCH_HOST, BENCH_PATH, type ProxyResult } from './proxy.js';
 import { fixed, int, round, table } from './stats.js';
@@ -60,39 +63,67 @@ function pickLoadgen(): LoadGenerator {
   return nodeGenerator();
 }
 
-function decisionsSection(): { results: DecisionResult[]; flatness: number | null; method: string } {
+type DecisionRow = DecisionResult & { otherCores: number | null };
+
+function decisionsSection(): {
+  results: DecisionRow[];
+  flatness: number | null;
+  hotFlatness: number | null;
+  p50Flatness: number | null;
+  hotP50Flatness: number | null;
+  method: string;
+} {
   const sizes = quick ? [10, 1_000] : [10, 1_000, 10_000];
   const options = quick
-    ? { batchSize: 100, batches: 1_000, warmup: 50_000, perCallSamples: 50_000, factsCount: 50_000 }
-    : { batchSize: 100, batches: 5_000, warmup: 200_000, perCallSamples: 200_000, factsCount: 100_000 };
+    ? { batchSize: 100, batches: 500, passes: 3, warmup: 50_000, perCallSamples: 50_000, factsCount: 50_000 }
+    : { batchSize: 100, batches: 1_000, passes: 5, warmup: 200_000, perCallSamples: 200_000, factsCount: 100_000 };
+  const hotSet = 10;
   const method =
     `decide(snapshot, facts, seededRandom, 3) over ${int(options.factsCount)} pre-generated facts, after ${int(options.warmup)} warm-up calls; ` +
-    `${int(options.batches)} batches of ${options.batchSize} decisions, one hrtime pair per batch; per-decision cost = batch time / ${options.batchSize}; ` +
-    `p50/p99 are over the batches (a per-decision view that hides single-call spikes: see the per-call column, hrtime around each call less the empty-timer cost)`;
+    `${options.passes} passes of ${int(options.batches)} batches of ${options.batchSize} decisions, one hrtime pair per batch; per-decision cost = batch time / ${options.batchSize}; ` +
+    `p50/p99 are over all batches (GC scavenges included: a 1-5 ms pause lands in one batch); "best pass" is the pass with the lowest p99; ` +
+    `batching hides single-call spikes: the per-call column times each call with hrtime, less the empty-timer cost`;
   log('1. Routing decisions (pure, in this process)');
   log(`   method: ${method}`);
   log(`   mix: ${FACTS_MIX}`);
-  log('   snapshot: N services x 20 clusters over 10 regions (4-10 regions each), 1-3 hosts, ~1/3 with failover rules');
-  const results: DecisionResult[] = [];
+  log('   snapshot: N services x 20 clusters over 10 regions (4-10 regions each), 1-3 hosts, ~1/3 with failover rules, 3% unhealthy clusters, 3% of services with an override');
+  const results: DecisionRow[] = [];
   for (const n of sizes) {
-    const r = benchDecisions(n, options);
+    const noise = startNoiseMonitor();
+    const largest = n === sizes[sizes.length - 1];
+    const r = { ...benchDecisions(n, { ...options, hotSet: largest ? hotSet : undefined }), otherCores: noise.stop() };
     results.push(r);
     log(
-      `   N=${int(n)}: compile ${fixed(r.compileMs, 1)} ms, ${int(r.decisionsPerSec)} decisions/s, p50 ${fixed(r.p50Us, 3)} µs, p99 ${fixed(r.p99Us, 3)} µs ` +
-        `(per-call p99 ${fixed(r.perCall.p99Us, 2)} µs, p99.9 ${fixed(r.perCall.p999Us, 2)} µs) heap ${int(r.heapUsedMb)} MB`,
+      `   N=${int(n)}: compile ${fixed(r.compileMs, 1)} ms${r.snapshotHeapMb === null ? '' : ` (snapshot holds ${fixed(r.snapshotHeapMb, 1)} MB of heap)`}, ` +
+        `${int(r.decisionsPerSec)} decisions/s, p50 ${fixed(r.p50Us, 3)} µs, p99 ${fixed(r.p99Us, 3)} µs ` +
+        `(p99 per pass: ${r.passP99Us.map((v) => fixed(v, 2)).join(' ')}); ` +
+        `per-call p99 ${fixed(r.perCall.p99Us, 2)} µs, p99.9 ${fixed(r.perCall.p999Us, 2)} µs` +
+        `${r.otherCores === null ? '' : `; other processes ${fixed(r.otherCores, 2)} cores`}`,
     );
+    if (r.hotSet) {
+      log(
+        `     same snapshot, requests for ${r.hotSet.services} services only (hot set, stays in cache): p50 ${fixed(r.hotSet.p50Us, 3)} µs, ` +
+          `p99 ${fixed(r.hotSet.p99Us, 3)} µs, ${int(r.hotSet.decisionsPerSec)} decisions/s`,
+      );
+    }
   }
   const first = results[0];
   const last = results[results.length - 1];
   const flatness = first && last && last !== first ? last.p99Us / first.p99Us : null;
-  return { results, flatness, method };
+  const hotFlatness = first && last?.hotSet ? last.hotSet.p99Us / first.p99Us : null;
+  const p50Flatness = first && last && last !== first ? last.p50Us / first.p50Us : null;
+  const hotP50Flatness = first && last?.hotSet ? last.hotSet.p50Us / first.p50Us : null;
+  return { results, flatness, hotFlatness, p50Flatness, hotP50Flatness, method };
 }
 
 async function proxySection(): Promise<ProxyResult> {
   const loadgen = pickLoadgen();
-  const timing = quick ? { warmupS: 1, roundS: 2, rounds: 1 } : { warmupS: 2, roundS: 6, rounds: 3 };
+  const timing = quick ? { warmupS: 2, roundS: 2, rounds: 1 } : { warmupS: 3, roundS: 6, rounds: 3 };
   const cpuProfDir = process.env.BENCH_CPU_PROF === '1' ? join(ROOT_DIR, '.tmp', 'bench-prof') : undefined;
-  if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+  if (cpuProfDir) {
+    rmSync(cpuProfDir, { recursive: true, force: true });
+    mkdirSync(cpuProfDir, { recursive: true });
+  }
   log('2. Proxy throughput: Waymark vs a bare Hono-on-Node fetch proxy, same upstream, same load generator');
   log(`   load: ${loadgen.describe}; ${connections} connections; GET ${BENCH_PATH} with Host: ${BENCH_HOST}`);
   log(`   ${timing.warmupS} s warm-up each, then ${timing.rounds} round(s) of ${timing.roundS} s per server, alternating`);
@@ -108,36 +139,48 @@ function summarize(decisions: ReturnType<typeof decisionsSection> | null, proxy:
   log();
   log('Summary');
   if (decisions) {
-    const rows = [['routing decisions', 'services', 'clusters', 'compile ms', 'decisions/s', 'p50 µs', 'p99 µs', 'per-call p99 µs', 'p99 < 20 µs']];
+    const rows = [['routing decisions', 'services', 'clusters', 'compile ms', 'snapshot MB', 'decisions/s', 'p50 µs', 'p99 µs', 'best-pass p99', 'per-call p99 µs', 'p99 < 20 µs', 'other procs (cores)']];
     for (const r of decisions.results) {
       rows.push([
         `N=${int(r.services)}`,
         int(r.services),
         int(r.clusters),
         fixed(r.compileMs, 1),
+        r.snapshotHeapMb === null ? 'n/a' : fixed(r.snapshotHeapMb, 1),
         int(r.decisionsPerSec),
         fixed(r.p50Us, 3),
         fixed(r.p99Us, 3),
+        fixed(r.bestPassP99Us, 3),
         fixed(r.perCall.p99Us, 2),
         mark(r.p99Us < TARGET_DECISION_P99_US),
+        r.otherCores === null ? 'n/a' : fixed(r.otherCores, 2),
       ]);
     }
     log(table(rows));
     if (decisions.flatness !== null) {
-      const last = decisions.results[decisions.results.length - 1] as DecisionResult;
+      const last = decisions.results[decisions.results.length - 1] as DecisionRow;
       log(
         `flatness: p99 at N=${int(last.services)} / p99 at N=10 = ${fixed(decisions.flatness, 2)}x ` +
-          `(target: flat as services grow; pass mark <= ${FLATNESS_PASS}x) ${mark(decisions.flatness <= FLATNESS_PASS)}`,
+          `(target: flat as services grow; pass mark <= ${FLATNESS_PASS}x) ${mark(decisions.flatness <= FLATNESS_PASS)}; same ratio for p50: ${fixed(decisions.p50Flatness ?? Number.NaN, 2)}x`,
       );
+      if (decisions.hotFlatness !== null && last.hotSet) {
+        log(
+          `          with requests for ${last.hotSet.services} of the ${int(last.services)} services: p99 ${fixed(decisions.hotFlatness, 2)}x, p50 ${fixed(decisions.hotP50Flatness ?? Number.NaN, 2)}x ` +
+            '(near 1x: the growth above comes from touching a large working set at random, i.e. CPU cache misses, not from the snapshot size)',
+        );
+      }
+    }
+    if (decisions.results.some((r) => (r.otherCores ?? 0) > 0.2)) {
+      log('WARNING: other processes used CPU during the decision runs (see "other procs"): p99 and flatness are noisy; rerun on a quiet machine.');
     }
     log();
   }
   if (proxy) {
-    const rows = [['proxy (c=' + proxy.connections + ')', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'requests', 'all 200 from upstream']];
+    const rows = [['proxy (c=' + proxy.connections + ')', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'requests', 'all 200 from upstream', 'other procs (cores)']];
     for (const s of [proxy.bare, proxy.waymark, proxy.direct]) {
       if (!s) continue;
       const label = s.target === 'bare' ? 'bare Hono fetch proxy' : s.target === 'waymark' ? 'Waymark' : 'upstream direct (ref.)';
-      rows.push([label, int(s.rps), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), fixed(s.serverCpuUsPerRequest, 0), int(s.requests), s.verified ? 'yes' : 'NO']);
+      rows.push([label, int(s.rps), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), fixed(s.serverCpuUsPerRequest, 0), int(s.requests), s.verified ? 'yes' : 'NO', s.otherCores === null ? 'n/a' : fixed(s.otherCores, 2)]);
     }
     log(table(rows));
     const r = proxy.ratios;
@@ -145,7 +188,26 @@ function summarize(decisions: ReturnType<typeof decisionsSection> | null, proxy:
       `p50 ${fixed(r.p50, 2)}x, p99 ${fixed(r.p99, 2)}x (latency, lower is better); server CPU per request ${fixed(r.cpuPerRequest, 2)}x`);
     log(`(req/s: total requests / total measured time over ${proxy.rounds} round(s); p50/p99: median over rounds of the load generator's per-run percentiles; ` +
       `server CPU: the server process's user+system time / completed requests. Client and servers share ${cpus().length} cores: compare ratios, not absolute figures.)`);
-    if (proxy.cpuProfile) log(`Waymark CPU profile: ${proxy.cpuProfile}`);
+    const noisy = [proxy.bare, proxy.waymark].some((t) => (t.otherCores ?? 0) > 0.2);
+    if (noisy) log('WARNING: other processes used CPU during the proxy runs (see "other procs"): figures are noisy; the ABBA order spreads it over both servers.');
+    if (proxy.cpuProfiles.length) {
+      const served = (target: string) => proxy.runs.filter((r) => r.target === target).reduce((s, r) => s + r.load.requests, 0);
+      for (const dir of proxy.cpuProfiles) {
+        const target = dir.endsWith('waymark') ? 'waymark' : 'bare';
+        // Every request the server answered, warm-ups included (the profile covers the whole process).
+        const requests = served(target);
+        const { file, profile } = readProfile(dir);
+        log();
+        log(`CPU profile of ${target === 'waymark' ? 'Waymark' : 'the bare proxy'} (${file}, sampled every 250 µs; profiling adds overhead):`);
+        log(summarizeProfile(profile, { requests, top: 15 }));
+      }
+      const [w, b] = proxy.cpuProfiles as [string, string];
+      log();
+      log('Where Waymark spends more than the bare proxy per request (inclusive time; callers include their callees):');
+      log(diffProfiles(readProfile(w).profile, served('waymark'), readProfile(b).profile, served('bare'), 30));
+      log();
+    }
+    if (proxy.cpuProfiles.length) log(`CPU profiles: ${proxy.cpuProfiles.join(', ')} (one .cpuprofile per thread; the largest is the main thread. Summarize with: npx tsx bench/profile.ts DIR-or-FILE)`);
   }
 }
 
@@ -167,7 +229,7 @@ async function main(): Promise<void> {
     cpuModel: cpus()[0]?.model ?? null,
     elapsedS: round((Date.now() - startedAt) / 1e3, 1),
     targets: { decisionP99Us: TARGET_DECISION_P99_US, flatnessPassMark: FLATNESS_PASS, proxyThroughputRatio: TARGET_THROUGHPUT_RATIO },
-    decisions: decisions && { method: decisions.method, mix: FACTS_MIX, results: decisions.results, flatness: decisions.flatness },
+    decisions: decisions && { method: decisions.method, mix: FACTS_MIX, results: decisions.results, flatness: decisions.flatness, p50Flatness: decisions.p50Flatness, hotSetFlatness: decisions.hotFlatness, hotSetP50Flatness: decisions.hotP50Flatness },
     proxy,
   };
   const file = join(ROOT_DIR, '.tmp', 'bench-latest.json');

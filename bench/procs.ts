@@ -8,9 +8,25 @@ export const ROOT_DIR = join(BENCH_DIR, '..');
 /** Every process this benchmark started, so that it can stop exactly those (and only those). */
 const started = new Set<ChildProcess>();
 
+/** Synchronous clean-ups (temp folders) to run when the benchmark is stopped early. */
+const cleanups = new Set<() => void>();
+
+export function onAbort(cleanup: () => void): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
 export function killAll(): void {
   for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   started.clear();
+  for (const cleanup of cleanups) {
+    try {
+      cleanup();
+    } catch {
+      // best effort
+    }
+  }
+  cleanups.clear();
 }
 
 export function track(child: ChildProcess): ChildProcess {

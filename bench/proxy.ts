@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { send } from '../scripts/http-client.js';
 import type { ChildMessage } from './child.js';
 import type { LoadGenerator, LoadResult, LoadSpec } from './load.js';
-import { forkTs, nextMessage, stopChild } from './procs.js';
+import { startNoiseMonitor } from './noise.js';
+import { forkTs, nextMessage, onAbort, stopChild } from './procs.js';
 import { median } from './stats.js';
 
 export const BENCH_HOST = 'shop.example.com';
@@ -25,7 +26,7 @@ export interface ProxyOptions {
   rounds: number;
   /** Also load the upstream directly once, for context (not part of the ratios). */
   direct: boolean;
-  /** When set, Waymark's process runs with --cpu-prof and writes its profile here. */
+  /** When set, Waymark's and the bare proxy's processes run with --cpu-prof and write their profiles here. */
   cpuProfDir?: string | undefined;
   log: (line: string) => void;
 }
@@ -41,6 +42,8 @@ export interface Run {
   serverCpuUsPerRequest: number;
   /** The server under test's CPU time over the wall time of the run (1.0 = one core busy). */
   serverCores: number;
+  /** Cores used on average by processes outside this benchmark during the run (null: unknown). */
+  otherCores: number | null;
   /** Every response 200 with the upstream's x-served-by (and Waymark's x-waymark-cluster), no errors, upstream saw them all. */
   verified: boolean;
   problems: string[];
@@ -56,6 +59,8 @@ export interface TargetSummary {
   p50Ms: number;
   p99Ms: number;
   serverCpuUsPerRequest: number;
+  /** Mean over the runs of the cores other processes used. */
+  otherCores: number | null;
   verified: boolean;
 }
 
@@ -71,7 +76,7 @@ export interface ProxyResult {
   waymark: TargetSummary;
   direct: TargetSummary | null;
   ratios: { throughput: number; p50: number; p99: number; cpuPerRequest: number };
-  cpuProfile: string | null;
+  cpuProfiles: string[];
 }
 
 interface Server {
@@ -131,14 +136,16 @@ async function checkBare(bare: string): Promise<void> {
 export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
   const { log } = options;
   const dir = mkdtempSync(join(tmpdir(), 'waymark-bench-'));
+  const forget = onAbort(() => rmSync(dir, { recursive: true, force: true }));
   const servers: Server[] = [];
   try {
     const upstream = await startChild('upstream', []);
     servers.push(upstream);
-    const profArgs = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', 'waymark.cpuprofile'] : [];
+    // One folder per server: with tsx's loader thread a process writes one profile per thread.
+    const prof = (name: string) => (options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', join(options.cpuProfDir, name)] : []);
     const [bare, waymark] = await Promise.all([
-      startChild('bare', [upstream.url]),
-      startChild('waymark', [`file:${join(dir, 'waymark.db')}`, ADMIN_TOKEN], profArgs),
+      startChild('bare', [upstream.url], prof('bare')),
+      startChild('waymark', [`file:${join(dir, 'waymark.db')}`, ADMIN_TOKEN], prof('waymark')),
     ]);
     servers.push(bare, waymark);
     await configureWaymark(waymark.url, upstream.url);
@@ -155,7 +162,9 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
       const { server, spec: base } = targets[target];
       const before = await stats(server);
       const upBefore = server === upstream ? before : await stats(upstream);
+      const noise = startNoiseMonitor();
       const load = await options.loadgen.run({ ...base, durationS });
+      const otherCores = noise.stop();
       const after = await stats(server);
       const upAfter = server === upstream ? after : await stats(upstream);
       const served = upAfter.served - upBefore.served;
@@ -175,6 +184,7 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
         upstreamServed: served,
         serverCpuUsPerRequest: cpuUs / Math.max(1, load.requests),
         serverCores: cpuUs / 1e6 / load.durationS,
+        otherCores,
         verified: problems.length === 0,
         problems,
       };
@@ -183,6 +193,7 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
         `  ${phase === 'warmup' ? 'warm-up ' : `round ${round}  `} ${target.padEnd(7)} ${Math.round(load.rps).toString().padStart(6)} req/s  ` +
           `p50 ${(load.latencyUs.p50 / 1e3).toFixed(2)} ms  p99 ${(load.latencyUs.p99 / 1e3).toFixed(2)} ms  ` +
           `server CPU ${run.serverCpuUsPerRequest.toFixed(0)} µs/req (${run.serverCores.toFixed(2)} cores)  ` +
+          `${otherCores === null ? '' : `other processes ${otherCores.toFixed(2)} cores  `}` +
           `${run.verified ? `all ${load.requests} responses 200 from the upstream` : `PROBLEMS: ${problems.join('; ')}`}`,
       );
       return run;
@@ -214,6 +225,7 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
         p50Ms: median(mine.map((r) => r.load.latencyUs.p50)) / 1e3,
         p99Ms: median(mine.map((r) => r.load.latencyUs.p99)) / 1e3,
         serverCpuUsPerRequest: mine.reduce((s, r) => s + r.serverCpuUsPerRequest * r.load.requests, 0) / Math.max(1, requests),
+        otherCores: mine.some((r) => r.otherCores === null) ? null : mine.reduce((s, r) => s + (r.otherCores ?? 0), 0) / mine.length,
         verified: mine.every((r) => r.verified) && runs.filter((r) => r.target === target).every((r) => r.verified),
       };
     };
@@ -236,11 +248,12 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
         p99: w.p99Ms / b.p99Ms,
         cpuPerRequest: w.serverCpuUsPerRequest / b.serverCpuUsPerRequest,
       },
-      cpuProfile: options.cpuProfDir ? join(options.cpuProfDir, 'waymark.cpuprofile') : null,
+      cpuProfiles: options.cpuProfDir ? ['waymark', 'bare'].map((n) => join(options.cpuProfDir as string, n)) : [],
     };
   } finally {
     await Promise.all(servers.reverse().map((s) => stopChild(s.child)));
     rmSync(dir, { recursive: true, force: true });
+    forget();
   }
 }
 
