@@ -141,8 +141,10 @@ export interface DecisionResult extends Timing {
   hosts: number;
   regions: number;
   buildSourceMs: number;
-  /** One compileSnapshot() of the whole source (what a snapshot reload costs, on the event loop). */
+  /** One compileSnapshot() of the whole source (the first load, on the event loop). */
   compileMs: number;
+  /** A reload after one cluster of one service changed (unchanged services are reused). */
+  reloadOneChangeMs: number;
   /** Heap the compiled snapshot holds (heap after a full GC, with and without it); null when GC is not reachable. */
   snapshotHeapMb: number | null;
   batchSize: number;
@@ -194,6 +196,13 @@ export function benchDecisions(services: number, options: DecisionOptions): Deci
   const snapshot = compileSnapshot(source, COMPILE_NOW);
   const compileMs = Number(process.hrtime.bigint() - t) / 1e6;
   const snapshotHeapMb = fullGc ? (heapAfterGc() - heapBefore) / 2 ** 20 : null;
+  const [firstService, ...otherServices] = source.services;
+  const changed = firstService
+    ? { ...source, services: [{ ...firstService, clusters: firstService.clusters.map((c, i) => (i === 0 ? { ...c, weight: c.weight + 1 } : c)) }, ...otherServices] }
+    : source;
+  t = process.hrtime.bigint();
+  compileSnapshot(changed, COMPILE_NOW, snapshot);
+  const reloadOneChangeMs = Number(process.hrtime.bigint() - t) / 1e6;
 
   const random = seededRandom(1234);
   const outcomes = { route: 0, unknownHost: 0, noCluster: 0 };
@@ -216,6 +225,7 @@ export function benchDecisions(services: number, options: DecisionOptions): Deci
     regions: snapshot.regions.size,
     buildSourceMs,
     compileMs,
+    reloadOneChangeMs,
     snapshotHeapMb,
     batchSize: options.batchSize,
     passes: options.passes,

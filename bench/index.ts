@@ -139,13 +139,14 @@ function summarize(decisions: ReturnType<typeof decisionsSection> | null, proxy:
   log();
   log('Summary');
   if (decisions) {
-    const rows = [['routing decisions', 'services', 'clusters', 'compile ms', 'snapshot MB', 'decisions/s', 'p50 µs', 'p99 µs', 'best-pass p99', 'per-call p99 µs', 'p99 < 20 µs', 'other procs (cores)']];
+    const rows = [['routing decisions', 'services', 'clusters', 'compile ms', 'reload after 1 change ms', 'snapshot MB', 'decisions/s', 'p50 µs', 'p99 µs', 'best-pass p99', 'per-call p99 µs', 'p99 < 20 µs', 'other procs (cores)']];
     for (const r of decisions.results) {
       rows.push([
         `N=${int(r.services)}`,
         int(r.services),
         int(r.clusters),
         fixed(r.compileMs, 1),
+        fixed(r.reloadOneChangeMs, 1),
         r.snapshotHeapMb === null ? 'n/a' : fixed(r.snapshotHeapMb, 1),
         int(r.decisionsPerSec),
         fixed(r.p50Us, 3),

@@ -50,10 +50,10 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const now = parts.now ?? Date.now;
   const log = parts.log ?? consoleLogger;
   const { db } = parts.store;
-  const snapshots = new SnapshotCache({
+  const snapshots: SnapshotCache = new SnapshotCache({
     readVersion: () => readRevision(db),
-    load: async () => compileSnapshot(await loadSnapshotSource(db), now()),
-    rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at),
+    load: async () => compileSnapshot(await loadSnapshotSource(db), now(), snapshots.current ?? undefined),
+    rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at, snapshot),
     refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
     now,
     onError: (error) => log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error)),

@@ -19,19 +19,46 @@ import {
  * Compiles the routing table from plain store data. Everything the hot path needs is computed here,
  * once per snapshot: the host index, and for every known region each service's clusters in failover
  * order with their traffic shares under the stored health and the overrides active at `now`.
+ * Given the `previous` snapshot, services whose inputs did not change are reused as they are, so a
+ * reload after one change costs a fingerprint per service rather than a full compile.
  */
-export function compileSnapshot(source: SnapshotSource, now: number): Snapshot {
+export function compileSnapshot(source: SnapshotSource, now: number, previous?: Snapshot): Snapshot {
   const regions = regionCatalog(source.services);
-  const active = source.overrides.filter((o) => o.expiresAt > now);
+  const regionsKey = JSON.stringify([...regions]);
+  const reusable = previous?.regionsKey === regionsKey ? previous.byName : undefined;
+  const activeByService = new Map<string, OverrideSpec[]>();
+  let validUntil = Number.POSITIVE_INFINITY;
+  for (const o of source.overrides) {
+    if (o.expiresAt <= now) continue;
+    activeByService.set(o.service, [...(activeByService.get(o.service) ?? []), o]);
+    validUntil = Math.min(validUntil, o.expiresAt);
+  }
   const byHost = new Map<string, CompiledService>();
   const byName = new Map<string, CompiledService>();
   for (const spec of source.services) {
-    const service = compileService(spec, regions, active.filter((o) => o.service === spec.name));
+    const overrides = activeByService.get(spec.name) ?? [];
+    const fingerprint = hash(JSON.stringify([spec, overrides]));
+    const old = reusable?.get(spec.name);
+    const service = old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint);
     byName.set(service.name, service);
     for (const host of service.hosts) byHost.set(host, service);
   }
-  const validUntil = Math.min(Number.POSITIVE_INFINITY, ...active.map((o) => o.expiresAt));
-  return { version: source.version, byHost, byName, regions, validUntil, source };
+  const locatedRegions = [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
+  return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source };
+}
+
+/** cyrb53: a fast 53-bit string hash, enough to tell whether a service's inputs changed. */
+function hash(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 /** A cluster's availability as the snapshot knows it (local outlier ejection comes on top at the edge). */
@@ -66,7 +93,7 @@ function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
   return catalog;
 }
 
-function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[]): CompiledService {
+function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], fingerprint: number): CompiledService {
   const drains = overrides.filter((o) => o.action === 'drain');
   const clusters: Cluster[] = spec.clusters
     .map((c) => ({
@@ -91,6 +118,7 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
   }
   return {
     name: spec.name,
+    fingerprint,
     hosts: spec.hosts,
     clusters,
     policy,

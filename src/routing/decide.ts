@@ -63,8 +63,9 @@ export function resolveClientRegion(snapshot: Snapshot, facts: RequestFacts): st
   if (!at) return null;
   let best: string | null = null;
   let bestKm = Number.POSITIVE_INFINITY;
-  for (const [region, location] of snapshot.regions) {
-    if (!location) continue;
+  const located = snapshot.locatedRegions;
+  for (let i = 0; i < located.length; i++) {
+    const { region, location } = located[i] as (typeof located)[number];
     const km = distanceKm(at, location);
     if (km < bestKm) {
       bestKm = km;

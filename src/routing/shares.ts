@@ -111,37 +111,48 @@ export function pickAttempts(table: ShareTable, random: RandomSource, max: numbe
   const out = [first];
   for (const level of table.levels) {
     if (out.length >= max) break;
-    if (level.pool.length === 1) {
-      if (level.pool[0] !== first) out.push(level.pool[0] as Cluster);
+    const { pool, weights } = level;
+    if (pool.length === 1) {
+      if (pool[0] !== first) out.push(pool[0] as Cluster);
       continue;
     }
-    const pool = level.pool.slice();
-    const weights = level.weights.slice();
-    const at = pool.indexOf(first);
-    if (at >= 0) {
-      pool.splice(at, 1);
-      weights.splice(at, 1);
+    // Weighted draw without replacement over reused scratch arrays: no allocation per request.
+    scratchPool.length = 0;
+    scratchWeights.length = 0;
+    let total = 0;
+    for (let i = 0; i < pool.length; i++) {
+      if (pool[i] === first) continue;
+      scratchPool.push(pool[i] as Cluster);
+      scratchWeights.push(weights[i] as number);
+      total += weights[i] as number;
     }
-    let total = weights.reduce((a, b) => a + b, 0);
-    while (pool.length > 0 && out.length < max) {
-      const picked = weightedPick(pool, weights, total, random);
-      const i = pool.indexOf(picked);
-      total -= weights[i] as number;
-      pool.splice(i, 1);
-      weights.splice(i, 1);
-      out.push(picked);
+    while (scratchPool.length > 0 && out.length < max) {
+      const i = weightedIndex(scratchWeights, scratchPool.length, total, random);
+      out.push(scratchPool[i] as Cluster);
+      total -= scratchWeights[i] as number;
+      scratchPool[i] = scratchPool[scratchPool.length - 1] as Cluster;
+      scratchWeights[i] = scratchWeights[scratchWeights.length - 1] as number;
+      scratchPool.pop();
+      scratchWeights.pop();
     }
   }
   return out;
 }
 
-/** A weighted draw; weight-0 clusters only when nothing else is left. */
-function weightedPick(pool: Cluster[], weights: number[], totalWeight: number, random: RandomSource): Cluster {
-  if (pool.length === 1 || totalWeight <= 0) return pool[0] as Cluster;
+const scratchPool: Cluster[] = [];
+const scratchWeights: number[] = [];
+
+function weightedIndex(weights: readonly number[], length: number, totalWeight: number, random: RandomSource): number {
+  if (length === 1 || totalWeight <= 0) return 0;
   let r = random() * totalWeight;
-  for (let i = 0; i < pool.length; i++) {
+  for (let i = 0; i < length; i++) {
     r -= weights[i] as number;
-    if (r < 0) return pool[i] as Cluster;
+    if (r < 0) return i;
   }
-  return pool[pool.length - 1] as Cluster;
+  return length - 1;
+}
+
+/** A weighted draw; weight-0 clusters only when nothing else is left. */
+function weightedPick(pool: readonly Cluster[], weights: readonly number[], totalWeight: number, random: RandomSource): Cluster {
+  return pool[weightedIndex(weights, pool.length, totalWeight, random)] as Cluster;
 }

@@ -116,6 +116,8 @@ export interface RoutePlan {
 /** A service ready for the hot path: plans are computed for every known region up front. */
 export interface CompiledService {
   name: string;
+  /** A hash of everything it was compiled from, so an unchanged service can be reused. */
+  fingerprint: number;
   hosts: string[];
   clusters: Cluster[];
   policy: ServicePolicy;
@@ -131,6 +133,10 @@ export interface Snapshot {
   byName: ReadonlyMap<string, CompiledService>;
   /** Every region known to routing, with its location when known (centroid of its clusters). */
   regions: ReadonlyMap<string, GeoPoint | null>;
+  /** The region catalog as text: services can be reused from a snapshot with the same one. */
+  regionsKey: string;
+  /** The regions with a known location, as an array for the hot path's nearest-region scan. */
+  locatedRegions: readonly { region: string; location: GeoPoint }[];
   /** When the earliest active override expires: the snapshot must be rebuilt by then. */
   validUntil: number;
   /** What it was compiled from, so it can be rebuilt for a later time without the store. */
