@@ -64,3 +64,29 @@ describe('compileSnapshot priority lists', () => {
     expect(compileSnapshot({ version: 1, services: [a, b], overrides: [] }, 0).regions.get('eu-west1')).toEqual({ lat: 51, lon: 5 });
   });
 });
+
+describe('compileSnapshot reuse', () => {
+  it('reuses services whose inputs did not change and recompiles the others', () => {
+    const a = service('a', [cluster('a1', 'us-east1'), cluster('a2', 'eu-west1')]);
+    const b = service('b', [cluster('b1', 'us-east1'), cluster('b2', 'eu-west1')]);
+    const first = compileSnapshot({ version: 1, services: [a, b], overrides: [] }, 0);
+    const changedB = { ...b, clusters: [cluster('b1', 'us-east1', { weight: 5 }), cluster('b2', 'eu-west1')] };
+    const second = compileSnapshot({ version: 2, services: [a, changedB], overrides: [] }, 0, first);
+    expect(second.byName.get('a')).toBe(first.byName.get('a'));
+    expect(second.byName.get('b')).not.toBe(first.byName.get('b'));
+    expect(second.byName.get('b')?.clusters.find((c) => c.name === 'b1')?.weight).toBe(5);
+  });
+
+  it('recompiles everything when the region catalog changes, and when an override appears', () => {
+    const a = service('a', [cluster('a1', 'us-east1')]);
+    const first = compileSnapshot({ version: 1, services: [a], overrides: [] }, 0);
+    const withRegion = compileSnapshot({ version: 2, services: [a, service('c', [cluster('c1', 'ap-southeast1')])], overrides: [] }, 0, first);
+    expect(withRegion.byName.get('a')).not.toBe(first.byName.get('a'));
+    const drained = compileSnapshot(
+      { version: 3, services: [a], overrides: [{ id: 'o', service: 'a', action: 'drain', cluster: 'a1', region: null, expiresAt: 100 }] },
+      0,
+      first,
+    );
+    expect(drained.byName.get('a')?.clusters[0]?.drained).toBe(true);
+  });
+});
