@@ -4,6 +4,7 @@ import { registerClusterRoutes } from './api/clusters.js';
 import { registerFailoverRoutes } from './api/failover.js';
 import { registerHealthSyncRoutes } from './api/health-sync.js';
 import { registerOverrideRoutes } from './api/overrides.js';
+import { registerRouteRoutes } from './api/routes.js';
 import { notFound, Problem, problemResponse, storeProblem } from './api/problem.js';
 import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
@@ -31,6 +32,7 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   registerServiceRoutes(api, rt);
   registerClusterRoutes(api, rt);
+  registerRouteRoutes(api, rt);
   registerFailoverRoutes(api, rt);
   registerOverrideRoutes(api, rt);
   registerHealthSyncRoutes(api, rt);

@@ -53,6 +53,7 @@ export interface ServiceSpec {
   failover: FailoverRule[];
   clusters: ClusterSpec[];
   policy?: ServicePolicy;
+  routes?: RouteSpec[];
 }
 
 /** An operator's decision that beats computed data. */
@@ -154,3 +155,48 @@ export interface RequestFacts {
 
 /** A number in [0, 1), like Math.random; injected so that tests and benchmarks are repeatable. */
 export type RandomSource = () => number;
+
+/** How a header, query parameter or path is compared. Exactly one field is set. */
+export type StringMatch = { exact: string } | { prefix: string } | { regex: string } | { present: true };
+
+/** Which requests a route takes; every field given must match. */
+export interface RouteMatch {
+  path?: { exact: string } | { prefix: string } | { regex: string };
+  methods?: string[];
+  headers?: Record<string, StringMatch>;
+  query?: Record<string, StringMatch>;
+}
+
+/** A label selector over a service's clusters (Istio's DestinationRule subset). Empty: every cluster. */
+export type Subset = Record<string, string>;
+
+export interface Destination {
+  subset: Subset;
+  weight: number;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  perTryTimeoutMs: number;
+  /** connect-failure, reset, timeout, 5xx, gateway-error (502/503/504), retriable-4xx (409), or a status code. */
+  retryOn: string[];
+  /** Retries may be at most this percent of the route's recent requests (with a small floor). */
+  budgetPercent: number;
+  /** Also retry non-idempotent methods after a response or timeout, not only after a connect failure. */
+  nonIdempotent: boolean;
+}
+
+/** A route: an ordered rule of a service. Plain data, as loaded from the store. */
+export interface RouteSpec {
+  name: string;
+  order: number;
+  match: RouteMatch;
+  destinations: Destination[];
+  affinity?: { cookie: string } | { header: string };
+  mirror?: { subset: Subset; percent: number };
+  fault?: { delay?: { percent: number; ms: number }; abort?: { percent: number; status: number } };
+  retries?: RetryPolicy;
+  timeoutMs?: number;
+  maxConcurrent?: number;
+  rateLimit?: { requestsPerSecond: number; burst: number; key: 'client-ip' | 'global' | { header: string } };
+}

@@ -1,6 +1,7 @@
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { StoredPolicy } from '../routing/policy.js';
-import type { ClusterHealth, FailoverRule } from '../routing/types.js';
+import type { SampleKind } from '../observe/route-samples.js';
+import type { ClusterHealth, FailoverRule, RouteSpec } from '../routing/types.js';
 
 /** How the health sync probes a cluster. */
 export interface HealthCheck {
@@ -158,3 +159,42 @@ export const syncState = sqliteTable('sync_state', {
   lastRunAt: integer('last_run_at').notNull(),
   lastReportId: integer('last_report_id').notNull(),
 });
+
+/** Routes: ordered rules of a service (match -> destinations and policies), first match wins. */
+export const routes = sqliteTable(
+  'routes',
+  {
+    service: text('service')
+      .notNull()
+      .references(() => services.name, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    order: integer('order').notNull(),
+    spec: text('spec', { mode: 'json' }).$type<Omit<RouteSpec, 'name' | 'order'>>().notNull(),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.service, t.name] })],
+);
+
+/**
+ * What edges saw of a route's primary and mirrored requests, flushed in batches: the evidence for
+ * comparing a shadow with the primary (and for moving mirror percentages and canary weights).
+ */
+export const routeSamples = sqliteTable(
+  'route_samples',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    instance: text('instance').notNull(),
+    service: text('service').notNull(),
+    route: text('route').notNull(),
+    /** primary, mirror, or canary (requests a route's canary destination served). */
+    kind: text('kind').$type<SampleKind>().notNull(),
+    requests: integer('requests').notNull(),
+    errors: integer('errors').notNull(),
+    latencyMsSum: real('latency_ms_sum').notNull(),
+    /** Counts per latency bucket (bounds in src/observe/latency.ts), for percentiles. */
+    latencyBuckets: text('latency_buckets', { mode: 'json' }).$type<number[]>().notNull(),
+  },
+  (t) => [index('route_samples_route').on(t.service, t.route, t.id)],
+);

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '5xx', 'gateway-error', 'retriable-4xx'] as const;
+
+const regexSchema = z
+  .string()
+  .min(1)
+  .max(1000)
+  .refine((source) => {
+    try {
+      new RegExp(source);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression');
+
+const stringMatchSchema = z.union(
+  [
+    z.strictObject({ exact: z.string().max(4096) }),
+    z.strictObject({ prefix: z.string().min(1).max(4096) }),
+    z.strictObject({ regex: regexSchema }),
+    z.strictObject({ present: z.literal(true) }),
+  ],
+  { message: 'must be exactly one of {"exact": ...}, {"prefix": ...}, {"regex": ...} or {"present": true}' },
+);
+
+const pathMatchSchema = z.union(
+  [
+    z.strictObject({ exact: z.string().startsWith('/', 'must start with "/"') }),
+    z.strictObject({ prefix: z.string().startsWith('/', 'must start with "/"') }),
+    z.strictObject({ regex: regexSchema }),
+  ],
+  { message: 'must be exactly one of {"exact": "/..."}, {"prefix": "/..."} or {"regex": "..."}' },
+);
+
+const headerNameSchema = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name').transform((h) => h.toLowerCase());
+const percentSchema = z.number().min(0).max(100);
+export const subsetSchema = z.record(z.string().min(1).max(63), z.string().max(253));
+
+export const matchSchema = z
+  .strictObject({
+    path: pathMatchSchema.optional(),
+    methods: z
+      .array(z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method').transform((m) => m.toUpperCase()))
+      .min(1)
+      .optional(),
+    headers: z.record(headerNameSchema, stringMatchSchema).optional(),
+    query: z.record(z.string().min(1).max(256), stringMatchSchema).optional(),
+  })
+  .default({});
+
+export const retriesSchema = z.strictObject({
+  attempts: z.number().int().min(1).max(6),
+  perTryTimeoutMs: z.number().int().min(10).max(120_000).default(2_000),
+  retryOn: z
+    .array(z.union([z.enum(RETRY_CONDITIONS), z.number().int().min(400).max(599)]).transform(String))
+    .min(1)
+    .default(['connect-failure', 'gateway-error']),
+  budgetPercent: percentSchema.default(20),
+  nonIdempotent: z.boolean().default(false),
+});
+
+/** A route as the admin API takes it (`PUT .../routes/{route}`); defaults are filled in. */
+export const routePutSchema = z
+  .strictObject({
+    order: z.number().int().min(0).max(1_000_000),
+    match: matchSchema,
+    destinations: z
+      .array(z.strictObject({ subset: subsetSchema.default({}), weight: z.number().int().min(0).max(10_000).default(100) }))
+      .min(1)
+      .max(20)
+      .default([{ subset: {}, weight: 100 }]),
+    affinity: z.union([z.strictObject({ cookie: z.string().min(1).max(256) }), z.strictObject({ header: headerNameSchema })]).optional(),
+    mirror: z.strictObject({ subset: subsetSchema, percent: percentSchema }).optional(),
+    fault: z
+      .strictObject({
+        delay: z.strictObject({ percent: percentSchema, ms: z.number().int().min(1).max(60_000) }).optional(),
+        abort: z.strictObject({ percent: percentSchema, status: z.number().int().min(200).max(599) }).optional(),
+      })
+      .optional(),
+    retries: retriesSchema.optional(),
+    timeoutMs: z.number().int().min(10).max(600_000).optional(),
+    maxConcurrent: z.number().int().min(1).max(1_000_000).optional(),
+    rateLimit: z
+      .strictObject({
+        requestsPerSecond: z.number().positive().max(1_000_000),
+        burst: z.number().int().min(1).max(10_000_000),
+        key: z.union([z.enum(['client-ip', 'global']), z.strictObject({ header: headerNameSchema })]).default('client-ip'),
+      })
+      .optional(),
+  })
+  .refine((r) => r.destinations.some((d) => d.weight > 0), { path: ['destinations'], message: 'at least one destination needs a weight above 0' });
+
+export type RoutePut = z.infer<typeof routePutSchema>;
