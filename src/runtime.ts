@@ -2,6 +2,8 @@ import type { Context } from 'hono';
 import type { TokenGrant } from './api/auth.js';
 import { runHealthSync, type SyncSummary } from './health/sync.js';
 import { ReportBuffer } from './observe/edge-reports.js';
+import { RouteSampleBuffer } from './observe/route-samples.js';
+import { ConcurrencyLimiter, RateLimiter, RetryBudget } from './proxy/limits.js';
 import { consoleLogger, errorFields, type Logger } from './observe/log.js';
 import { compileSnapshot } from './routing/compile.js';
 import { OutlierDetector } from './routing/outlier.js';
@@ -9,6 +11,7 @@ import type { RandomSource } from './routing/types.js';
 import type { Settings } from './settings.js';
 import type { Store } from './store/client.js';
 import { insertEdgeReports } from './store/health.js';
+import { insertRouteSamples } from './store/routes.js';
 import { loadSnapshotSource, readRevision } from './store/queries.js';
 import { SnapshotCache } from './store/snapshot-cache.js';
 
@@ -27,6 +30,10 @@ export interface Runtime {
   instanceId: string;
   outliers: OutlierDetector;
   reports: ReportBuffer;
+  routeSamples: RouteSampleBuffer;
+  retryBudget: RetryBudget;
+  concurrency: ConcurrencyLimiter;
+  rateLimiter: RateLimiter;
   /** Writes pending edge reports to the store (single-flight; failures keep them for the next try). */
   flushReports: () => Promise<void>;
   /** Runs the health sync once (single-flight), then reloads this instance's snapshot. */
@@ -61,12 +68,15 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const reports = new ReportBuffer(now, parts.settings.WAYMARK_REPORT_FLUSH_MS);
   const instanceId = crypto.randomUUID();
   const probeConcurrency = Math.min(parts.settings.WAYMARK_PROBE_CONCURRENCY, parts.maxProbeConcurrency ?? Number.POSITIVE_INFINITY);
+  const routeSamples = new RouteSampleBuffer();
   const flushReports = singleFlight(async () => {
     const rows = reports.take();
+    const samples = routeSamples.take();
     try {
-      await insertEdgeReports(db, instanceId, now(), rows);
+      await Promise.all([insertEdgeReports(db, instanceId, now(), rows), insertRouteSamples(db, instanceId, now(), samples)]);
     } catch (error) {
       reports.restore(rows);
+      routeSamples.restore(samples);
       log.log('warn', 'edge report flush failed; keeping them for the next flush', errorFields(error));
     }
   });
@@ -94,6 +104,10 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     instanceId,
     outliers: new OutlierDetector(now),
     reports,
+    routeSamples,
+    retryBudget: new RetryBudget(now),
+    concurrency: new ConcurrencyLimiter(),
+    rateLimiter: new RateLimiter(now),
     flushReports,
     runSync,
     probeConcurrency,

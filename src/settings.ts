@@ -45,6 +45,7 @@ export const settingsSchema = z.object({
   WAYMARK_MAX_ATTEMPTS: int(1, 6).default(3),
   WAYMARK_TRY_TIMEOUT_MS: int(50, 120_000).default(5_000),
   WAYMARK_RETRY_BUFFER_BYTES: int(0, 16 * 1024 * 1024).default(64 * 1024),
+  WAYMARK_MIRROR_BODY_BYTES: int(0, 16 * 1024 * 1024).default(64 * 1024),
   WAYMARK_SYNC_INTERVAL_MS: int(0, 3_600_000).default(10_000),
   WAYMARK_PROBE_CONCURRENCY: int(1, 64).default(6),
   WAYMARK_REPORT_FLUSH_MS: int(100, 600_000).default(10_000),

@@ -1,4 +1,6 @@
 import { distanceKm } from './geo.js';
+import { hash53 } from './hash.js';
+import { compileMatch } from './match.js';
 import { computeShares, type Availability } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import {
@@ -8,8 +10,13 @@ import {
   type Level,
   type LevelReason,
   type OverrideSpec,
+  type CompiledRoute,
   type PriorityList,
   type RoutePlan,
+  type RouteSpec,
+  type ServicePolicy,
+  type Subset,
+  type SubsetPlans,
   type ServiceSpec,
   type Snapshot,
   type SnapshotSource,
@@ -37,7 +44,7 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
   const byName = new Map<string, CompiledService>();
   for (const spec of source.services) {
     const overrides = activeByService.get(spec.name) ?? [];
-    const fingerprint = hash(JSON.stringify([spec, overrides]));
+    const fingerprint = hash53(JSON.stringify([spec, overrides]));
     const old = reusable?.get(spec.name);
     const service = old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint);
     byName.set(service.name, service);
@@ -45,20 +52,6 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
   }
   const locatedRegions = [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
   return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source };
-}
-
-/** cyrb53: a fast 53-bit string hash, enough to tell whether a service's inputs changed. */
-function hash(text: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 /** A cluster's availability as the snapshot knows it (local outlier ejection comes on top at the edge). */
@@ -110,21 +103,46 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
     }))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const policy = spec.policy ?? DEFAULT_POLICY;
+  const all = plansFor(spec, clusters, regions, overrides, policy);
+  // Destinations and mirrors naming the same subset share one set of plans.
+  const bySubset = new Map<string, SubsetPlans>([['{}', all]]);
+  const subsetPlans = (subset: Subset): SubsetPlans => {
+    const key = JSON.stringify(Object.entries(subset).sort());
+    let plans = bySubset.get(key === '[]' ? '{}' : key);
+    if (!plans) {
+      const members = clusters.filter((c) => Object.entries(subset).every(([k, v]) => c.labels[k] === v));
+      plans = plansFor(spec, members, regions, overrides, policy);
+      bySubset.set(key, plans);
+    }
+    return plans;
+  };
+  const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans));
+  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes };
+}
+
+function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans): CompiledRoute {
+  const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, plans: subsetPlans(d.subset) }));
+  return {
+    name: spec.name,
+    order: spec.order,
+    spec,
+    match: compileMatch(spec.match),
+    destinations,
+    totalWeight: destinations.reduce((sum, d) => sum + d.weight, 0),
+    mirror: spec.mirror && spec.mirror.percent > 0 ? { percent: spec.mirror.percent, plans: subsetPlans(spec.mirror.subset) } : null,
+  };
+}
+
+/** For a set of clusters (a service, or a subset of it): a plan per client region, and one for no region. */
+function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], policy: ServicePolicy): SubsetPlans {
   const plan = (list: PriorityList): RoutePlan => ({ list, shares: computeShares(list, snapshotAvailability, policy) });
   const byRegion = new Map<string, RoutePlan>();
   for (const [region, location] of regions) {
     const pin = overrides.find((o) => o.action === 'pin' && o.region === region);
     byRegion.set(region, plan(pinned(priorityList(spec, clusters, region, location, regions), pin?.cluster ?? null)));
   }
-  return {
-    name: spec.name,
-    fingerprint,
-    hosts: spec.hosts,
-    clusters,
-    policy,
-    byRegion,
-    anyRegion: plan({ levels: clusters.length ? [{ region: null, clusters }] : [], reasons: clusters.length ? ['no-locality'] : [] }),
-  };
+  const anyRegion = plan({ levels: clusters.length ? [{ region: null, clusters }] : [], reasons: clusters.length ? ['no-locality'] : [] });
+  return { clusters, byRegion, anyRegion };
 }
 
 /** A pin puts its cluster in a level of its own ahead of the others, so it is first while healthy. */

@@ -1,7 +1,9 @@
 import { snapshotAvailability } from './compile.js';
 import { distanceKm } from './geo.js';
+import { unitHash } from './hash.js';
+import type { RequestView } from './match.js';
 import { computeShares, pickAttempts, type ShareTable } from './shares.js';
-import type { Cluster, CompiledService, RandomSource, RequestFacts, RoutePlan, Snapshot } from './types.js';
+import type { Cluster, CompiledRoute, CompiledService, RandomSource, RequestFacts, RoutePlan, Snapshot, SubsetPlans } from './types.js';
 
 /** What this instance saw itself: clusters it ejected after consecutive failures. */
 export interface LocalHealth {
@@ -10,6 +12,14 @@ export interface LocalHealth {
   isEjected(clusterKey: string): boolean;
 }
 
+/** Faults to inject into this request, drawn from the route's percentages. */
+export interface FaultDecision {
+  delayMs: number | null;
+  abortStatus: number | null;
+}
+
+const NO_FAULT: FaultDecision = { delayMs: null, abortStatus: null };
+
 /** The outcome of routing one request. */
 export type Decision =
   | {
@@ -17,29 +27,114 @@ export type Decision =
       service: CompiledService;
       /** The client's home region as routing understood it; null when unknown. */
       clientRegion: string | null;
+      /** The route that matched; null: the service's default (every cluster). */
+      route: CompiledRoute | null;
+      /** Index of the destination the route chose. */
+      destination: number | null;
       plan: RoutePlan;
       shares: ShareTable;
       /** Clusters to try, in order: the first is the pick, the rest are where retries go. */
       attempts: Cluster[];
+      /** Where a copy of the request goes (the route's mirror, when this request is in its sample). */
+      mirror: Cluster | null;
+      fault: FaultDecision;
     }
   | { kind: 'unknown-host'; host: string }
-  | { kind: 'no-cluster'; service: CompiledService; clientRegion: string | null; failClosed: boolean };
+  | { kind: 'no-cluster'; service: CompiledService; clientRegion: string | null; route: CompiledRoute | null; failClosed: boolean };
 
 /**
- * Routes a request: Host -> service, client -> home region, home region -> plan (priority levels with
- * traffic shares), then a draw by level load and weight, and the retry order after it. Clusters ejected
- * by this instance count as unhealthy. Pure: the same inputs and random sequence give the same decision.
+ * Routes a request: Host -> service, then the first route whose match takes the request, then one of
+ * its destinations (by weight, or by the affinity key's hash so a key keeps its subset), then inside
+ * that subset: client -> home region -> plan (priority levels with traffic shares) -> a draw by level
+ * load and weight, and the retry order after it. Clusters ejected by this instance count as unhealthy.
+ * Pure: the same inputs and random sequence give the same decision.
  */
 export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSource, maxAttempts: number, local?: LocalHealth): Decision {
   const host = normalizeHost(facts.host);
   const service = snapshot.byHost.get(host);
   if (!service) return { kind: 'unknown-host', host };
   const clientRegion = resolveClientRegion(snapshot, facts);
-  const plan = (clientRegion !== null && service.byRegion.get(clientRegion)) || service.anyRegion;
+  const route = facts.request ? matchRoute(service.routes, facts.request) : null;
+  let plans: SubsetPlans = service;
+  let destination: number | null = null;
+  let attemptsAllowed = maxAttempts;
+  let mirror: Cluster | null = null;
+  let fault = NO_FAULT;
+  if (route) {
+    const key = affinityKey(route, facts.request);
+    destination = pickDestination(route, key, random);
+    plans = (route.destinations[destination] as CompiledRoute['destinations'][number]).plans;
+    if (route.spec.retries) attemptsAllowed = Math.min(route.spec.retries.attempts + 1, MAX_TRIES);
+    if (route.mirror && unitHash(key ?? facts.sampleKey ?? '', MIRROR_SEED) * 100 < route.mirror.percent) {
+      mirror = pickAttempts(planFor(route.mirror.plans, clientRegion).shares, random, 1)[0] ?? null;
+    }
+    fault = drawFault(route, random);
+  }
+  const plan = planFor(plans, clientRegion);
   const shares = local?.affects(service.name) ? sharesWithEjections(plan, service, local) : plan.shares;
-  const attempts = pickAttempts(shares, random, maxAttempts);
-  if (attempts.length === 0) return { kind: 'no-cluster', service, clientRegion, failClosed: shares.closed };
-  return { kind: 'route', service, clientRegion, plan, shares, attempts };
+  const attempts = pickAttempts(shares, random, attemptsAllowed);
+  if (attempts.length === 0) return { kind: 'no-cluster', service, clientRegion, route, failClosed: shares.closed };
+  return { kind: 'route', service, clientRegion, route, destination, plan, shares, attempts, mirror, fault };
+}
+
+/** Workers allow 6 simultaneous outbound connections per invocation; no request tries more clusters. */
+const MAX_TRIES = 6;
+/** Seeds the mirror sample's hash apart from the destination's, so the two draws are independent. */
+const MIRROR_SEED = 0x6d;
+
+function planFor(plans: SubsetPlans, clientRegion: string | null): RoutePlan {
+  return (clientRegion !== null && plans.byRegion.get(clientRegion)) || plans.anyRegion;
+}
+
+/** The first route, in order, whose match takes the request. */
+export function matchRoute(routes: readonly CompiledRoute[], request: RequestView): CompiledRoute | null {
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i] as CompiledRoute;
+    if (route.match.test(request)) return route;
+  }
+  return null;
+}
+
+/** The request's affinity key (a cookie's or a header's value), when the route has affinity. */
+export function affinityKey(route: CompiledRoute, request: RequestView | undefined): string | null {
+  const affinity = route.spec.affinity;
+  if (!affinity || !request) return null;
+  if ('header' in affinity) return request.header(affinity.header);
+  return cookieValue(request.header('cookie'), affinity.cookie);
+}
+
+/**
+ * A destination by weight: with an affinity key, the key's hash picks (so a key keeps its destination
+ * while weights stay, and many keys still split by weight); without, the random source does.
+ */
+export function pickDestination(route: CompiledRoute, key: string | null, random: RandomSource): number {
+  if (route.destinations.length === 1) return 0;
+  let r = (key !== null ? unitHash(key) : random()) * route.totalWeight;
+  for (let i = 0; i < route.destinations.length; i++) {
+    const w = (route.destinations[i] as CompiledRoute['destinations'][number]).weight;
+    if (w <= 0) continue;
+    if (r < w) return i;
+    r -= w;
+  }
+  return route.destinations.findLastIndex((d) => d.weight > 0);
+}
+
+function drawFault(route: CompiledRoute, random: RandomSource): FaultDecision {
+  const fault = route.spec.fault;
+  if (!fault) return NO_FAULT;
+  const delayMs = fault.delay && random() * 100 < fault.delay.percent ? fault.delay.ms : null;
+  const abortStatus = fault.abort && random() * 100 < fault.abort.percent ? fault.abort.status : null;
+  return delayMs === null && abortStatus === null ? NO_FAULT : { delayMs, abortStatus };
+}
+
+/** One cookie's value from a Cookie header; null when absent. */
+export function cookieValue(header: string | null, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return null;
 }
 
 function sharesWithEjections(plan: RoutePlan, service: CompiledService, local: LocalHealth): ShareTable {

@@ -1,3 +1,4 @@
+import type { CompiledMatch, RequestView } from './match.js';
 import type { ShareTable } from './shares.js';
 
 /** A point on Earth in degrees. */
@@ -114,6 +115,24 @@ export interface RoutePlan {
   shares: ShareTable;
 }
 
+/** Plans for a set of clusters (a whole service, or one subset of it). */
+export interface SubsetPlans {
+  clusters: Cluster[];
+  byRegion: ReadonlyMap<string, RoutePlan>;
+  anyRegion: RoutePlan;
+}
+
+/** A route ready for the hot path: matcher compiled, each destination with its own plans. */
+export interface CompiledRoute {
+  name: string;
+  order: number;
+  spec: RouteSpec;
+  match: CompiledMatch;
+  destinations: { subset: Subset; weight: number; plans: SubsetPlans }[];
+  totalWeight: number;
+  mirror: { percent: number; plans: SubsetPlans } | null;
+}
+
 /** A service ready for the hot path: plans are computed for every known region up front. */
 export interface CompiledService {
   name: string;
@@ -125,6 +144,8 @@ export interface CompiledService {
   byRegion: ReadonlyMap<string, RoutePlan>;
   /** Used when the client's region is unknown: every cluster in one weighted level. */
   anyRegion: RoutePlan;
+  /** In order; the first that matches wins; none: the plans above. */
+  routes: CompiledRoute[];
 }
 
 /** The compiled routing table. The only thing the hot path reads. */
@@ -151,6 +172,10 @@ export interface RequestFacts {
   clientRegion?: string | undefined;
   /** The client's location (request.cf on Workers, or a trusted header in Node). */
   clientLocation?: GeoPoint | undefined;
+  /** Method, path, query and headers, for route matching and affinity; absent: the service's default. */
+  request?: RequestView | undefined;
+  /** What the mirror sample hashes when the route has no affinity key: the request id. */
+  sampleKey?: string | undefined;
 }
 
 /** A number in [0, 1), like Math.random; injected so that tests and benchmarks are repeatable. */

@@ -215,7 +215,7 @@ describe('loadSnapshotSource and compileSnapshot', () => {
     expect(source.version).toBe(4);
     const byName = new Map(source.services.map((s) => [s.name, s]));
     expect([...byName.keys()].sort()).toEqual(['blog', 'shop']);
-    expect(byName.get('blog')).toEqual({ name: 'blog', hosts: ['blog.example.com'], failover: [], policy: DEFAULT_POLICY, clusters: [] });
+    expect(byName.get('blog')).toEqual({ name: 'blog', hosts: ['blog.example.com'], failover: [], policy: DEFAULT_POLICY, clusters: [], routes: [] });
     const shop = byName.get('shop');
     expect(shop?.failover).toEqual([{ from: 'ap-southeast1', to: ['us-east1'] }]);
     expect([...(shop?.hosts ?? [])].sort()).toEqual(['shop.example.com', 'www.shop.example.com']);

@@ -1,0 +1,249 @@
+import { regionSchema } from '../api/schemas.js';
+import type { StoredPolicy } from '../routing/policy.js';
+import type { FailoverRule, Subset } from '../routing/types.js';
+import { Fields, Loc, asFields, type Report } from './reader.js';
+import { serviceOf } from './names.js';
+
+/** What one DestinationRule gives Waymark. */
+export interface DestinationRuleImport {
+  service: string;
+  /** Where its `host` is, to name it in errors. */
+  at: Loc;
+  /** Subset name -> label selector. */
+  subsets: Map<string, Subset>;
+  /** Policy fields it sets; undefined: none. */
+  policy?: StoredPolicy;
+  /** Failover rules, one per "from" region; undefined: none. */
+  failover?: FailoverRule[];
+  /** Applied to every route of the service: consistent hashing becomes affinity. */
+  affinity?: { cookie: string } | { header: string };
+  /** Applied to every route of the service: the connection pool limit. */
+  maxConcurrent?: number;
+  /** Where affinity and maxConcurrent came from, to warn when no route takes them. */
+  routeExtrasAt?: Loc;
+}
+
+const SPEC_WHY = {
+  exportTo: 'Waymark services are not namespaced',
+  workloadSelector: 'Waymark applies the rule to every client of the service',
+};
+const POLICY_WHY = {
+  tls: 'Waymark connects to each cluster origin as its URL says (http or https)',
+  portLevelSettings: 'Waymark clusters have one origin each; port-level policies do not apply',
+  tunnel: 'Waymark does not tunnel',
+  proxyProtocol: 'Waymark does not send the PROXY protocol',
+  retryBudget: 'set retries.budgetPercent on the routes instead',
+};
+const SUBSET_WHY = { trafficPolicy: 'Waymark policies are per service and per route, not per subset' };
+const LB_WHY = {
+  simple: 'Waymark replaces it with its locality-aware weighted choice (nearest healthy region first, by cluster weight)',
+  warmupDurationSecs: 'Waymark does not ramp new clusters up slowly',
+  warmup: 'Waymark does not ramp new clusters up slowly',
+};
+const HASH_WHY = {
+  useSourceIp: 'Waymark affinity is by cookie or header only',
+  httpQueryParameterName: 'Waymark affinity is by cookie or header only',
+  ringHash: 'Waymark hashes the key onto destinations by weight; the ring is not configurable',
+  maglev: 'Waymark hashes the key onto destinations by weight; the ring is not configurable',
+  minimumRingSize: 'Waymark hashes the key onto destinations by weight; the ring is not configurable',
+};
+const COOKIE_WHY = {
+  ttl: 'Waymark reads the cookie but never sets it: requests without it are spread by weight',
+  path: 'Waymark reads the cookie but never sets it',
+  attributes: 'Waymark reads the cookie but never sets it',
+};
+const LOCALITY_WHY = {
+  distribute: 'Waymark sends each client to its nearest healthy region, then by cluster weight; fixed locality shares are not supported',
+  failoverPriority: 'Waymark fails over by region (failover rules, then distance), not by labels',
+};
+const OUTLIER_WHY = {
+  interval: 'Waymark ejects as soon as the consecutive failures are counted; there is no analysis sweep',
+  consecutiveLocalOriginFailures: 'Waymark counts connect failures together with 5xx answers',
+  splitExternalLocalOriginErrors: 'Waymark counts connect failures together with 5xx answers',
+};
+const HTTP_POOL_WHY = {
+  http1MaxPendingRequests: 'Waymark does not queue: a request over the limit fails over or is refused at once',
+  maxRequestsPerConnection: 'Waymark leaves connection reuse to the runtime',
+  maxRetries: 'Waymark bounds retries with each route\'s retries.budgetPercent instead',
+  idleTimeout: 'Waymark leaves connection reuse to the runtime',
+  h2UpgradePolicy: 'Waymark leaves the HTTP version to the runtime',
+  useClientProtocol: 'Waymark leaves the HTTP version to the runtime',
+  maxConcurrentStreams: 'Waymark leaves the HTTP version to the runtime',
+};
+const TCP_POOL_WHY = {
+  connectTimeout: 'a connect timeout counts against each route\'s retries.perTryTimeoutMs in Waymark',
+  tcpKeepalive: 'Waymark leaves connections to the runtime',
+  maxConnectionDuration: 'Waymark leaves connections to the runtime',
+  idleTimeout: 'Waymark leaves connections to the runtime',
+};
+
+/** Reads a DestinationRule's spec: subsets, and the traffic policy Waymark can honour. */
+export function readDestinationRule(spec: Fields, report: Report): DestinationRuleImport | null {
+  const host = spec.str('host', true);
+  const hostAt = spec.at.key('host');
+  const service = host === undefined ? null : serviceOf(host, hostAt, report);
+  const subsets = readSubsets(spec, report);
+  const result: DestinationRuleImport = { service: service ?? '', at: hostAt, subsets };
+  const policy = spec.obj('trafficPolicy');
+  if (policy) readTrafficPolicy(policy, result, report);
+  spec.rest(SPEC_WHY);
+  return service === null ? null : result;
+}
+
+function readSubsets(spec: Fields, report: Report): Map<string, Subset> {
+  const subsets = new Map<string, Subset>();
+  for (const item of spec.list('subsets') ?? []) {
+    const f = asFields(item.value, item.at, report);
+    if (!f) continue;
+    const name = f.str('name', true);
+    const labels: Subset = {};
+    for (const label of f.entries('labels') ?? []) {
+      if (typeof label.value === 'string') labels[label.key] = label.value;
+      else report.error(label.at, 'must be a string (quote numbers and booleans)');
+    }
+    f.rest(SUBSET_WHY);
+    if (name === undefined) continue;
+    if (subsets.has(name)) report.error(f.at.key('name'), `subset "${name}" is defined twice`);
+    subsets.set(name, labels);
+  }
+  return subsets;
+}
+
+function readTrafficPolicy(policy: Fields, result: DestinationRuleImport, report: Report): void {
+  const outlier = policy.obj('outlierDetection');
+  if (outlier) result.policy = readOutlierDetection(outlier, report);
+
+  const lb = policy.obj('loadBalancer');
+  if (lb) readLoadBalancer(lb, result, Boolean(outlier), report);
+
+  const pool = policy.obj('connectionPool');
+  if (pool) readConnectionPool(pool, result, report);
+
+  policy.rest(POLICY_WHY);
+}
+
+/**
+ * Envoy's consecutive-5xx ejection maps to Waymark's: consecutive5xxErrors -> consecutiveFailures,
+ * baseEjectionTime -> baseEjectionMs, maxEjectionPercent as is, and minHealthPercent (which Istio
+ * turns into Envoy's healthy panic threshold) -> panicThresholdPercent.
+ */
+function readOutlierDetection(f: Fields, report: Report): StoredPolicy | undefined {
+  const outlier: NonNullable<StoredPolicy['outlierDetection']> = {};
+  const policy: StoredPolicy = {};
+
+  const consecutive5xx = f.num('consecutive5xxErrors', { int: true, min: 0 });
+  if (consecutive5xx === 0) report.warn(f.at.key('consecutive5xxErrors'), 'is 0, which turns 5xx ejection off in Istio; Waymark cannot turn it off, so its setting is left unchanged');
+  else if (consecutive5xx !== undefined) outlier.consecutiveFailures = consecutive5xx;
+
+  for (const name of ['consecutiveGatewayErrors', 'consecutiveErrors']) {
+    if (f.has(name)) {
+      f.consume(name);
+      report.warn(f.at.key(name), 'is not supported: Waymark counts every 5xx answer and connect failure (consecutive5xxErrors), not gateway errors apart');
+    }
+  }
+
+  const base = f.duration('baseEjectionTime');
+  if (base !== undefined) outlier.baseEjectionMs = base;
+  const maxPercent = f.num('maxEjectionPercent', { min: 0, max: 100 });
+  if (maxPercent !== undefined) outlier.maxEjectionPercent = maxPercent;
+  const minHealth = f.num('minHealthPercent', { min: 0, max: 100 });
+  if (minHealth !== undefined) policy.panicThresholdPercent = minHealth;
+  else {
+    report.warn(
+      f.at,
+      'has no minHealthPercent: Istio then turns panic mode off (threshold 0); Waymark keeps the service\'s panicThresholdPercent (50% by default). Set minHealthPercent to carry a threshold over',
+    );
+  }
+  f.rest(OUTLIER_WHY);
+  if (Object.keys(outlier).length) policy.outlierDetection = outlier;
+  return Object.keys(policy).length ? policy : undefined;
+}
+
+function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierDetection: boolean, report: Report): void {
+  const hash = lb.obj('consistentHash');
+  if (hash) {
+    const cookie = hash.obj('httpCookie');
+    const header = hash.str('httpHeaderName');
+    if (cookie) {
+      const name = cookie.str('name', true);
+      if (name !== undefined) result.affinity = { cookie: name };
+      cookie.rest(COOKIE_WHY);
+    }
+    if (header !== undefined) {
+      if (result.affinity) report.warn(hash.at.key('httpHeaderName'), 'is not used: httpCookie already gives the affinity key');
+      else result.affinity = { header };
+    }
+    if (result.affinity) result.routeExtrasAt ??= hash.at;
+    hash.rest(HASH_WHY);
+  }
+
+  const locality = lb.obj('localityLbSetting');
+  if (locality) {
+    const enabled = locality.bool('enabled');
+    if (enabled === false) report.warn(locality.at.key('enabled'), 'is false: Waymark routing is always locality-aware; the failover rules below are still imported');
+    const failover = locality.list('failover');
+    if (failover) {
+      result.failover = readFailover(failover, report);
+      if (!hasOutlierDetection && result.failover.length) {
+        report.warn(
+          locality.at.key('failover'),
+          'takes effect in Istio only with outlierDetection; Waymark applies it whenever its health checks or outlier detection find a region\'s clusters down',
+        );
+      }
+    }
+    locality.rest(LOCALITY_WHY);
+  }
+  lb.rest(LB_WHY);
+}
+
+/**
+ * Istio localities are `region/zone/subzone`; Waymark fails over between regions, so the region part
+ * is kept. Rules with the same `from` merge into one Waymark rule, `to` regions in document order.
+ */
+function readFailover(items: { value: unknown; at: Loc }[], report: Report): FailoverRule[] {
+  const rules: FailoverRule[] = [];
+  for (const item of items) {
+    const f = asFields(item.value, item.at, report);
+    if (!f) continue;
+    const from = region(f, 'from', report);
+    const to = region(f, 'to', report);
+    f.rest();
+    if (from === undefined || to === undefined) continue;
+    const rule = rules.find((r) => r.from === from);
+    if (!rule) rules.push({ from, to: [to] });
+    else if (!rule.to.includes(to)) rule.to.push(to);
+  }
+  return rules;
+}
+
+function region(f: Fields, name: string, report: Report): string | undefined {
+  const locality = f.str(name, true);
+  if (locality === undefined) return undefined;
+  const regionName = locality.split('/')[0] ?? '';
+  const parsed = regionSchema.safeParse(regionName);
+  if (parsed.success) return parsed.data;
+  report.error(f.at.key(name), `region "${regionName}" ${parsed.error.issues[0]?.message ?? 'is not a region name'}`);
+  return undefined;
+}
+
+function readConnectionPool(pool: Fields, result: DestinationRuleImport, report: Report): void {
+  const http = pool.obj('http');
+  const tcp = pool.obj('tcp');
+  const http2MaxRequests = http?.num('http2MaxRequests', { int: true, min: 1 });
+  const maxConnections = tcp?.num('maxConnections', { int: true, min: 1 });
+  const limit = http2MaxRequests ?? maxConnections;
+  if (http2MaxRequests !== undefined && maxConnections !== undefined) {
+    report.warn(tcp?.at.key('maxConnections') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
+  }
+  if (limit !== undefined) {
+    result.maxConcurrent = limit;
+    result.routeExtrasAt ??= pool.at;
+    report.warn(
+      http2MaxRequests !== undefined ? (http?.at.key('http2MaxRequests') ?? pool.at) : (tcp?.at.key('maxConnections') ?? pool.at),
+      `becomes maxConcurrent ${limit} on every route of the service: Waymark's limit is per cluster per Waymark instance, not per Envoy host across the mesh`,
+    );
+  }
+  http?.rest(HTTP_POOL_WHY);
+  tcp?.rest(TCP_POOL_WHY);
+  pool.rest();
+}

@@ -1,0 +1,79 @@
+import type { RouteMatch, StringMatch } from './types.js';
+
+/** What route matching may read of a request. */
+export interface RequestView {
+  method: string;
+  /** The path, without the query. */
+  path: string;
+  /** The raw query, without "?" ("" when none). */
+  query: string;
+  header(name: string): string | null;
+}
+
+/** One compiled condition of a route's match: a test, and words for explain. */
+export interface Condition {
+  describe: string;
+  test(req: RequestView): boolean;
+  /** Relative cost, to test cheap conditions first. */
+  cost: number;
+}
+
+/** A route's match, compiled once per snapshot: regexes are built here, never per request. */
+export interface CompiledMatch {
+  conditions: Condition[];
+  test(req: RequestView): boolean;
+}
+
+/**
+ * Compiles a route's match into conditions ordered cheapest first (method, path, headers, query), so a
+ * request that does not match usually fails on a string comparison before any regex runs.
+ */
+export function compileMatch(match: RouteMatch): CompiledMatch {
+  const conditions: Condition[] = [];
+  if (match.methods?.length) {
+    const methods = new Set(match.methods);
+    conditions.push({ describe: `method is ${match.methods.join(' or ')}`, test: (req) => methods.has(req.method), cost: 0 });
+  }
+  if (match.path) conditions.push(stringCondition('path', match.path, (req) => req.path, 1));
+  for (const [name, m] of Object.entries(match.headers ?? {})) conditions.push(stringCondition(`header ${name}`, m, (req) => req.header(name), 2));
+  for (const [name, m] of Object.entries(match.query ?? {})) conditions.push(stringCondition(`query ${name}`, m, (req) => queryParam(req.query, name), 4));
+  conditions.sort((a, b) => a.cost - b.cost);
+  const n = conditions.length;
+  return {
+    conditions,
+    test(req) {
+      for (let i = 0; i < n; i++) if (!(conditions[i] as Condition).test(req)) return false;
+      return true;
+    },
+  };
+}
+
+function stringCondition(what: string, m: StringMatch, read: (req: RequestView) => string | null, cost: number): Condition {
+  if ('exact' in m) {
+    const value = m.exact;
+    return { describe: `${what} is "${value}"`, test: (req) => read(req) === value, cost };
+  }
+  if ('prefix' in m) {
+    const value = m.prefix;
+    return { describe: `${what} starts with "${value}"`, test: (req) => read(req)?.startsWith(value) ?? false, cost };
+  }
+  if ('regex' in m) {
+    // Anchored like Envoy's safe_regex: the whole value must match.
+    const re = new RegExp(`^(?:${m.regex})$`);
+    return {
+      describe: `${what} matches /${m.regex}/`,
+      test: (req) => {
+        const value = read(req);
+        return value !== null && re.test(value);
+      },
+      cost: cost + 1,
+    };
+  }
+  return { describe: `${what} is present`, test: (req) => read(req) !== null, cost };
+}
+
+/** One query parameter's first value, decoded; null when absent. Parsed only for routes that ask. */
+export function queryParam(query: string, name: string): string | null {
+  if (query === '') return null;
+  return new URLSearchParams(query).get(name);
+}
