@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerClusterRoutes } from './api/clusters.js';
+import { registerExplainRoutes } from './api/explain.js';
 import { registerFailoverRoutes } from './api/failover.js';
 import { registerHealthSyncRoutes } from './api/health-sync.js';
 import { registerOverrideRoutes } from './api/overrides.js';
@@ -34,6 +35,7 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   registerClusterRoutes(api, rt);
   registerRouteRoutes(api, rt);
   registerFailoverRoutes(api, rt);
+  registerExplainRoutes(api, rt);
   registerOverrideRoutes(api, rt);
   registerHealthSyncRoutes(api, rt);
   registerAuditRoutes(api, rt);

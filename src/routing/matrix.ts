@@ -1,6 +1,6 @@
 import { snapshotAvailability } from './compile.js';
 import { clusterShares, computeShares, type Availability, type ShareTable } from './shares.js';
-import type { Cluster, CompiledService, LevelReason, Snapshot } from './types.js';
+import type { Cluster, CompiledService, LevelReason, RoutePlan, Snapshot } from './types.js';
 
 /** One cluster's place in the failover order of one client region. */
 export interface MatrixEntry {
@@ -42,13 +42,16 @@ export function failoverMatrix(snapshot: Snapshot, service: CompiledService, dow
     const plan = service.byRegion.get(region);
     if (!plan) continue;
     const shares = down.size ? computeShares(plan.list, availability, service.policy) : plan.shares;
-    regions[region] = entries(plan.list.levels.map((l) => l.clusters), plan.list.reasons, shares, down);
+    regions[region] = planEntries(plan, shares, down);
     summary[region] = { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed };
   }
   return { service: service.name, regions, summary };
 }
 
-function entries(levels: Cluster[][], reasons: LevelReason[], shares: ShareTable, down: ReadonlySet<string>): MatrixEntry[] {
+/** A plan's clusters in failover order with their shares under `shares` (the plan's own by default). */
+export function planEntries(plan: RoutePlan, shares: ShareTable = plan.shares, down: ReadonlySet<string> = new Set()): MatrixEntry[] {
+  const levels = plan.list.levels.map((l) => l.clusters);
+  const reasons = plan.list.reasons;
   const byCluster = clusterShares(shares);
   const flat = levels.flatMap((clusters, level) => clusters.map((c) => ({ c, level })));
   const rounded = roundToSum(flat.map(({ c }) => byCluster.get(c) ?? 0));
