@@ -4,6 +4,7 @@ import { registerClusterRoutes } from './api/clusters.js';
 import { registerExplainRoutes } from './api/explain.js';
 import { registerFailoverRoutes } from './api/failover.js';
 import { registerHealthSyncRoutes } from './api/health-sync.js';
+import { registerIstioRoutes } from './api/istio.js';
 import { registerOverrideRoutes } from './api/overrides.js';
 import { registerRouteRoutes } from './api/routes.js';
 import { notFound, Problem, problemResponse, storeProblem } from './api/problem.js';
@@ -39,6 +40,7 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   registerOverrideRoutes(api, rt);
   registerHealthSyncRoutes(api, rt);
   registerAuditRoutes(api, rt);
+  registerIstioRoutes(api, rt);
   app.route(`${WAYMARK_PREFIX}/api/v1`, api);
 
   app.all(`${WAYMARK_PREFIX}/*`, () => {

@@ -2,12 +2,15 @@ import type { Hono } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
-import { deleteRoute, getRoute, listRoutes, putRoute, type RouteConfig } from '../store/routes.js';
+import { deleteRoute, getRoute, listRoutes, loadSampleWindows, putRoute, summarizeWindow, type RouteConfig } from '../store/routes.js';
 import { requireScope } from './auth.js';
 import { isConstraintError, notFound, parseBody, parseParam } from './problem.js';
 import { routePutSchema } from './route-schema.js';
 import { nameSchema } from './schemas.js';
 import { actorOf, changed } from './write.js';
+
+/** How far back a route's GET reports what edges observed. */
+const OBSERVED_WINDOW_MS = 15 * 60_000;
 
 /** Destinations and mirrors whose subset matches no cluster of the service (yet): said, not refused. */
 export function subsetWarnings(route: Pick<RouteConfig, 'destinations' | 'mirror'>, clusters: q.ClusterConfig[]): string[] {
@@ -32,7 +35,15 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const name = parseParam('route', c.req.param('route'), nameSchema);
     const route = await getRoute(db, service, name);
     if (!route) throw notFound(`route "${name}" of service "${service}"`);
-    return c.json(route);
+    // What edges saw of this route lately: the primary's outcomes next to its mirror's (and canary's).
+    const windows = await loadSampleWindows(db, service, name, { since: rt.now() - OBSERVED_WINDOW_MS });
+    const observed = {
+      windowMinutes: OBSERVED_WINDOW_MS / 60_000,
+      primary: summarizeWindow(windows.primary),
+      mirror: summarizeWindow(windows.mirror),
+      canary: summarizeWindow(windows.canary),
+    };
+    return c.json({ ...route, observed });
   });
 
   api.put('/services/:service/routes/:route', requireScope(rt.grants, 'write'), async (c) => {

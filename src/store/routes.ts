@@ -1,5 +1,6 @@
-import { and, asc, eq } from 'drizzle-orm';
-import type { RouteSample } from '../observe/route-samples.js';
+import { and, asc, eq, gt, gte } from 'drizzle-orm';
+import { emptyBuckets, quantileMs } from '../observe/latency.js';
+import type { RouteSample, SampleKind } from '../observe/route-samples.js';
 import type { RouteSpec } from '../routing/types.js';
 import type { Db } from './client.js';
 import { audit, commit, type Actor } from './queries.js';
@@ -47,4 +48,51 @@ export async function deleteRoute(db: Db, actor: Actor, before: RouteConfig): Pr
 export async function insertRouteSamples(db: Db, instance: string, at: number, rows: RouteSample[]): Promise<void> {
   if (rows.length === 0) return;
   await db.insert(routeSamples).values(rows.map((r) => ({ ...r, at, instance })));
+}
+
+/** A route's samples of one kind over a window, summed across instances. */
+export interface SampleWindow {
+  requests: number;
+  errors: number;
+  latencyMsSum: number;
+  latencyBuckets: number[];
+  lastId: number;
+}
+
+/** Route samples flushed after `afterId` (and at or after `since`), summed per kind. */
+export async function loadSampleWindows(
+  db: Db,
+  service: string,
+  route: string,
+  opts: { since?: number; afterId?: number } = {},
+): Promise<Record<SampleKind, SampleWindow>> {
+  const rows = await db
+    .select()
+    .from(routeSamples)
+    .where(and(eq(routeSamples.service, service), eq(routeSamples.route, route), gte(routeSamples.at, opts.since ?? 0), gt(routeSamples.id, opts.afterId ?? 0)));
+  const windows = { primary: emptyWindow(), mirror: emptyWindow(), canary: emptyWindow() };
+  for (const r of rows) {
+    const w = windows[r.kind];
+    w.requests += r.requests;
+    w.errors += r.errors;
+    w.latencyMsSum += r.latencyMsSum;
+    r.latencyBuckets.forEach((n, i) => (w.latencyBuckets[i] = (w.latencyBuckets[i] ?? 0) + n));
+    w.lastId = Math.max(w.lastId, r.id);
+  }
+  return windows;
+}
+
+function emptyWindow(): SampleWindow {
+  return { requests: 0, errors: 0, latencyMsSum: 0, latencyBuckets: emptyBuckets(), lastId: 0 };
+}
+
+/** A window as people read it: requests, error rate, mean, p50 and p95 latency. */
+export function summarizeWindow(w: SampleWindow) {
+  return {
+    requests: w.requests,
+    errorRate: w.requests ? w.errors / w.requests : null,
+    meanMs: w.requests ? w.latencyMsSum / w.requests : null,
+    p50Ms: quantileMs(w.latencyBuckets, 0.5),
+    p95Ms: quantileMs(w.latencyBuckets, 0.95),
+  };
 }
