@@ -235,7 +235,7 @@ export function benchDecisions(services: number, options: DecisionOptions): Deci
   };
 }
 
-function measure(snapshot: Snapshot, facts: RequestFacts[], random: RandomSource, options: DecisionOptions): Timing {
+export function measure(snapshot: Snapshot, facts: RequestFacts[], random: RandomSource, options: DecisionOptions): Timing {
   const n = facts.length;
   let cursor = 0;
   let sink = 0;

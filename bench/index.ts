@@ -19,7 +19,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { benchDecisions, FACTS_MIX, type DecisionResult } from './decisions.js';
+import { benchDecisions, buildFacts, FACTS_MIX, type DecisionResult } from './decisions.js';
+import { benchRouteMatching, type RouteBenchResult } from './routes.js';
 import { nodeGenerator, wrkAvailable, wrkGenerator, type LoadGenerator } from './load.js';
 import { startNoiseMonitor } from './noise.js';
 import { diff as diffProfiles, readProfile, summarize as summarizeProfile } from './profile.js';
@@ -212,14 +213,31 @@ function summarize(decisions: ReturnType<typeof decisionsSection> | null, proxy:
   }
 }
 
+const TARGET_ROUTES_RATIO = 2;
+
+function routesSection(): RouteBenchResult {
+  const options = quick
+    ? { batchSize: 100, batches: 500, passes: 3, warmup: 50_000, perCallSamples: 20_000, factsCount: 50_000 }
+    : { batchSize: 100, batches: 1_000, passes: 5, warmup: 200_000, perCallSamples: 50_000, factsCount: 100_000 };
+  const r = benchRouteMatching(options, (source) => buildFacts(source, options.factsCount, 17));
+  log(`1b. Route matching: ${int(r.services)} services, the same requests with no routes and with ${r.routesPerService} routes per service`);
+  log('    routes: path regex (10), exact paths with methods, prefixes with a header, header regex, prefixes with a query parameter, then a catch-all; most requests fall through to the catch-all');
+  log(`    no routes:  p50 ${fixed(r.noRoutes.p50Us, 3)} µs, p99 ${fixed(r.noRoutes.p99Us, 3)} µs, ${int(r.noRoutes.decisionsPerSec)} decisions/s`);
+  log(`    50 routes:  p50 ${fixed(r.withRoutes.p50Us, 3)} µs, p99 ${fixed(r.withRoutes.p99Us, 3)} µs, ${int(r.withRoutes.decisionsPerSec)} decisions/s`);
+  log(`    with/without: p50 ${fixed(r.p50Ratio, 2)}x, p99 ${fixed(r.p99Ratio, 2)}x (target: within ${TARGET_ROUTES_RATIO}x) ${mark(r.p99Ratio <= TARGET_ROUTES_RATIO)}`);
+  return r;
+}
+
 async function main(): Promise<void> {
   const startedAt = Date.now();
   log(`Waymark benchmark${quick ? ' (BENCH_QUICK=1: short runs, N up to 1,000; for checking, not for quoting)' : ''}`);
   log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   log();
-  const decisions = only === 'proxy' ? null : decisionsSection();
+  const decisions = only === 'proxy' || only === 'routes' ? null : decisionsSection();
   if (decisions) log();
-  const proxy = only === 'decisions' ? null : await proxySection();
+  const routes = only === 'proxy' || only === 'decisions' ? null : routesSection();
+  if (routes) log();
+  const proxy = only === 'decisions' || only === 'routes' ? null : await proxySection();
   summarize(decisions, proxy);
 
   const out = {
@@ -231,6 +249,7 @@ async function main(): Promise<void> {
     elapsedS: round((Date.now() - startedAt) / 1e3, 1),
     targets: { decisionP99Us: TARGET_DECISION_P99_US, flatnessPassMark: FLATNESS_PASS, proxyThroughputRatio: TARGET_THROUGHPUT_RATIO },
     decisions: decisions && { method: decisions.method, mix: FACTS_MIX, results: decisions.results, flatness: decisions.flatness, p50Flatness: decisions.p50Flatness, hotSetFlatness: decisions.hotFlatness, hotSetP50Flatness: decisions.hotP50Flatness },
+    routes,
     proxy,
   };
   const file = join(ROOT_DIR, '.tmp', 'bench-latest.json');

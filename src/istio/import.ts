@@ -48,6 +48,8 @@ const POLICY_SOURCES: Readonly<Record<string, string>> = {
 };
 
 interface Resource {
+  /** Document order, for listing errors and warnings. */
+  position: number;
   kind: Kind;
   name: string;
   /** `VirtualService reviews`: how errors and warnings name it. */
@@ -67,6 +69,7 @@ interface Resource {
 export function planIstioImport(yamlText: string): IstioImportResult {
   const report = new Report();
   const resources = readDocuments(yamlText, report).flatMap((o) => readResource(o.value, o.where, report));
+  report.position = Number.MAX_SAFE_INTEGER;
   if (report.errors.length) return { ok: false, errors: report.errors };
 
   const appearance: string[] = [];
@@ -78,6 +81,7 @@ export function planIstioImport(yamlText: string): IstioImportResult {
   const ruleServices = new Map<Resource, string>();
   for (const r of resources) {
     if (r.kind !== 'DestinationRule') continue;
+    report.position = r.position;
     const rule = readDestinationRule(r.spec, report);
     if (!rule) continue;
     ruleServices.set(r, rule.service);
@@ -100,12 +104,14 @@ export function planIstioImport(yamlText: string): IstioImportResult {
       if (service) seen(service);
       continue;
     }
+    report.position = r.position;
     const vs = readVirtualService(r.name, r.spec, { subsets: catalog, nextPosition, report });
     if (!vs) continue;
     seen(vs.service);
     drafts.set(vs.service, [...(drafts.get(vs.service) ?? []), ...vs.routes]);
   }
 
+  report.position = Number.MAX_SAFE_INTEGER;
   const services = appearance.map((name) => planService(name, drafts.get(name) ?? [], rules.get(name), report));
   if (report.errors.length) return { ok: false, errors: report.errors };
   if (services.length === 0) {
@@ -140,6 +146,7 @@ function readDocuments(text: string, report: Report): { value: Obj; where: strin
 
 /** A document as Istio resources to import: a List is unpacked, other kinds are skipped with a warning. */
 function readResource(value: Obj, where: string, report: Report): Resource[] {
+  report.position += 1;
   const doc = new Fields(value, new Loc(where), report);
   const kind = doc.str('kind');
   const apiVersion = doc.str('apiVersion');
@@ -176,7 +183,7 @@ function readResource(value: Obj, where: string, report: Report): Resource[] {
     report.error(new Loc(owner, 'spec'), spec === undefined ? 'is required' : 'must be a mapping');
     return [];
   }
-  return [{ kind: kind as Kind, name, owner, spec: new Fields(spec, new Loc(owner), report) }];
+  return [{ position: report.position, kind: kind as Kind, name, owner, spec: new Fields(spec, new Loc(owner), report) }];
 }
 
 /** Validates a service's routes against the admin API's route schema, and its policy and failover. */
@@ -189,7 +196,7 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
   for (const draft of drafts) {
     const other = sources.get(draft.name);
     if (other) {
-      report.errors.push({ field: draft.source, message: `gives route name "${draft.name}" for service "${name}", as ${other} does: name the http routes apart` });
+      report.fail(draft.source, `gives route name "${draft.name}" for service "${name}", as ${other} does: name the http routes apart`);
       continue;
     }
     sources.set(draft.name, draft.source);
@@ -201,7 +208,7 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
     };
     const parsed = routePutSchema.safeParse(body);
     if (!parsed.success) {
-      for (const e of fieldErrors(parsed.error, draft.name)) report.errors.push({ field: e.field, message: `${e.message} (from ${draft.source})` });
+      for (const e of fieldErrors(parsed.error, draft.name)) report.fail(e.field, `${e.message} (from ${draft.source})`);
       continue;
     }
     planned.routes.push({ route: { name: draft.name, ...parsed.data }, source: draft.source });
@@ -212,7 +219,7 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
     else {
       for (const e of fieldErrors(parsed.error)) {
         const source = POLICY_SOURCES[e.field];
-        report.errors.push({ field: `${rule.owner}: ${source ?? e.field}`, message: source ? `${e.message} (as Waymark's policy.${e.field})` : e.message });
+        report.fail(`${rule.owner}: ${source ?? e.field}`, source ? `${e.message} (as Waymark's policy.${e.field})` : e.message);
       }
     }
   }

@@ -28,19 +28,41 @@ export class Loc {
   }
 }
 
-/** What an import found wrong (errors: nothing is written) and what it cannot honour (warnings). */
+/**
+ * What an import found wrong (errors: nothing is written) and what it cannot honour (warnings), each
+ * stamped with `position` (the Istio object being read) so they can be listed in document order.
+ */
 export class Report {
-  readonly errors: FieldError[] = [];
-  readonly warnings: string[] = [];
+  private readonly errorList: { position: number; error: FieldError }[] = [];
+  private readonly warningList: { position: number; text: string }[] = [];
+  /** The document-order position of the object being read now. */
+  position = 0;
 
   error(at: Loc, message: string): void {
-    this.errors.push({ field: at.field, message });
+    this.errorList.push({ position: this.position, error: { field: at.field, message } });
+  }
+
+  /** An error about a field named outright (a Waymark route field, say). */
+  fail(field: string, message: string): void {
+    this.errorList.push({ position: this.position, error: { field, message } });
   }
 
   /** `message` continues the field's name: "is not supported: ...". */
   warn(at: Loc, message: string): void {
-    this.warnings.push(`${at.field} ${message}`);
+    this.warningList.push({ position: this.position, text: `${at.field} ${message}` });
   }
+
+  get errors(): FieldError[] {
+    return inOrder(this.errorList).map((e) => e.error);
+  }
+
+  get warnings(): string[] {
+    return inOrder(this.warningList).map((w) => w.text);
+  }
+}
+
+function inOrder<T extends { position: number }>(items: T[]): T[] {
+  return [...items].sort((a, b) => a.position - b.position);
 }
 
 /** camelCase -> snake_case: protobuf JSON (and so Istio) accepts a field's proto name too. */

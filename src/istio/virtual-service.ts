@@ -65,7 +65,7 @@ const SAME_RETRY_CONDITIONS = new Set(['5xx', 'gateway-error', 'connect-failure'
  */
 const NO_ANSWER_CONDITIONS = ['connect-failure', 'reset', 'timeout'];
 /** Istio's default `retryOn` ("connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes" with 503), as far as HTTP/1 can tell. */
-const ISTIO_DEFAULT_RETRY_ON = ['connect-failure', '503'];
+const ISTIO_DEFAULT_RETRY_ON = ['connect-failure', 503];
 
 /**
  * Reads a VirtualService's spec into route drafts for its service (the first host's short name): one

@@ -1,6 +1,6 @@
 import { distanceKm } from './geo.js';
 import { hash53 } from './hash.js';
-import { compileMatch } from './match.js';
+import { compileMatch, type CompiledMatch } from './match.js';
 import { computeShares, type Availability } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import {
@@ -13,6 +13,7 @@ import {
   type CompiledRoute,
   type PriorityList,
   type RoutePlan,
+  type RouteMatch,
   type RouteSpec,
   type ServicePolicy,
   type Subset,
@@ -117,7 +118,8 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
     return plans;
   };
   const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans));
-  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes };
+  const routeGates = routes.map((r) => r.match.pathGate);
+  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates };
 }
 
 function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans): CompiledRoute {
@@ -126,12 +128,29 @@ function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPl
     name: spec.name,
     order: spec.order,
     spec,
-    match: compileMatch(spec.match),
+    match: sharedMatch(spec.match),
     destinations,
     totalWeight: destinations.reduce((sum, d) => sum + d.weight, 0),
     mirror: spec.mirror && spec.mirror.percent > 0 ? { percent: spec.mirror.percent, plans: subsetPlans(spec.mirror.subset) } : null,
   };
 }
+
+/**
+ * Compiled matches are shared by every route with the same match in the snapshot (many services carry
+ * the same rules): one compile, one RegExp, and less memory for the hot path to walk.
+ */
+let matchCache = new Map<string, CompiledMatch>();
+function sharedMatch(match: RouteMatch): CompiledMatch {
+  const key = JSON.stringify(match);
+  let compiled = matchCache.get(key);
+  if (!compiled) {
+    compiled = compileMatch(match);
+    if (matchCache.size >= MATCH_CACHE_MAX) matchCache = new Map();
+    matchCache.set(key, compiled);
+  }
+  return compiled;
+}
+const MATCH_CACHE_MAX = 100_000;
 
 /** For a set of clusters (a service, or a subset of it): a plan per client region, and one for no region. */
 function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], policy: ServicePolicy): SubsetPlans {

@@ -54,7 +54,7 @@ export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSo
   const service = snapshot.byHost.get(host);
   if (!service) return { kind: 'unknown-host', host };
   const clientRegion = resolveClientRegion(snapshot, facts);
-  const route = facts.request ? matchRoute(service.routes, facts.request) : null;
+  const route = facts.request && service.routes.length ? matchRoute(service, facts.request) : null;
   let plans: SubsetPlans = service;
   let destination: number | null = null;
   let attemptsAllowed = maxAttempts;
@@ -86,9 +86,13 @@ function planFor(plans: SubsetPlans, clientRegion: string | null): RoutePlan {
   return (clientRegion !== null && plans.byRegion.get(clientRegion)) || plans.anyRegion;
 }
 
-/** The first route, in order, whose match takes the request. */
-export function matchRoute(routes: readonly CompiledRoute[], request: RequestView): CompiledRoute | null {
+/** The first route, in order, whose match takes the request (path gates first, without a call). */
+export function matchRoute(service: CompiledService, request: RequestView): CompiledRoute | null {
+  const { routes, routeGates } = service;
+  const path = request.path;
   for (let i = 0; i < routes.length; i++) {
+    const gate = routeGates[i];
+    if (gate && !path.startsWith(gate)) continue;
     const route = routes[i] as CompiledRoute;
     if (route.match.test(request)) return route;
   }

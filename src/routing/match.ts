@@ -21,6 +21,11 @@ export interface Condition {
 /** A route's match, compiled once per snapshot: regexes are built here, never per request. */
 export interface CompiledMatch {
   conditions: Condition[];
+  /**
+   * A literal every matching path starts with (from an exact, prefix or regex path match), checked
+   * inline before any condition runs; null when the match does not constrain the path that way.
+   */
+  pathGate: string | null;
   test(req: RequestView): boolean;
 }
 
@@ -39,13 +44,32 @@ export function compileMatch(match: RouteMatch): CompiledMatch {
   for (const [name, m] of Object.entries(match.query ?? {})) conditions.push(stringCondition(`query ${name}`, m, (req) => queryParam(req.query, name), 4));
   conditions.sort((a, b) => a.cost - b.cost);
   const n = conditions.length;
+  const pathGate = match.path ? ('exact' in match.path ? match.path.exact : 'prefix' in match.path ? match.path.prefix : literalPrefix(match.path.regex)) : null;
   return {
     conditions,
+    pathGate: pathGate || null,
     test(req) {
+      if (pathGate && !req.path.startsWith(pathGate)) return false;
       for (let i = 0; i < n; i++) if (!(conditions[i] as Condition).test(req)) return false;
       return true;
     },
   };
+}
+
+/**
+ * The literal text every match of an (anchored) regex starts with, or "" when there is none to rely on:
+ * characters up to the first metacharacter, less the last one when a quantifier follows it; nothing
+ * when the pattern has an alternation anywhere.
+ */
+export function literalPrefix(regex: string): string {
+  if (regex.includes('|')) return '';
+  let out = '';
+  for (let i = regex.startsWith('^') ? 1 : 0; i < regex.length; i++) {
+    const ch = regex[i] as string;
+    if ('\\^$.|?*+()[]{}'.includes(ch)) return '?*{'.includes(ch) ? out.slice(0, -1) : out;
+    out += ch;
+  }
+  return out;
 }
 
 function stringCondition(what: string, m: StringMatch, read: (req: RequestView) => string | null, cost: number): Condition {

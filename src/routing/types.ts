@@ -146,6 +146,8 @@ export interface CompiledService {
   anyRegion: RoutePlan;
   /** In order; the first that matches wins; none: the plans above. */
   routes: CompiledRoute[];
+  /** routes[i].match.pathGate, side by side, so most non-matching routes are skipped without a call. */
+  routeGates: (string | null)[];
 }
 
 /** The compiled routing table. The only thing the hot path reads. */
