@@ -18,6 +18,8 @@ export interface Upstream {
   /** The status answered in 'fail' mode. */
   failStatus: number;
   healthy: boolean;
+  /** When set, ordinary requests are answered this many ms after they arrive (a slow cluster). */
+  delayMs?: number;
   /** Requests received (health checks excluded). */
   served: number;
   lastRequest: { method: string; path: string; headers: IncomingMessage['headers']; body: string } | null;
@@ -84,6 +86,21 @@ function handle(upstream: Upstream, hanging: Set<ServerResponse>, req: IncomingM
     }
     const status = upstream.mode === 'fail' ? upstream.failStatus : 200;
     const payload = JSON.stringify({ cluster: upstream.name, region: upstream.region, method: req.method, path: req.url, body });
-    res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': upstream.name }).end(payload);
+    const answer = () => res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': upstream.name }).end(payload);
+    const delayMs = upstream.delayMs ?? 0;
+    if (delayMs <= 0) {
+      answer();
+      return;
+    }
+    // A slow answer is held like a hanging one, so stop() still closes it.
+    hanging.add(res);
+    const timer = setTimeout(() => {
+      hanging.delete(res);
+      if (!res.destroyed) answer();
+    }, delayMs);
+    res.on('close', () => {
+      clearTimeout(timer);
+      hanging.delete(res);
+    });
   });
 }

@@ -16,9 +16,11 @@ const MAX_TTL_SECONDS = 7 * 24 * 3600;
 const overrideSchema = z
   .strictObject({
     service: nameSchema,
-    action: z.enum(['drain', 'pin']),
+    action: z.enum(['drain', 'pin', 'mirror-percent', 'canary-weight', 'freeze']),
     cluster: nameSchema.optional(),
     region: regionSchema.optional(),
+    route: nameSchema.optional(),
+    value: z.number().min(0).max(100).optional(),
     reason: z.string().trim().min(3, 'say why, in a few words').max(500),
     ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS),
     force: z.boolean().default(false),
@@ -27,6 +29,11 @@ const overrideSchema = z
     if (o.action === 'drain' && !o.cluster && !o.region) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a drain names a cluster, a region, or both' });
     if (o.action === 'pin' && !o.cluster) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a pin names the cluster clients go to' });
     if (o.action === 'pin' && !o.region) ctx.addIssue({ code: 'custom', path: ['region'], message: 'a pin names the client region it applies to' });
+    const holds = o.action === 'mirror-percent' || o.action === 'canary-weight';
+    if (holds && !o.route) ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} names the route it holds` });
+    if (holds && o.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: `${o.action} says the value to hold (0-100)` });
+    if (!holds && o.value !== undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: `${o.action} takes no value` });
+    if ((o.action === 'drain' || o.action === 'pin') && o.route) ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} applies to clusters, not routes` });
   });
 
 const listQuery = z.strictObject({
@@ -35,7 +42,10 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-/** `/overrides`: drain and pin with reason and TTL; refused (409) when it would strand the service. */
+/**
+ * `/overrides`: drain and pin clusters, hold a route's mirror percent or canary weight, freeze automation;
+ * with reason and TTL; refused (409) when it would strand the service.
+ */
 export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   const { db } = rt.store;
 
@@ -68,6 +78,10 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     if (body.action === 'pin' && body.region && !source.services.some((sv) => sv.clusters.some((cl) => cl.region === body.region) || sv.failover.some((r) => r.from === body.region))) {
       errors.push({ field: 'region', message: `no client region "${body.region}" is known to routing (no cluster or failover rule names it)` });
     }
+    const route = body.route ? spec.routes?.find((r) => r.name === body.route) : undefined;
+    if (body.route && !route) errors.push({ field: 'route', message: `service "${body.service}" has no route "${body.route}"` });
+    if (route && body.action === 'mirror-percent' && !route.mirror) errors.push({ field: 'route', message: `route "${body.route}" has no mirror` });
+    if (route && body.action === 'canary-weight' && !route.canary) errors.push({ field: 'route', message: `route "${body.route}" has no canary` });
     if (errors.length) throw invalid('the override names something that does not exist', errors);
     const rival = body.action === 'pin' ? source.overrides.find((o) => o.action === 'pin' && o.service === body.service && o.region === body.region && o.expiresAt > now) : undefined;
     if (rival) {
@@ -80,6 +94,8 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       action: body.action,
       cluster: body.cluster ?? null,
       region: body.region ?? null,
+      route: body.route ?? null,
+      value: body.value ?? null,
       reason: body.reason,
       actor: c.get('actor'),
       forced: body.force,

@@ -61,6 +61,21 @@ export const retriesSchema = z.strictObject({
   nonIdempotent: z.boolean().default(false),
 });
 
+const boundsShape = {
+  minSamples: z.number().int().min(1).max(10_000_000).default(50),
+  maxErrorRateDelta: z.number().min(0).max(1).default(0.01),
+  maxLatencyRatio: z.number().min(1).max(100).default(1.5),
+};
+
+const rampSchema = z.strictObject({ step: z.number().min(0.1).max(100), max: percentSchema.default(100), ...boundsShape });
+
+const canarySchema = z.strictObject({
+  subset: subsetSchema,
+  stepWeight: z.number().int().min(1).max(100),
+  maxWeight: z.number().int().min(1).max(100),
+  ...boundsShape,
+});
+
 /** A route as the admin API takes it (`PUT .../routes/{route}`); defaults are filled in. */
 export const routePutSchema = z
   .strictObject({
@@ -72,7 +87,8 @@ export const routePutSchema = z
       .max(20)
       .default([{ subset: {}, weight: 100 }]),
     affinity: z.union([z.strictObject({ cookie: z.string().min(1).max(256) }), z.strictObject({ header: headerNameSchema })]).optional(),
-    mirror: z.strictObject({ subset: subsetSchema, percent: percentSchema }).optional(),
+    mirror: z.strictObject({ subset: subsetSchema, percent: percentSchema, ramp: rampSchema.optional() }).optional(),
+    canary: canarySchema.optional(),
     fault: z
       .strictObject({
         delay: z.strictObject({ percent: percentSchema, ms: z.number().int().min(1).max(60_000) }).optional(),
@@ -90,6 +106,8 @@ export const routePutSchema = z
       })
       .optional(),
   })
-  .refine((r) => r.destinations.some((d) => d.weight > 0), { path: ['destinations'], message: 'at least one destination needs a weight above 0' });
+  .refine((r) => r.destinations.some((d) => d.weight > 0), { path: ['destinations'], message: 'at least one destination needs a weight above 0' })
+  .refine((r) => !r.mirror?.ramp || r.mirror.ramp.max >= r.mirror.percent, { path: ['mirror', 'ramp', 'max'], message: 'must be at least the starting percent' })
+  .refine((r) => !r.canary || r.canary.maxWeight >= r.canary.stepWeight, { path: ['canary', 'maxWeight'], message: 'must be at least stepWeight' });
 
 export type RoutePut = z.infer<typeof routePutSchema>;

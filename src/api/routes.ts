@@ -4,10 +4,43 @@ import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { deleteRoute, getRoute, listRoutes, loadSampleWindows, putRoute, summarizeWindow, type RouteConfig } from '../store/routes.js';
 import { requireScope } from './auth.js';
-import { isConstraintError, notFound, parseBody, parseParam } from './problem.js';
+import { isConstraintError, notFound, parseBody, parseParam, Problem } from './problem.js';
+import type { RouteState } from '../routing/types.js';
+import { listOverrides } from '../store/overrides.js';
+import { getRouteState, initialState, setRouteState, toRouteState } from '../store/route-state.js';
 import { routePutSchema } from './route-schema.js';
 import { nameSchema } from './schemas.js';
 import { actorOf, changed } from './write.js';
+
+/** A resumed route: unpaused, and a halted mirror or rolled-back canary starts over from its first step. */
+function resumed(route: RouteConfig, state: RouteState): RouteState {
+  const start = initialState(route);
+  return {
+    mirrorPercent: state.phase === 'halted' || state.mirrorPercent === 0 ? start.mirrorPercent || (route.mirror?.ramp?.step ?? null) : state.mirrorPercent,
+    canaryWeight: state.phase === 'rolled-back' ? start.canaryWeight : state.canaryWeight,
+    phase: state.phase === 'halted' || state.phase === 'rolled-back' ? 'ramping' : state.phase,
+    paused: false,
+  };
+}
+
+/** A route's read-only status: where automation has it, and what holds it (pause, freeze, overrides). */
+async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteState }) {
+  if (!route.mirror?.ramp && !route.canary) return { mirrorPercent: route.mirror?.percent ?? null, canaryWeight: null, phase: null, paused: false, heldBy: [] };
+  const row = route.state ? null : await getRouteState(rt.store.db, route.service, route.name);
+  const state = route.state ?? (row ? toRouteState(row) : initialState(route));
+  const now = rt.now();
+  const holds = (await listOverrides(rt.store.db, { service: route.service, active: { now, active: true }, limit: 1000 })).filter(
+    (o) => o.route === route.name || (o.action === 'freeze' && !o.route),
+  );
+  const value = (action: string) => holds.find((o) => o.action === action)?.value ?? undefined;
+  return {
+    mirrorPercent: value('mirror-percent') ?? state.mirrorPercent,
+    canaryWeight: value('canary-weight') ?? state.canaryWeight,
+    phase: state.phase,
+    paused: state.paused,
+    heldBy: holds.map((o) => ({ override: o.id, action: o.action, value: o.value, expiresAt: new Date(o.expiresAt).toISOString() })),
+  };
+}
 
 /** How far back a route's GET reports what edges observed. */
 const OBSERVED_WINDOW_MS = 15 * 60_000;
@@ -43,7 +76,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       mirror: summarizeWindow(windows.mirror),
       canary: summarizeWindow(windows.canary),
     };
-    return c.json({ ...route, observed });
+    return c.json({ ...route, status: await routeStatus(rt, route), observed });
   });
 
   api.put('/services/:service/routes/:route', requireScope(rt.grants, 'write'), async (c) => {
@@ -62,6 +95,26 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     await changed(rt);
     return c.json({ ...after, warnings: subsetWarnings(after, await q.listClusters(db, service)) }, before ? 200 : 201);
   });
+
+  // Automation controls: pause stops mirror/canary moves; resume restarts a halted or rolled-back ramp.
+  for (const action of ['pause', 'resume'] as const) {
+    api.post(`/services/:service/routes/:route/${action}`, requireScope(rt.grants, 'override'), async (c) => {
+      const service = parseParam('service', c.req.param('service'), nameSchema);
+      const name = parseParam('route', c.req.param('route'), nameSchema);
+      const route = await getRoute(db, service, name);
+      if (!route) throw notFound(`route "${name}" of service "${service}"`);
+      if (!route.mirror?.ramp && !route.canary) throw new Problem(409, 'not-automated', 'Nothing to automate', `route "${name}" has no mirror ramp and no canary`);
+      const row = await getRouteState(db, service, name);
+      const before = row ? toRouteState(row) : initialState(route);
+      if (action === 'resume' && before.phase === 'promoted') {
+        throw new Problem(409, 'already-promoted', 'Canary already promoted', 'make the canary subset a destination of the route (PUT the route) instead of resuming it');
+      }
+      const after = action === 'pause' ? { ...before, paused: true } : resumed(route, before);
+      await setRouteState(db, actorOf(c, rt), service, name, before, after, row?.sampleBookmark ?? 0, action);
+      await changed(rt);
+      return c.json({ status: await routeStatus(rt, { ...route, state: after }) });
+    });
+  }
 
   api.delete('/services/:service/routes/:route', requireScope(rt.grants, 'write'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);

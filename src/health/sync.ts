@@ -6,6 +6,7 @@ import type { Db } from '../store/client.js';
 import { expiredOverrides, insertEvents, loadEdgeWindow, loadHealthRecords, saveSyncState, upsertHealth, type NewEvent } from '../store/health.js';
 import { describeTarget, endOverrideWrites } from '../store/overrides.js';
 import { commit, listAllClusters, loadSnapshotSource, type Actor, type Write } from '../store/queries.js';
+import { automateRoutes, type AutomationResult } from './automation.js';
 import { evaluateHealth, NEW_CLUSTER } from './evaluate.js';
 import { mapBounded, probeCluster } from './probe.js';
 
@@ -37,13 +38,16 @@ export interface SyncSummary {
   overridesExpired: string[];
   sharesChanged: string[];
   reportsFolded: number;
+  /** Mirror percent and canary weight moves, with why. */
+  automation: AutomationResult['moves'];
   revisionBumped: boolean;
 }
 
 /**
  * The health sync: probe every cluster (bounded concurrency, timeouts), fold in what edges reported,
- * judge health with hysteresis, end expired overrides, and write it all in one batch with events that
- * say what changed and why. The revision moves (so edges reload) only when routing is affected.
+ * judge health with hysteresis, end expired overrides, move mirror percentages and canary weights from
+ * what edges observed, and write it all in one batch with events that say what changed and why. The
+ * revision moves (so edges reload) only when routing is affected.
  */
 export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
   const { db, now } = deps;
@@ -84,6 +88,9 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
     });
   });
   for (const o of expired) writes.push(...endOverrideWrites(db, actor, o, 'expired'));
+  const automation = await automateRoutes(db, source, at);
+  writes.push(...automation.writes);
+  newEvents.push(...automation.events);
 
   const after: SnapshotSource = {
     ...source,
@@ -96,7 +103,7 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
   newEvents.push(...shareEvents);
 
   writes.push(...insertEvents(db, newEvents), ...saveSyncState(db, at, edge.lastId, REPORT_RETENTION_MS));
-  const routingChanged = changes.length > 0 || expired.length > 0;
+  const routingChanged = changes.length > 0 || expired.length > 0 || automation.writes.length > 0;
   if (routingChanged) await commit(db, actor, writes);
   else await db.batch(writes as [Write, ...Write[]]);
 
@@ -110,6 +117,7 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
     overridesExpired: expired.map((o) => `${o.id} (${o.action} ${describeTarget(o)})`),
     sharesChanged: shareEvents.map((e) => e.service),
     reportsFolded: edge.lastId - edge.previousId,
+    automation: automation.moves,
     revisionBumped: routingChanged,
   };
 }

@@ -379,7 +379,8 @@ function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext):
   const { report } = ctx;
   const single = entry.obj('mirror');
   const percentage = entry.obj('mirrorPercentage');
-  let percent = percentage?.num('value', { min: 0, max: 100 });
+  // An empty percentage is protobuf's 0, so nothing is mirrored.
+  let percent = percentage ? (percentage.num('value', { min: 0, max: 100 }) ?? 0) : undefined;
   percentage?.rest();
   const legacy = entry.num('mirrorPercent', { min: 0, max: 100 });
   if (percent === undefined) percent = legacy;
@@ -402,7 +403,7 @@ function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext):
     }
     const dest = f.obj('destination', true);
     const p = f.obj('percentage');
-    const value = p?.num('value', { min: 0, max: 100 });
+    const value = p ? (p.num('value', { min: 0, max: 100 }) ?? 0) : undefined;
     p?.rest();
     f.rest();
     const target = dest && readTarget(dest, service, 'mirror', ctx);

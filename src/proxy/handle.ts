@@ -151,7 +151,8 @@ function observe(c: Context<AppEnv>, rt: Runtime, decision: Routed, attempts: At
   const final = attempts.at(-1);
   if (route && final && final.outcome !== 'overflow') {
     const ok = final.outcome === 'response' && (final.status ?? 0) < 500;
-    rt.routeSamples.record(service.name, route.name, 'primary', ok, attempts.reduce((ms, a) => ms + a.ms, 0));
+    const canary = decision.destination !== null && route.destinations[decision.destination]?.canary === true;
+    rt.routeSamples.record(service.name, route.name, canary ? 'canary' : 'primary', ok, attempts.reduce((ms, a) => ms + a.ms, 0));
   }
   if (rt.reports.due()) inBackground(c, rt.flushReports());
 }

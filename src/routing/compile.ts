@@ -117,13 +117,23 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
     }
     return plans;
   };
-  const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans));
+  const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans, overrides));
   const routeGates = routes.map((r) => r.match.pathGate);
   return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates };
 }
 
-function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans): CompiledRoute {
-  const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, plans: subsetPlans(d.subset) }));
+function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans, overrides: OverrideSpec[]): CompiledRoute {
+  const held = (action: 'mirror-percent' | 'canary-weight') => overrides.find((o) => o.action === action && o.route === spec.name)?.value ?? null;
+  const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, plans: subsetPlans(d.subset), canary: false }));
+  if (spec.canary) {
+    // The canary's weight (held by an override, else automation's, else its first step) comes out of
+    // the other destinations in proportion to theirs.
+    const weight = held('canary-weight') ?? spec.state?.canaryWeight ?? spec.canary.stepWeight;
+    const others = destinations.reduce((sum, d) => sum + d.weight, 0);
+    for (const d of destinations) d.weight = others > 0 ? (d.weight * (100 - weight)) / others : 0;
+    destinations.push({ subset: spec.canary.subset, weight, plans: subsetPlans(spec.canary.subset), canary: true });
+  }
+  const mirrorPercent = spec.mirror ? (held('mirror-percent') ?? spec.state?.mirrorPercent ?? spec.mirror.percent) : 0;
   return {
     name: spec.name,
     order: spec.order,
@@ -131,7 +141,7 @@ function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPl
     match: sharedMatch(spec.match),
     destinations,
     totalWeight: destinations.reduce((sum, d) => sum + d.weight, 0),
-    mirror: spec.mirror && spec.mirror.percent > 0 ? { percent: spec.mirror.percent, plans: subsetPlans(spec.mirror.subset) } : null,
+    mirror: spec.mirror && mirrorPercent > 0 ? { percent: mirrorPercent, plans: subsetPlans(spec.mirror.subset) } : null,
   };
 }
 
@@ -181,8 +191,9 @@ function pinned(list: PriorityList, cluster: string | null): PriorityList {
 
 /**
  * A service's clusters in failover order for clients of `clientRegion`: the client's own region first,
- * then the regions of the first failover rule for it (in the order given), then the rest by great-circle
- * distance from the client's region. When the client's region has no known location, the rest cannot
+ * then the regions of the first failover rule for it (in the order given), then the regions measured
+ * latency ordered (when edges reported enough), then the rest by great-circle distance from the
+ * client's region. When the client's region has no known location, the rest cannot
  * be ranked and share one level.
  */
 export function priorityList(
@@ -211,6 +222,7 @@ export function priorityList(
   take(clientRegion, 'same-region');
   const rule = spec.failover.find((r) => r.from === clientRegion);
   for (const region of rule?.to ?? []) take(region, 'failover-rule');
+  for (const region of spec.latencyOrders?.[clientRegion] ?? []) take(region, 'latency');
 
   if (clientLocation) {
     const rest = [...byRegion.keys()]

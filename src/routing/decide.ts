@@ -120,7 +120,7 @@ export function pickDestination(route: CompiledRoute, key: string | null, random
     if (r < w) return i;
     r -= w;
   }
-  return route.destinations.findLastIndex((d) => d.weight > 0);
+  return Math.max(0, route.destinations.findLastIndex((d) => d.weight > 0));
 }
 
 function drawFault(route: CompiledRoute, random: RandomSource): FaultDecision {

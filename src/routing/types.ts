@@ -55,17 +55,29 @@ export interface ServiceSpec {
   clusters: ClusterSpec[];
   policy?: ServicePolicy;
   routes?: RouteSpec[];
+  /**
+   * Per client region, the regions to fail over to in the order measured latency gave (from edge
+   * reports, with hysteresis); where present it replaces distance for the regions it names.
+   */
+  latencyOrders?: Record<string, string[]>;
 }
+
+/**
+ * drain: the cluster (or every cluster of `region`) takes no new traffic; pin: clients of `region` go
+ * to `cluster` first while it is healthy; mirror-percent and canary-weight hold a route's value; freeze
+ * stops automation for a route (or every route of the service).
+ */
+export type OverrideAction = 'drain' | 'pin' | 'mirror-percent' | 'canary-weight' | 'freeze';
 
 /** An operator's decision that beats computed data. */
 export interface OverrideSpec {
   id: string;
   service: string;
-  /** drain: the cluster (or every cluster of `region`) takes no new traffic. */
-  /** pin: clients of `region` go to `cluster` first while it is healthy. */
-  action: 'drain' | 'pin';
+  action: OverrideAction;
   cluster: string | null;
   region: string | null;
+  route?: string | null;
+  value?: number | null;
   expiresAt: number;
 }
 
@@ -101,7 +113,7 @@ export interface Level {
 }
 
 /** Why a level holds the place it does in a priority list. */
-export type LevelReason = 'pin' | 'same-region' | 'failover-rule' | 'distance' | 'no-locality';
+export type LevelReason = 'pin' | 'same-region' | 'failover-rule' | 'latency' | 'distance' | 'no-locality';
 
 /** A service's clusters in failover order for one client region. */
 export interface PriorityList {
@@ -128,7 +140,8 @@ export interface CompiledRoute {
   order: number;
   spec: RouteSpec;
   match: CompiledMatch;
-  destinations: { subset: Subset; weight: number; plans: SubsetPlans }[];
+  /** Weights as in force now (a canary's share taken from the others in proportion). */
+  destinations: { subset: Subset; weight: number; plans: SubsetPlans; canary: boolean }[];
   totalWeight: number;
   mirror: { percent: number; plans: SubsetPlans } | null;
 }
@@ -213,14 +226,51 @@ export interface RetryPolicy {
   nonIdempotent: boolean;
 }
 
+/** The bounds a shadow or canary must keep against the primary for automation to move on. */
+export interface EvidenceBounds {
+  /** Outcomes needed since the last step before the next one. */
+  minSamples: number;
+  /** The shadow's (canary's) error rate may exceed the primary's by at most this much (0.01 = 1 point). */
+  maxErrorRateDelta: number;
+  /** The shadow's (canary's) p95 latency may be at most this multiple of the primary's. */
+  maxLatencyRatio: number;
+}
+
+/** Mirror percent automation: up by `step` to `max` while the shadow keeps within bounds. */
+export interface RampPolicy extends EvidenceBounds {
+  step: number;
+  max: number;
+}
+
+/** Canary automation: weight up by `stepWeight` to `maxWeight`, then promotion; rollback on a breach. */
+export interface CanaryPolicy extends EvidenceBounds {
+  subset: Subset;
+  stepWeight: number;
+  maxWeight: number;
+}
+
+/** Where automation has brought a route (kept by the health sync, read by the edges). */
+export interface RouteState {
+  mirrorPercent: number | null;
+  canaryWeight: number | null;
+  phase: RoutePhase;
+  paused: boolean;
+}
+
+export type RoutePhase = 'ramping' | 'halted' | 'complete' | 'promoted' | 'rolled-back';
+
 /** A route: an ordered rule of a service. Plain data, as loaded from the store. */
 export interface RouteSpec {
   name: string;
+  /** Automation's current values (from the store), when the route has a ramp or a canary. */
+  state?: RouteState;
   order: number;
   match: RouteMatch;
   destinations: Destination[];
   affinity?: { cookie: string } | { header: string };
-  mirror?: { subset: Subset; percent: number };
+  mirror?: { subset: Subset; percent: number; ramp?: RampPolicy };
+  /** A canary subset whose weight the health sync moves step by step from what edges observe. */
+  canary?: CanaryPolicy;
   fault?: { delay?: { percent: number; ms: number }; abort?: { percent: number; status: number } };
   retries?: RetryPolicy;
   timeoutMs?: number;

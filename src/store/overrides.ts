@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL } from 'drizzle-orm';
-import type { OverrideSpec } from '../routing/types.js';
+import type { OverrideAction, OverrideSpec } from '../routing/types.js';
 import type { Db } from './client.js';
 import { audit, commit, type Actor } from './queries.js';
 import { events, overrides } from './schema.js';
@@ -13,7 +13,9 @@ const EXPIRY = 'expiry';
 export interface OverrideView {
   id: string;
   service: string;
-  action: 'drain' | 'pin';
+  action: OverrideAction;
+  route: string | null;
+  value: number | null;
   cluster: string | null;
   region: string | null;
   reason: string;
@@ -29,7 +31,7 @@ export interface OverrideView {
 
 /** The part of an override routing uses. */
 export function toOverrideSpecRow(row: OverrideRow): OverrideSpec {
-  return { id: row.id, service: row.service, action: row.action, cluster: row.cluster, region: row.region, expiresAt: row.expiresAt };
+  return { id: row.id, service: row.service, action: row.action, cluster: row.cluster, region: row.region, route: row.route, value: row.value, expiresAt: row.expiresAt };
 }
 
 export function viewOverride(row: OverrideRow, now: number): OverrideView {
@@ -37,6 +39,8 @@ export function viewOverride(row: OverrideRow, now: number): OverrideView {
     id: row.id,
     service: row.service,
     action: row.action,
+    route: row.route,
+    value: row.value,
     cluster: row.cluster,
     region: row.region,
     reason: row.reason,
@@ -110,7 +114,8 @@ export async function endOverride(db: Db, actor: Actor, row: OverrideRow): Promi
   await commit(db, actor, [...endOverrideWrites(db, actor, row, 'deleted')]);
 }
 
-export function describeTarget(row: Pick<OverrideRow, 'service' | 'cluster' | 'region'>): string {
+export function describeTarget(row: Pick<OverrideRow, 'service' | 'cluster' | 'region' | 'route' | 'value'>): string {
+  if (row.route) return `${row.service} route ${row.route}${row.value !== null ? ` at ${row.value}` : ''}`;
   if (row.cluster && row.region) return `${row.service}/${row.cluster} for clients in ${row.region}`;
   if (row.cluster) return `${row.service}/${row.cluster}`;
   return `${row.service} in ${row.region}`;

@@ -4,7 +4,8 @@ import { resolvePolicy, type StoredPolicy } from '../routing/policy.js';
 import type { ClusterSpec, FailoverRule, ServiceSpec, SnapshotSource } from '../routing/types.js';
 import type { Db } from './client.js';
 import { toOverrideSpecRow } from './overrides.js';
-import { auditLog, clusterHealth, clusters, overrides, revision, routes, serviceHosts, services, type HealthCheck } from './schema.js';
+import { initialState, toRouteState } from './route-state.js';
+import { auditLog, clusterHealth, clusters, latencyOrders, overrides, revision, routes, routeState, serviceHosts, services, type HealthCheck } from './schema.js';
 
 /** A service as the admin API shows it. */
 export interface ServiceConfig {
@@ -47,7 +48,7 @@ export async function readRevision(db: Db): Promise<number> {
  * verdicts and the overrides not yet ended (routing drops the expired ones by the clock).
  */
 export async function loadSnapshotSource(db: Db): Promise<SnapshotSource> {
-  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows, routeRows] = await db.batch([
+  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows, routeRows, stateRows, latencyRows] = await db.batch([
     db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
     db.select().from(services),
     db.select().from(serviceHosts),
@@ -55,12 +56,23 @@ export async function loadSnapshotSource(db: Db): Promise<SnapshotSource> {
     db.select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state }).from(clusterHealth),
     db.select().from(overrides).where(isNull(overrides.endedAt)),
     db.select().from(routes).orderBy(routes.order, routes.name),
+    db.select().from(routeState),
+    db.select().from(latencyOrders),
   ]);
+  const states = new Map(stateRows.map((r) => [`${r.service}/${r.route}`, toRouteState(r)]));
   const health = new Map(healthRows.map((h) => [`${h.service}/${h.cluster}`, h.state]));
   const specs = new Map<string, ServiceSpec>(
     serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, policy: resolvePolicy(s.policy), hosts: [], clusters: [], routes: [] }]),
   );
-  for (const r of routeRows) specs.get(r.service)?.routes?.push({ name: r.name, order: r.order, ...r.spec });
+  for (const r of routeRows) {
+    const automated = r.spec.mirror?.ramp || r.spec.canary;
+    const state = automated ? (states.get(`${r.service}/${r.name}`) ?? initialState(r.spec)) : undefined;
+    specs.get(r.service)?.routes?.push({ name: r.name, order: r.order, ...r.spec, ...(state ? { state } : {}) });
+  }
+  for (const l of latencyRows) {
+    const spec = specs.get(l.service);
+    if (spec) spec.latencyOrders = { ...spec.latencyOrders, [l.clientRegion]: l.regions.map((x) => x.region) };
+  }
   for (const h of hostRows) specs.get(h.service)?.hosts.push(h.host);
   for (const c of clusterRows) {
     const spec: ClusterSpec = { ...toClusterConfig(c), health: health.get(`${c.service}/${c.name}`) ?? 'unknown' };
@@ -119,6 +131,8 @@ export async function deleteService(db: Db, actor: Actor, before: ServiceConfig,
   await commit(db, actor, [
     db.delete(clusters).where(eq(clusters.service, before.name)),
     db.delete(routes).where(eq(routes.service, before.name)),
+    db.delete(routeState).where(eq(routeState.service, before.name)),
+    db.delete(latencyOrders).where(eq(latencyOrders.service, before.name)),
     db.delete(serviceHosts).where(eq(serviceHosts.service, before.name)),
     db.delete(services).where(eq(services.name, before.name)),
     audit(db, actor, 'service.delete', `services/${before.name}`, { ...before, clusters: clustersBefore }, null),

@@ -1,7 +1,7 @@
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { StoredPolicy } from '../routing/policy.js';
 import type { SampleKind } from '../observe/route-samples.js';
-import type { ClusterHealth, FailoverRule, RouteSpec } from '../routing/types.js';
+import type { ClusterHealth, FailoverRule, OverrideAction, RoutePhase, RouteSpec } from '../routing/types.js';
 
 /** How the health sync probes a cluster. */
 export interface HealthCheck {
@@ -106,9 +106,13 @@ export const overrides = sqliteTable(
   {
     id: text('id').primaryKey(),
     service: text('service').notNull(),
-    action: text('action').$type<'drain' | 'pin'>().notNull(),
+    action: text('action').$type<OverrideAction>().notNull(),
     cluster: text('cluster'),
     region: text('region'),
+    /** For mirror-percent, canary-weight and freeze: the route they hold. */
+    route: text('route'),
+    /** For mirror-percent and canary-weight: the value held. */
+    value: real('value'),
     reason: text('reason').notNull(),
     actor: text('actor').notNull(),
     forced: integer('forced', { mode: 'boolean' }).notNull().default(false),
@@ -197,4 +201,37 @@ export const routeSamples = sqliteTable(
     latencyBuckets: text('latency_buckets', { mode: 'json' }).$type<number[]>().notNull(),
   },
   (t) => [index('route_samples_route').on(t.service, t.route, t.id)],
+);
+
+/** Where automation has brought each route with a mirror ramp or a canary (see src/health/ramp.ts). */
+export const routeState = sqliteTable(
+  'route_state',
+  {
+    service: text('service').notNull(),
+    route: text('route').notNull(),
+    mirrorPercent: real('mirror_percent'),
+    canaryWeight: real('canary_weight'),
+    phase: text('phase').$type<RoutePhase>().notNull(),
+    paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+    /** The last route sample the previous step used: evidence for the next step arrives after it. */
+    sampleBookmark: integer('sample_bookmark').notNull().default(0),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.service, t.route] })],
+);
+
+/**
+ * Measured latency from a client region to a cluster region (from edge reports), and the order the
+ * health sync settled on for failover beyond the client's own region (with hysteresis).
+ */
+export const latencyOrders = sqliteTable(
+  'latency_orders',
+  {
+    service: text('service').notNull(),
+    clientRegion: text('client_region').notNull(),
+    /** Regions in the order to fail over to, each with the mean latency and samples that placed it. */
+    regions: text('regions', { mode: 'json' }).$type<{ region: string; meanMs: number; samples: number }[]>().notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.service, t.clientRegion] })],
 );

@@ -49,6 +49,8 @@ describe('overrides: happy', () => {
       action: 'drain',
       cluster: 'ew1',
       region: null,
+      route: null,
+      value: null,
       reason: 'kernel upgrade in eu-west1',
       actor: 'admin',
       forced: false,
