@@ -1,6 +1,8 @@
 import type { RouteState, ServiceSpec, SnapshotSource } from '../routing/types.js';
 import type { Db } from '../store/client.js';
-import type { NewEvent } from '../store/health.js';
+import { loadLatencyOrders, loadRegionLatencies, saveLatencyOrder, type NewEvent } from '../store/health.js';
+import { UNKNOWN_REGION } from '../observe/edge-reports.js';
+import { latencyOrder } from './latency-order.js';
 import type { Write } from '../store/queries.js';
 import { loadRouteStates, saveRouteState } from '../store/route-state.js';
 import { loadSampleWindows, summarizeWindow, type SampleWindow } from '../store/routes.js';
@@ -81,4 +83,47 @@ function heldBy(source: SnapshotSource, service: ServiceSpec, route: string, at:
 function evidence(w: SampleWindow): Evidence {
   const s = summarizeWindow(w);
   return { samples: s.requests, errorRate: s.errorRate, p95Ms: s.p95Ms };
+}
+
+/** How far back edge latencies count for ordering failover. */
+export const LATENCY_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Latency-aware failover: per service and client region, the regions beyond the client's own ordered by
+ * what edges measured (enough samples, hysteresis), written only when the order changes.
+ */
+export async function orderByLatency(db: Db, source: SnapshotSource, at: number): Promise<Pick<AutomationResult, 'writes' | 'events'>> {
+  const [latencies, stored] = await Promise.all([loadRegionLatencies(db, at - LATENCY_WINDOW_MS), loadLatencyOrders(db)]);
+  const current = new Map(stored.map((s) => [`${s.service}/${s.clientRegion}`, s.regions.map((r) => r.region)]));
+  const out: Pick<AutomationResult, 'writes' | 'events'> = { writes: [], events: [] };
+  const byKey = new Map<string, Map<string, { requests: number; latencyMsSum: number }>>();
+  for (const l of latencies) {
+    const service = source.services.find((s) => s.name === l.service);
+    const region = service?.clusters.find((c) => c.name === l.cluster)?.region;
+    if (!region || region === l.clientRegion || l.clientRegion === UNKNOWN_REGION) continue;
+    const key = `${l.service}/${l.clientRegion}`;
+    const regions = byKey.get(key) ?? new Map();
+    const sum = regions.get(region) ?? { requests: 0, latencyMsSum: 0 };
+    sum.requests += l.requests;
+    sum.latencyMsSum += l.latencyMsSum;
+    regions.set(region, sum);
+    byKey.set(key, regions);
+  }
+  for (const [key, regions] of byKey) {
+    const measured = [...regions].map(([region, s]) => ({ region, meanMs: Math.round((s.latencyMsSum / s.requests) * 10) / 10, samples: s.requests }));
+    const before = current.get(key) ?? [];
+    const order = latencyOrder(before, measured);
+    if (order.map((o) => o.region).join() === before.join()) continue;
+    const [service, clientRegion] = key.split('/') as [string, string];
+    out.writes.push(saveLatencyOrder(db, service, clientRegion, order, at));
+    out.events.push({
+      at,
+      service,
+      cluster: null,
+      kind: 'latency-order',
+      message: `failover for clients in ${clientRegion} now by measured latency: ${order.map((o) => `${o.region} ${o.meanMs} ms (${o.samples})`).join(', ')}`,
+      detail: { clientRegion, before, after: order },
+    });
+  }
+  return out;
 }

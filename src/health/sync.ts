@@ -6,7 +6,7 @@ import type { Db } from '../store/client.js';
 import { expiredOverrides, insertEvents, loadEdgeWindow, loadHealthRecords, saveSyncState, upsertHealth, type NewEvent } from '../store/health.js';
 import { describeTarget, endOverrideWrites } from '../store/overrides.js';
 import { commit, listAllClusters, loadSnapshotSource, type Actor, type Write } from '../store/queries.js';
-import { automateRoutes, type AutomationResult } from './automation.js';
+import { automateRoutes, orderByLatency, type AutomationResult } from './automation.js';
 import { evaluateHealth, NEW_CLUSTER } from './evaluate.js';
 import { mapBounded, probeCluster } from './probe.js';
 
@@ -89,8 +89,9 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
   });
   for (const o of expired) writes.push(...endOverrideWrites(db, actor, o, 'expired'));
   const automation = await automateRoutes(db, source, at);
-  writes.push(...automation.writes);
-  newEvents.push(...automation.events);
+  const latency = await orderByLatency(db, source, at);
+  writes.push(...automation.writes, ...latency.writes);
+  newEvents.push(...automation.events, ...latency.events);
 
   const after: SnapshotSource = {
     ...source,
@@ -103,7 +104,7 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
   newEvents.push(...shareEvents);
 
   writes.push(...insertEvents(db, newEvents), ...saveSyncState(db, at, edge.lastId, REPORT_RETENTION_MS));
-  const routingChanged = changes.length > 0 || expired.length > 0 || automation.writes.length > 0;
+  const routingChanged = changes.length > 0 || expired.length > 0 || automation.writes.length > 0 || latency.writes.length > 0;
   if (routingChanged) await commit(db, actor, writes);
   else await db.batch(writes as [Write, ...Write[]]);
 

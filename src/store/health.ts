@@ -3,7 +3,7 @@ import type { EdgeWindow, HealthRecord, ProbeResult } from '../health/evaluate.j
 import type { EdgeReport } from '../observe/edge-reports.js';
 import type { Db } from './client.js';
 import type { Write } from './queries.js';
-import { clusterHealth, edgeReports, events, overrides, syncState } from './schema.js';
+import { clusterHealth, edgeReports, events, latencyOrders, overrides, syncState } from './schema.js';
 
 /** An event as stored and listed. */
 export interface EventEntry {
@@ -108,4 +108,31 @@ export async function listEvents(db: Db, opts: { service?: string; limit: number
     .where(opts.service ? eq(events.service, opts.service) : undefined)
     .orderBy(desc(events.id))
     .limit(opts.limit);
+}
+
+/** Mean latency and samples per (service, client region, cluster) from edge reports since `since`. */
+export async function loadRegionLatencies(db: Db, since: number) {
+  const rows = await db
+    .select({
+      service: edgeReports.service,
+      clientRegion: edgeReports.clientRegion,
+      cluster: edgeReports.cluster,
+      requests: sql<number>`sum(${edgeReports.requests})`,
+      latencyMsSum: sql<number>`sum(${edgeReports.latencyMsSum})`,
+    })
+    .from(edgeReports)
+    .where(gte(edgeReports.at, since))
+    .groupBy(edgeReports.service, edgeReports.clientRegion, edgeReports.cluster);
+  return rows.map((r) => ({ ...r, requests: Number(r.requests), latencyMsSum: Number(r.latencyMsSum) }));
+}
+
+export async function loadLatencyOrders(db: Db) {
+  return db.select().from(latencyOrders);
+}
+
+export function saveLatencyOrder(db: Db, service: string, clientRegion: string, regions: { region: string; meanMs: number; samples: number }[], at: number): Write {
+  return db
+    .insert(latencyOrders)
+    .values({ service, clientRegion, regions, updatedAt: at })
+    .onConflictDoUpdate({ target: [latencyOrders.service, latencyOrders.clientRegion], set: { regions, updatedAt: at } });
 }
