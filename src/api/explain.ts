@@ -17,7 +17,9 @@ const explainSchema = z.strictObject({
     .transform((m) => m.toUpperCase())
     .default('GET'),
   path: z.string().startsWith('/', 'must start with "/" (a query may follow)').max(8192).default('/'),
-  headers: z.record(z.string().min(1).max(256), z.string().max(8192)).default({}),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, 'must be a header name'), z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'))
+    .default({}),
   clientRegion: regionSchema.optional(),
   clientLocation: z
     .union([z.strictObject({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }), z.string()])

@@ -24,6 +24,7 @@ export class Problem extends Error {
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const NULL_BODY_STATUSES = new Set<number>([101, 204, 205, 304]);
 
 /** Renders a problem; the request id lets an operator find the matching log line. */
 export function problemResponse(c: Context, problem: Problem): Response {
@@ -37,6 +38,8 @@ export function problemResponse(c: Context, problem: Problem): Response {
     requestId,
     ...(problem.errors ? { errors: problem.errors } : {}),
   };
+  // Some statuses cannot carry a body (an injected fault may ask for one): send the headers alone.
+  if (NULL_BODY_STATUSES.has(problem.status)) return c.body(null, problem.status, { ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers });
   return c.body(JSON.stringify(body), problem.status, {
     'content-type': PROBLEM_CONTENT_TYPE,
     ...(requestId ? { 'x-request-id': requestId } : {}),

@@ -22,7 +22,7 @@ const failoverRuleSchema = z.strictObject({
   to: z.array(regionSchema).min(1, 'must name at least one region'),
 });
 
-const policySchema = z.strictObject({
+export const policySchema = z.strictObject({
   panicThresholdPercent: z.number().min(0).max(100).optional(),
   failClosed: z.boolean().optional(),
   outlierDetection: z

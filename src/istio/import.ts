@@ -1,7 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import { fieldErrors, type FieldError } from '../api/problem.js';
 import { routePutSchema } from '../api/route-schema.js';
-import { servicePutSchema } from '../api/schemas.js';
+import { policySchema } from '../api/schemas.js';
 import type { StoredPolicy } from '../routing/policy.js';
 import type { FailoverRule, RouteSpec } from '../routing/types.js';
 import { readDestinationRule, type DestinationRuleImport } from './destination-rule.js';
@@ -214,7 +214,7 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
     planned.routes.push({ route: { name: draft.name, ...parsed.data }, source: draft.source });
   }
   if (rule?.policy) {
-    const parsed = servicePutSchema.shape.policy.safeParse(rule.policy);
+    const parsed = policySchema.safeParse(rule.policy);
     if (parsed.success) planned.policy = parsed.data;
     else {
       for (const e of fieldErrors(parsed.error)) {

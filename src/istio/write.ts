@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../store/client.js';
 import { audit, commit, type Actor, type ServiceConfig, type Write } from '../store/queries.js';
-import type { RouteConfig } from '../store/routes.js';
-import { routes, services } from '../store/schema.js';
+import { routeWrites, type RouteConfig } from '../store/routes.js';
+import { services } from '../store/schema.js';
 
 /** What an import changes for one service, with the state before for the audit log. */
 export interface ServiceChange {
@@ -19,16 +19,7 @@ export interface ServiceChange {
 export async function writeIstioImport(db: Db, actor: Actor, changes: ServiceChange[]): Promise<void> {
   const writes: Write[] = [];
   for (const change of changes) {
-    for (const { before, after } of change.routes) {
-      const { service, name, order, ...spec } = after;
-      writes.push(
-        db
-          .insert(routes)
-          .values({ service, name, order, spec, createdAt: actor.now, updatedAt: actor.now })
-          .onConflictDoUpdate({ target: [routes.service, routes.name], set: { order, spec, updatedAt: actor.now } }),
-        audit(db, actor, before ? 'route.update' : 'route.create', `services/${service}/routes/${name}`, before, after),
-      );
-    }
+    for (const { before, after } of change.routes) writes.push(...routeWrites(db, actor, before, after));
     if (change.after) {
       const { name, failover, policy } = change.after;
       writes.push(

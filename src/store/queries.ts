@@ -15,18 +15,8 @@ export interface ServiceConfig {
   policy: StoredPolicy;
 }
 
-/** A cluster as the admin API shows it. */
-export interface ClusterConfig {
-  service: string;
-  name: string;
-  region: string;
-  origin: string;
-  latitude: number;
-  longitude: number;
-  weight: number;
-  labels: Record<string, string>;
-  healthCheck: HealthCheck;
-}
+/** A cluster as the admin API shows it: its routing fields, its service and its health check. */
+export type ClusterConfig = Omit<ClusterSpec, 'health'> & { service: string; healthCheck: HealthCheck };
 
 /** Who made a write, and under which request, for the audit log. */
 export interface Actor {

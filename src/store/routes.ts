@@ -3,7 +3,7 @@ import { emptyBuckets, quantileMs } from '../observe/latency.js';
 import type { RouteSample, SampleKind } from '../observe/route-samples.js';
 import type { RouteSpec } from '../routing/types.js';
 import type { Db } from './client.js';
-import { audit, commit, type Actor } from './queries.js';
+import { audit, commit, type Actor, type Write } from './queries.js';
 import { routeSamples, routes } from './schema.js';
 
 /** A route as the admin API shows it. */
@@ -27,14 +27,19 @@ export async function getRoute(db: Db, service: string, name: string): Promise<R
 }
 
 export async function putRoute(db: Db, actor: Actor, before: RouteConfig | null, after: RouteConfig): Promise<void> {
+  await commit(db, actor, routeWrites(db, actor, before, after));
+}
+
+/** A route upsert and its audit entry, for a caller's batch. */
+export function routeWrites(db: Db, actor: Actor, before: RouteConfig | null, after: RouteConfig): Write[] {
   const { service, name, order, ...spec } = after;
-  await commit(db, actor, [
+  return [
     db
       .insert(routes)
       .values({ service, name, order, spec, createdAt: actor.now, updatedAt: actor.now })
       .onConflictDoUpdate({ target: [routes.service, routes.name], set: { order, spec, updatedAt: actor.now } }),
     audit(db, actor, before ? 'route.update' : 'route.create', `services/${service}/routes/${name}`, before, after),
-  ]);
+  ];
 }
 
 export async function deleteRoute(db: Db, actor: Actor, before: RouteConfig): Promise<void> {
