@@ -54,7 +54,11 @@ export const retriesSchema = z.strictObject({
   attempts: z.number().int().min(1).max(6),
   perTryTimeoutMs: z.number().int().min(10).max(120_000).default(2_000),
   retryOn: z
-    .array(z.union([z.enum(RETRY_CONDITIONS), z.number().int().min(400).max(599)]).transform(String))
+    .array(
+      z
+        .union([z.enum(RETRY_CONDITIONS), z.number().int().min(400).max(599)], { message: `must be one of ${RETRY_CONDITIONS.join(', ')} or a status code from 400 to 599` })
+        .transform(String),
+    )
     .min(1)
     .default(['connect-failure', 'gateway-error']),
   budgetPercent: percentSchema.default(20),
