@@ -7,7 +7,7 @@ import { requireScope } from './auth.js';
 import { isConstraintError, notFound, parseBody, parseParam, Problem } from './problem.js';
 import type { RouteState } from '../routing/types.js';
 import { listOverrides } from '../store/overrides.js';
-import { getRouteState, initialState, setRouteState, toRouteState } from '../store/route-state.js';
+import { bookmarksOf, getRouteState, initialState, setRouteState, toRouteState } from '../store/route-state.js';
 import { routePutSchema } from './route-schema.js';
 import { nameSchema } from './schemas.js';
 import { actorOf, changed } from './write.js';
@@ -25,8 +25,8 @@ function resumed(route: RouteConfig, state: RouteState): RouteState {
 
 /** A route's read-only status: where automation has it, and what holds it (pause, freeze, overrides). */
 async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteState }) {
-  if (!route.mirror?.ramp && !route.canary) return { mirrorPercent: route.mirror?.percent ?? null, canaryWeight: null, phase: null, paused: false, heldBy: [] };
-  const row = route.state ? null : await getRouteState(rt.store.db, route.service, route.name);
+  const automated = Boolean(route.mirror?.ramp || route.canary);
+  const row = route.state || !automated ? null : await getRouteState(rt.store.db, route.service, route.name);
   const state = route.state ?? (row ? toRouteState(row) : initialState(route));
   const now = rt.now();
   const holds = (await listOverrides(rt.store.db, { service: route.service, active: { now, active: true }, limit: 1000 })).filter(
@@ -36,7 +36,7 @@ async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteStat
   return {
     mirrorPercent: value('mirror-percent') ?? state.mirrorPercent,
     canaryWeight: value('canary-weight') ?? state.canaryWeight,
-    phase: state.phase,
+    phase: automated ? state.phase : null,
     paused: state.paused,
     heldBy: holds.map((o) => ({ override: o.id, action: o.action, value: o.value, expiresAt: new Date(o.expiresAt).toISOString() })),
   };
@@ -110,7 +110,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
         throw new Problem(409, 'already-promoted', 'Canary already promoted', 'make the canary subset a destination of the route (PUT the route) instead of resuming it');
       }
       const after = action === 'pause' ? { ...before, paused: true } : resumed(route, before);
-      await setRouteState(db, actorOf(c, rt), service, name, before, after, row?.sampleBookmark ?? 0, action);
+      await setRouteState(db, actorOf(c, rt), service, name, before, after, bookmarksOf(row), action);
       await changed(rt);
       return c.json({ status: await routeStatus(rt, { ...route, state: after }) });
     });

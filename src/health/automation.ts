@@ -1,10 +1,11 @@
-import type { RouteState, ServiceSpec, SnapshotSource } from '../routing/types.js';
+import type { RampPolicy, RouteState, ServiceSpec, Snapshot, SnapshotSource } from '../routing/types.js';
 import type { Db } from '../store/client.js';
-import { loadLatencyOrders, loadRegionLatencies, saveLatencyOrder, type NewEvent } from '../store/health.js';
+import { compileSnapshot } from '../routing/compile.js';
+import { deleteLatencyOrder, loadLatencyOrders, loadRegionLatencies, saveLatencyOrder, type NewEvent } from '../store/health.js';
 import { UNKNOWN_REGION } from '../observe/edge-reports.js';
 import { latencyOrder } from './latency-order.js';
 import type { Write } from '../store/queries.js';
-import { loadRouteStates, saveRouteState } from '../store/route-state.js';
+import { bookmarksOf, loadRouteStates, saveRouteState } from '../store/route-state.js';
 import { loadSampleWindows, summarizeWindow, type SampleWindow } from '../store/routes.js';
 import { decideCanary, decideMirrorRamp, type Evidence, type RampMove } from './ramp.js';
 
@@ -28,28 +29,29 @@ export async function automateRoutes(db: Db, source: SnapshotSource, at: number)
       if (!route.state || !(route.mirror?.ramp || route.canary)) continue;
       const held = heldBy(source, service, route.name, at);
       if (route.state.paused || held.frozen) continue;
-      const bookmark = stored.get(`${service.name}/${route.name}`)?.sampleBookmark ?? 0;
-      const windows = await loadSampleWindows(db, service.name, route.name, { afterId: bookmark });
-      const primary = evidence(windows.primary);
+      const bookmarks = bookmarksOf(stored.get(`${service.name}/${route.name}`));
       let state: RouteState = route.state;
-      let consumed = false;
+      const next = { ...bookmarks };
       const moved: { kind: 'mirror' | 'canary'; move: RampMove }[] = [];
 
+      // The mirror and the canary each move on their own evidence since their own last step.
       if (route.mirror?.ramp && !held.mirror && state.mirrorPercent !== null) {
-        const d = decideMirrorRamp(route.mirror.ramp, { value: state.mirrorPercent, phase: mirrorPhase(state) }, primary, evidence(windows.mirror));
+        const w = await loadSampleWindows(db, service.name, route.name, { afterId: bookmarks.mirror });
+        const phase = route.canary ? mirrorPhase(route.mirror.ramp, state.mirrorPercent) : state.phase;
+        const d = decideMirrorRamp(route.mirror.ramp, { value: state.mirrorPercent, phase }, evidence(w.primary), evidence(w.mirror));
         if (d.move) moved.push({ kind: 'mirror', move: d.move });
         state = { ...state, mirrorPercent: d.next.value, phase: route.canary ? state.phase : d.next.phase };
-        consumed ||= d.consumed;
+        if (d.consumed) next.mirror = Math.max(bookmarks.mirror, w.primary.lastId, w.mirror.lastId);
       }
       if (route.canary && !held.canary && state.canaryWeight !== null) {
-        const d = decideCanary(route.canary, { value: state.canaryWeight, phase: state.phase }, primary, evidence(windows.canary));
+        const w = await loadSampleWindows(db, service.name, route.name, { afterId: bookmarks.canary });
+        const d = decideCanary(route.canary, { value: state.canaryWeight, phase: state.phase }, evidence(w.primary), evidence(w.canary));
         if (d.move) moved.push({ kind: 'canary', move: d.move });
         state = { ...state, canaryWeight: d.next.value, phase: d.next.phase };
-        consumed ||= d.consumed;
+        if (d.consumed) next.canary = Math.max(bookmarks.canary, w.primary.lastId, w.canary.lastId);
       }
-      if (!consumed) continue;
-      const lastId = Math.max(bookmark, windows.primary.lastId, windows.mirror.lastId, windows.canary.lastId);
-      result.writes.push(saveRouteState(db, service.name, route.name, state, lastId, at));
+      if (moved.length === 0) continue;
+      result.writes.push(saveRouteState(db, service.name, route.name, state, next, at));
       for (const { kind, move } of moved) {
         result.moves.push({ service: service.name, route: route.name, kind, from: move.from, to: move.to, phase: move.phase, reason: move.reason });
         result.events.push({
@@ -67,8 +69,9 @@ export async function automateRoutes(db: Db, source: SnapshotSource, at: number)
 }
 
 /** The mirror's own phase when the route also has a canary (whose phase the route shows). */
-function mirrorPhase(state: RouteState): RouteState['phase'] {
-  return state.phase === 'promoted' || state.phase === 'rolled-back' ? 'ramping' : state.phase;
+function mirrorPhase(ramp: RampPolicy, percent: number): RouteState['phase'] {
+  if (percent >= ramp.max) return 'complete';
+  return percent === 0 ? 'halted' : 'ramping';
 }
 
 function heldBy(source: SnapshotSource, service: ServiceSpec, route: string, at: number): { frozen: boolean; mirror: boolean; canary: boolean } {
@@ -109,12 +112,24 @@ export async function orderByLatency(db: Db, source: SnapshotSource, at: number)
     regions.set(region, sum);
     byKey.set(key, regions);
   }
-  for (const [key, regions] of byKey) {
-    const measured = [...regions].map(([region, s]) => ({ region, meanMs: Math.round((s.latencyMsSum / s.requests) * 10) / 10, samples: s.requests }));
-    const before = current.get(key) ?? [];
-    const order = latencyOrder(before, measured);
-    if (order.map((o) => o.region).join() === before.join()) continue;
+  // Without a stored order, measured regions start from the order distance gives them, so the first
+  // latency order too needs a clear (hysteresis) margin to move a region ahead.
+  const byDistance = compileSnapshot({ ...source, services: source.services.map((s) => ({ ...s, latencyOrders: {} })) }, at);
+  for (const key of new Set([...byKey.keys(), ...current.keys()])) {
     const [service, clientRegion] = key.split('/') as [string, string];
+    const measured = [...(byKey.get(key) ?? [])].map(([region, s]) => ({ region, meanMs: Math.round((s.latencyMsSum / s.requests) * 10) / 10, samples: s.requests }));
+    const before = current.get(key);
+    const start = before ?? distanceOrder(byDistance, service, clientRegion);
+    const order = latencyOrder(start, measured);
+    // A first order is written even when it agrees with distance: the matrix then says latency placed it.
+    const changed = before ? order.map((o) => o.region).join() !== before.join() : order.length > 0;
+    if (!changed) continue;
+    if (order.length === 0) {
+      // The evidence aged out: distance orders this client region again.
+      out.writes.push(deleteLatencyOrder(db, service, clientRegion));
+      out.events.push({ at, service, cluster: null, kind: 'latency-order', message: `failover for clients in ${clientRegion} back to distance: too few recent samples`, detail: { clientRegion, before, after: [] } });
+      continue;
+    }
     out.writes.push(saveLatencyOrder(db, service, clientRegion, order, at));
     out.events.push({
       at,
@@ -122,8 +137,15 @@ export async function orderByLatency(db: Db, source: SnapshotSource, at: number)
       cluster: null,
       kind: 'latency-order',
       message: `failover for clients in ${clientRegion} now by measured latency: ${order.map((o) => `${o.region} ${o.meanMs} ms (${o.samples})`).join(', ')}`,
-      detail: { clientRegion, before, after: order },
+      detail: { clientRegion, before: before ?? [], after: order },
     });
   }
   return out;
+}
+
+/** The regions beyond a client's own and its failover rule, in the order distance gives them. */
+function distanceOrder(snapshot: Snapshot, service: string, clientRegion: string): string[] {
+  const list = snapshot.byName.get(service)?.byRegion.get(clientRegion)?.list;
+  if (!list) return [];
+  return list.levels.flatMap((level, i) => (list.reasons[i] === 'distance' && level.region ? [level.region] : []));
 }

@@ -68,14 +68,17 @@ export function decideCanary(policy: CanaryPolicy, state: RampState, primary: Ev
   return { next: { value: to, phase: 'ramping' }, move: { from: state.value, to, phase: 'ramping', reason: `canary within bounds over ${canary.samples} samples`, figures }, consumed: true };
 }
 
+const EPSILON = 1e-9;
+
 /** 'ok', 'wait' (not enough samples), or what the candidate breached. */
 function judge(policy: EvidenceBounds, primary: Evidence, candidate: Evidence): 'ok' | 'wait' | string {
   if (candidate.samples < policy.minSamples) return 'wait';
   const errorDelta = (candidate.errorRate ?? 0) - (primary.errorRate ?? 0);
-  if (errorDelta > policy.maxErrorRateDelta) {
+  // A figure exactly at its bound is within it: allow for floating point (0.07 - 0.06 > 0.01).
+  if (errorDelta > policy.maxErrorRateDelta + EPSILON) {
     return `error rate ${pct(candidate.errorRate ?? 0)} against the primary's ${pct(primary.errorRate ?? 0)} (allowed +${pct(policy.maxErrorRateDelta)})`;
   }
-  if (primary.p95Ms !== null && candidate.p95Ms !== null && candidate.p95Ms > primary.p95Ms * policy.maxLatencyRatio) {
+  if (primary.p95Ms !== null && candidate.p95Ms !== null && candidate.p95Ms > primary.p95Ms * policy.maxLatencyRatio + EPSILON) {
     return `p95 ${candidate.p95Ms} ms against the primary's ${primary.p95Ms} ms (allowed ${policy.maxLatencyRatio}x)`;
   }
   return 'ok';

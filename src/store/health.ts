@@ -136,3 +136,7 @@ export function saveLatencyOrder(db: Db, service: string, clientRegion: string, 
     .values({ service, clientRegion, regions, updatedAt: at })
     .onConflictDoUpdate({ target: [latencyOrders.service, latencyOrders.clientRegion], set: { regions, updatedAt: at } });
 }
+
+export function deleteLatencyOrder(db: Db, service: string, clientRegion: string): Write {
+  return db.delete(latencyOrders).where(and(eq(latencyOrders.service, service), eq(latencyOrders.clientRegion, clientRegion)));
+}

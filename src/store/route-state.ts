@@ -28,8 +28,18 @@ export async function getRouteState(db: Db, service: string, route: string): Pro
   return rows[0] ?? null;
 }
 
-export function saveRouteState(db: Db, service: string, route: string, state: RouteState, sampleBookmark: number, at: number): Write {
-  const values = { service, route, ...state, sampleBookmark, updatedAt: at };
+/** Where the mirror's and the canary's evidence starts for their next steps (route sample ids). */
+export interface Bookmarks {
+  mirror: number;
+  canary: number;
+}
+
+export function bookmarksOf(row: RouteStateRow | null | undefined): Bookmarks {
+  return { mirror: row?.sampleBookmark ?? 0, canary: row?.canaryBookmark ?? 0 };
+}
+
+export function saveRouteState(db: Db, service: string, route: string, state: RouteState, bookmarks: Bookmarks, at: number): Write {
+  const values = { service, route, ...state, sampleBookmark: bookmarks.mirror, canaryBookmark: bookmarks.canary, updatedAt: at };
   const { service: _s, route: _r, ...set } = values;
   return db.insert(routeState).values(values).onConflictDoUpdate({ target: [routeState.service, routeState.route], set });
 }
@@ -46,11 +56,11 @@ export async function setRouteState(
   route: string,
   before: RouteState,
   after: RouteState,
-  sampleBookmark: number,
+  bookmarks: Bookmarks,
   action: 'pause' | 'resume',
 ): Promise<void> {
   await commit(db, actor, [
-    saveRouteState(db, service, route, after, sampleBookmark, actor.now),
+    saveRouteState(db, service, route, after, bookmarks, actor.now),
     audit(db, actor, `route.${action}`, `services/${service}/routes/${route}`, before, after),
     db.insert(events).values({
       at: actor.now,

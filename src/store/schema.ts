@@ -213,8 +213,10 @@ export const routeState = sqliteTable(
     canaryWeight: real('canary_weight'),
     phase: text('phase').$type<RoutePhase>().notNull(),
     paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
-    /** The last route sample the previous step used: evidence for the next step arrives after it. */
+    /** The last route sample the mirror's previous step used: evidence for its next step arrives after it. */
     sampleBookmark: integer('sample_bookmark').notNull().default(0),
+    /** The same for the canary, which moves on its own evidence. */
+    canaryBookmark: integer('canary_bookmark').notNull().default(0),
     updatedAt: integer('updated_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.service, t.route] })],

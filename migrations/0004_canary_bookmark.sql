@@ -1,0 +1,1 @@
+ALTER TABLE `route_state` ADD `canary_bookmark` integer DEFAULT 0 NOT NULL;
