@@ -110,7 +110,7 @@ function tryPolicy(rt: Runtime, route: CompiledRoute | null, budgetKey: string):
   return {
     perTryTimeoutMs: retries?.perTryTimeoutMs ?? rt.settings.WAYMARK_TRY_TIMEOUT_MS,
     timeoutMs: route?.spec.timeoutMs ?? null,
-    retryOn: retries ? new Set(retries.retryOn) : DEFAULT_RETRY_ON,
+    retryOn: route?.retryOn ?? DEFAULT_RETRY_ON,
     nonIdempotent: retries?.nonIdempotent ?? false,
     bufferBytes: rt.settings.WAYMARK_RETRY_BUFFER_BYTES,
     allowRetry: () => rt.retryBudget.tryRetry(budgetKey, budgetPercent),

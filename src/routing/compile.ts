@@ -142,6 +142,7 @@ function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPl
     destinations,
     totalWeight: destinations.reduce((sum, d) => sum + d.weight, 0),
     mirror: spec.mirror && mirrorPercent > 0 ? { percent: mirrorPercent, plans: subsetPlans(spec.mirror.subset) } : null,
+    retryOn: spec.retries ? new Set(spec.retries.retryOn) : null,
   };
 }
 

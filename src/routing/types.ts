@@ -144,6 +144,8 @@ export interface CompiledRoute {
   destinations: { subset: Subset; weight: number; plans: SubsetPlans; canary: boolean }[];
   totalWeight: number;
   mirror: { percent: number; plans: SubsetPlans } | null;
+  /** The retry policy's conditions as a set, built once (null: the default policy). */
+  retryOn: ReadonlySet<string> | null;
 }
 
 /** A service ready for the hot path: plans are computed for every known region up front. */

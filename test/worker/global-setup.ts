@@ -42,6 +42,7 @@ export async function setup(project: TestProject): Promise<void> {
     if (what === 'healthy' && upstream) return void ((upstream.healthy = true), done({ ok: true }));
     if (what === 'fail' && upstream) return void ((upstream.mode = 'fail'), (upstream.failStatus = 500), done({ ok: true }));
     if (what === 'ok' && upstream) return void ((upstream.mode = 'ok'), done({ ok: true }));
+    if (what === 'hang' && upstream) return void ((upstream.mode = 'hang'), done({ ok: true }));
     if (what === 'served' && upstream) return void done({ served: upstream.served, lastRequest: upstream.lastRequest });
     res.writeHead(404).end();
   });

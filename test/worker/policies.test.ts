@@ -31,6 +31,9 @@ const ROUTES: Record<string, Record<string, unknown>> = {
   abort: { order: 40, match: { headers: { 'x-policy': { exact: 'abort' } } }, destinations: v1, fault: { abort: { percent: 100, status: 503 } } },
   retry: { order: 50, match: { headers: { 'x-policy': { exact: 'retry' } } }, destinations: v1, retries: { attempts: 1, retryOn: ['5xx'] } },
   'connect-retry': { order: 55, match: { headers: { 'x-policy': { exact: 'connect-retry' } } }, destinations: v1, retries: { attempts: 1, retryOn: ['connect-failure'] } },
+  delay: { order: 42, match: { headers: { 'x-policy': { exact: 'delay' } } }, destinations: v1, fault: { delay: { percent: 100, ms: 300 } } },
+  overflow: { order: 44, match: { headers: { 'x-policy': { exact: 'overflow' } } }, destinations: v1, maxConcurrent: 1, retries: { attempts: 1, perTryTimeoutMs: 1500, retryOn: ['5xx'] } },
+  deadline: { order: 46, match: { headers: { 'x-policy': { exact: 'deadline' } } }, destinations: v1, timeoutMs: 300 },
   'rate-limit': { order: 60, match: { headers: { 'x-policy': { exact: 'rate-limit' } } }, destinations: v1, rateLimit: { requestsPerSecond: 0.001, burst: 2, key: { header: 'x-client' } } },
   default: { order: 1000, destinations: v1 },
 };
@@ -187,5 +190,75 @@ describe('traffic policies inside workerd', () => {
     expect(await third.json()).toMatchObject({ code: 'rate-limited' });
     expect(await totalServed()).toBe(before);
     expect((await send('/4', { 'x-policy': 'rate-limit', 'x-client': `${client}-other` })).status).toBe(200);
+  });
+
+  it('fault delay: the answer waits the configured time and says so', async () => {
+    const started = Date.now();
+    const res = await send('/slow', { 'x-policy': 'delay' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-waymark-fault')).toBe('delay');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+  });
+
+  it('maxConcurrent: with one request hanging at the cluster, the next gets 503 x-waymark-overflow at once', async () => {
+    await ctl('/hang/ew1');
+    const first = send('/hang', { 'x-policy': 'overflow' });
+    await eventually(async () => (await served('ew1')).lastRequest?.path === '/hang');
+    const second = await send('/second', { 'x-policy': 'overflow' });
+    expect(second.status).toBe(503);
+    expect(second.headers.get('x-waymark-overflow')).toBe('1');
+    expect(await second.json()).toMatchObject({ code: 'overflow' });
+    await ctl('/ok/ew1');
+    await first.then((r) => r.body?.cancel());
+  });
+
+  it('timeoutMs: a hanging cluster answers 504 once the route deadline passes', async () => {
+    await ctl('/hang/ew1');
+    const res = await send('/deadline', { 'x-policy': 'deadline' });
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { code: string }).code).toMatch(/^upstream-(timeout|deadline)$/);
+  });
+
+  it('explain: the decision for a described request, step by step', async () => {
+    const res = await admin('POST', '/explain', { host: HOST, path: '/x', headers: { 'x-policy': 'split', 'x-user': 'alice' }, clientRegion: 'eu-west1' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { route: string; routes: { route: string; matched: boolean }[]; destination: { chosenBy: string }; candidates: unknown[] };
+    expect(body.route).toBe('split');
+    expect(body.routes.filter((r) => !r.matched).map((r) => r.route)).toEqual(['header-v2']);
+    expect(body.destination.chosenBy).toContain('affinity key "alice"');
+    expect(body.candidates.length).toBeGreaterThan(0);
+  });
+
+  it('Istio import: a dry run inside workerd maps a VirtualService and says what it cannot honour', async () => {
+    const yaml = [
+      'apiVersion: networking.istio.io/v1',
+      'kind: VirtualService',
+      'metadata: {name: policies}',
+      'spec:',
+      '  hosts: [policies.example.com]',
+      '  http:',
+      '  - name: staging',
+      '    match: [{headers: {end-user: {exact: jason}}}]',
+      '    rewrite: {uri: /v2}',
+      '    route: [{destination: {host: policies.example.com, subset: v2}}]',
+      '  - route: [{destination: {host: policies.example.com, subset: v1}}]',
+      '---',
+      'apiVersion: networking.istio.io/v1',
+      'kind: DestinationRule',
+      'metadata: {name: policies}',
+      'spec:',
+      '  host: policies.example.com',
+      '  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]',
+    ].join('\n');
+    const res = await SELF.fetch('https://waymark.test/_waymark/api/v1/import/istio?dryRun=true', {
+      method: 'POST',
+      headers: { authorization: 'Bearer workerd-admin-token-0123456789', 'content-type': 'application/yaml' },
+      body: yaml,
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as { dryRun: boolean; services: { name: string; routes: { name: string }[] }[]; warnings: string[] };
+    expect(body.dryRun).toBe(true);
+    expect(body.services[0]?.routes.map((r) => r.name)).toContain('staging');
+    expect(body.warnings.join('\n')).toContain('rewrite');
   });
 });
