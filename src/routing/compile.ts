@@ -119,7 +119,9 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
   };
   const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans, overrides));
   const routeGates = routes.map((r) => r.match.pathGate);
-  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates };
+  const routeMatches = routes.map((r) => r.match);
+
+  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates, routeMatches };
 }
 
 function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans, overrides: OverrideSpec[]): CompiledRoute {

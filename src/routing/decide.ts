@@ -1,7 +1,7 @@
 import { snapshotAvailability } from './compile.js';
 import { distanceKm } from './geo.js';
 import { unitHash } from './hash.js';
-import type { RequestView } from './match.js';
+import type { CompiledMatch, RequestView } from './match.js';
 import { computeShares, pickAttempts, type ShareTable } from './shares.js';
 import type { Cluster, CompiledRoute, CompiledService, RandomSource, RequestFacts, RoutePlan, Snapshot, SubsetPlans } from './types.js';
 
@@ -88,13 +88,12 @@ function planFor(plans: SubsetPlans, clientRegion: string | null): RoutePlan {
 
 /** The first route, in order, whose match takes the request (path gates first, without a call). */
 export function matchRoute(service: CompiledService, request: RequestView): CompiledRoute | null {
-  const { routes, routeGates } = service;
+  const { routeGates, routeMatches } = service;
   const path = request.path;
-  for (let i = 0; i < routes.length; i++) {
+  for (let i = 0; i < routeMatches.length; i++) {
     const gate = routeGates[i];
     if (gate && !path.startsWith(gate)) continue;
-    const route = routes[i] as CompiledRoute;
-    if (route.match.test(request)) return route;
+    if ((routeMatches[i] as CompiledMatch).test(request)) return service.routes[i] as CompiledRoute;
   }
   return null;
 }

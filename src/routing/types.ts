@@ -163,6 +163,9 @@ export interface CompiledService {
   routes: CompiledRoute[];
   /** routes[i].match.pathGate, side by side, so most non-matching routes are skipped without a call. */
   routeGates: (string | null)[];
+
+  /** routes[i].match, side by side: matching walks these (shared across services) before any route. */
+  routeMatches: CompiledMatch[];
 }
 
 /** The compiled routing table. The only thing the hot path reads. */
