@@ -62,6 +62,10 @@ export interface RouteBenchResult {
   /** p50 and p99 of decisions with 50 routes over those without (target: within 2x). */
   p50Ratio: number;
   p99Ratio: number;
+  /** The same when every service's routes have text of their own (no compiled match is shared). */
+  distinct: Timing;
+  distinctP50Ratio: number;
+  distinctP99Ratio: number;
 }
 
 /** Decision cost for the same services and requests with no routes, then with 50 routes each (regex included). */
@@ -71,7 +75,18 @@ export function benchRouteMatching(options: DecisionOptions, facts: (source: Sna
   const requests = withRequests(facts(plain), 5);
   const noRoutes = measure(compileSnapshot(plain, COMPILE_NOW), requests, seededRandom(99), options);
   const withRoutes = measure(compileSnapshot(routed, COMPILE_NOW), requests, seededRandom(99), options);
+  const own: SnapshotSource = {
+    ...plain,
+    services: plain.services.map((s, k): ServiceSpec => ({
+      ...s,
+      routes: benchRoutes().map((r) => ({ ...r, match: JSON.parse(JSON.stringify(r.match).replaceAll('/api/v', `/api${k}/v`).replaceAll('tenant-', `t${k}-`).replaceAll('user-', `u${k}-`)) })),
+    })),
+  };
+  const distinct = measure(compileSnapshot(own, COMPILE_NOW), requests, seededRandom(99), options);
   return {
+    distinct,
+    distinctP50Ratio: distinct.p50Us / noRoutes.p50Us,
+    distinctP99Ratio: distinct.p99Us / noRoutes.p99Us,
     services: ROUTE_SERVICES,
     routesPerService: ROUTES_PER_SERVICE,
     noRoutes,
