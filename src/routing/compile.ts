@@ -120,8 +120,9 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
   const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans, overrides));
   const routeGates = routes.map((r) => r.match.pathGate);
   const routeMatches = routes.map((r) => r.match);
+  const routeHeaderGates = routes.map((r) => r.match.headerGate);
 
-  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates, routeMatches };
+  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates, routeHeaderGates, routeMatches };
 }
 
 function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans, overrides: OverrideSpec[]): CompiledRoute {

@@ -86,13 +86,18 @@ function planFor(plans: SubsetPlans, clientRegion: string | null): RoutePlan {
   return (clientRegion !== null && plans.byRegion.get(clientRegion)) || plans.anyRegion;
 }
 
-/** The first route, in order, whose match takes the request (path gates first, without a call). */
+/** The first route, in order, whose match takes the request (path and header gates first, without a call). */
 export function matchRoute(service: CompiledService, request: RequestView): CompiledRoute | null {
-  const { routeGates, routeMatches } = service;
+  const { routeGates, routeHeaderGates, routeMatches } = service;
   const path = request.path;
   for (let i = 0; i < routeMatches.length; i++) {
     const gate = routeGates[i];
-    if (gate && !path.startsWith(gate)) continue;
+    if (gate) {
+      if (!path.startsWith(gate)) continue;
+    } else {
+      const header = routeHeaderGates[i];
+      if (header && request.header(header) === null) continue;
+    }
     if ((routeMatches[i] as CompiledMatch).test(request)) return service.routes[i] as CompiledRoute;
   }
   return null;

@@ -26,6 +26,8 @@ export interface CompiledMatch {
    * inline before any condition runs; null when the match does not constrain the path that way.
    */
   pathGate: string | null;
+  /** A header every matching request carries (the match tests one), checked inline; null: none. */
+  headerGate: string | null;
   test(req: RequestView): boolean;
 }
 
@@ -48,6 +50,7 @@ export function compileMatch(match: RouteMatch): CompiledMatch {
   return {
     conditions,
     pathGate: pathGate || null,
+    headerGate: Object.keys(match.headers ?? {})[0] ?? null,
     test(req) {
       if (pathGate && !req.path.startsWith(pathGate)) return false;
       for (let i = 0; i < n; i++) if (!(conditions[i] as Condition).test(req)) return false;

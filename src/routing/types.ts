@@ -164,6 +164,8 @@ export interface CompiledService {
   /** routes[i].match.pathGate, side by side, so most non-matching routes are skipped without a call. */
   routeGates: (string | null)[];
 
+  /** routes[i].match.headerGate, side by side, for routes without a path gate. */
+  routeHeaderGates: (string | null)[];
   /** routes[i].match, side by side: matching walks these (shared across services) before any route. */
   routeMatches: CompiledMatch[];
 }
