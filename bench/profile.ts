@@ -153,18 +153,15 @@ function mapLine(cache: Map<string, Transformed[]>, frame: CallFrame): number | 
   return (best ?? segments[0] ?? [0, 0])[1] + 1;
 }
 
-// --- summary -----------------------------------------------------------------------------------------
-
-export function summarize(profile: CpuProfile, options: { requests?: number; top?: number } = {}): string {
-  const top = options.top ?? 25;
-  const cache = tsxCache();
-  const labels = new Map<number, string>();
+/** The profile's nodes by id, each node's parent, and a readable label per node ("name  file:line"). */
+function frameIndex(profile: CpuProfile, cache: Map<string, Transformed[]>) {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const node of profile.nodes) {
     byId.set(node.id, node);
     for (const child of node.children ?? []) parent.set(child, node.id);
   }
+  const labels = new Map<number, string>();
   const label = (id: number): string => {
     let text = labels.get(id);
     if (text) return text;
@@ -185,6 +182,14 @@ export function summarize(profile: CpuProfile, options: { requests?: number; top
     labels.set(id, text);
     return text;
   };
+  return { byId, parent, label };
+}
+
+// --- summary -----------------------------------------------------------------------------------------
+
+export function summarize(profile: CpuProfile, options: { requests?: number; top?: number } = {}): string {
+  const top = options.top ?? 25;
+  const { byId, parent, label } = frameIndex(profile, tsxCache());
   const srcPrefix = pathToFileURL(join(ROOT_DIR, 'src')).href + '/';
   const isSrc = (id: number) => (byId.get(id) as ProfileNode).callFrame.url.startsWith(srcPrefix);
 
@@ -250,32 +255,7 @@ export function summarize(profile: CpuProfile, options: { requests?: number; top
 
 /** Inclusive time per frame label (each label counted once per sample), in µs. */
 function inclusiveByLabel(profile: CpuProfile, cache: Map<string, Transformed[]>): Map<string, number> {
-  const byId = new Map<number, ProfileNode>();
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) {
-    byId.set(node.id, node);
-    for (const child of node.children ?? []) parent.set(child, node.id);
-  }
-  const labels = new Map<number, string>();
-  const label = (id: number): string => {
-    let text = labels.get(id);
-    if (text) return text;
-    const f = (byId.get(id) as ProfileNode).callFrame;
-    let where = f.url;
-    let line = f.lineNumber + 1;
-    if (where.startsWith('file://')) {
-      const mapped = where.includes('/node_modules/') ? null : mapLine(cache, f);
-      if (mapped !== null) line = mapped;
-      try {
-        where = relative(ROOT_DIR, fileURLToPath(where));
-      } catch {
-        // keep the URL
-      }
-    }
-    text = where ? `${f.functionName || '(anonymous)'}  ${where}:${line}` : f.functionName;
-    labels.set(id, text);
-    return text;
-  };
+  const { byId, parent, label } = frameIndex(profile, cache);
   const out = new Map<string, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i] as number;

@@ -1,3 +1,4 @@
+import { dbState, type DbState } from '../api/api-support.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,16 +28,9 @@ export async function openTempStore(): Promise<TempStore> {
 }
 
 /** Row counts of every table a write touches, and the revision: what "changed nothing" compares. */
-export async function storeState(store: Store): Promise<{ services: number; service_hosts: number; clusters: number; audit_log: number; revision: number }> {
-  const count = async (table: string) => Number((await store.client.execute(`select count(*) as n from ${table}`)).rows[0]?.n);
-  const rev = await store.client.execute('select version from revision where id = 1');
-  return {
-    services: await count('services'),
-    service_hosts: await count('service_hosts'),
-    clusters: await count('clusters'),
-    audit_log: await count('audit_log'),
-    revision: Number(rev.rows[0]?.version ?? 0),
-  };
+/** Row counts and the revision, as the API tests read them (one definition: dbState). */
+export function storeState(store: Store): Promise<DbState> {
+  return dbState(store.client);
 }
 
 export function actor(now: number, name = 'alice', requestId = `req-${now}`): Actor {
