@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isFetchBlockedPort } from './blocked-ports.js';
 
 /** Names of services and clusters: DNS-label style, so they are safe in URLs, headers and logs. */
 export const nameSchema = z
@@ -7,15 +8,13 @@ export const nameSchema = z
 
 export const regionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
 
+/** Lowercase DNS labels joined by dots, 253 characters at most. */
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 const hostnameSchema = z
   .string()
   .transform((h) => h.toLowerCase())
-  .pipe(
-    z
-      .string()
-      .max(253)
-      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a hostname like "shop.example.com" (no scheme, port or path)'),
-  );
+  .pipe(z.string().max(253).regex(HOSTNAME, 'must be a hostname like "shop.example.com" (no scheme, port or path)'));
 
 const failoverRuleSchema = z.strictObject({
   from: regionSchema,
@@ -47,23 +46,55 @@ export const servicePutSchema = z.strictObject({
   policy: policySchema.default({}),
 });
 
-const originSchema = z
+const ORIGIN_SHAPE =
+  'must be an http(s) URL, optionally with a base path, and no query, fragment or credentials, like "https://eu.shop.internal" or "https://api.internal/shop"';
+
+/**
+ * A cluster's origin: scheme, host, port, and an optional base path every upstream path goes under.
+ * Stored normalised and without a trailing slash (`https://api.internal/shop/` -> `https://api.internal/shop`),
+ * so routing splits it once and appends request paths as they are.
+ */
+const originSchema = z.string().transform((value, ctx) => {
+  const url = parseUrl(value);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || /[?#]/.test(value)) {
+    ctx.addIssue({ code: 'custom', message: ORIGIN_SHAPE });
+    return z.NEVER;
+  }
+  // The URL parser leaves `port` empty for the scheme's default port, which fetch always allows.
+  if (url.port !== '' && isFetchBlockedPort(Number(url.port))) {
+    ctx.addIssue({ code: 'custom', message: `port ${url.port} is blocked by fetch (a bad port in the Fetch standard, refused by Node and browsers); use another port` });
+    return z.NEVER;
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '');
+});
+
+function parseUrl(value: string): URL | null {
+  try {
+    return new URL(value);
+  } catch {
+    return null;
+  }
+}
+
+/** The Host header a cluster's origin sees (a virtual host behind a shared load balancer). */
+const originHostSchema = z
   .string()
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password && !url.search && !url.hash && url.pathname === '/';
-    } catch {
-      return false;
-    }
-  }, 'must be an http(s) URL with no path, query, fragment or credentials, like "https://eu.shop.internal"')
-  .transform((value) => new URL(value).origin);
+  .refine(isHostWithPort, 'must be a hostname with an optional port, like "shop.example.com" or "shop.example.com:8443" (no scheme or path)')
+  .transform((h) => h.toLowerCase());
+
+function isHostWithPort(value: string): boolean {
+  const [host = '', port, ...rest] = value.toLowerCase().split(':');
+  if (rest.length > 0 || !HOSTNAME.test(host)) return false;
+  return port === undefined || (/^[1-9][0-9]{0,4}$/.test(port) && Number(port) <= 65_535);
+}
 
 const labelKeySchema = z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/, 'label keys are 1-63 letters, digits, ".", "_", "/" or "-"');
 
 export const clusterPutSchema = z.strictObject({
   region: regionSchema,
   origin: originSchema,
+  /** Absent or null: the origin sees the host of its own URL. */
+  originHost: originHostSchema.nullable().default(null),
   latitude: z.number().min(-90).max(90),
   longitude: z.number().min(-180).max(180),
   weight: z.number().int().min(0).max(10_000).default(100),

@@ -1,13 +1,22 @@
+import type { Cluster } from '../routing/types.js';
 import type { HealthCheck } from '../store/schema.js';
 import { statusExpected, type ProbeResult } from './evaluate.js';
 
-/** GETs a cluster's health endpoint with a timeout. Failures are results, never exceptions. */
-export async function probeCluster(origin: string, check: HealthCheck, now: () => number): Promise<ProbeResult> {
+/** Where a probe goes: the cluster's origin, under its base path. */
+export type ProbeTarget = Pick<Cluster, 'origin' | 'basePath'>;
+
+/**
+ * GETs a cluster's health endpoint (`origin + basePath + check.path`) with a timeout. Failures are
+ * results, never exceptions. It does not send the cluster's `originHost`: fetch cannot set Host (Node's
+ * fetch drops it, workerd ignores it, Workers allow it only within the account's own zone), so a probe
+ * reaches the origin under the host of its URL.
+ */
+export async function probeCluster(target: ProbeTarget, check: HealthCheck, now: () => number): Promise<ProbeResult> {
   const started = now();
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), check.timeoutMs);
   try {
-    const res = await fetch(origin.replace(/\/+$/, '') + check.path, {
+    const res = await fetch(target.origin + target.basePath + check.path, {
       headers: { 'user-agent': 'waymark-health-check/1' },
       redirect: 'manual',
       signal: timeout.signal,

@@ -1,6 +1,7 @@
 import type { Logger } from '../observe/log.js';
 import { compileSnapshot } from '../routing/compile.js';
 import { failoverMatrix } from '../routing/matrix.js';
+import { splitOrigin } from '../routing/origin.js';
 import type { ClusterHealth, Snapshot, SnapshotSource } from '../routing/types.js';
 import type { Db } from '../store/client.js';
 import { expiredOverrides, insertEvents, loadEdgeWindow, loadHealthRecords, saveSyncState, upsertHealth, type NewEvent } from '../store/health.js';
@@ -59,7 +60,7 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
     loadEdgeWindow(db, started - EDGE_WINDOW_MS),
     expiredOverrides(db, started),
   ]);
-  const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(c.origin, c.healthCheck, now));
+  const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(splitOrigin(c.origin), c.healthCheck, now));
   const at = now();
   const actor: Actor = { name: SYNC_ACTOR, requestId: deps.requestId ?? `sync-${at}`, now: at };
 

@@ -1,6 +1,7 @@
 import { distanceKm } from './geo.js';
 import { hash53 } from './hash.js';
 import { compileMatch, type CompiledMatch } from './match.js';
+import { splitOrigin } from './origin.js';
 import { computeShares, type Availability } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import {
@@ -95,7 +96,8 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
       name: c.name,
       key: `${spec.name}/${c.name}`,
       region: c.region,
-      origin: c.origin.replace(/\/+$/, ''),
+      ...splitOrigin(c.origin),
+      originHost: c.originHost ?? null,
       weight: c.weight,
       labels: c.labels,
       location: { lat: c.latitude, lon: c.longitude },

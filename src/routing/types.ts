@@ -20,7 +20,10 @@ export type ClusterHealth = 'healthy' | 'unhealthy' | 'unknown';
 export interface ClusterSpec {
   name: string;
   region: string;
+  /** scheme://host[:port], optionally followed by a base path (no trailing slash), as stored. */
   origin: string;
+  /** The Host header the origin sees; absent or null: the host of `origin`. */
+  originHost?: string | null;
   latitude: number;
   longitude: number;
   weight: number;
@@ -95,8 +98,12 @@ export interface Cluster {
   /** `service/name`: the key of per-cluster state (outlier ejection, reports). */
   key: string;
   region: string;
-  /** Origin without a trailing slash, so `origin + path` is the upstream URL. */
+  /** scheme://host[:port] only, so `origin + basePath + path` is the upstream URL. */
   origin: string;
+  /** The base path every upstream path goes under: '' for none, else like '/shop' (no trailing slash). */
+  basePath: string;
+  /** The Host header the origin sees; null: the host of `origin`. */
+  originHost: string | null;
   weight: number;
   labels: Readonly<Record<string, string>>;
   location: GeoPoint;

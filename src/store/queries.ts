@@ -16,7 +16,7 @@ export interface ServiceConfig {
 }
 
 /** A cluster as the admin API shows it: its routing fields, its service and its health check. */
-export type ClusterConfig = Omit<ClusterSpec, 'health'> & { service: string; healthCheck: HealthCheck };
+export type ClusterConfig = Omit<ClusterSpec, 'health' | 'originHost'> & { service: string; originHost: string | null; healthCheck: HealthCheck };
 
 /** Who made a write, and under which request, for the audit log. */
 export interface Actor {
@@ -207,6 +207,7 @@ function toClusterConfig(row: typeof clusters.$inferSelect): ClusterConfig {
     name: row.name,
     region: row.region,
     origin: row.origin,
+    originHost: row.originHost,
     latitude: row.latitude,
     longitude: row.longitude,
     weight: row.weight,

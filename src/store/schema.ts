@@ -43,7 +43,10 @@ export const clusters = sqliteTable(
       .references(() => services.name, { onDelete: 'cascade' }),
     name: text('name').notNull(),
     region: text('region').notNull(),
+    /** scheme://host[:port] with an optional base path, no trailing slash. */
     origin: text('origin').notNull(),
+    /** The Host header the origin sees; null: the host of `origin`. */
+    originHost: text('origin_host'),
     latitude: real('latitude').notNull(),
     longitude: real('longitude').notNull(),
     weight: integer('weight').notNull().default(100),

@@ -22,7 +22,7 @@ describe('clusters: happy', () => {
   it('PUT creates (201) with defaults for weight, labels and health check, then the same PUT updates (200)', async () => {
     const created = await server.admin('PUT', '/services/shop/clusters/eu', minimal);
     expect(created.status).toBe(201);
-    const expected = { service: 'shop', name: 'eu', ...minimal, weight: 100, labels: {}, healthCheck: DEFAULT_HEALTH_CHECK };
+    const expected = { service: 'shop', name: 'eu', ...minimal, originHost: null, weight: 100, labels: {}, healthCheck: DEFAULT_HEALTH_CHECK };
     expect(created.json).toEqual(expected);
 
     const again = await server.admin('PUT', '/services/shop/clusters/eu', minimal);
@@ -33,7 +33,7 @@ describe('clusters: happy', () => {
   });
 
   it('PUT replaces every field of an existing cluster', async () => {
-    await server.admin('PUT', '/services/shop/clusters/eu', clusterBody('eu-west1', 'https://eu.shop.internal', { weight: 7, labels: { version: 'v1', tier: 'gold' } }));
+    await server.admin('PUT', '/services/shop/clusters/eu', clusterBody('eu-west1', 'https://eu.shop.internal/app', { originHost: 'shop.example.com', weight: 7, labels: { version: 'v1', tier: 'gold' } }));
     const res = await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, origin: 'http://eu2.shop.internal:8080' });
     expect(res.status).toBe(200);
     expect((await server.admin('GET', '/services/shop/clusters/eu')).json).toEqual({
@@ -41,6 +41,7 @@ describe('clusters: happy', () => {
       name: 'eu',
       ...minimal,
       origin: 'http://eu2.shop.internal:8080',
+      originHost: null,
       weight: 100,
       labels: {},
       healthCheck: DEFAULT_HEALTH_CHECK,
@@ -52,11 +53,34 @@ describe('clusters: happy', () => {
     ['HTTPS://EU.Shop.Internal', 'https://eu.shop.internal'],
     ['https://eu.shop.internal:443', 'https://eu.shop.internal'],
     ['http://127.0.0.1:8080/', 'http://127.0.0.1:8080'],
+    ['https://api.internal/shop/', 'https://api.internal/shop'],
+    ['https://api.internal/shop', 'https://api.internal/shop'],
+    ['HTTPS://API.Internal:443/shop/v1//', 'https://api.internal/shop/v1'],
+    ['http://api.internal:8080/a/../shop/', 'http://api.internal:8080/shop'],
+    ['https://x/', 'https://x'],
   ])('origin %s is stored as %s', async (origin, stored) => {
     const res = await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, origin });
     expect(res.status).toBe(201);
     expect(res.json.origin).toBe(stored);
     expect((await server.admin('GET', '/services/shop/clusters/eu')).json.origin).toBe(stored);
+  });
+
+  it.each([8080, 6664, 6670, 5062, 10081])('an origin on port %i (not a bad port of the Fetch standard) is accepted', async (port) => {
+    const res = await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, origin: `http://eu.shop.internal:${port}/shop/` });
+    expect(res.status, res.body).toBe(201);
+    expect(res.json.origin).toBe(`http://eu.shop.internal:${port}/shop`);
+  });
+
+  it('originHost (the Host the origin sees) is stored lowercase and returned; a PUT without it clears it', async () => {
+    const res = await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, originHost: 'Shop.Example.com:8443' });
+    expect(res.status, res.body).toBe(201);
+    expect(res.json.originHost).toBe('shop.example.com:8443');
+    expect((await server.admin('GET', '/services/shop/clusters/eu')).json.originHost).toBe('shop.example.com:8443');
+    expect((await server.admin('GET', '/services/shop/clusters')).json.clusters[0].originHost).toBe('shop.example.com:8443');
+
+    expect((await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, originHost: 'shop.example.com' })).json.originHost).toBe('shop.example.com');
+    expect((await server.admin('PUT', '/services/shop/clusters/eu', minimal)).json.originHost).toBeNull();
+    expect((await server.admin('GET', '/services/shop/clusters/eu')).json.originHost).toBeNull();
   });
 
   it('accepts the edges of the ranges: latitude ±90, longitude ±180, weight 0 and 10000', async () => {
@@ -122,13 +146,15 @@ describe('clusters: errors', () => {
   });
 
   const cases: { name: string; body: unknown; fields: string[]; path?: string }[] = [
-    { name: 'origin with a path', body: { ...minimal, origin: 'https://us.shop.internal/app' }, fields: ['origin'] },
+    { name: 'origin with a base path and a query', body: { ...minimal, origin: 'https://us.shop.internal/app?x=1' }, fields: ['origin'] },
+    { name: 'origin with an empty query', body: { ...minimal, origin: 'https://us.shop.internal/app?' }, fields: ['origin'] },
     { name: 'origin with a query', body: { ...minimal, origin: 'https://us.shop.internal/?x=1' }, fields: ['origin'] },
     { name: 'origin with a fragment', body: { ...minimal, origin: 'https://us.shop.internal/#top' }, fields: ['origin'] },
     { name: 'origin with credentials', body: { ...minimal, origin: 'https://user:secret@us.shop.internal' }, fields: ['origin'] },
     { name: 'origin with a user only', body: { ...minimal, origin: 'https://user@us.shop.internal' }, fields: ['origin'] },
     { name: 'ftp origin', body: { ...minimal, origin: 'ftp://us.shop.internal' }, fields: ['origin'] },
     { name: 'origin without a scheme', body: { ...minimal, origin: 'us.shop.internal' }, fields: ['origin'] },
+    { name: 'origin with a base path and credentials', body: { ...minimal, origin: 'https://user:secret@us.shop.internal/app' }, fields: ['origin'] },
     { name: 'origin not a string', body: { ...minimal, origin: 42 }, fields: ['origin'] },
     { name: 'missing origin', body: { region: 'eu-west1', latitude: 1, longitude: 1 }, fields: ['origin'] },
     { name: 'latitude above 90', body: { ...minimal, latitude: 90.01 }, fields: ['latitude'] },
@@ -155,6 +181,33 @@ describe('clusters: errors', () => {
   it.each(cases)('PUT with $name -> 400 naming $fields, nothing written', async ({ path, body, fields }) => {
     const before = await dbState(server.db);
     expectProblem(await server.admin('PUT', path ?? '/services/shop/clusters/us', body), 400, 'invalid-request', fields);
+    expect(await dbState(server.db)).toEqual(before);
+  });
+
+  it.each([
+    ['with a scheme', 'https://shop.example.com'],
+    ['with a path', 'shop.example.com/app'],
+    ['with port 0', 'shop.example.com:0'],
+    ['with a port above 65535', 'shop.example.com:65536'],
+    ['with an empty port', 'shop.example.com:'],
+    ['with only a port', ':8080'],
+    ['with two ports', 'shop.example.com:80:81'],
+    ['with an IPv6 literal', '[::1]:8080'],
+    ['empty', ''],
+    ['not a string', 8080],
+  ])('PUT with originHost %s -> 400 naming originHost as a hostname, nothing written', async (_, originHost) => {
+    const before = await dbState(server.db);
+    const res = await server.admin('PUT', '/services/shop/clusters/us', { ...minimal, originHost });
+    expectProblem(res, 400, 'invalid-request', ['originHost']);
+    if (typeof originHost === 'string') expect(res.json.errors[0].message).toContain('must be a hostname with an optional port');
+    expect(await dbState(server.db)).toEqual(before);
+  });
+
+  it.each([6666, 6000, 5060, 1, 25, 10080, 0])('PUT with an origin on bad port %i -> 400 naming origin and the port, nothing written', async (port) => {
+    const before = await dbState(server.db);
+    const res = await server.admin('PUT', '/services/shop/clusters/us', { ...minimal, origin: `http://us.shop.internal:${port}/shop` });
+    expectProblem(res, 400, 'invalid-request', ['origin']);
+    expect(res.json.errors[0].message).toContain(`port ${port} is blocked by fetch`);
     expect(await dbState(server.db)).toEqual(before);
   });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { clusterBody } from '../support/factories.js';
 import { expectProblem } from './api-support.js';
 import { entryFor, eventsFor, matrix, ONCALL_TOKEN, overrideState, READ_TOKEN, servedBy, shopPerTest } from './override-support.js';
 
@@ -71,6 +72,23 @@ describe('sync: happy', () => {
     expect(entryFor(await matrix(shop.server), 'eu-west1', 'ew1')).toMatchObject({ health: 'healthy', share: 100 });
     expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
     expect((await eventsFor(shop.server)).filter((e) => e.kind === 'shares')).toHaveLength(2);
+  });
+
+  it("probes a cluster whose origin has a base path at base path + health check path", async () => {
+    const ew1 = shop.fleet['eu-west1'];
+    const put = await shop.server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', `${ew1.url}/shop/`));
+    expect(put.status, put.body).toBe(200);
+    expect(put.json.origin).toBe(`${ew1.url}/shop`);
+    ew1.lastRequest = null;
+
+    expect((await sync()).states).toEqual({ healthy: 3, unhealthy: 0, unknown: 0 });
+    expect(ew1.lastRequest).toMatchObject({ method: 'GET', path: '/shop/health/ready' });
+
+    // ew1's own /health/ready stays healthy: only what answers under the base path fails.
+    ew1.mode = 'fail';
+    await sync();
+    const two = await sync();
+    expect(two.changes).toEqual([{ service: 'shop', cluster: 'ew1', from: 'healthy', to: 'unhealthy', reason: expect.stringContaining('health check answered 503') }]);
   });
 
   it('GET /events honours limit and service', async () => {

@@ -95,7 +95,7 @@ describe('token scopes: security', () => {
   beforeAll(async () => {
     server = await startTestServer(TOKEN_ENV);
     expect((await server.admin('PUT', '/services/shop', serviceBody())).status).toBe(201);
-    expect((await server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', 'http://127.0.0.1:9'))).status).toBe(201);
+    expect((await server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', 'https://ew1.shop.internal'))).status).toBe(201);
   });
 
   afterAll(async () => {
@@ -106,14 +106,14 @@ describe('token scopes: security', () => {
   const WRONG_SCOPE: [string, string, string, string, unknown, string][] = [
     [READ_NAME, READ_TOKEN, 'PUT', '/services/shop', serviceBody(['shop.example.com', 'b.example.com']), 'write'],
     [READ_NAME, READ_TOKEN, 'DELETE', '/services/shop', undefined, 'write'],
-    [READ_NAME, READ_TOKEN, 'PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'http://127.0.0.1:9'), 'write'],
+    [READ_NAME, READ_TOKEN, 'PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'https://ew1.shop.internal'), 'write'],
     [READ_NAME, READ_TOKEN, 'DELETE', '/services/shop/clusters/ew1', undefined, 'write'],
     [READ_NAME, READ_TOKEN, 'POST', '/overrides', override, 'override'],
     [READ_NAME, READ_TOKEN, 'DELETE', '/overrides/00000000-0000-0000-0000-000000000000', undefined, 'override'],
     [READ_NAME, READ_TOKEN, 'POST', '/sync', undefined, 'override'],
     [ONCALL_NAME, ONCALL_TOKEN, 'PUT', '/services/shop', serviceBody(['shop.example.com', 'b.example.com']), 'write'],
     [ONCALL_NAME, ONCALL_TOKEN, 'DELETE', '/services/shop', undefined, 'write'],
-    [ONCALL_NAME, ONCALL_TOKEN, 'PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'http://127.0.0.1:9'), 'write'],
+    [ONCALL_NAME, ONCALL_TOKEN, 'PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'https://ew1.shop.internal'), 'write'],
     [ONCALL_NAME, ONCALL_TOKEN, 'DELETE', '/services/shop/clusters/ew1', undefined, 'write'],
   ];
 

@@ -58,6 +58,39 @@ describe('compileSnapshot priority lists', () => {
     expect(snap.byName.get('shop')?.clusters[0]?.origin).toBe('https://x.internal');
   });
 
+  it.each([
+    ['https://x.internal', 'https://x.internal', ''],
+    ['https://x.internal/', 'https://x.internal', ''],
+    ['https://api.internal/shop', 'https://api.internal', '/shop'],
+    ['https://api.internal/shop/', 'https://api.internal', '/shop'],
+    ['http://127.0.0.1:8080/shop/v1', 'http://127.0.0.1:8080', '/shop/v1'],
+    ['http://[::1]:8080/a', 'http://[::1]:8080', '/a'],
+  ])('splits origin %s into origin %s and base path "%s" once, at compile time', (stored, origin, basePath) => {
+    const snap = compileSnapshot({ version: 1, services: [service('shop', [cluster('ue1', 'us-east1', { origin: stored })])], overrides: [] }, 0);
+    const compiled = snap.byName.get('shop')?.clusters[0];
+    expect({ origin: compiled?.origin, basePath: compiled?.basePath }).toEqual({ origin, basePath });
+    // The plans hold the same objects the hot path forwards with.
+    expect(snap.byName.get('shop')?.byRegion.get('us-east1')?.list.levels[0]?.clusters[0]).toBe(compiled);
+  });
+
+  it('carries originHost to the hot path, null when unset', () => {
+    const snap = compileSnapshot(
+      { version: 1, services: [service('shop', [cluster('ue1', 'us-east1', { originHost: 'shop.example.com:8443' }), cluster('ue2', 'us-east1')])], overrides: [] },
+      0,
+    );
+    expect(snap.byName.get('shop')?.clusters.map((c) => [c.name, c.originHost])).toEqual([
+      ['ue1', 'shop.example.com:8443'],
+      ['ue2', null],
+    ]);
+  });
+
+  it('recompiles a service whose originHost changed', () => {
+    const before = compileSnapshot({ version: 1, services: [service('shop', [cluster('ue1', 'us-east1')])], overrides: [] }, 0);
+    const after = compileSnapshot({ version: 2, services: [service('shop', [cluster('ue1', 'us-east1', { originHost: 'shop.example.com' })])], overrides: [] }, 0, before);
+    expect(after.byName.get('shop')).not.toBe(before.byName.get('shop'));
+    expect(after.byName.get('shop')?.clusters[0]?.originHost).toBe('shop.example.com');
+  });
+
   it('places a region at the centroid of its clusters across services', () => {
     const a = service('a', [cluster('a1', 'eu-west1', { latitude: 50, longitude: 4 })]);
     const b = service('b', [cluster('b1', 'eu-west1', { latitude: 52, longitude: 6 })]);

@@ -12,6 +12,8 @@ function mk(name: string, region = 'r', weight = 100): Cluster {
     key: `s/${name}`,
     region,
     origin: `https://${name}.internal`,
+    basePath: '',
+    originHost: null,
     weight,
     labels: {},
     location: { lat: 0, lon: 0 },
