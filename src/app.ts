@@ -11,14 +11,18 @@ import { notFound, Problem, problemResponse, storeProblem } from './api/problem.
 import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
-import { requestIdFrom, requestIdMiddleware } from './observe/request-id.js';
-import { handleProxy } from './proxy/handle.js';
+import { requestIdMiddleware } from './observe/request-id.js';
 import { inBackground, type Runtime } from './runtime.js';
 
 /** Reserved path prefix: never proxied. */
 export const WAYMARK_PREFIX = '/_waymark';
 
-/** The whole app: Waymark's own endpoints under /_waymark, everything else proxied. */
+/** Whether a request path (query allowed) is one of Waymark's own: those are never proxied. */
+export function isWaymarkPath(path: string): boolean {
+  return path.startsWith(WAYMARK_PREFIX) && (path.length === WAYMARK_PREFIX.length || '/?'.includes(path[WAYMARK_PREFIX.length] as string));
+}
+
+/** Waymark's own endpoints under /_waymark (the entries send everything else to the proxy). */
 export function createApp(rt: Runtime): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(`${WAYMARK_PREFIX}/*`, requestIdMiddleware);
@@ -28,6 +32,7 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
     const snapshot = await rt.snapshots.get((work) => inBackground(c, work));
     const lastError = rt.snapshots.lastError;
     if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', `the routing table is not loaded${lastError ? `: ${lastError.message}` : ''}`);
+    if (rt.lifecycle.draining) throw new Problem(503, 'draining', 'Draining', 'this instance is shutting down; in-flight requests are finishing');
     return c.json({ status: 'ready', snapshotVersion: snapshot.version, services: snapshot.byName.size, storeError: lastError?.message ?? null });
   });
 
@@ -43,12 +48,8 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   registerIstioRoutes(api, rt);
   app.route(`${WAYMARK_PREFIX}/api/v1`, api);
 
-  app.all(`${WAYMARK_PREFIX}/*`, () => {
+  app.all('*', () => {
     throw notFound('this Waymark endpoint');
-  });
-  app.all('*', (c) => {
-    c.set('requestId', requestIdFrom(c.req.header('x-request-id')));
-    return handleProxy(c, rt);
   });
 
   app.onError((error, c) => {

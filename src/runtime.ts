@@ -24,8 +24,8 @@ export interface Runtime {
   now: () => number;
   random: RandomSource;
   log: Logger;
-  /** The client's address as the host runtime sees it. */
-  clientIp: (c: Context) => string | null;
+  /** Set once a graceful stop has begun: ready answers 503 so load balancers move on. */
+  lifecycle: { draining: boolean };
   /** Names this isolate or process in edge reports. */
   instanceId: string;
   outliers: OutlierDetector;
@@ -45,7 +45,6 @@ export interface Runtime {
 export interface RuntimeParts {
   settings: Settings;
   store: Store;
-  clientIp: (c: Context) => string | null;
   now?: () => number;
   random?: RandomSource;
   log?: Logger;
@@ -100,12 +99,12 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     now,
     random: parts.random ?? Math.random,
     log,
-    clientIp: parts.clientIp,
+    lifecycle: { draining: false },
     instanceId,
     outliers: new OutlierDetector(now),
     reports,
     routeSamples,
-    retryBudget: new RetryBudget(now),
+    retryBudget: new RetryBudget(),
     concurrency: new ConcurrencyLimiter(),
     rateLimiter: new RateLimiter(now),
     flushReports,

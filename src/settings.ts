@@ -49,6 +49,9 @@ export const settingsSchema = z.object({
   WAYMARK_SYNC_INTERVAL_MS: int(0, 3_600_000).default(10_000),
   WAYMARK_PROBE_CONCURRENCY: int(1, 64).default(6),
   WAYMARK_REPORT_FLUSH_MS: int(100, 600_000).default(10_000),
+  WAYMARK_TRUSTED_HOPS: int(0, 10).default(0),
+  WAYMARK_DRAIN_MS: int(0, 600_000).default(30_000),
+  WAYMARK_STREAM_IDLE_MS: int(1_000, 3_600_000).default(60_000),
   PORT: int(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });

@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
-import { createApp } from './app.js';
+import { createApp, isWaymarkPath } from './app.js';
 import type { AppEnv } from './app-env.js';
 import { consoleLogger, errorFields } from './observe/log.js';
+import { proxyFetch } from './proxy/fetch-proxy.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { parseSettings } from './settings.js';
 import { openStore } from './store/client.js';
@@ -27,7 +28,6 @@ function isolateFor(env: Env): Isolate {
     const runtime = createRuntime({
       settings,
       store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
-      clientIp: (c) => c.req.header('cf-connecting-ip') ?? null,
       maxProbeConcurrency: WORKERS_MAX_CONNECTIONS,
     });
     isolate = { env, runtime, app: createApp(runtime) };
@@ -38,7 +38,11 @@ function isolateFor(env: Env): Isolate {
 export default {
   fetch(request, env, ctx) {
     try {
-      return isolateFor(env).app.fetch(request, env, ctx);
+      const { app, runtime } = isolateFor(env);
+      const url = request.url;
+      const path = url.slice(url.indexOf('/', url.indexOf('://') + 3));
+      if (isWaymarkPath(path)) return app.fetch(request, env, ctx);
+      return proxyFetch(request, runtime, (work) => ctx.waitUntil(work.catch(() => undefined)));
     } catch (error) {
       consoleLogger.log('error', 'waymark cannot start', errorFields(error));
       const detail = error instanceof Error ? error.message : String(error);

@@ -26,9 +26,10 @@ export class Problem extends Error {
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const NULL_BODY_STATUSES = new Set<number>([101, 204, 205, 304]);
 
-/** Renders a problem; the request id lets an operator find the matching log line. */
-export function problemResponse(c: Context, problem: Problem): Response {
-  const requestId: string | undefined = c.get('requestId');
+/** A problem as an HTTP answer (RFC 9457), for any writer: Hono's context, a Node response, a Response. */
+export function renderProblem(problem: Problem, requestId: string | undefined): { status: number; headers: Record<string, string>; body: string | null } {
+  // Some statuses cannot carry a body (an injected fault may ask for one): send the headers alone.
+  if (NULL_BODY_STATUSES.has(problem.status)) return { status: problem.status, headers: { ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers }, body: null };
   const body = {
     type: `urn:waymark:problem:${problem.code}`,
     title: problem.title,
@@ -38,13 +39,17 @@ export function problemResponse(c: Context, problem: Problem): Response {
     requestId,
     ...(problem.errors ? { errors: problem.errors } : {}),
   };
-  // Some statuses cannot carry a body (an injected fault may ask for one): send the headers alone.
-  if (NULL_BODY_STATUSES.has(problem.status)) return c.body(null, problem.status, { ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers });
-  return c.body(JSON.stringify(body), problem.status, {
-    'content-type': PROBLEM_CONTENT_TYPE,
-    ...(requestId ? { 'x-request-id': requestId } : {}),
-    ...problem.headers,
-  });
+  return {
+    status: problem.status,
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** Renders a problem; the request id lets an operator find the matching log line. */
+export function problemResponse(c: Context, problem: Problem): Response {
+  const rendered = renderProblem(problem, c.get('requestId'));
+  return rendered.body === null ? c.body(null, problem.status, rendered.headers) : c.body(rendered.body, problem.status, rendered.headers);
 }
 
 export function invalid(detail: string, errors: FieldError[]): Problem {

@@ -1,15 +1,18 @@
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve, type HttpBindings } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { migrate } from 'drizzle-orm/libsql/migrator';
-import { createApp } from '../app.js';
+import { createApp, isWaymarkPath } from '../app.js';
 import { errorFields, type Logger } from '../observe/log.js';
 import type { RandomSource } from '../routing/types.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { parseSettings } from '../settings.js';
 import { openStore, type Store } from '../store/client.js';
+import { createNodeProxy } from './http-proxy.js';
+import { undiciTransport } from './undici-transport.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -17,6 +20,10 @@ export interface NodeServer {
   url: string;
   port: number;
   runtime: Runtime;
+  /**
+   * A graceful stop: stop accepting, turn ready to 503, let requests and open streams finish (up to
+   * WAYMARK_DRAIN_MS, then cut what is left), flush the report buffers, close the store.
+   */
   close(): Promise<void>;
 }
 
@@ -38,7 +45,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const runtime = createRuntime({
     settings,
     store,
-    clientIp: (c) => (c.env as HttpBindings | undefined)?.incoming.socket.remoteAddress ?? null,
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.log ? { log: options.log } : {}),
@@ -54,26 +60,49 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   }, Math.min(settings.WAYMARK_REPORT_FLUSH_MS, 1_000));
   syncTimer?.unref();
   flushTimer.unref();
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    // Keep the runtime's own Response: proxied answers then leave with a content-length in one write
-    // instead of being flushed and streamed chunked (measured in npm run bench).
-    const s = serve({ fetch: app.fetch, port: settings.PORT, hostname: settings.HOST, overrideGlobalObjects: false }, () => resolve(s));
+
+  const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
+  const proxy = createNodeProxy(runtime, transport);
+  // Keep the runtime's own Response: admin answers then leave with a content-length in one write.
+  const admin = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  const server = createServer((req, res) => {
+    if (isWaymarkPath(req.url ?? '/')) void admin(req, res);
+    else proxy.onRequest(req, res);
+  });
+  server.on('upgrade', proxy.onUpgrade);
+  server.on('connect', proxy.onConnect);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.PORT, settings.HOST, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | null = null;
+  const close = async () => {
+    runtime.lifecycle.draining = true;
+    proxy.drain();
+    if (syncTimer) clearInterval(syncTimer);
+    clearInterval(flushTimer);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const overdue = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, settings.WAYMARK_DRAIN_MS);
+    });
+    await Promise.race([proxy.idle(), overdue]);
+    clearTimeout(timer);
+    // What is left past the drain time is cut; idle keep-alive connections go now.
+    server.closeAllConnections();
+    proxy.cut();
+    await closed;
+    await transport.close();
+    if (runtime.reports.pending > 0 || runtime.routeSamples.size > 0) await runtime.flushReports();
+    store.client.close();
+  };
   return {
     url: `http://${settings.HOST.includes(':') ? `[${settings.HOST}]` : settings.HOST}:${port}`,
     port,
     runtime,
-    close: async () => {
-      if (syncTimer) clearInterval(syncTimer);
-      clearInterval(flushTimer);
-      await new Promise<void>((resolve) => {
-        if ('closeAllConnections' in server) server.closeAllConnections();
-        server.close(() => resolve());
-      });
-      if (runtime.reports.pending > 0) await runtime.flushReports();
-      store.client.close();
-    },
+    close: () => (closing ??= close()),
   };
 }
 

@@ -1,36 +1,89 @@
-import type { Context } from 'hono';
 import { Problem } from '../api/problem.js';
-import type { AppEnv } from '../app-env.js';
 import { decide, type Decision } from '../routing/decide.js';
 import { parseGeoPoint, toGeoPoint } from '../routing/geo.js';
 import type { RequestView } from '../routing/match.js';
-import type { CompiledRoute, CompiledService, RequestFacts } from '../routing/types.js';
-import { inBackground, type Runtime } from '../runtime.js';
+import type { Cluster, CompiledRoute, CompiledService, RequestFacts } from '../routing/types.js';
+import type { Runtime } from '../runtime.js';
 import type { Settings } from '../settings.js';
-import { forward, prepareBody, type Attempt, type PreparedBody, type TryPolicy } from './forward.js';
-import { nextTraceparent, upstreamHeaders } from './headers.js';
+import { attemptFailed, forward, type Attempt, type TryLimits, type TryPolicy } from './forward.js';
+import { clientAddress, connectionTokens, nextTraceparent, requestHost, upstreamHeaders } from './headers.js';
+import { boundedKey } from './limits.js';
 import { sendMirror } from './mirror.js';
+import { ExchangeAbort, type Transport } from './transport.js';
 
 /** Without a route's own retry policy: move on after a connect failure, a reset, a timeout or a 502/503/504. */
 const DEFAULT_RETRY_ON: ReadonlySet<string> = new Set(['connect-failure', 'reset', 'timeout', 'gateway-error']);
-/** Without a route's own retry budget, retries may still be at most this percent of recent requests. */
+/** Without a route's own retry budget, retries in flight may be at most this percent of requests in flight (Envoy's default). */
 const DEFAULT_BUDGET_PERCENT = 20;
 
 type Routed = Extract<Decision, { kind: 'route' }>;
 
+/** A client's request as a runtime hands it over: what the proxy reads, and its body in the runtime's form. */
+export interface Incoming<Body> {
+  method: string;
+  /** Every Host header value the client sent (more than one is refused). */
+  hostValues: readonly string[];
+  /** http or https, as the client reached Waymark. */
+  proto: string;
+  pathAndQuery: string;
+  /** A header by lowercase name (several values joined by ", "); null when absent. */
+  header(name: string): string | null;
+  /** Every header as [lowercase name, value]. */
+  headers(): Iterable<[string, string]>;
+  /** Whoever connected: the socket's address on Node, cf-connecting-ip on Workers. */
+  peerIp: string | null;
+  /** request.cf on Workers. */
+  cf?: { latitude?: unknown; longitude?: unknown } | undefined;
+  /** Whether a body follows, and its declared length (null: chunked). */
+  hasBody: boolean;
+  contentLength: number | null;
+  /** Reads the whole body (only called when its declared length is small enough to buffer). */
+  readBody(): Promise<Uint8Array>;
+  /** The body as a stream, sent once when too large to buffer. */
+  body: Body;
+  /** The protocol an upgrade asks for (`websocket`); null for ordinary requests. */
+  upgrade: string | null;
+}
+
+/** What a runtime lends the proxy: its transport, and a way to run work after the answer. */
+export interface ProxyTools<Body, Res> {
+  transport: Transport<Body, Res>;
+  background: (work: Promise<unknown>) => void;
+}
+
+/** The origin's answer, for the runtime to write: its own response object plus Waymark's headers. */
+export interface ProxyReply<Res> {
+  status: number;
+  response: Res;
+  cluster: Cluster;
+  /** x-waymark-*, x-request-id and server-timing, set over the origin's. */
+  headers: Record<string, string>;
+  /** Call once the exchange is over (body sent, socket closed): frees the slot, stops the deadline. Null: nothing to do. */
+  finish: (() => void) | null;
+}
+
 /**
- * Proxies one request: snapshot (in memory) -> decision (pure) -> the route's rate limit and faults ->
- * forward with retries, budget and limits -> a mirror copy in the background.
+ * Proxies one request: host -> snapshot (in memory) -> decision (pure) -> the route's rate limit and
+ * faults -> forward with retries, budget and limits -> a mirror copy in the background. Throws a Problem
+ * for an answer of Waymark's own. `exchange` is aborted by the runtime when the client goes away.
  */
-export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Response> {
+export async function handleProxy<Body, Res>(
+  incoming: Incoming<Body>,
+  requestId: string,
+  rt: Runtime,
+  tools: ProxyTools<Body, Res>,
+  exchange: AbortController,
+): Promise<ProxyReply<Res>> {
   const started = rt.now();
-  const snapshot = await rt.snapshots.get((work) => inBackground(c, work));
+  if (incoming.method === 'CONNECT') {
+    throw new Problem(405, 'method-not-allowed', 'Method not allowed', 'Waymark is not a forward proxy: CONNECT is not supported', undefined, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
+  }
+  const hostCheck = requestHost(incoming.hostValues);
+  if (!hostCheck.ok) throw new Problem(400, 'bad-host', 'Bad Host header', hostCheck.detail);
+  const snapshot = await rt.snapshots.get(tools.background);
   if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', 'the routing table has not been loaded from the store yet');
 
-  const request = c.req.raw;
-  const requestId = c.get('requestId');
-  const { proto, pathAndQuery } = splitUrl(request.url);
-  const facts = requestFacts(request, rt.settings, pathAndQuery, requestId);
+  const facts = requestFacts(incoming, hostCheck.host, rt.settings, requestId);
   const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS, rt.outliers);
   if (decision.kind === 'unknown-host') {
     throw new Problem(404, 'unknown-host', 'Unknown host', `no service is configured for host "${decision.host}"`);
@@ -40,49 +93,85 @@ export async function handleProxy(c: Context<AppEnv>, rt: Runtime): Promise<Resp
     throw new Problem(503, 'no-cluster', 'No usable cluster', `service "${decision.service.name}": ${why}`, undefined, routeHeader(decision.route));
   }
   const { route } = decision;
-  if (route?.spec.rateLimit) limitRate(c, rt, decision.service, route);
-  if (decision.fault.delayMs !== null) await new Promise((resolve) => setTimeout(resolve, decision.fault.delayMs as number));
-  if (decision.fault.abortStatus !== null) {
+  const client = clientAddress(incoming.header('x-forwarded-for'), incoming.peerIp, rt.settings.WAYMARK_TRUSTED_HOPS);
+  if (route?.spec.rateLimit) limitRate(incoming, client.clientIp, rt, decision.service, route);
+  // Faults and mirrors apply to requests, not to the bytes of an upgraded connection.
+  const upgrade = incoming.upgrade;
+  if (!upgrade && decision.fault.delayMs !== null) await new Promise((resolve) => setTimeout(resolve, decision.fault.delayMs as number));
+  if (!upgrade && decision.fault.abortStatus !== null) {
     throw new Problem(decision.fault.abortStatus as 500, 'fault-injected', 'Fault injected', `route "${route?.name}" aborts this share of requests`, undefined, {
       'x-waymark-fault': 'abort',
       ...routeHeader(route),
     });
   }
 
-  const headers = upstreamHeaders(request.headers, {
-    clientIp: rt.clientIp(c),
-    proto,
-    host: facts.host,
+  const headers = upstreamHeaders(incoming.headers(), connectionTokens(incoming.header('connection')), {
+    peerIp: incoming.peerIp,
+    ...client,
+    proto: incoming.proto,
+    host: hostCheck.host,
     requestId,
-    traceparent: nextTraceparent(request.headers.get('traceparent')),
+    traceparent: nextTraceparent(incoming.header('traceparent')),
+    upgrade,
   });
-  const prepared = await prepareBody(request, rt.settings.WAYMARK_RETRY_BUFFER_BYTES);
-  if (decision.mirror) mirror(c, rt, decision, request.method, pathAndQuery, headers, prepared);
+  const body = await requestBody(incoming, rt.settings.WAYMARK_RETRY_BUFFER_BYTES);
+  if (decision.mirror && !upgrade) mirror(rt, tools, decision, incoming.method, incoming.pathAndQuery, headers, body);
 
-  const budgetKey = `${decision.service.name}/${route?.name ?? ''}`;
-  rt.retryBudget.request(budgetKey);
-  const result = await forward(request, pathAndQuery, headers, decision.attempts, prepared, tryPolicy(rt, route, budgetKey), rt.now);
-  observe(c, rt, decision, result.attempts);
+  const timeoutMs = route?.spec.timeoutMs ?? null;
+  const deadline = timeoutMs === null ? null : setTimeout(() => exchange.abort(new ExchangeAbort('deadline')), timeoutMs);
+  const budgetKey: object = route ?? decision.service;
+  const budgetPercent = route?.spec.retries?.budgetPercent ?? DEFAULT_BUDGET_PERCENT;
+  let retries = 0;
+  const slots = concurrencySlots(rt, decision.service, route);
+  const limits: TryLimits = {
+    allowRetry: () => {
+      const granted = rt.retryBudget.tryRetry(budgetKey, budgetPercent);
+      if (granted) retries += 1;
+      return granted;
+    },
+    slots,
+    expired: () => exchange.signal.aborted,
+  };
+  rt.retryBudget.start(budgetKey);
+  const result = await forward(tools.transport, { method: incoming.method, headers, body, upgrade: upgrade !== null }, incoming.pathAndQuery, decision.attempts, tryPolicy(rt, route), limits, exchange.signal, rt.now);
+  rt.retryBudget.end(budgetKey, retries);
+  observe(rt, tools, decision, result.attempts, requestId);
   const tries = String(result.attempts.length);
   if (!result.ok) {
+    if (deadline) clearTimeout(deadline);
     if (result.failure === 'overflow') {
       throw new Problem(503, 'overflow', 'Over the concurrency limit', result.message, undefined, { 'x-waymark-overflow': '1', 'x-waymark-attempts': tries, ...routeHeader(route) });
     }
+    if (result.failure === 'client-gone') throw new Problem(400, 'client-gone', 'Client went away', result.message);
+    if (result.failure === 'unsendable') throw new Problem(400, 'unsendable', 'Request cannot be forwarded', result.message, undefined, routeHeader(route));
     const status = result.failure === 'timeout' || result.failure === 'deadline' ? 504 : 502;
     const tried = result.attempts.map((a) => `${a.cluster.name}: ${a.outcome}`).join(', ');
-    throw new Problem(status, `upstream-${result.failure}`, 'Upstream failed', `no cluster answered (${tried}): ${result.message}`, undefined, {
+    const message = result.failure === 'deadline' ? `the route's ${timeoutMs} ms deadline passed` : result.message;
+    throw new Problem(status, `upstream-${result.failure}`, 'Upstream failed', `no cluster answered (${tried}): ${message}`, undefined, {
       'x-waymark-attempts': tries,
       ...routeHeader(route),
     });
   }
-  const out = result.response.headers;
-  out.set('x-waymark-cluster', result.cluster.name);
-  out.set('x-waymark-attempts', tries);
-  if (route) out.set('x-waymark-route', route.name);
-  if (decision.fault.delayMs !== null) out.set('x-waymark-fault', 'delay');
-  out.set('x-request-id', requestId);
-  out.append('server-timing', `waymark;dur=${rt.now() - started};desc="${result.cluster.name}"`);
-  return result.response;
+  const out: Record<string, string> = {
+    'x-waymark-cluster': result.cluster.name,
+    'x-waymark-attempts': tries,
+    'x-request-id': requestId,
+    'server-timing': `waymark;dur=${rt.now() - started};desc="${result.cluster.name}"`,
+  };
+  if (route) out['x-waymark-route'] = route.name;
+  if (decision.fault.delayMs !== null && !upgrade) out['x-waymark-fault'] = 'delay';
+  const cluster = result.cluster;
+  // Once upgraded, the connection belongs to the client and the origin: the route's deadline stops.
+  if (deadline && result.status === 101) clearTimeout(deadline);
+  const running = result.status === 101 ? null : deadline;
+  const finish =
+    running || slots
+      ? () => {
+          if (running) clearTimeout(running);
+          slots?.done(cluster);
+        }
+      : null;
+  return { status: result.status, response: result.response, cluster, headers: out, finish };
 }
 
 function routeHeader(route: CompiledRoute | null): Record<string, string> {
@@ -90,10 +179,11 @@ function routeHeader(route: CompiledRoute | null): Record<string, string> {
 }
 
 /** The route's token bucket for this client (per instance): 429 with Retry-After when empty. */
-function limitRate(c: Context<AppEnv>, rt: Runtime, service: CompiledService, route: CompiledRoute): void {
+function limitRate<Body>(incoming: Incoming<Body>, clientIp: string | null, rt: Runtime, service: CompiledService, route: CompiledRoute): void {
   const limit = route.spec.rateLimit;
   if (!limit) return;
-  const key = limit.key === 'global' ? '' : limit.key === 'client-ip' ? (rt.clientIp(c) ?? 'unknown') : (c.req.header(limit.key.header) ?? '');
+  // Client-chosen values are hashed: a key's size must not depend on what the client sends.
+  const key = limit.key === 'global' ? '' : limit.key === 'client-ip' ? boundedKey(clientIp ?? 'unknown') : boundedKey(incoming.header(limit.key.header) ?? '');
   const taken = rt.rateLimiter.take(`${service.name}/${route.name}/${key}`, limit.requestsPerSecond, limit.burst);
   if (!taken.ok) {
     throw new Problem(429, 'rate-limited', 'Too many requests', `route "${route.name}" allows ${limit.requestsPerSecond} requests per second`, undefined, {
@@ -103,33 +193,51 @@ function limitRate(c: Context<AppEnv>, rt: Runtime, service: CompiledService, ro
   }
 }
 
-function tryPolicy(rt: Runtime, route: CompiledRoute | null, budgetKey: string): TryPolicy {
-  const retries = route?.spec.retries;
+/** Try policies are built once per route (and once for requests no route takes), not per request. */
+const policies = new WeakMap<object, TryPolicy>();
+
+function tryPolicy(rt: Runtime, route: CompiledRoute | null): TryPolicy {
+  const key: object = route ?? rt;
+  let policy = policies.get(key);
+  if (!policy) {
+    const retries = route?.spec.retries;
+    policy = {
+      perTryTimeoutMs: retries?.perTryTimeoutMs ?? rt.settings.WAYMARK_TRY_TIMEOUT_MS,
+      retryOn: route?.retryOn ?? DEFAULT_RETRY_ON,
+      nonIdempotent: retries?.nonIdempotent ?? false,
+    };
+    policies.set(key, policy);
+  }
+  return policy;
+}
+
+function concurrencySlots(rt: Runtime, service: CompiledService, route: CompiledRoute | null): TryLimits['slots'] {
   const max = route?.spec.maxConcurrent;
-  const budgetPercent = retries?.budgetPercent ?? DEFAULT_BUDGET_PERCENT;
-  return {
-    perTryTimeoutMs: retries?.perTryTimeoutMs ?? rt.settings.WAYMARK_TRY_TIMEOUT_MS,
-    timeoutMs: route?.spec.timeoutMs ?? null,
-    retryOn: route?.retryOn ?? DEFAULT_RETRY_ON,
-    nonIdempotent: retries?.nonIdempotent ?? false,
-    bufferBytes: rt.settings.WAYMARK_RETRY_BUFFER_BYTES,
-    allowRetry: () => rt.retryBudget.tryRetry(budgetKey, budgetPercent),
-    limit:
-      max === undefined
-        ? null
-        : { admit: (cluster) => rt.concurrency.acquire(`${budgetKey}/${cluster.name}`, max), done: (cluster) => rt.concurrency.release(`${budgetKey}/${cluster.name}`) },
-  };
+  if (max === undefined || !route) return null;
+  const key = (cluster: Cluster) => `${service.name}/${route.name}/${cluster.name}`;
+  return { admit: (cluster) => rt.concurrency.acquire(key(cluster), max), done: (cluster) => rt.concurrency.release(key(cluster)) };
+}
+
+/** The body for the tries: none, bytes when small enough to replay (or mirror), else the client's stream, once. */
+async function requestBody<Body>(incoming: Incoming<Body>, bufferBytes: number): Promise<Uint8Array | Body | null> {
+  if (!incoming.hasBody) return null;
+  if (incoming.contentLength === null || incoming.contentLength > bufferBytes) return incoming.body;
+  try {
+    return await incoming.readBody();
+  } catch {
+    throw new Problem(400, 'client-gone', 'Client went away', 'the client stopped sending its body');
+  }
 }
 
 /** A copy to the mirror cluster, in the background; its outcome is recorded next to the primary's. */
-function mirror(c: Context<AppEnv>, rt: Runtime, decision: Routed, method: string, pathAndQuery: string, headers: Headers, prepared: PreparedBody): void {
+function mirror<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision: Routed, method: string, pathAndQuery: string, headers: Record<string, string>, body: Uint8Array | Body | null): void {
   const { mirror: target, route, service } = decision;
   if (!target || !route) return;
-  // A body that was streamed (too large to buffer) cannot be sent twice: such requests are not mirrored.
-  if (prepared.body !== null && (prepared.buffered === null || prepared.buffered.byteLength > rt.settings.WAYMARK_MIRROR_BODY_BYTES)) return;
-  inBackground(
-    c,
-    sendMirror(target, method, pathAndQuery, headers, prepared.buffered, rt.settings.WAYMARK_TRY_TIMEOUT_MS, rt.now).then((outcome) =>
+  // A body that streams (too large to buffer) cannot be sent twice: such requests are not mirrored.
+  const bytes = body instanceof Uint8Array ? body : null;
+  if (body !== null && (bytes === null || bytes.byteLength > rt.settings.WAYMARK_MIRROR_BODY_BYTES)) return;
+  tools.background(
+    sendMirror(tools.transport, target, method, pathAndQuery, headers, bytes, rt.settings.WAYMARK_TRY_TIMEOUT_MS, rt.now).then((outcome) =>
       rt.routeSamples.record(service.name, route.name, 'mirror', outcome.ok, outcome.ms),
     ),
   );
@@ -137,52 +245,45 @@ function mirror(c: Context<AppEnv>, rt: Runtime, decision: Routed, method: strin
 
 /**
  * Feeds each try's outcome to passive health (local outlier ejection now, edge reports for the health
- * sync later) and the route's primary outcome to its samples; flushes in the background once due.
+ * sync later) and the route's primary outcome to its samples; flushes in the background once due. Only
+ * what the origin did counts: a client that went away, a request that could not be sent or the route's
+ * own deadline say nothing about the cluster.
  */
-function observe(c: Context<AppEnv>, rt: Runtime, decision: Routed, attempts: Attempt[]): void {
+function observe<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision: Routed, attempts: Attempt[], requestId: string): void {
   const { service, clientRegion, route } = decision;
   for (const a of attempts) {
-    if (a.outcome === 'overflow') continue;
-    const ok = a.outcome === 'response' && (a.status ?? 0) < 500;
-    const ejection = rt.outliers.record(service, a.cluster, ok);
-    if (ejection) rt.log.log('warn', 'cluster ejected by outlier detection', { ...ejection, requestId: c.get('requestId') });
-    rt.reports.record(service.name, a.cluster.name, clientRegion, ok, a.ms);
+    const failed = attemptFailed(a);
+    if (failed === null) continue;
+    const ejection = rt.outliers.record(service, a.cluster, !failed);
+    if (ejection) rt.log.log('warn', 'cluster ejected by outlier detection', { ...ejection, requestId });
+    rt.reports.record(service.name, a.cluster.name, clientRegion, !failed, a.ms);
   }
   const final = attempts.at(-1);
-  if (route && final && final.outcome !== 'overflow') {
-    const ok = final.outcome === 'response' && (final.status ?? 0) < 500;
+  const finalFailed = final ? attemptFailed(final) : null;
+  if (route && final && finalFailed !== null) {
     const canary = decision.destination !== null && route.destinations[decision.destination]?.canary === true;
-    rt.routeSamples.record(service.name, route.name, canary ? 'canary' : 'primary', ok, attempts.reduce((ms, a) => ms + a.ms, 0));
+    rt.routeSamples.record(service.name, route.name, canary ? 'canary' : 'primary', !finalFailed, attempts.reduce((ms, a) => ms + a.ms, 0));
   }
-  if (rt.reports.due()) inBackground(c, rt.flushReports());
+  if (rt.reports.due()) tools.background(rt.flushReports());
 }
 
 /** Where the request comes from and what it asks for: trusted headers (only when enabled), then request.cf, then this node's region. */
-export function requestFacts(request: Request, settings: Settings, pathAndQuery: string, requestId: string): RequestFacts {
-  const headers = request.headers;
-  const host = headers.get('host') ?? new URL(request.url).host;
+export function requestFacts<Body>(incoming: Incoming<Body>, host: string, settings: Settings, requestId: string): RequestFacts {
+  const { pathAndQuery } = incoming;
   const q = pathAndQuery.indexOf('?');
   const view: RequestView = {
-    method: request.method,
+    method: incoming.method,
     path: q < 0 ? pathAndQuery : pathAndQuery.slice(0, q),
     query: q < 0 ? '' : pathAndQuery.slice(q + 1),
-    header: (name) => headers.get(name),
+    header: (name) => incoming.header(name),
   };
   const base = { host, request: view, sampleKey: requestId };
   if (settings.WAYMARK_TRUST_LOCALITY_HEADERS) {
-    const clientRegion = headers.get('x-waymark-client-region') ?? undefined;
-    const clientLocation = parseGeoPoint(headers.get('x-waymark-client-location')) ?? undefined;
+    const clientRegion = incoming.header('x-waymark-client-region') ?? undefined;
+    const clientLocation = parseGeoPoint(incoming.header('x-waymark-client-location')) ?? undefined;
     if (clientRegion || clientLocation) return { ...base, clientRegion, clientLocation };
   }
-  const cf = (request as { cf?: { latitude?: unknown; longitude?: unknown } }).cf;
-  const fromCf = cf ? toGeoPoint(cf.latitude, cf.longitude) : null;
+  const fromCf = incoming.cf ? toGeoPoint(incoming.cf.latitude, incoming.cf.longitude) : null;
   if (fromCf) return { ...base, clientLocation: fromCf };
   return { ...base, clientRegion: settings.WAYMARK_REGION };
-}
-
-/** Scheme and path-with-query of an absolute URL, without a URL parse on the hot path. */
-function splitUrl(url: string): { proto: string; pathAndQuery: string } {
-  const schemeEnd = url.indexOf('://');
-  const pathStart = url.indexOf('/', schemeEnd + 3);
-  return { proto: url.slice(0, schemeEnd), pathAndQuery: pathStart < 0 ? '/' : url.slice(pathStart) };
 }

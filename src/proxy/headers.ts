@@ -12,56 +12,116 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Headers the proxy sets itself; a client's copy is replaced, not passed on. accept-encoding is left to
- * the runtime's fetch, which decodes what it asked for (a client's `zstd` could not be decoded).
+ * Request headers Waymark answers or sets itself; a client's copy never reaches the origin. `expect`
+ * is answered here (Node sends the 100 Continue; on Workers the edge does), as nginx does, so the origin
+ * gets the body without waiting. The forwarding headers are rebuilt from what Waymark saw.
  */
-const REPLACED = new Set(['host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'traceparent', 'accept-encoding']);
+const REPLACED = new Set(['host', 'expect', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent']);
+
+/** Statuses whose responses have no body (RFC 9110 §6.4.1), so they carry no body framing headers. */
+export function isBodyless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/** The lowercase header names a Connection header lists (they are hop-by-hop too); null when none. */
+export function connectionTokens(value: string | null | undefined): Set<string> | null {
+  if (!value) return null;
+  return new Set(value.toLowerCase().split(',').map((h) => h.trim()));
+}
+
+const HOP_BY_HOP_LIST: readonly string[] = [...HOP_BY_HOP];
+const BODYLESS_DROPPED: readonly string[] = [...HOP_BY_HOP, 'content-length'];
+
+/**
+ * The response headers that must not reach the client: hop-by-hop ones and those the origin's
+ * Connection header names (except on a 101, where `upgrade` and `connection` are the answer), and body
+ * framing on a status that has no body.
+ */
+export function droppedResponseHeaders(status: number, connection: string | null | undefined): readonly string[] {
+  if (status === 101) return [];
+  const base = isBodyless(status) ? BODYLESS_DROPPED : HOP_BY_HOP_LIST;
+  const named = connectionTokens(connection);
+  return named ? [...base, ...named] : base;
+}
 
 export interface ForwardFacts {
-  /** The client's address as this runtime sees it; null when unknown. */
+  /** The address of whoever connected to Waymark (socket, or cf-connecting-ip on Workers). */
+  peerIp: string | null;
+  /** The client as resolved with the trusted hops (see `clientAddress`). */
   clientIp: string | null;
+  /** x-forwarded-for as it goes upstream. */
+  forwardedFor: string | null;
   proto: string;
   host: string;
   requestId: string;
   traceparent: string;
+  /** A protocol upgrade (WebSocket): `upgrade` is kept for the origin. */
+  upgrade: string | null;
 }
 
 /**
  * The headers to send upstream: the client's, less hop-by-hop headers (and those its Connection header
- * names) and any client-sent x-waymark-* header, plus x-forwarded-*, x-request-id and traceparent.
+ * names), client-sent x-waymark-* and the headers Waymark sets itself, plus x-forwarded-*, x-real-ip,
+ * forwarded (RFC 7239), x-request-id and traceparent. Nothing else is added: accept-encoding and the
+ * rest pass as the client sent them.
  */
-export function upstreamHeaders(incoming: Headers, facts: ForwardFacts): Headers {
-  const named = incoming.get('connection');
-  const dropped = named ? new Set(named.toLowerCase().split(',').map((h) => h.trim())) : null;
-  const out = new Headers();
+export function upstreamHeaders(incoming: Iterable<[string, string]>, named: Set<string> | null, facts: ForwardFacts): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const [name, value] of incoming) {
-    if (HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || dropped?.has(name)) continue;
-    out.append(name, value);
+    if (HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || named?.has(name)) continue;
+    out[name] = value;
   }
-  const priorFor = incoming.get('x-forwarded-for');
-  const forwardedFor = [priorFor, facts.clientIp].filter(Boolean).join(', ');
-  if (forwardedFor) out.set('x-forwarded-for', forwardedFor);
-  out.set('x-forwarded-host', facts.host);
-  out.set('x-forwarded-proto', facts.proto);
-  out.set('x-request-id', facts.requestId);
-  out.set('traceparent', facts.traceparent);
+  if (facts.upgrade) out.upgrade = facts.upgrade;
+  if (facts.forwardedFor) out['x-forwarded-for'] = facts.forwardedFor;
+  out['x-forwarded-host'] = facts.host;
+  out['x-forwarded-proto'] = facts.proto;
+  if (facts.clientIp) {
+    out['x-real-ip'] = facts.clientIp;
+    out.forwarded = `for=${forwardedNode(facts.clientIp)};host=${quoteIfNeeded(facts.host)};proto=${facts.proto}`;
+  }
+  out['x-request-id'] = facts.requestId;
+  out.traceparent = facts.traceparent;
   return out;
 }
 
 /**
- * The upstream's response headers for the client: less hop-by-hop headers, and less content-encoding and
- * content-length when the runtime's fetch already decoded the body.
+ * Who the client is and the x-forwarded-for to send, Envoy's way (`xff_num_trusted_hops`): with no
+ * trusted hops the client is whoever connected and a client-sent x-forwarded-for is dropped, so it
+ * cannot be lied to; with n trusted proxies in front, the client is the n-th address from the right of
+ * x-forwarded-for (those proxies appended what they saw), and only those n entries are kept before the
+ * peer is appended. Too few entries: the peer is the client, as in Envoy.
  */
-export function downstreamHeaders(upstream: Headers): Headers {
-  const out = new Headers(upstream);
-  const named = upstream.get('connection');
-  if (named) for (const h of named.split(',')) out.delete(h.trim());
-  for (const h of HOP_BY_HOP) out.delete(h);
-  if (out.has('content-encoding')) {
-    out.delete('content-encoding');
-    out.delete('content-length');
-  }
-  return out;
+export function clientAddress(xff: string | null, peerIp: string | null, trustedHops: number): { clientIp: string | null; forwardedFor: string | null } {
+  if (trustedHops === 0 || !xff) return { clientIp: peerIp, forwardedFor: peerIp };
+  const entries = xff.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.length < trustedHops) return { clientIp: peerIp, forwardedFor: peerIp };
+  const trusted = entries.slice(entries.length - trustedHops);
+  return { clientIp: trusted[0] ?? peerIp, forwardedFor: [...trusted, ...(peerIp ? [peerIp] : [])].join(', ') };
+}
+
+/** RFC 7239 §6: an IPv6 node is bracketed and quoted. */
+function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}
+
+function quoteIfNeeded(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** A Host header value: a DNS name or IP literal with an optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). */
+const HOST_VALUE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i;
+
+/**
+ * The host a request is for, or why it cannot be routed (answered 400): none, several (request
+ * smuggling and cache poisoning hide behind a second Host), or not a host. A trailing dot (`shop.test.`,
+ * the fully qualified form) names the same host.
+ */
+export function requestHost(values: readonly string[]): { ok: true; host: string } | { ok: false; detail: string } {
+  if (values.length === 0) return { ok: false, detail: 'the request has no Host header' };
+  if (values.length > 1) return { ok: false, detail: 'the request has more than one Host header' };
+  const value = (values[0] as string).trim();
+  if (value.length > 261 || !HOST_VALUE.test(value)) return { ok: false, detail: 'the Host header is not a valid host' };
+  return { ok: true, host: value };
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -71,7 +131,7 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
  * flags; start a new trace (not sampled) when the client sent none or an invalid one.
  */
 export function nextTraceparent(incoming: string | null | undefined): string {
-  const m = incoming ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
+  const m = incoming && incoming.length <= 64 ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
   const traceId = m?.[2];
   const valid = m && m[1] !== 'ff' && traceId && !/^0+$/.test(traceId) && !/^0+$/.test(m[3] ?? '');
   if (valid) return `00-${traceId}-${randomHex(16)}-${m[4]}`;

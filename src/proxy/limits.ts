@@ -1,50 +1,46 @@
+import { hash53 } from '../routing/hash.js';
+
 /**
  * Per-instance traffic limits: a retry budget, a concurrency limit per cluster, and token-bucket rate
  * limits. On Workers each isolate keeps its own (see the README for making a limit global).
  */
 
-/** Retries a route may make: a share of its recent requests, with a floor so low traffic can retry. */
+/**
+ * Envoy's retry budget (config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget): retries in flight may
+ * be at most `budget_percent` of the requests in flight, and never fewer than `min_retry_concurrency` (3),
+ * so a quiet service always gets its retry and a busy one cannot amplify an outage. Kept per route (or per
+ * service for requests no route takes). A request is in flight until its answer's headers arrive (or it
+ * fails); a retry, from its start until then too.
+ */
 export class RetryBudget {
-  readonly #windows = new Map<string, { start: number; requests: number; retries: number; prevRequests: number; prevRetries: number }>();
+  readonly #counts = new WeakMap<object, { active: number; retries: number }>();
 
-  constructor(
-    private readonly now: () => number,
-    private readonly windowMs = 10_000,
-    /** Retries always allowed per window, whatever the traffic (Envoy's min_retry_concurrency is 3). */
-    private readonly floor = 3,
-  ) {}
+  /** Envoy's min_retry_concurrency default. */
+  constructor(private readonly minRetryConcurrency = 3) {}
 
-  /** Counts a request (its first try). */
-  request(key: string): void {
-    this.#window(key).requests += 1;
+  /** A request to `key` starts. */
+  start(key: object): void {
+    const c = this.#counts.get(key);
+    if (c) c.active += 1;
+    else this.#counts.set(key, { active: 1, retries: 0 });
   }
 
-  /** Takes one retry from the budget when `percent` of recent requests allows it. */
-  tryRetry(key: string, percent: number): boolean {
-    const w = this.#window(key);
-    const requests = w.requests + w.prevRequests;
-    const retries = w.retries + w.prevRetries;
-    if (retries >= Math.max(this.floor, (requests * percent) / 100)) return false;
-    w.retries += 1;
+  /** A request to `key` has its answer (or failed), giving back the `retries` it took. */
+  end(key: object, retries: number): void {
+    const c = this.#counts.get(key);
+    if (!c) return;
+    c.active = Math.max(0, c.active - 1);
+    c.retries = Math.max(0, c.retries - retries);
+  }
+
+  /** Takes one retry when retries in flight stay within `percent` of requests in flight (or the floor). */
+  tryRetry(key: object, percent: number): boolean {
+    const c = this.#counts.get(key);
+    if (!c) return false;
+    // ResourceManagerImpl::RetryBudget::max(): max(budget_percent / 100 * active (truncated), min_retry_concurrency).
+    if (c.retries >= Math.max(this.minRetryConcurrency, Math.floor((c.active * percent) / 100))) return false;
+    c.retries += 1;
     return true;
-  }
-
-  #window(key: string) {
-    const now = this.now();
-    let w = this.#windows.get(key);
-    if (!w) {
-      w = { start: now, requests: 0, retries: 0, prevRequests: 0, prevRetries: 0 };
-      this.#windows.set(key, w);
-    } else if (now - w.start >= this.windowMs) {
-      // Two windows (this one and the last) approximate a sliding window without per-request state.
-      const stale = now - w.start >= 2 * this.windowMs;
-      w.prevRequests = stale ? 0 : w.requests;
-      w.prevRetries = stale ? 0 : w.retries;
-      w.requests = 0;
-      w.retries = 0;
-      w.start = now;
-    }
-    return w;
   }
 }
 
@@ -71,7 +67,10 @@ export class ConcurrencyLimiter {
   }
 }
 
-/** Token buckets per key; the least recently used keys are forgotten past `maxKeys`. */
+/**
+ * Token buckets per key; the least recently used keys are forgotten past `maxKeys`. Callers hash
+ * client-chosen parts of a key (`boundedKey`) so a key's size does not depend on the client.
+ */
 export class RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
 
@@ -97,4 +96,9 @@ export class RateLimiter {
     this.#buckets.set(key, { tokens: tokens - 1, at: now });
     return { ok: true };
   }
+}
+
+/** Client-chosen text (a header value) as a short fixed-size key: a 53-bit hash, in base 36. */
+export function boundedKey(text: string): string {
+  return hash53(text).toString(36);
 }

@@ -1,4 +1,5 @@
 import type { Cluster } from '../routing/types.js';
+import type { Transport } from './transport.js';
 
 export interface MirrorOutcome {
   ok: boolean;
@@ -7,30 +8,26 @@ export interface MirrorOutcome {
 }
 
 /**
- * Sends a copy of a request to the mirror cluster and reads its answer to the end, then discards it.
- * Runs in the background (waitUntil on Workers): it never delays, fails or changes the primary.
+ * Sends a copy of a request to the mirror cluster and discards its answer. Runs in the background
+ * (waitUntil on Workers): it never delays, fails or changes the primary.
  */
-export async function sendMirror(
+export async function sendMirror<Body, Res>(
+  transport: Transport<Body, Res>,
   cluster: Cluster,
   method: string,
   pathAndQuery: string,
-  headers: Headers,
-  body: ArrayBuffer | null,
+  headers: Record<string, string>,
+  body: Uint8Array | null,
   timeoutMs: number,
   now: () => number,
 ): Promise<MirrorOutcome> {
   const started = now();
-  const copy = new Headers(headers);
-  copy.set('x-waymark-mirror', '1');
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), timeoutMs);
-  try {
-    const res = await fetch(cluster.origin + pathAndQuery, { method, headers: copy, body, signal: timeout.signal, redirect: 'manual' });
-    await res.arrayBuffer();
-    return { ok: res.status < 500, status: res.status, ms: now() - started };
-  } catch {
-    return { ok: false, status: null, ms: now() - started };
-  } finally {
-    clearTimeout(timer);
-  }
+  const sent = await transport.send(
+    { cluster, method, path: cluster.basePath + pathAndQuery, headers: { ...headers, 'x-waymark-mirror': '1' }, body, upgrade: false },
+    timeoutMs,
+    new AbortController().signal,
+  );
+  if (!sent.ok) return { ok: false, status: null, ms: now() - started };
+  transport.discard(sent.response);
+  return { ok: sent.status < 500, status: sent.status, ms: now() - started };
 }

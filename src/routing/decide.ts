@@ -178,7 +178,10 @@ export function resolveClientRegion(snapshot: Snapshot, facts: RequestFacts): st
   return best;
 }
 
-/** Lowercases a Host header value and drops its port (IPv6 literals keep their brackets). */
+/**
+ * Lowercases a Host header value and drops its port (IPv6 literals keep their brackets) and a trailing
+ * dot: `shop.test.` is the fully qualified form of `shop.test` (RFC 1034 §3.1), the same host.
+ */
 export function normalizeHost(value: string): string {
   const host = value.toLowerCase();
   if (host.startsWith('[')) {
@@ -186,5 +189,6 @@ export function normalizeHost(value: string): string {
     return end < 0 ? host : host.slice(0, end + 1);
   }
   const colon = host.indexOf(':');
-  return colon < 0 ? host : host.slice(0, colon);
+  const name = colon < 0 ? host : host.slice(0, colon);
+  return name.endsWith('.') ? name.slice(0, -1) : name;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimiter, RateLimiter, RetryBudget } from '../../src/proxy/limits.js';
+import { boundedKey, ConcurrencyLimiter, RateLimiter, RetryBudget } from '../../src/proxy/limits.js';
 
 /** A clock that only moves when told. */
 function clock(start = 1_000_000) {
@@ -8,82 +8,65 @@ function clock(start = 1_000_000) {
 }
 
 /** How many retries the budget grants in a row (stops at the first refusal, at most `max`). */
-function drain(budget: RetryBudget, key: string, percent: number, max = 10_000): number {
+function drain(budget: RetryBudget, key: object, percent: number, max = 10_000): number {
   let n = 0;
   while (n < max && budget.tryRetry(key, percent)) n += 1;
   return n;
 }
 
-describe('RetryBudget', () => {
-  it('allows the floor (3) with no traffic at all', () => {
-    const c = clock();
-    expect(drain(new RetryBudget(c.now), 'shop/r', 20)).toBe(3);
+// Envoy: source/common/upstream/resource_manager_impl.h, RetryBudget::max() is
+// max(budget_percent / 100 * (rq_active + rq_pending), min_retry_concurrency), truncated to an integer;
+// test/common/upstream/resource_manager_impl_test.cc (RetryBudgetOverrideGauge: 20%, min 5, nothing
+// active -> max 5).
+describe('RetryBudget (Envoy: retries in flight within a share of requests in flight)', () => {
+  it.each<[number, number, number, number]>([
+    // requests in flight, budget percent, min_retry_concurrency, retries in flight allowed
+    [1, 20, 5, 5],
+    [1, 20, 3, 3],
+    [10, 20, 3, 3],
+    [19, 20, 3, 3],
+    [20, 20, 3, 4],
+    [100, 20, 3, 20],
+    [100, 50, 3, 50],
+    [100, 0, 3, 3],
+    [1000, 1, 3, 10],
+    [1000, 100, 3, 1000],
+  ])('%i in flight at %i%% (min %i): %i retries at once', (active, percent, min, expected) => {
+    const budget = new RetryBudget(min);
+    const route = {};
+    for (let i = 0; i < active; i++) budget.start(route);
+    expect(drain(budget, route, percent)).toBe(expected);
   });
 
-  it.each<[number, number, number]>([
-    // requests, percent, retries allowed: max(floor 3, requests x percent)
-    [10, 20, 3],
-    [15, 20, 3],
-    [20, 20, 4],
-    [100, 20, 20],
-    [100, 50, 50],
-    [100, 0, 3],
-    [1000, 1, 10],
-    [1000, 100, 1000],
-  ])('%i requests at %i%%: %i retries', (requests, percent, expected) => {
-    const c = clock();
-    const budget = new RetryBudget(c.now);
-    for (let i = 0; i < requests; i++) budget.request('k');
-    expect(drain(budget, 'k', percent)).toBe(expected);
+  it('a quiet service always gets its retry: one request at a time, each retried, forever', () => {
+    const budget = new RetryBudget();
+    const route = {};
+    for (let i = 0; i < 1_000; i++) {
+      budget.start(route);
+      expect(budget.tryRetry(route, 20)).toBe(true);
+      budget.end(route, 1);
+    }
   });
 
-  it('new requests make room for more retries', () => {
-    const c = clock();
-    const budget = new RetryBudget(c.now);
-    for (let i = 0; i < 20; i++) budget.request('k');
-    expect(drain(budget, 'k', 20)).toBe(4);
-    for (let i = 0; i < 5; i++) budget.request('k');
-    expect(drain(budget, 'k', 20)).toBe(1);
+  it('retries come back when their requests end; a busy route cannot amplify an outage', () => {
+    const budget = new RetryBudget();
+    const route = {};
+    for (let i = 0; i < 100; i++) budget.start(route);
+    expect(drain(budget, route, 20)).toBe(20);
+    // 10 requests end with their retries: 90 in flight -> 18 allowed, 10 taken.
+    for (let i = 0; i < 10; i++) budget.end(route, 1);
+    expect(drain(budget, route, 20)).toBe(8);
   });
 
-  it('keys are independent', () => {
-    const c = clock();
-    const budget = new RetryBudget(c.now);
-    expect(drain(budget, 'a', 20)).toBe(3);
-    expect(drain(budget, 'b', 20)).toBe(3);
-  });
-
-  it('the last window still counts after a roll-over, and two windows later everything is forgotten', () => {
-    const c = clock();
-    const budget = new RetryBudget(c.now, 10_000, 3);
-    for (let i = 0; i < 100; i++) budget.request('k');
-    expect(drain(budget, 'k', 10)).toBe(10);
-
-    // Inside the same window nothing comes back.
-    c.advance(9_999);
-    expect(budget.tryRetry('k', 10)).toBe(false);
-
-    // Next window: the last window's 100 requests and 10 retries still count (a sliding approximation).
-    c.advance(1);
-    expect(budget.tryRetry('k', 10)).toBe(false);
-    for (let i = 0; i < 20; i++) budget.request('k');
-    // 120 requests x 10% = 12, 10 taken: two more.
-    expect(drain(budget, 'k', 10)).toBe(2);
-
-    // One more window: the first window drops out; 20 requests and 2 retries remain from the last one.
-    c.advance(10_000);
-    // max(3, 20 x 10%) = 3, 2 taken: one more.
-    expect(drain(budget, 'k', 10)).toBe(1);
-
-    // Two full windows of silence: nothing remembered, the floor again.
-    c.advance(20_000);
-    expect(drain(budget, 'k', 10)).toBe(3);
-  });
-
-  it('a custom floor', () => {
-    const c = clock();
-    expect(drain(new RetryBudget(c.now, 10_000, 0), 'k', 20)).toBe(0);
-    expect(drain(new RetryBudget(c.now, 10_000, 7), 'k', 20)).toBe(7);
+  it('routes are independent, and an unknown route is not retried', () => {
+    const budget = new RetryBudget();
+    const a = {};
+    const b = {};
+    budget.start(a);
+    budget.start(b);
+    expect(drain(budget, a, 20)).toBe(3);
+    expect(drain(budget, b, 20)).toBe(3);
+    expect(budget.tryRetry({}, 20)).toBe(false);
   });
 });
 
@@ -215,5 +198,14 @@ describe('RateLimiter', () => {
     expect(limiter.take('first', 0.001, 1).ok).toBe(true);
     // The most recent keys are still remembered.
     expect(limiter.take('ip-99', 0.001, 1).ok).toBe(false);
+  });
+});
+
+describe('boundedKey', () => {
+  it('gives a short key whatever the size of the client-chosen text, the same for the same text', () => {
+    const big = 'k'.repeat(8_192);
+    expect(boundedKey(big).length).toBeLessThanOrEqual(11);
+    expect(boundedKey(big)).toBe(boundedKey('k'.repeat(8_192)));
+    expect(boundedKey(big)).not.toBe(boundedKey(`${'k'.repeat(8_191)}j`));
   });
 });

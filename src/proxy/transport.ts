@@ -1,0 +1,59 @@
+import type { Cluster } from '../routing/types.js';
+
+/**
+ * How a runtime talks to origins: undici's dispatcher on Node (src/node/undici-transport.ts), fetch on
+ * Workers (fetch-transport.ts). The proxy's decisions (which cluster, retry or not, what counts against
+ * a cluster) are the same on both; only sending differs.
+ *
+ * `Body` is the runtime's streamed client body (a Node Readable, a web ReadableStream); `Res` is the
+ * runtime's upstream response, handed back to the runtime's own writer untouched.
+ */
+export interface Transport<Body, Res> {
+  /**
+   * One try at one cluster. Resolves at the origin's response headers, or with why there is none. The
+   * per-try timeout runs from the moment the request has been sent (its body included) to the response
+   * headers, as Envoy's does: never while a slow client uploads.
+   */
+  send(request: UpstreamRequest<Body>, headersTimeoutMs: number, exchange: AbortSignal): Promise<TryResult<Res>>;
+  /** Drops a response that will not be used (its status is retried on another cluster). */
+  discard(response: Res): void;
+}
+
+export interface UpstreamRequest<Body> {
+  cluster: Cluster;
+  method: string;
+  /** The cluster's base path and the client's path and query. */
+  path: string;
+  headers: Record<string, string>;
+  /** Bytes (buffered, so they can be replayed), the client's stream (sent once), or none. */
+  body: Uint8Array | Body | null;
+  /** A protocol upgrade (WebSocket handshake): a 101 answer hands over the connection. */
+  upgrade: boolean;
+}
+
+export type TryResult<Res> = { ok: true; status: number; response: Res } | { ok: false; failure: TryFailure; message: string };
+
+/**
+ * Why a try got no response. The first three are the origin's doing and count against the cluster
+ * (outlier ejection, edge reports); the others are not: the route's deadline passed, the client went
+ * away or sent a body that does not add up, or Waymark could not send what the client asked for.
+ */
+export type TryFailure = 'connect-failure' | 'reset' | 'timeout' | 'deadline' | 'client-gone' | 'unsendable';
+
+/** Failures that say something about the cluster (Envoy's outlier detection counts the same). */
+export function countsAgainstCluster(failure: TryFailure): boolean {
+  return failure === 'connect-failure' || failure === 'reset' || failure === 'timeout';
+}
+
+/** Why the exchange was aborted from Waymark's side: the signal's reason. */
+export class ExchangeAbort extends Error {
+  override readonly name = 'ExchangeAbort';
+  constructor(readonly kind: 'deadline' | 'client-gone' | 'timeout') {
+    super(kind === 'deadline' ? "the route's deadline passed" : kind === 'timeout' ? 'no response headers in time' : 'the client went away');
+  }
+}
+
+/** The abort reason, when Waymark aborted (deadline, client gone, per-try timeout); null otherwise. */
+export function abortKind(signal: AbortSignal): ExchangeAbort['kind'] | null {
+  return signal.aborted && signal.reason instanceof ExchangeAbort ? signal.reason.kind : null;
+}
