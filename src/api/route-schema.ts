@@ -1,19 +1,17 @@
 import { z } from 'zod';
+import { compileRegex } from '../routing/match.js';
 
 const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '5xx', 'gateway-error', 'retriable-4xx'] as const;
 
+/** RE2 syntax, as Envoy and Istio take it: refused here with the reason, never compiled as a JavaScript RegExp. */
 const regexSchema = z
   .string()
   .min(1)
   .max(1000)
-  .refine((source) => {
-    try {
-      new RegExp(source);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be a valid regular expression');
+  .superRefine((source, ctx) => {
+    const compiled = compileRegex(source);
+    if (!compiled.ok) ctx.addIssue({ code: 'custom', message: compiled.error });
+  });
 
 const stringMatchSchema = z.union(
   [

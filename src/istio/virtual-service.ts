@@ -1,3 +1,4 @@
+import { compileRegex } from '../routing/match.js';
 import type { Subset } from '../routing/types.js';
 import { Fields, Loc, asFields, type Report } from './reader.js';
 import { serviceOf, shortName, toName } from './names.js';
@@ -269,7 +270,16 @@ function readStringMatch(f: Fields, report: Report, emptyIsPresent: boolean): { 
   const prefix = f.str('prefix');
   if (prefix !== undefined) found.push({ prefix });
   const regex = f.str('regex');
-  if (regex !== undefined) found.push({ regex });
+  if (regex !== undefined) {
+    // Istio requires RE2 syntax here (it hands the pattern to Envoy's safe_regex), and so does Waymark.
+    const compiled = compileRegex(regex);
+    if (!compiled.ok) {
+      report.error(f.at.key('regex'), compiled.error);
+      f.rest();
+      return undefined;
+    }
+    found.push({ regex });
+  }
   f.rest();
   if (found.length > 1) {
     report.error(f.at, 'must set only one of exact, prefix or regex');

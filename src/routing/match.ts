@@ -1,3 +1,4 @@
+import { RE2JS, RE2JSException } from 're2js';
 import type { RouteMatch, StringMatch } from './types.js';
 
 /** What route matching may read of a request. */
@@ -62,17 +63,41 @@ export function compileMatch(match: RouteMatch): CompiledMatch {
 /**
  * The literal text every match of an (anchored) regex starts with, or "" when there is none to rely on:
  * characters up to the first metacharacter, less the last one when a quantifier follows it; nothing
- * when the pattern has an alternation anywhere.
+ * when the pattern has an alternation anywhere. Walks code points, not UTF-16 units: RE2 applies a
+ * quantifier to a whole code point, so `/a😀?` may match "/a" and must gate on "/a" alone.
  */
 export function literalPrefix(regex: string): string {
   if (regex.includes('|')) return '';
-  let out = '';
-  for (let i = regex.startsWith('^') ? 1 : 0; i < regex.length; i++) {
-    const ch = regex[i] as string;
-    if ('\\^$.|?*+()[]{}'.includes(ch)) return '?*{'.includes(ch) ? out.slice(0, -1) : out;
-    out += ch;
+  const out: string[] = [];
+  for (const ch of regex.startsWith('^') ? regex.slice(1) : regex) {
+    if ('\\^$.|?*+()[]{}'.includes(ch)) return ('?*{'.includes(ch) ? out.slice(0, -1) : out).join('');
+    out.push(ch);
   }
-  return out;
+  return out.join('');
+}
+
+/** A route regex ready for full matches, or why RE2 refuses it (a message that continues the field name). */
+export type CompiledRegex = { ok: true; regex: RE2JS } | { ok: false; error: string };
+
+/** Constructs that other dialects (JavaScript, PCRE) have and RE2 leaves out, to say why a pattern is refused. */
+const NOT_IN_RE2 = /\\[1-9]|\(\?<?[=!]/;
+
+/**
+ * Compiles a route regex the way Envoy's `safe_regex` and Istio's `StringMatch.regex` read it: RE2
+ * syntax (https://github.com/google/re2/wiki/Syntax), matched in time linear in the input, so no
+ * pattern and no client value can make matching backtrack. The one rule for admin validation, the
+ * Istio import and the compiled match. Match with `regex.matches(value)`: RE2 full match, the whole
+ * value must match, as Envoy anchors safe_regex.
+ */
+export function compileRegex(source: string): CompiledRegex {
+  try {
+    return { ok: true, regex: RE2JS.compile(source) };
+  } catch (error) {
+    if (!(error instanceof RE2JSException)) throw error;
+    const why = error.message.replace(/^error parsing regexp: /, '');
+    const hint = NOT_IN_RE2.test(source) ? ' (RE2 has no backreferences or lookarounds)' : '';
+    return { ok: false, error: `is not supported by the RE2 syntax: ${why}${hint}` };
+  }
 }
 
 function stringCondition(what: string, m: StringMatch, read: (req: RequestView) => string | null, cost: number): Condition {
@@ -85,13 +110,16 @@ function stringCondition(what: string, m: StringMatch, read: (req: RequestView) 
     return { describe: `${what} starts with "${value}"`, test: (req) => read(req)?.startsWith(value) ?? false, cost };
   }
   if ('regex' in m) {
-    // Anchored like Envoy's safe_regex: the whole value must match.
-    const re = new RegExp(`^(?:${m.regex})$`);
+    const compiled = compileRegex(m.regex);
+    // The admin API and the import refuse what RE2 cannot take; a route stored before they did
+    // matches nothing rather than failing the whole snapshot.
+    if (!compiled.ok) return { describe: `${what} matches /${m.regex}/, which ${compiled.error} (it matches nothing)`, test: () => false, cost };
+    const re = compiled.regex;
     return {
       describe: `${what} matches /${m.regex}/`,
       test: (req) => {
         const value = read(req);
-        return value !== null && re.test(value);
+        return value !== null && re.matches(value);
       },
       cost: cost + 1,
     };

@@ -184,6 +184,23 @@ describe('routes: errors change nothing', () => {
     expect(await state()).toEqual(before);
   });
 
+  it.each<[string, unknown, string]>([
+    ['a backreference in a header regex', { order: 1, match: { headers: { 'x-a': { regex: '(a)\\1' } } } }, 'match.headers.x-a.regex'],
+    ['a lookahead in a path regex', { order: 1, match: { path: { regex: '/(?=admin)[a-z]+' } } }, 'match.path.regex'],
+    ['a negative lookahead in a query regex', { order: 1, match: { query: { v: { regex: '(?!1)[0-9]' } } } }, 'match.query.v.regex'],
+    ['a lookbehind in a header regex', { order: 1, match: { headers: { 'x-b': { regex: '(?<=a)b' } } } }, 'match.headers.x-b.regex'],
+  ])('%s, which JavaScript takes and RE2 does not -> 400 naming the field and why, nothing written', async (_name, body, field) => {
+    const before = await state();
+    const res = await server.admin('PUT', '/services/shop/routes/new', body);
+    expectProblem(res, 400, 'invalid-request', [field]);
+    expect(res.json.errors[0].message).toMatch(/^is not supported by the RE2 syntax: .+ \(RE2 has no backreferences or lookarounds\)$/);
+    expectProblem(await server.admin('PUT', '/services/shop/routes/existing', body), 400, 'invalid-request', [field]);
+    expect(await state()).toEqual(before);
+    expectProblem(await server.admin('GET', '/services/shop/routes/new'), 404, 'not-found');
+    const existing = await server.admin('GET', '/services/shop/routes/existing');
+    expect(existing.json.match).toEqual({});
+  });
+
   it('a body that is not JSON -> 400', async () => {
     const before = await state();
     expectProblem(await server.admin('PUT', '/services/shop/routes/new', '{"order":'), 400, 'invalid-request', ['(body)']);

@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FieldError } from '../../src/api/problem.js';
 import { planIstioImport, type IstioImportPlan, type PlannedService } from '../../src/istio/import.js';
 import { durationMs } from '../../src/istio/reader.js';
 import type { RouteSpec } from '../../src/routing/types.js';
+import { dbState, expectProblem } from '../api/api-support.js';
+import { clusterBody, serviceBody } from '../support/factories.js';
+import { startTestServer, type TestServer } from '../support/server.js';
 import { docs, HEADER_ROUTING_VS, REVIEWS_DR, reviewsDr, reviewsVs } from './fixtures.js';
 
 function plan(yaml: string): IstioImportPlan {
@@ -465,6 +468,24 @@ describe('planIstioImport: errors fail the whole plan, naming the field', () => 
     { name: 'a failover region Waymark cannot name', yaml: reviewsDr('loadBalancer:\n  localityLbSetting:\n    failover:\n    - from: US_EAST\n      to: eu-west1'), fields: ['DestinationRule reviews: trafficPolicy.loadBalancer.localityLbSetting.failover[0].from'] },
     { name: 'a label that is not a string', yaml: REVIEWS_DR.replace('version: v3', 'version: 3'), fields: ['DestinationRule reviews: subsets[2].labels.version'] },
     {
+      name: 'a header regex with a backreference (Istio takes RE2 syntax only)',
+      yaml: reviewsVs(`match:\n- headers:\n    x-a:\n      regex: '(a)\\1'\n${TO_ALL}`),
+      fields: ['VirtualService reviews: http[0].match[0].headers.x-a.regex'],
+      message: /^is not supported by the RE2 syntax: invalid escape sequence: `\\1` \(RE2 has no backreferences or lookarounds\)$/,
+    },
+    {
+      name: 'a uri regex with a lookahead',
+      yaml: reviewsVs(`match:\n- uri:\n    regex: '/(?=admin)[a-z]+'\n${TO_ALL}`),
+      fields: ['VirtualService reviews: http[0].match[0].uri.regex'],
+      message: /RE2 syntax: invalid or unsupported Perl syntax: `\(\?=`/,
+    },
+    {
+      name: 'a queryParams regex with a negative lookahead, in the second match block',
+      yaml: reviewsVs(`match:\n- uri:\n    prefix: /a\n- queryParams:\n    v:\n      regex: '(?!1)[0-9]'\n${TO_ALL}`),
+      fields: ['VirtualService reviews: http[0].match[1].queryParams.v.regex'],
+      message: /RE2 syntax/,
+    },
+    {
       name: 'more than 10 ORed match blocks',
       yaml: reviewsVs(`match:\n${Array.from({ length: 11 }, (_, i) => `- uri:\n    prefix: /p${i}`).join('\n')}\nroute:\n- destination:\n    host: reviews`),
       fields: ['VirtualService reviews: http[0].match'],
@@ -476,6 +497,30 @@ describe('planIstioImport: errors fail the whole plan, naming the field', () => 
     expect(errs.map((e) => e.field)).toEqual(fields);
     for (const e of errs) expect(e.message).toMatch(/\S/);
     if (message) expect(errs.map((e) => e.message).join('\n')).toMatch(message);
+  });
+});
+
+describe('POST /import/istio: a regex RE2 refuses', () => {
+  let server: TestServer;
+  beforeEach(async () => {
+    server = await startTestServer();
+    expect((await server.admin('PUT', '/services/reviews', serviceBody(['reviews.example.com']))).status).toBe(201);
+    expect((await server.admin('PUT', '/services/reviews/clusters/ue1', clusterBody('us-east1', 'https://ue1.reviews.internal'))).status).toBe(201);
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it('-> 400 naming the Istio field, and nothing written (also with an importable route beside it)', async () => {
+    const body = reviewsVs(`match:\n- headers:\n    x-a:\n      regex: '(a)\\1'\n${TO_ALL}`).replace(/$/, `  - name: rest\n    ${TO_ALL.replace(/\n/g, '\n    ')}\n`);
+    const routes = async () => (await server.db.execute('select count(*) as n from routes')).rows[0]?.n;
+    const before = { ...(await dbState(server.db)), routes: await routes() };
+    const res = await server.admin('POST', '/import/istio', body);
+    expectProblem(res, 400, 'invalid-request', ['VirtualService reviews: http[0].match[0].headers.x-a.regex']);
+    expect(res.json.errors[0].message).toMatch(/RE2 syntax/);
+    expect({ ...(await dbState(server.db)), routes: await routes() }).toEqual(before);
+    const listed = await server.admin('GET', '/services/reviews/routes');
+    expect(listed.json.routes).toEqual([]);
   });
 });
 

@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { compileMatch, queryParam, type RequestView } from '../../src/routing/match.js';
+import { RE2JS } from 're2js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { compileMatch, compileRegex, queryParam, type RequestView } from '../../src/routing/match.js';
 import type { RouteMatch } from '../../src/routing/types.js';
 
 /** A request view over plain data; `reads` counts header lookups so tests can see what was evaluated. */
@@ -142,10 +143,75 @@ describe('compileMatch: cost order', () => {
   });
 });
 
-describe('compileMatch: regexes are compiled once', () => {
+describe('compileMatch: regexes are RE2 full matches', () => {
+  // Each row also holds for a JavaScript RegExp anchored as ^(?:...)$ unless it says RE2: those rows fail
+  // on the old engine (JavaScript has no POSIX classes, \Q...\E, \pL, \z or (?i)).
+  it.each<[string, string, string, boolean]>([
+    ['anchored at the start', 'b+', 'abb', false],
+    ['anchored at the end', 'a+', 'aab', false],
+    ['the whole value', 'a+b', 'aab', true],
+    ['the empty pattern matches only the empty value', '', '', true],
+    ['the empty pattern does not match a value', '', 'a', false],
+    ['alternation is anchored as a whole, not per branch', 'ab|cd', 'abcd', false],
+    ['alternation: the second branch alone', 'ab|cd', 'cd', true],
+    ['alternation: a branch that is a prefix of the value', 'a|ab', 'ab', true],
+    ['a class', '[0-9a-f]{4}', '0b1f', true],
+    ['a negated class stops at "/"', '/u/[^/]+', '/u/1/2', false],
+    ['\\d is ASCII digits', '\\d+', '123', true],
+    ['explicit ^ and $ change nothing', '^v[12]$', 'v2', true],
+    ['RE2: a POSIX class', '[[:digit:]]+', '42', true],
+    ['RE2: a POSIX class refuses letters', '[[:digit:]]+', '4a', false],
+    ['RE2: \\Q...\\E quotes metacharacters', '\\Qa.b\\E', 'a.b', true],
+    ['RE2: \\Q...\\E, so . is a dot', '\\Qa.b\\E', 'axb', false],
+    ['RE2: a Unicode class \\pL', '\\pL+', 'caf\u00e9', true],
+    ['RE2: the (?i) flag', '(?i)canary', 'CaNaRy', true],
+    ['RE2: \\z is the end of the text', 'a+\\z', 'aa', true],
+  ])('%s: /%s/ on %j is %s', (_name, regex, value, expected) => {
+    expect(matches({ headers: { 'x-v': { regex } } }, { headers: { 'x-v': value } })).toBe(expected);
+    expect(matches({ query: { v: { regex } } }, { query: new URLSearchParams({ v: value }).toString() })).toBe(expected);
+  });
+
+  it('a nested quantifier (a+)+b on 30 "a"s and "!" is false at once: no backtracking', { timeout: 2000 }, () => {
+    // A backtracking engine takes 2^30 steps here (seconds), past this test's timeout.
+    const evil = 'a'.repeat(30) + '!';
+    expect(matches({ headers: { 'x-evil': { regex: '(a+)+b' } } }, { headers: { 'x-evil': evil } })).toBe(false);
+    expect(matches({ path: { regex: '/(a+)+b' } }, { path: `/${evil}` })).toBe(false);
+    expect(matches({ query: { q: { regex: '(a|aa)+b' } } }, { query: `q=${evil}` })).toBe(false);
+  });
+
+  it('a stored regex RE2 refuses matches nothing and says why, and the snapshot still compiles', () => {
+    const compiled = compileMatch({ headers: { 'x-a': { regex: '(a)\\1' } } });
+    expect(compiled.test(view({ headers: { 'x-a': 'aa' } }))).toBe(false);
+    expect(compiled.conditions.map((c) => c.describe)).toEqual(['header x-a matches /(a)\\1/, which is not supported by the RE2 syntax: invalid escape sequence: `\\1` (RE2 has no backreferences or lookarounds) (it matches nothing)']);
+  });
+});
+
+describe('compileRegex: the one rule for what a route regex may be', () => {
+  it.each<[string, RegExp]>([
+    ['(a)\\1', /^is not supported by the RE2 syntax: invalid escape sequence: `\\1` \(RE2 has no backreferences or lookarounds\)$/],
+    ['(?=x)x', /invalid or unsupported Perl syntax: `\(\?=`.*no backreferences or lookarounds/],
+    ['a(?!b)', /invalid or unsupported Perl syntax: `\(\?!`.*no backreferences or lookarounds/],
+    ['(?<=a)b', /^is not supported by the RE2 syntax: .*no backreferences or lookarounds/],
+    ['(unclosed', /^is not supported by the RE2 syntax: missing closing \): `\(unclosed`$/],
+    ['[', /missing closing \]/],
+    ['a**', /invalid nested repetition operator/],
+    ['a{1001}', /invalid repeat count/],
+  ])('refuses %s, saying why', (source, message) => {
+    const compiled = compileRegex(source);
+    expect(compiled.ok).toBe(false);
+    if (!compiled.ok) expect(compiled.error).toMatch(message);
+  });
+
+  it.each(['/items/[0-9]+', '(a+)+b', '.*', '', '(?P<id>[a-z]+)', '(?i)x', '[[:alpha:]]', '\\pL', 'x{y}'])('accepts %j', (source) => {
+    expect(compileRegex(source).ok).toBe(true);
+  });
+});
+
+describe('compileMatch: regexes are compiled once, never as a JavaScript RegExp', () => {
   const Original = globalThis.RegExp;
   afterEach(() => {
     globalThis.RegExp = Original;
+    vi.restoreAllMocks();
   });
 
   /** Replaces the global RegExp with a proxy that counts constructions (with or without `new`). */
@@ -164,22 +230,26 @@ describe('compileMatch: regexes are compiled once', () => {
     return () => n;
   }
 
-  it('builds one RegExp per regex condition at compile time and none per request', () => {
+  it('compiles one RE2 regex per regex condition at compile time, none per request, and builds no RegExp at all', () => {
     const count = countRegExps();
+    const compiles = vi.spyOn(RE2JS, 'compile');
     const compiled = compileMatch({ path: { regex: '/items/[0-9]+' }, headers: { 'x-user': { regex: 'u-[0-9]+' } }, query: { id: { regex: '[a-z]+' } } });
-    expect(count()).toBe(3);
+    expect(compiles.mock.calls.map((c) => c[0])).toEqual(['/items/[0-9]+', 'u-[0-9]+', '[a-z]+']);
     for (let i = 0; i < 100; i++) {
       compiled.test(view({ path: `/items/${i}`, headers: { 'x-user': `u-${i}` }, query: `id=abc` }));
       compiled.test(view({ path: `/nope/${i}` }));
     }
     expect(compiled.test(view({ path: '/items/1', headers: { 'x-user': 'u-1' }, query: 'id=abc' }))).toBe(true);
-    expect(count()).toBe(3);
+    expect(compiles).toHaveBeenCalledTimes(3);
+    expect(count()).toBe(0);
   });
 
-  it('builds no RegExp for exact, prefix and present conditions', () => {
+  it('compiles nothing for exact, prefix and present conditions', () => {
     const count = countRegExps();
+    const compiles = vi.spyOn(RE2JS, 'compile');
     const compiled = compileMatch({ path: { prefix: '/a' }, headers: { 'x-a': { exact: '1' }, 'x-b': { present: true } }, query: { q: { prefix: 'z' } } });
     compiled.test(view({ path: '/a', headers: { 'x-a': '1', 'x-b': '' }, query: 'q=zz' }));
+    expect(compiles).not.toHaveBeenCalled();
     expect(count()).toBe(0);
   });
 });
@@ -197,16 +267,18 @@ describe('compileMatch: the path gate never changes what matches', () => {
     [{ regex: '(/v1)?/items' }, null],
     [{ regex: '^/abc' }, '/abc'],
     [{ regex: '/a\\.b' }, '/a'],
+    [{ regex: '/a\u{1F600}?' }, '/a'],
+    [{ regex: '/\u{1F600}+x' }, '/\u{1F600}'],
   ])('%j gates on %j', (path, gate) => {
     expect(compileMatch({ path }).pathGate).toBe(gate);
   });
 
-  const regexes = ['/items/[0-9]+', '/items?', '/ab*c', '/ab{0,2}c', '/ab+', '/a|/b', '(/v1)?/items', '/a\\.b', '/x{y}', '/v[12]/.*', '/caf\u00e9s?', '/(?:a|b)c', '/a.?'];
-  const paths = ['/', '/a', '/ab', '/abc', '/ac', '/abbc', '/abbb', '/b', '/a.b', '/axb', '/items', '/item', '/items/', '/items/12', '/v1/items', '/x{y}', '/xy', '/v1/x', '/v3/x', '/caf\u00e9', '/caf\u00e9s', '/ac', '/bc', '/cc', '/a', '/aa', '/aaa'];
+  const regexes = ['/items/[0-9]+', '/items?', '/ab*c', '/ab{0,2}c', '/ab+', '/a|/b', '(/v1)?/items', '/a\\.b', '/x{y}', '/v[12]/.*', '/caf\u00e9s?', '/(?:a|b)c', '/a.?', '/a\u{1F600}?b'];
+  const paths = ['/', '/a', '/ab', '/abc', '/ac', '/abbc', '/abbb', '/b', '/a.b', '/axb', '/items', '/item', '/items/', '/items/12', '/v1/items', '/x{y}', '/xy', '/v1/x', '/v3/x', '/caf\u00e9', '/caf\u00e9s', '/ac', '/bc', '/cc', '/a', '/aa', '/aaa', '/a\u{1F600}b'];
 
-  it.each(regexes)('regex %s agrees with the anchored RegExp on every sample path', (regex) => {
+  it.each(regexes)('regex %s agrees with an RE2 full match without the gate on every sample path', (regex) => {
     const compiled = compileMatch({ path: { regex } });
-    const reference = new RegExp(`^(?:${regex})$`);
-    for (const path of paths) expect(compiled.test(view({ path })), `${regex} on ${path}`).toBe(reference.test(path));
+    const reference = RE2JS.compile(regex);
+    for (const path of paths) expect(compiled.test(view({ path })), `${regex} on ${path}`).toBe(reference.matches(path));
   });
 });
