@@ -77,9 +77,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       begin();
       const protocol = single(req.headers.upgrade)?.toLowerCase() ?? '';
       // A response object on the socket writes Waymark's own answers (and refusals) like any other.
-      const res = new ServerResponse(req);
-      res.assignSocket(socket as never);
-      res.shouldKeepAlive = false;
+      const res = onSocket(req, socket);
       if (protocol !== 'websocket') {
         writeProblem(res, new Problem(400, 'unsupported-upgrade', 'Unsupported upgrade', `only WebSocket upgrades are proxied, not "${protocol}"`), requestIdFrom(undefined), true);
         return;
@@ -89,9 +87,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
     },
     onConnect(req, socket) {
       begin();
-      const res = new ServerResponse(req);
-      res.assignSocket(socket as never);
-      res.shouldKeepAlive = false;
+      const res = onSocket(req, socket);
       res.once('close', end);
       writeProblem(res, new Problem(405, 'method-not-allowed', 'Method not allowed', 'Waymark is not a forward proxy: CONNECT is not supported', undefined, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' }), requestIdFrom(undefined), true);
     },
@@ -104,6 +100,18 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       for (const socket of spliced) socket.destroy();
     },
   };
+}
+
+/**
+ * A response object on a connection taken out of the HTTP server (an upgrade, a CONNECT), so Waymark's
+ * own answers and an origin's refusal are written like any other; the connection ends after it.
+ */
+function onSocket(req: IncomingMessage, socket: Duplex): ServerResponse {
+  const res = new ServerResponse(req);
+  res.assignSocket(socket as never);
+  res.shouldKeepAlive = false;
+  res.once('finish', () => socket.end());
+  return res;
 }
 
 /** The client's request as the proxy reads it. */
@@ -198,7 +206,9 @@ function writeProblem(res: ServerResponse, problem: Problem, requestId: string, 
     return;
   }
   const rendered = renderProblem(problem, requestId);
-  res.writeHead(rendered.status, close ? { ...rendered.headers, connection: 'close' } : rendered.headers);
+  const headers: OutgoingHttpHeaders = rendered.body === null ? { ...rendered.headers } : { ...rendered.headers, 'content-length': Buffer.byteLength(rendered.body) };
+  if (close) headers.connection = 'close';
+  res.writeHead(rendered.status, headers);
   res.end(rendered.body ?? undefined);
 }
 

@@ -37,6 +37,14 @@ describe('health', () => {
     expect(res.json).toEqual({ status: 'ready', snapshotVersion: 0, services: 0, storeError: null });
   });
 
+  it('ready answers 503 once a graceful stop has begun, so load balancers move on', async () => {
+    server.runtime.lifecycle.draining = true;
+    const res = await send(`${server.url}/_waymark/health/ready`);
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    expect(res.json.code).toBe('draining');
+  });
+
   it('ready reports the new snapshot version after a write', async () => {
     expect((await server.admin('PUT', '/services/shop', serviceBody())).status).toBe(201);
     expect((await server.admin('PUT', '/services/blog', serviceBody(['blog.example.com']))).status).toBe(201);
