@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { descendants, processTable, TICKS_PER_SECOND } from './proc-stat.js';
 
 /**
  * How much CPU other processes on the machine used while we measured (other engineers' tests, builds...):
@@ -8,8 +9,6 @@ import { readdirSync, readFileSync } from 'node:fs';
  * other = the machine's busy time (/proc/stat) - this process's CPU time - its descendants' CPU time
  * (servers, wrk: sampled from /proc/<pid>/stat every `intervalMs` while the event loop is free).
  */
-const TICKS_PER_SECOND = 100;
-
 function machineBusyTicks(): number | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
@@ -18,44 +17,6 @@ function machineBusyTicks(): number | null {
   } catch {
     return null;
   }
-}
-
-/** pid -> [ppid, utime+stime ticks] for every process. */
-function processes(): Map<number, [number, number]> {
-  const procs = new Map<number, [number, number]>();
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return procs;
-  }
-  for (const entry of entries) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(pid, [Number(rest[1]), Number(rest[11]) + Number(rest[12])]);
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return procs;
-}
-
-function descendants(procs: Map<number, [number, number]>, root: number): Set<number> {
-  const mine = new Set<number>();
-  const open = [root];
-  while (open.length) {
-    const parent = open.pop() as number;
-    for (const [pid, [ppid]] of procs) {
-      if (ppid === parent && !mine.has(pid)) {
-        mine.add(pid);
-        open.push(pid);
-      }
-    }
-  }
-  return mine;
 }
 
 export interface NoiseMonitor {
@@ -68,15 +29,15 @@ export function startNoiseMonitor(intervalMs = 250): NoiseMonitor {
   if (busy0 === null) return { stop: () => null };
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  let last = processes();
+  let last = processTable();
   let childTicks = 0;
   const step = () => {
-    const next = processes();
+    const next = processTable();
     const mine = new Set([...descendants(last, process.pid), ...descendants(next, process.pid)]);
     for (const pid of mine) {
       const before = last.get(pid);
       const after = next.get(pid);
-      if (after) childTicks += Math.max(0, after[1] - (before?.[1] ?? 0));
+      if (after) childTicks += Math.max(0, after.ticks - (before?.ticks ?? 0));
     }
     last = next;
   };

@@ -46,8 +46,10 @@ export function area(url: string, name: string): string {
   if (name === '(program)' || name === '(root)') return 'V8/native (program)';
   if (url.includes('/node_modules/hono/')) return 'hono';
   if (url.includes('/node_modules/@hono/node-server/')) return '@hono/node-server';
-  if (url.includes('/node_modules/drizzle-orm/') || url.includes('/node_modules/@libsql/') || url.includes('libsql')) return 'drizzle/libsql';
+  // In wrangler's bundle map drizzle-orm's files appear as node_modules/src/... (its own maps say ../src/).
+  if (url.includes('/node_modules/drizzle-orm/') || url.includes('/node_modules/src/') || url.includes('/node_modules/@libsql/') || url.includes('libsql')) return 'drizzle/libsql';
   if (url.includes('/node_modules/zod/')) return 'zod';
+  if (url.includes('/node_modules/undici/')) return 'undici (npm)';
   if (url.includes('/node_modules/tsx/') || url.includes('internal/modules/')) return 'module loading (tsx, startup)';
   if (url.includes('/node_modules/')) return 'other node_modules';
   if (url.includes('/src/')) return 'waymark src/';
@@ -187,9 +189,13 @@ function frameIndex(profile: CpuProfile, cache: Map<string, Transformed[]>) {
 
 // --- summary -----------------------------------------------------------------------------------------
 
-export function summarize(profile: CpuProfile, options: { requests?: number; top?: number } = {}): string {
+/**
+ * `sourcePositions`: the frames already point at source lines (a workerd profile mapped through the
+ * bundle's source map), so tsx's cache is not consulted.
+ */
+export function summarize(profile: CpuProfile, options: { requests?: number; top?: number; sourcePositions?: boolean } = {}): string {
   const top = options.top ?? 25;
-  const { byId, parent, label } = frameIndex(profile, tsxCache());
+  const { byId, parent, label } = frameIndex(profile, options.sourcePositions ? new Map() : tsxCache());
   const srcPrefix = pathToFileURL(join(ROOT_DIR, 'src')).href + '/';
   const isSrc = (id: number) => (byId.get(id) as ProfileNode).callFrame.url.startsWith(srcPrefix);
 

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+import type { CpuProfile } from './profile.js';
+
+/**
+ * A V8 CPU profile of one worker inside workerd, taken through workerd's inspector (Miniflare's
+ * `inspectorPort`) with the DevTools protocol's Profiler domain, the way DevTools' Performance tab does it.
+ * It covers the worker's own isolate only (not Miniflare's entry worker, not workerd's C++ I/O).
+ */
+export interface WorkerdProfiler {
+  stop(): Promise<CpuProfile>;
+}
+
+const CALL_TIMEOUT_MS = 10_000;
+const SAMPLING_INTERVAL_US = 250;
+
+export async function startWorkerdProfiler(inspector: URL, worker: string): Promise<WorkerdProfiler> {
+  const socket = new WebSocket(new URL(`/core:user:${worker}`, inspector), { perMessageDeflate: false, maxPayload: 1024 * 2 ** 20 });
+  await new Promise<void>((ok, fail) => {
+    socket.once('open', () => ok());
+    socket.once('error', fail);
+  });
+  let nextId = 0;
+  const pending = new Map<number, (reply: { result?: unknown; error?: { message: string } }) => void>();
+  socket.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
+    // Events carry no id. workerd answers some calls (Profiler.enable...) with an echo of the request
+    // rather than an empty result: any message with the call's id settles it.
+    if (message.id === undefined) return;
+    pending.get(message.id)?.(message);
+    pending.delete(message.id);
+  });
+  const call = <T>(method: string, params: Record<string, unknown> = {}): Promise<T> =>
+    new Promise((ok, fail) => {
+      const id = ++nextId;
+      const timer = setTimeout(() => fail(new Error(`workerd inspector: ${method} timed out`)), CALL_TIMEOUT_MS);
+      pending.set(id, (reply) => {
+        clearTimeout(timer);
+        if (reply.error) fail(new Error(`workerd inspector: ${method}: ${reply.error.message}`));
+        else ok(reply.result as T);
+      });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
+  await call('Profiler.start');
+  return {
+    async stop() {
+      try {
+        return (await call<{ profile: CpuProfile }>('Profiler.stop')).profile;
+      } finally {
+        socket.close();
+      }
+    },
+  };
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Per generated line: [generatedColumn, sourceIndex, sourceLine] segments, in column order. */
+function decodeMappings(mappings: string): [number, number, number][][] {
+  const lines: [number, number, number][][] = [];
+  let source = 0;
+  let srcLine = 0;
+  for (const line of mappings.split(';')) {
+    const segments: [number, number, number][] = [];
+    let genCol = 0;
+    for (const segment of line.split(',')) {
+      if (!segment) continue;
+      const values: number[] = [];
+      let value = 0;
+      let shift = 0;
+      for (const ch of segment) {
+        const digit = B64.indexOf(ch);
+        value += (digit & 31) << shift;
+        if (digit & 32) shift += 5;
+        else {
+          values.push(value & 1 ? -(value >>> 1) : value >>> 1);
+          value = 0;
+          shift = 0;
+        }
+      }
+      genCol += values[0] ?? 0;
+      if (values.length >= 4) {
+        source += values[1] ?? 0;
+        srcLine += values[2] ?? 0;
+        segments.push([genCol, source, srcLine]);
+      }
+    }
+    lines.push(segments);
+  }
+  return lines;
+}
+
+/**
+ * Rewrites the bundle's frames (worker.js line:column) to the original files and lines through the
+ * bundle's source map, so that bench/profile.ts can group them by area (src/, hono, drizzle...).
+ */
+export function mapBundleProfile(profile: CpuProfile, bundleFile: string): CpuProfile {
+  let map: { sources: string[]; mappings: string; sourceRoot?: string };
+  try {
+    map = JSON.parse(readFileSync(`${bundleFile}.map`, 'utf8')) as typeof map;
+  } catch {
+    return profile;
+  }
+  const lines = decodeMappings(map.mappings);
+  const base = resolve(dirname(bundleFile), map.sourceRoot ?? '');
+  const urls = map.sources.map((s) => pathToFileURL(resolve(base, s)).href);
+  const bundleName = bundleFile.slice(bundleFile.lastIndexOf('/') + 1);
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    if (!f.url.endsWith(bundleName)) continue;
+    const segments = lines[f.lineNumber];
+    if (!segments?.length) continue;
+    let best = segments[0] as [number, number, number];
+    for (const s of segments) {
+      if (s[0] <= f.columnNumber) best = s;
+      else break;
+    }
+    const url = urls[best[1]];
+    if (!url) continue;
+    f.url = url;
+    f.lineNumber = best[2];
+    f.columnNumber = 0;
+  }
+  return profile;
+}
