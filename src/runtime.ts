@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { TokenGrant } from './api/auth.js';
+import type { ProbeTransport } from './health/probe.js';
 import { runHealthSync, type SyncSummary } from './health/sync.js';
 import { ReportBuffer } from './observe/edge-reports.js';
 import { RouteSampleBuffer } from './observe/route-samples.js';
@@ -50,6 +51,8 @@ export interface RuntimeParts {
   log?: Logger;
   /** At most this many probes at once whatever the settings say (6 on Workers). */
   maxProbeConcurrency?: number;
+  /** How the health sync reaches origins: the runtime's transport (undici on Node, fetch on Workers). */
+  transport: ProbeTransport;
 }
 
 export function createRuntime(parts: RuntimeParts): Runtime {
@@ -81,7 +84,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   });
   let syncing: Promise<SyncSummary> | null = null;
   const runSync = (requestId?: string) => {
-    syncing ??= runHealthSync({ db, now, log, probeConcurrency, ...(requestId ? { requestId } : {}) })
+    syncing ??= runHealthSync({ db, now, log, probeConcurrency, transport: parts.transport, ...(requestId ? { requestId } : {}) })
       .then(async (summary) => {
         await snapshots.refresh();
         return summary;

@@ -3,6 +3,7 @@ import { createApp, isWaymarkPath } from './app.js';
 import type { AppEnv } from './app-env.js';
 import { consoleLogger, errorFields } from './observe/log.js';
 import { proxyFetch } from './proxy/fetch-proxy.js';
+import { fetchTransport } from './proxy/fetch-transport.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { parseSettings } from './settings.js';
 import { openStore } from './store/client.js';
@@ -29,6 +30,7 @@ function isolateFor(env: Env): Isolate {
       settings,
       store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
       maxProbeConcurrency: WORKERS_MAX_CONNECTIONS,
+      transport: fetchTransport,
     });
     isolate = { env, runtime, app: createApp(runtime) };
   }

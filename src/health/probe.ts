@@ -1,36 +1,35 @@
+import type { OriginTarget, Transport } from '../proxy/transport.js';
 import type { Cluster } from '../routing/types.js';
 import type { HealthCheck } from '../store/schema.js';
 import { statusExpected, type ProbeResult } from './evaluate.js';
 
-/** Where a probe goes: the cluster's origin, under its base path. */
-export type ProbeTarget = Pick<Cluster, 'origin' | 'basePath'>;
+/** Where a probe goes: the cluster's origin, under its base path, with its Host. */
+export type ProbeTarget = OriginTarget & Pick<Cluster, 'basePath'>;
+
+/** A transport that only ever sends bodiless requests (Node's undici or Workers' fetch). */
+export type ProbeTransport = Transport<never, unknown>;
 
 /**
- * GETs a cluster's health endpoint (`origin + basePath + check.path`) with a timeout. Failures are
- * results, never exceptions. It does not send the cluster's `originHost`: fetch cannot set Host (Node's
- * fetch drops it, workerd ignores it, Workers allow it only within the account's own zone), so a probe
- * reaches the origin under the host of its URL.
+ * GETs a cluster's health endpoint (`origin + basePath + check.path`, Host `originHost` when set) through
+ * the runtime's transport, with a timeout. Failures are results, never exceptions. Workers' fetch cannot
+ * set Host outside the account's zone, so there a probe reaches the origin under its URL's host.
  */
-export async function probeCluster(target: ProbeTarget, check: HealthCheck, now: () => number): Promise<ProbeResult> {
+export async function probeCluster(transport: ProbeTransport, target: ProbeTarget, check: HealthCheck, now: () => number): Promise<ProbeResult> {
   const started = now();
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), check.timeoutMs);
-  try {
-    const res = await fetch(target.origin + target.basePath + check.path, {
-      headers: { 'user-agent': 'waymark-health-check/1' },
-      redirect: 'manual',
-      signal: timeout.signal,
-    });
-    await res.body?.cancel();
-    const ok = statusExpected(res.status, check.expectedStatuses);
-    return { ok, status: res.status, latencyMs: now() - started, error: ok ? null : `unexpected status ${res.status}` };
-  } catch (error) {
-    const message = timeout.signal.aborted ? `timed out after ${check.timeoutMs} ms` : error instanceof Error ? error.message : String(error);
-    return { ok: false, status: null, latencyMs: now() - started, error: message };
-  } finally {
-    clearTimeout(timer);
+  const sent = await transport.send(
+    { cluster: target, method: 'GET', path: target.basePath + check.path, headers: { 'user-agent': 'waymark-health-check/1' }, body: null, upgrade: false },
+    check.timeoutMs,
+    NEVER_ABORTED,
+  );
+  if (!sent.ok) {
+    return { ok: false, status: null, latencyMs: now() - started, error: sent.failure === 'timeout' ? `timed out after ${check.timeoutMs} ms` : sent.message };
   }
+  transport.discard(sent.response);
+  const ok = statusExpected(sent.status, check.expectedStatuses);
+  return { ok, status: sent.status, latencyMs: now() - started, error: ok ? null : `unexpected status ${sent.status}` };
 }
+
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Runs `work` over `items` with at most `limit` at once (Workers allow 6 simultaneous connections). */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {

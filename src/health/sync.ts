@@ -9,7 +9,7 @@ import { describeTarget, endOverrideWrites } from '../store/overrides.js';
 import { commit, listAllClusters, loadSnapshotSource, type Actor, type Write } from '../store/queries.js';
 import { automateRoutes, orderByLatency, type AutomationResult } from './automation.js';
 import { evaluateHealth, NEW_CLUSTER } from './evaluate.js';
-import { mapBounded, probeCluster } from './probe.js';
+import { mapBounded, probeCluster, type ProbeTransport } from './probe.js';
 
 /** Edge reports are kept this long for later analysis, then deleted by the sync. */
 const REPORT_RETENTION_MS = 60 * 60 * 1000;
@@ -27,6 +27,8 @@ export interface SyncDeps {
   log: Logger;
   /** Probes in flight at once (Workers allow 6 simultaneous outbound connections). */
   probeConcurrency: number;
+  /** How probes are sent: the runtime's transport. */
+  transport: ProbeTransport;
   requestId?: string;
 }
 
@@ -60,7 +62,7 @@ export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
     loadEdgeWindow(db, started - EDGE_WINDOW_MS),
     expiredOverrides(db, started),
   ]);
-  const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(splitOrigin(c.origin), c.healthCheck, now));
+  const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(deps.transport, { ...splitOrigin(c.origin), originHost: c.originHost }, c.healthCheck, now));
   const at = now();
   const actor: Actor = { name: SYNC_ACTOR, requestId: deps.requestId ?? `sync-${at}`, now: at };
 

@@ -133,7 +133,12 @@ function incomingFrom(req: IncomingMessage, rt: Runtime, upgrade: string | null)
     proto: forwardedProto === 'https' || forwardedProto === 'http' ? forwardedProto : 'http',
     pathAndQuery: req.url && req.url.startsWith('/') ? req.url : originForm(req.url),
     header: (name) => single(h[name]) ?? null,
-    headers: () => headerEntries(h),
+    eachHeader: (visit) => {
+      for (const name in h) {
+        const value = h[name];
+        if (value !== undefined) visit(name, Array.isArray(value) ? value.join(', ') : value);
+      }
+    },
     peerIp: peer?.startsWith('::ffff:') ? peer.slice(7) : peer,
     hasBody: upgrade === null && (declared !== undefined ? declared !== '0' : h['transfer-encoding'] !== undefined),
     contentLength: declared === undefined ? null : Number(declared),
@@ -214,13 +219,6 @@ function writeProblem(res: ServerResponse, problem: Problem, requestId: string, 
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function* headerEntries(h: IncomingMessage['headers']): Iterable<[string, string]> {
-  for (const name in h) {
-    const value = h[name];
-    if (value !== undefined) yield [name, Array.isArray(value) ? value.join(', ') : value];
-  }
 }
 
 /** An absolute-form request target (`GET http://host/path`) as origin-form. */

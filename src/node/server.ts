@@ -42,9 +42,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const settings = parseSettings(options.env);
   const store = options.store ?? openStore(localPath(settings.WAYMARK_DATABASE_URL), settings.WAYMARK_DATABASE_AUTH_TOKEN);
   await migrate(store.db, { migrationsFolder: MIGRATIONS_FOLDER });
+  const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
   const runtime = createRuntime({
     settings,
     store,
+    transport,
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.log ? { log: options.log } : {}),
@@ -61,7 +63,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   syncTimer?.unref();
   flushTimer.unref();
 
-  const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
   const proxy = createNodeProxy(runtime, transport);
   // Keep the runtime's own Response: admin answers then leave with a content-length in one write.
   const admin = getRequestListener(app.fetch, { overrideGlobalObjects: false });

@@ -40,7 +40,7 @@ function incomingFrom(request: Request): Incoming<ReadableStream<Uint8Array>> {
     proto: url.slice(0, schemeEnd),
     pathAndQuery: pathStart < 0 ? '/' : url.slice(pathStart),
     header: (name) => headers.get(name),
-    headers: () => headers,
+    eachHeader: (visit) => headers.forEach((value, name) => visit(name, value)),
     peerIp: headers.get('cf-connecting-ip'),
     cf: (request as { cf?: Incoming<unknown>['cf'] }).cf,
     hasBody,

@@ -28,8 +28,8 @@ export interface Incoming<Body> {
   pathAndQuery: string;
   /** A header by lowercase name (several values joined by ", "); null when absent. */
   header(name: string): string | null;
-  /** Every header as [lowercase name, value]. */
-  headers(): Iterable<[string, string]>;
+  /** Calls `visit` with every header (lowercase name, value; several values joined by ", "). */
+  eachHeader(visit: (name: string, value: string) => void): void;
   /** Whoever connected: the socket's address on Node, cf-connecting-ip on Workers. */
   peerIp: string | null;
   /** request.cf on Workers. */
@@ -80,7 +80,7 @@ export async function handleProxy<Body, Res>(
   }
   const hostCheck = requestHost(incoming.hostValues);
   if (!hostCheck.ok) throw new Problem(400, 'bad-host', 'Bad Host header', hostCheck.detail);
-  const snapshot = await rt.snapshots.get(tools.background);
+  const snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
   if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', 'the routing table has not been loaded from the store yet');
 
   const facts = requestFacts(incoming, hostCheck.host, rt.settings, requestId);
@@ -105,7 +105,7 @@ export async function handleProxy<Body, Res>(
     });
   }
 
-  const headers = upstreamHeaders(incoming.headers(), connectionTokens(incoming.header('connection')), {
+  const headers = upstreamHeaders(incoming, connectionTokens(incoming.header('connection')), {
     peerIp: incoming.peerIp,
     ...client,
     proto: incoming.proto,
@@ -114,7 +114,7 @@ export async function handleProxy<Body, Res>(
     traceparent: nextTraceparent(incoming.header('traceparent')),
     upgrade,
   });
-  const body = await requestBody(incoming, rt.settings.WAYMARK_RETRY_BUFFER_BYTES);
+  const body = incoming.hasBody ? await requestBody(incoming, rt.settings.WAYMARK_RETRY_BUFFER_BYTES) : null;
   if (decision.mirror && !upgrade) mirror(rt, tools, decision, incoming.method, incoming.pathAndQuery, headers, body);
 
   const timeoutMs = route?.spec.timeoutMs ?? null;
@@ -219,8 +219,7 @@ function concurrencySlots(rt: Runtime, service: CompiledService, route: Compiled
 }
 
 /** The body for the tries: none, bytes when small enough to replay (or mirror), else the client's stream, once. */
-async function requestBody<Body>(incoming: Incoming<Body>, bufferBytes: number): Promise<Uint8Array | Body | null> {
-  if (!incoming.hasBody) return null;
+async function requestBody<Body>(incoming: Incoming<Body>, bufferBytes: number): Promise<Uint8Array | Body> {
   if (incoming.contentLength === null || incoming.contentLength > bufferBytes) return incoming.body;
   try {
     return await incoming.readBody();

@@ -65,12 +65,11 @@ export interface ForwardFacts {
  * forwarded (RFC 7239), x-request-id and traceparent. Nothing else is added: accept-encoding and the
  * rest pass as the client sent them.
  */
-export function upstreamHeaders(incoming: Iterable<[string, string]>, named: Set<string> | null, facts: ForwardFacts): Record<string, string> {
+export function upstreamHeaders(incoming: { eachHeader(visit: (name: string, value: string) => void): void }, named: Set<string> | null, facts: ForwardFacts): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of incoming) {
-    if (HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || named?.has(name)) continue;
-    out[name] = value;
-  }
+  incoming.eachHeader((name, value) => {
+    if (!(HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || named?.has(name))) out[name] = value;
+  });
   if (facts.upgrade) out.upgrade = facts.upgrade;
   if (facts.forwardedFor) out['x-forwarded-for'] = facts.forwardedFor;
   out['x-forwarded-host'] = facts.host;

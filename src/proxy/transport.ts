@@ -19,8 +19,11 @@ export interface Transport<Body, Res> {
   discard(response: Res): void;
 }
 
+/** Where a request goes: an origin (scheme://host:port) and the Host it expects, when not the origin's. */
+export type OriginTarget = Pick<Cluster, 'origin' | 'originHost'>;
+
 export interface UpstreamRequest<Body> {
-  cluster: Cluster;
+  cluster: OriginTarget;
   method: string;
   /** The cluster's base path and the client's path and query. */
   path: string;

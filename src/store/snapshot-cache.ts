@@ -47,15 +47,21 @@ export class SnapshotCache {
    * due refresh to `background` (waitUntil on Workers) and answers with what it has.
    */
   async get(background: (work: Promise<unknown>) => void): Promise<Snapshot | null> {
+    const loaded = this.peek(background);
+    if (loaded) return loaded;
+    await this.refresh();
+    return this.#current;
+  }
+
+  /**
+   * The loaded snapshot without waiting (null when none is loaded yet): the hot path's form of `get`,
+   * with no promise to settle per request.
+   */
+  peek(background: (work: Promise<unknown>) => void): Snapshot | null {
     const now = this.options.now();
     // An override in the snapshot just expired: rebuild in memory so this very request is routed without it.
     if (this.#current && now >= this.#current.validUntil) this.#current = this.options.rebuild(this.#current, now);
-    if (now - this.#checkedAt < this.options.refreshMs) return this.#current;
-    if (this.#current) {
-      background(this.refresh());
-      return this.#current;
-    }
-    await this.refresh();
+    if (this.#current && now - this.#checkedAt >= this.options.refreshMs) background(this.refresh());
     return this.#current;
   }
 

@@ -12,7 +12,10 @@ const facts: ForwardFacts = {
   upgrade: null,
 };
 
-const headersOf = (init: Record<string, string>) => new Headers(init);
+const headersOf = (init: Record<string, string>) => {
+  const headers = new Headers(init);
+  return Object.assign(headers, { eachHeader: (visit: (name: string, value: string) => void) => headers.forEach((value, name) => visit(name, value)) });
+};
 
 describe('upstreamHeaders', () => {
   it('drops hop-by-hop headers, those Connection names, expect, and client x-waymark-* and forwarding headers', () => {
