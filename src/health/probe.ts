@@ -1,4 +1,4 @@
-import type { OriginTarget, Transport } from '../proxy/transport.js';
+import { Exchange, type OriginTarget, type Transport } from '../proxy/transport.js';
 import type { Cluster } from '../routing/types.js';
 import type { HealthCheck } from '../store/schema.js';
 import { statusExpected, type ProbeResult } from './evaluate.js';
@@ -19,7 +19,7 @@ export async function probeCluster(transport: ProbeTransport, target: ProbeTarge
   const sent = await transport.send(
     { cluster: target, method: 'GET', path: target.basePath + check.path, headers: { 'user-agent': 'waymark-health-check/1' }, body: null, upgrade: false },
     check.timeoutMs,
-    NEVER_ABORTED,
+    new Exchange(),
   );
   if (!sent.ok) {
     return { ok: false, status: null, latencyMs: now() - started, error: sent.failure === 'timeout' ? `timed out after ${check.timeoutMs} ms` : sent.message };
@@ -28,8 +28,6 @@ export async function probeCluster(transport: ProbeTransport, target: ProbeTarge
   const ok = statusExpected(sent.status, check.expectedStatuses);
   return { ok, status: sent.status, latencyMs: now() - started, error: ok ? null : `unexpected status ${sent.status}` };
 }
-
-const NEVER_ABORTED = new AbortController().signal;
 
 /** Runs `work` over `items` with at most `limit` at once (Workers allow 6 simultaneous connections). */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {

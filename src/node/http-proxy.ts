@@ -3,9 +3,9 @@ import type { Duplex, Readable } from 'node:stream';
 import { Problem, renderProblem } from '../api/problem.js';
 import { errorFields } from '../observe/log.js';
 import { requestIdFrom } from '../observe/request-id.js';
-import { handleProxy, type Incoming, type ProxyReply, type ProxyTools } from '../proxy/handle.js';
+import { handleProxy, requestTarget, type Incoming, type ProxyReply, type ProxyTools } from '../proxy/handle.js';
 import { droppedResponseHeaders, isBodyless } from '../proxy/headers.js';
-import { ExchangeAbort } from '../proxy/transport.js';
+import { Exchange, ExchangeAbort } from '../proxy/transport.js';
 import type { Runtime } from '../runtime.js';
 import type { NodeUpstream, UndiciTransport } from './undici-transport.js';
 
@@ -46,7 +46,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
 
   const proxy = async (req: IncomingMessage, res: ServerResponse, upgrade: string | null) => {
     const requestId = requestIdFrom(single(req.headers['x-request-id']));
-    const exchange = new AbortController();
+    const exchange = new Exchange();
     let finish: (() => void) | null = null;
     res.once('close', () => {
       if (!res.writableFinished) exchange.abort(new ExchangeAbort('client-gone'));
@@ -131,7 +131,7 @@ function incomingFrom(req: IncomingMessage, rt: Runtime, upgrade: string | null)
     method: req.method ?? 'GET',
     hostValues,
     proto: forwardedProto === 'https' || forwardedProto === 'http' ? forwardedProto : 'http',
-    pathAndQuery: req.url && req.url.startsWith('/') ? req.url : originForm(req.url),
+    ...requestTarget(req.url && req.url.startsWith('/') ? req.url : originForm(req.url)),
     header: (name) => single(h[name]) ?? null,
     eachHeader: (visit) => {
       for (const name in h) {

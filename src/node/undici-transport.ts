@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import { Agent } from 'undici';
-import { abortKind, ExchangeAbort, type Transport, type TryFailure, type TryResult, type UpstreamRequest } from '../proxy/transport.js';
+import { abortKind, ExchangeAbort, type Exchange, type Transport, type TryFailure, type TryResult, type UpstreamRequest } from '../proxy/transport.js';
 
 /** Errors that mean the connection was never made, so nothing was sent. */
 const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -44,13 +44,13 @@ export function undiciTransport(options: { streamIdleMs: number }): UndiciTransp
       // A streamed body: the per-try timeout starts when the client has sent its last byte (undici's
       // own headersTimeout would run during the upload).
       const streamed = body instanceof Readable ? body : null;
-      let signal = exchange;
+      let signal: Exchange | AbortSignal = exchange;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let startTimer: (() => void) | undefined;
       if (streamed) {
         const attempt = new AbortController();
         if (exchange.aborted) attempt.abort(exchange.reason);
-        else exchange.addEventListener('abort', () => attempt.abort(exchange.reason), { once: true });
+        else exchange.once('abort', () => attempt.abort(exchange.reason));
         startTimer = () => {
           timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
         };
@@ -87,7 +87,7 @@ export function undiciTransport(options: { streamIdleMs: number }): UndiciTransp
 }
 
 /** A WebSocket (or other upgrade) handshake with one cluster. */
-function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, exchange: AbortSignal): Promise<TryResult<NodeUpstream>> {
+function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, exchange: Exchange): Promise<TryResult<NodeUpstream>> {
   const { cluster } = request;
   const url = new URL(cluster.origin);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -98,8 +98,9 @@ function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, e
       path: request.path,
       method: request.method,
       headers: { ...request.headers, host: cluster.originHost ?? url.host, connection: 'upgrade' },
-      signal: exchange,
     });
+    if (exchange.aborted) req.destroy(exchange.reason);
+    else exchange.once('abort', () => req.destroy(exchange.reason));
     const timer = setTimeout(() => req.destroy(new ExchangeAbort('timeout')), headersTimeoutMs);
     req.once('upgrade', (res, socket, head) => {
       clearTimeout(timer);
@@ -118,7 +119,7 @@ function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, e
 }
 
 /** What a failed try says: Waymark's own abort, the client's doing, or the origin's. */
-function failed(error: unknown, signal: AbortSignal, body: Readable | null): { ok: false; failure: TryFailure; message: string } {
+function failed(error: unknown, signal: Exchange | AbortSignal, body: Readable | null): { ok: false; failure: TryFailure; message: string } {
   const aborted = error instanceof ExchangeAbort ? error.kind : abortKind(signal);
   if (aborted) return { ok: false, failure: aborted, message: error instanceof ExchangeAbort ? error.message : (signal.reason as Error).message };
   const code = errorCode(error);

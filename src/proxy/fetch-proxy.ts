@@ -3,8 +3,9 @@ import { errorFields } from '../observe/log.js';
 import { requestIdFrom } from '../observe/request-id.js';
 import type { Runtime } from '../runtime.js';
 import { fetchTransport } from './fetch-transport.js';
-import { handleProxy, type Incoming, type ProxyReply } from './handle.js';
+import { handleProxy, requestTarget, type Incoming, type ProxyReply } from './handle.js';
 import { droppedResponseHeaders, isBodyless } from './headers.js';
+import { Exchange } from './transport.js';
 
 /** WebSocket close codes that may not be sent in a close frame (RFC 6455 §7.4.1). */
 const RESERVED_CLOSE_CODES = new Set([1005, 1006, 1015]);
@@ -16,7 +17,7 @@ const RESERVED_CLOSE_CODES = new Set([1005, 1006, 1015]);
 export async function proxyFetch(request: Request, rt: Runtime, background: (work: Promise<unknown>) => void): Promise<Response> {
   const requestId = requestIdFrom(request.headers.get('x-request-id'));
   try {
-    const reply = await handleProxy(incomingFrom(request), requestId, rt, { transport: fetchTransport, background }, new AbortController());
+    const reply = await handleProxy(incomingFrom(request), requestId, rt, { transport: fetchTransport, background }, new Exchange());
     return toResponse(reply);
   } catch (error) {
     if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
@@ -38,7 +39,7 @@ function incomingFrom(request: Request): Incoming<ReadableStream<Uint8Array>> {
     method,
     hostValues: [host],
     proto: url.slice(0, schemeEnd),
-    pathAndQuery: pathStart < 0 ? '/' : url.slice(pathStart),
+    ...requestTarget(pathStart < 0 ? '/' : url.slice(pathStart)),
     header: (name) => headers.get(name),
     eachHeader: (visit) => headers.forEach((value, name) => visit(name, value)),
     peerIp: headers.get('cf-connecting-ip'),
@@ -58,7 +59,13 @@ function toResponse(reply: ProxyReply<Response>): Response {
     const webSocket = finish ? relay(upstream.webSocket, finish) : upstream.webSocket;
     return new Response(null, { status, webSocket, headers: withWaymarkHeaders(new Headers(upstream.headers), reply) });
   }
-  const body = isBodyless(status) ? null : finish ? finishAtEnd(upstream.body, finish) : upstream.body;
+  let body = upstream.body;
+  if (isBodyless(status)) {
+    // No body to watch: the exchange is over now.
+    fetchTransport.discard(upstream);
+    finish?.();
+    body = null;
+  } else if (finish) body = finishAtEnd(body, finish);
   const response = new Response(body, { status, statusText: upstream.statusText, headers: upstream.headers, encodeBody: 'manual' });
   for (const name of droppedResponseHeaders(status, upstream.headers.get('connection'))) response.headers.delete(name);
   withWaymarkHeaders(response.headers, reply);
@@ -128,8 +135,16 @@ function relay(upstream: WebSocket, finish: () => void): WebSocket {
       // Already closed.
     }
   };
-  server.addEventListener('message', (event) => upstream.send(event.data));
-  upstream.addEventListener('message', (event) => server.send(event.data));
+  // A message may still arrive as the other side closes: it has nowhere to go.
+  const pass = (to: WebSocket) => (event: MessageEvent) => {
+    try {
+      to.send(event.data);
+    } catch {
+      close(to, 1011, 'peer gone');
+    }
+  };
+  server.addEventListener('message', pass(upstream));
+  upstream.addEventListener('message', pass(server));
   server.addEventListener('close', (event) => close(upstream, event.code, event.reason));
   upstream.addEventListener('close', (event) => close(server, event.code, event.reason));
   server.addEventListener('error', () => close(upstream, 1011, 'client error'));

@@ -13,7 +13,7 @@ export const fetchTransport: Transport<ReadableStream<Uint8Array>, Response> = {
     const attempt = new AbortController();
     // The exchange's abort (deadline, client gone) reaches the response body too, so the listener stays.
     if (exchange.aborted) attempt.abort(exchange.reason);
-    else exchange.addEventListener('abort', () => attempt.abort(exchange.reason), { once: true });
+    else exchange.once('abort', () => attempt.abort(exchange.reason));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const startTimer = () => {
       timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);

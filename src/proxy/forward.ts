@@ -1,5 +1,5 @@
 import type { Cluster } from '../routing/types.js';
-import { countsAgainstCluster, type Transport, type TryFailure, type UpstreamRequest } from './transport.js';
+import { countsAgainstCluster, type Exchange, type Transport, type TryFailure, type UpstreamRequest } from './transport.js';
 
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -67,7 +67,7 @@ export async function forward<Body, Res>(
   clusters: readonly Cluster[],
   policy: TryPolicy,
   limits: TryLimits,
-  exchange: AbortSignal,
+  exchange: Exchange,
   now: () => number,
 ): Promise<ForwardResult<Res>> {
   const idempotent = IDEMPOTENT_METHODS.has(request.method) || policy.nonIdempotent;
@@ -84,7 +84,8 @@ export async function forward<Body, Res>(
       return { ok: false, failure: 'overflow', message: `cluster ${cluster.name} is at its concurrency limit`, attempts };
     }
     const started = now();
-    const sent = await transport.send({ ...request, cluster, path: cluster.basePath + pathAndQuery }, policy.perTryTimeoutMs, exchange);
+    const upstream: UpstreamRequest<Body> = { cluster, method: request.method, path: cluster.basePath + pathAndQuery, headers: request.headers, body: request.body, upgrade: request.upgrade };
+    const sent = await transport.send(upstream, policy.perTryTimeoutMs, exchange);
     if (sent.ok) {
       if (!last && idempotent && retriesOn(policy.retryOn, sent.status) && limits.allowRetry()) {
         attempts.push({ cluster, outcome: 'retry-status', status: sent.status, ms: now() - started });

@@ -9,7 +9,7 @@ import { attemptFailed, forward, type Attempt, type TryLimits, type TryPolicy } 
 import { clientAddress, connectionTokens, nextTraceparent, requestHost, upstreamHeaders } from './headers.js';
 import { boundedKey } from './limits.js';
 import { sendMirror } from './mirror.js';
-import { ExchangeAbort, type Transport } from './transport.js';
+import { ExchangeAbort, type Exchange, type Transport } from './transport.js';
 
 /** Without a route's own retry policy: move on after a connect failure, a reset, a timeout or a 502/503/504. */
 const DEFAULT_RETRY_ON: ReadonlySet<string> = new Set(['connect-failure', 'reset', 'timeout', 'gateway-error']);
@@ -18,13 +18,17 @@ const DEFAULT_BUDGET_PERCENT = 20;
 
 type Routed = Extract<Decision, { kind: 'route' }>;
 
-/** A client's request as a runtime hands it over: what the proxy reads, and its body in the runtime's form. */
-export interface Incoming<Body> {
+/**
+ * A client's request as a runtime hands it over: what the proxy reads (route matching reads it as it is),
+ * and its body in the runtime's form.
+ */
+export interface Incoming<Body> extends RequestView {
   method: string;
   /** Every Host header value the client sent (more than one is refused). */
   hostValues: readonly string[];
   /** http or https, as the client reached Waymark. */
   proto: string;
+  /** The request target as forwarded: path and query. */
   pathAndQuery: string;
   /** A header by lowercase name (several values joined by ", "); null when absent. */
   header(name: string): string | null;
@@ -43,6 +47,12 @@ export interface Incoming<Body> {
   body: Body;
   /** The protocol an upgrade asks for (`websocket`); null for ordinary requests. */
   upgrade: string | null;
+}
+
+/** A request target (`/path?query`) as the three fields an Incoming carries. */
+export function requestTarget(pathAndQuery: string): Pick<Incoming<unknown>, 'pathAndQuery' | 'path' | 'query'> {
+  const q = pathAndQuery.indexOf('?');
+  return q < 0 ? { pathAndQuery, path: pathAndQuery, query: '' } : { pathAndQuery, path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q + 1) };
 }
 
 /** What a runtime lends the proxy: its transport, and a way to run work after the answer. */
@@ -72,7 +82,7 @@ export async function handleProxy<Body, Res>(
   requestId: string,
   rt: Runtime,
   tools: ProxyTools<Body, Res>,
-  exchange: AbortController,
+  exchange: Exchange,
 ): Promise<ProxyReply<Res>> {
   const started = rt.now();
   if (incoming.method === 'CONNECT') {
@@ -119,22 +129,10 @@ export async function handleProxy<Body, Res>(
 
   const timeoutMs = route?.spec.timeoutMs ?? null;
   const deadline = timeoutMs === null ? null : setTimeout(() => exchange.abort(new ExchangeAbort('deadline')), timeoutMs);
-  const budgetKey: object = route ?? decision.service;
-  const budgetPercent = route?.spec.retries?.budgetPercent ?? DEFAULT_BUDGET_PERCENT;
-  let retries = 0;
-  const slots = concurrencySlots(rt, decision.service, route);
-  const limits: TryLimits = {
-    allowRetry: () => {
-      const granted = rt.retryBudget.tryRetry(budgetKey, budgetPercent);
-      if (granted) retries += 1;
-      return granted;
-    },
-    slots,
-    expired: () => exchange.signal.aborted,
-  };
-  rt.retryBudget.start(budgetKey);
-  const result = await forward(tools.transport, { method: incoming.method, headers, body, upgrade: upgrade !== null }, incoming.pathAndQuery, decision.attempts, tryPolicy(rt, route), limits, exchange.signal, rt.now);
-  rt.retryBudget.end(budgetKey, retries);
+  const limits = new RequestLimits(rt, route ?? decision.service, route?.spec.retries?.budgetPercent ?? DEFAULT_BUDGET_PERCENT, concurrencySlots(rt, decision.service, route), exchange);
+  rt.retryBudget.start(limits.budgetKey);
+  const result = await forward(tools.transport, { method: incoming.method, headers, body, upgrade: upgrade !== null }, incoming.pathAndQuery, decision.attempts, tryPolicy(rt, route), limits, exchange, rt.now);
+  rt.retryBudget.end(limits.budgetKey, limits.retries);
   observe(rt, tools, decision, result.attempts, requestId);
   const tries = String(result.attempts.length);
   if (!result.ok) {
@@ -164,6 +162,7 @@ export async function handleProxy<Body, Res>(
   // Once upgraded, the connection belongs to the client and the origin: the route's deadline stops.
   if (deadline && result.status === 101) clearTimeout(deadline);
   const running = result.status === 101 ? null : deadline;
+  const slots = limits.slots;
   const finish =
     running || slots
       ? () => {
@@ -190,6 +189,28 @@ function limitRate<Body>(incoming: Incoming<Body>, clientIp: string | null, rt: 
       'retry-after': String(taken.retryAfterS),
       'x-waymark-route': route.name,
     });
+  }
+}
+
+/** This request's share of the route's retry budget and slots, and whether its deadline passed. */
+class RequestLimits implements TryLimits {
+  retries = 0;
+  constructor(
+    private readonly rt: Runtime,
+    readonly budgetKey: object,
+    private readonly budgetPercent: number,
+    readonly slots: TryLimits['slots'],
+    private readonly exchange: Exchange,
+  ) {}
+
+  allowRetry(): boolean {
+    if (!this.rt.retryBudget.tryRetry(this.budgetKey, this.budgetPercent)) return false;
+    this.retries += 1;
+    return true;
+  }
+
+  expired(): boolean {
+    return this.exchange.aborted;
   }
 }
 
@@ -268,21 +289,12 @@ function observe<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision:
 
 /** Where the request comes from and what it asks for: trusted headers (only when enabled), then request.cf, then this node's region. */
 export function requestFacts<Body>(incoming: Incoming<Body>, host: string, settings: Settings, requestId: string): RequestFacts {
-  const { pathAndQuery } = incoming;
-  const q = pathAndQuery.indexOf('?');
-  const view: RequestView = {
-    method: incoming.method,
-    path: q < 0 ? pathAndQuery : pathAndQuery.slice(0, q),
-    query: q < 0 ? '' : pathAndQuery.slice(q + 1),
-    header: (name) => incoming.header(name),
-  };
-  const base = { host, request: view, sampleKey: requestId };
   if (settings.WAYMARK_TRUST_LOCALITY_HEADERS) {
     const clientRegion = incoming.header('x-waymark-client-region') ?? undefined;
     const clientLocation = parseGeoPoint(incoming.header('x-waymark-client-location')) ?? undefined;
-    if (clientRegion || clientLocation) return { ...base, clientRegion, clientLocation };
+    if (clientRegion || clientLocation) return { host, request: incoming, sampleKey: requestId, clientRegion, clientLocation };
   }
   const fromCf = incoming.cf ? toGeoPoint(incoming.cf.latitude, incoming.cf.longitude) : null;
-  if (fromCf) return { ...base, clientLocation: fromCf };
-  return { ...base, clientRegion: settings.WAYMARK_REGION };
+  if (fromCf) return { host, request: incoming, sampleKey: requestId, clientLocation: fromCf };
+  return { host, request: incoming, sampleKey: requestId, clientRegion: settings.WAYMARK_REGION };
 }

@@ -133,14 +133,15 @@ export function nextTraceparent(incoming: string | null | undefined): string {
   const m = incoming && incoming.length <= 64 ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
   const traceId = m?.[2];
   const valid = m && m[1] !== 'ff' && traceId && !/^0+$/.test(traceId) && !/^0+$/.test(m[3] ?? '');
-  if (valid) return `00-${traceId}-${randomHex(16)}-${m[4]}`;
-  return `00-${randomHex(16)}${randomHex(16)}-${randomHex(16)}-00`;
+  if (valid) return `00-${traceId}-${randomHex().slice(0, 16)}-${m[4]}`;
+  // 48 random digits from two UUIDs: a 32-digit trace id and a 16-digit span id.
+  const digits = randomHex() + randomHex();
+  return `00-${digits.slice(0, 32)}-${digits.slice(32, 48)}-00`;
 }
 
-/** Random lowercase hex (up to 30 digits), from randomUUID: cheaper than getRandomValues per call. */
-function randomHex(digits: number): string {
+/** 30 random lowercase hex digits from randomUUID: cheaper than getRandomValues per call. */
+function randomHex(): string {
   const uuid = crypto.randomUUID();
-  // Skip the UUID's fixed version digit (index 14 of the 32) so every digit is random.
-  const hex = uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(15, 18) + uuid.slice(19, 23) + uuid.slice(24);
-  return hex.slice(0, digits);
+  // Skip the UUID's fixed version digit (index 14 of the 32) and variant digit (index 19) so every digit is random.
+  return uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(15, 18) + uuid.slice(20, 23) + uuid.slice(24);
 }

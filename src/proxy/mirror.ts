@@ -1,5 +1,5 @@
 import type { Cluster } from '../routing/types.js';
-import type { Transport } from './transport.js';
+import { Exchange, type Transport } from './transport.js';
 
 export interface MirrorOutcome {
   ok: boolean;
@@ -25,7 +25,7 @@ export async function sendMirror<Body, Res>(
   const sent = await transport.send(
     { cluster, method, path: cluster.basePath + pathAndQuery, headers: { ...headers, 'x-waymark-mirror': '1' }, body, upgrade: false },
     timeoutMs,
-    new AbortController().signal,
+    new Exchange(),
   );
   if (!sent.ok) return { ok: false, status: null, ms: now() - started };
   transport.discard(sent.response);

@@ -14,7 +14,7 @@ export interface Transport<Body, Res> {
    * per-try timeout runs from the moment the request has been sent (its body included) to the response
    * headers, as Envoy's does: never while a slow client uploads.
    */
-  send(request: UpstreamRequest<Body>, headersTimeoutMs: number, exchange: AbortSignal): Promise<TryResult<Res>>;
+  send(request: UpstreamRequest<Body>, headersTimeoutMs: number, exchange: Exchange): Promise<TryResult<Res>>;
   /** Drops a response that will not be used (its status is retried on another cluster). */
   discard(response: Res): void;
 }
@@ -56,7 +56,43 @@ export class ExchangeAbort extends Error {
   }
 }
 
+/**
+ * One client exchange's abort, from Waymark's side (deadline, client gone): a plain emitter with the
+ * shape undici accepts as a `signal` (aborted, reason, on/once/removeListener), because an AbortController
+ * per request costs more than the rest of the routing decision on Node.
+ */
+export class Exchange {
+  aborted = false;
+  reason: ExchangeAbort | undefined = undefined;
+  #listeners: (() => void)[] = [];
+
+  abort(reason: ExchangeAbort): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const listener of listeners) listener();
+  }
+
+  once(_event: 'abort', listener: () => void): this {
+    this.#listeners.push(listener);
+    return this;
+  }
+
+  /** Abort happens once, so `on` is `once` (undici checks that a signal has `on`). */
+  on(event: 'abort', listener: () => void): this {
+    return this.once(event, listener);
+  }
+
+  removeListener(_event: 'abort', listener: () => void): this {
+    const i = this.#listeners.indexOf(listener);
+    if (i >= 0) this.#listeners.splice(i, 1);
+    return this;
+  }
+}
+
 /** The abort reason, when Waymark aborted (deadline, client gone, per-try timeout); null otherwise. */
-export function abortKind(signal: AbortSignal): ExchangeAbort['kind'] | null {
+export function abortKind(signal: { aborted: boolean; reason?: unknown }): ExchangeAbort['kind'] | null {
   return signal.aborted && signal.reason instanceof ExchangeAbort ? signal.reason.kind : null;
 }

@@ -1,7 +1,8 @@
 /**
  * Runs in Node before the workerd tests: a libSQL file migrated with the real migrations, served over
- * Hrana HTTP (what Turso speaks), three regional upstream servers, and a control server the tests inside
- * workerd call to stop/start an upstream or take the store down.
+ * Hrana HTTP (what Turso speaks), three regional upstream servers, a WebSocket echo origin and one that
+ * refuses handshakes (echo-upstream.ts), and a control server the tests inside workerd call to
+ * stop/start an upstream, take the store down or read what an origin saw.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -15,10 +16,13 @@ import { MIGRATIONS_FOLDER } from '../../src/node/server.js';
 import { storeFromClient } from '../../src/store/client.js';
 import { startUpstream, type Upstream } from '../../scripts/upstream.js';
 import { startHranaServer, type HranaServer } from '../support/hrana-server.js';
+import { GZIP_BYTES, GZIP_TEXT, startEchoUpstream, startRefusingUpstream, type EchoState, type RefusingState, type TestOrigin } from './echo-upstream.js';
 
 let hrana: HranaServer;
 let control: Server;
 let upstreams: Upstream[];
+let echo: TestOrigin<EchoState> | undefined;
+let refusing: TestOrigin<RefusingState> | undefined;
 let dir: string;
 
 export async function setup(project: TestProject): Promise<void> {
@@ -29,6 +33,7 @@ export async function setup(project: TestProject): Promise<void> {
   client.close();
   hrana = await startHranaServer({ dbPath });
   upstreams = await Promise.all([startUpstream('ue1', 'us-east1'), startUpstream('ew1', 'eu-west1'), startUpstream('as1', 'ap-southeast1')]);
+  [echo, refusing] = await Promise.all([startEchoUpstream(), startRefusingUpstream()]);
   control = createServer((req, res) => {
     const [, what, arg] = (req.url ?? '').split('/');
     const upstream = upstreams.find((u) => u.name === arg);
@@ -44,17 +49,20 @@ export async function setup(project: TestProject): Promise<void> {
     if (what === 'ok' && upstream) return void ((upstream.mode = 'ok'), done({ ok: true }));
     if (what === 'hang' && upstream) return void ((upstream.mode = 'hang'), done({ ok: true }));
     if (what === 'served' && upstream) return void done({ served: upstream.served, lastRequest: upstream.lastRequest });
+    if (what === 'echo') return void done(echo?.state);
+    if (what === 'refusing') return void done(refusing?.state);
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
   project.provide('storeUrl', hrana.url);
   project.provide('controlUrl', `http://127.0.0.1:${(control.address() as AddressInfo).port}`);
   project.provide('upstreams', Object.fromEntries(upstreams.map((u) => [u.name, u.url])));
+  project.provide('origins', { echo: echo.url, refusing: refusing.url, gzipText: GZIP_TEXT, gzipBase64: GZIP_BYTES.toString('base64') });
 }
 
 export async function teardown(): Promise<void> {
   control?.close();
-  await Promise.all((upstreams ?? []).map((u) => u.stop()));
+  await Promise.all([...(upstreams ?? []).map((u) => u.stop()), echo?.close(), refusing?.close()]);
   await hrana?.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 import { SELF } from 'cloudflare:test';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { admin, ctl, DUBLIN, upstreams } from './support.js';
+import { admin, ctl, DUBLIN, eventually, upstreams } from './support.js';
 
 /**
  * Traffic policies inside workerd, on a service of their own (host policies.example.com) so the other
@@ -48,15 +48,6 @@ const totalServed = async () => (await Promise.all(['ue1', 'ew1', 'as1'].map(ser
 
 function send(path: string, headers: Record<string, string>, init: { method?: string; body?: string } = {}): Promise<Response> {
   return SELF.fetch(`https://${HOST}${path}`, { ...init, headers, cf: DUBLIN } as RequestInit);
-}
-
-/** Polls `check` until true, for at most `ms` (background work such as a mirror ends after the response). */
-async function eventually(check: () => Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 beforeAll(async () => {

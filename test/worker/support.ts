@@ -5,6 +5,7 @@ export const ADMIN = 'workerd-admin-token-0123456789';
 export const BASE = 'https://waymark.test';
 export const upstreams = inject('upstreams');
 export const control = inject('controlUrl');
+export const origins = inject('origins');
 
 export const DUBLIN = { latitude: '53.35', longitude: '-6.26', colo: 'DUB', country: 'IE' };
 export const TOKYO = { latitude: '35.68', longitude: '139.69', colo: 'NRT', country: 'JP' };
@@ -26,6 +27,15 @@ export function admin(method: string, path: string, body?: unknown): Promise<Res
 /** A request for shop.example.com from a client whose request.cf is `cf`. */
 export function get(path: string, cf: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
   return SELF.fetch(`https://shop.example.com${path}`, { headers, cf } as RequestInit);
+}
+
+/** Polls `check` until true, for at most `ms` (work that ends after the response: a mirror, a socket's close). */
+export async function eventually(check: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 /** Tells the global setup (in Node) to act on an upstream or the store. */
