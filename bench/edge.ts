@@ -263,7 +263,7 @@ export async function benchEdge(options: EdgeOptions): Promise<EdgeResult> {
       order,
       runs,
       targets: summaries,
-      ratios: ratios(summaries['waymark-edge'] as TargetSummary, summaries['bare-edge'] as TargetSummary),
+      ratios: ratios(summaries['waymark-edge'] as TargetSummary, summaries['bare-edge'] as TargetSummary, runs),
       buildS,
       bundleKb,
       cpuProfiles,

@@ -185,9 +185,9 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
       runs,
       targets: summaries,
       ratios: {
-        nginx: summaries.nginx ? ratios(w, summaries.nginx) : null,
-        undici: ratios(w, summaries.undici as TargetSummary),
-        bare: summaries.bare ? ratios(w, summaries.bare) : null,
+        nginx: summaries.nginx ? ratios(w, summaries.nginx, runs) : null,
+        undici: ratios(w, summaries.undici as TargetSummary, runs),
+        bare: summaries.bare ? ratios(w, summaries.bare, runs) : null,
       },
       cpuProfiles: options.cpuProfDir ? ['waymark', 'undici', ...(bare ? ['bare'] : [])].map((n) => join(options.cpuProfDir as string, n)) : [],
     };

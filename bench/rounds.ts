@@ -53,6 +53,11 @@ export interface TargetSummary {
 /** a / b; throughput above 1 is better, latency and CPU below 1 are better. */
 export interface Ratios {
   throughput: number;
+  /**
+   * The median over rounds of a's throughput / b's in the same round: on a shared machine whose speed
+   * drifts between rounds, this compares each target with its neighbour in time.
+   */
+  pairedThroughput: number;
   p50: number;
   p99: number;
   cpuPerRequest: number;
@@ -162,9 +167,16 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsResult> {
   return { runs, order: order.join(', '), summaries };
 }
 
-export function ratios(a: TargetSummary, b: TargetSummary): Ratios {
+export function ratios(a: TargetSummary, b: TargetSummary, runs: Run[]): Ratios {
+  const measured = runs.filter((r) => r.phase === 'measure');
+  const perRound: number[] = [];
+  for (const run of measured.filter((r) => r.target === a.target)) {
+    const other = measured.find((r) => r.target === b.target && r.round === run.round);
+    if (other && other.load.rps > 0) perRound.push(run.load.rps / other.load.rps);
+  }
   return {
     throughput: a.rps / b.rps,
+    pairedThroughput: perRound.length ? median(perRound) : a.rps / b.rps,
     p50: a.p50Ms / b.p50Ms,
     p99: a.p99Ms / b.p99Ms,
     cpuPerRequest: a.serverCpuUsPerRequest / b.serverCpuUsPerRequest,

@@ -44,34 +44,36 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
     }
   };
 
-  const proxy = async (req: IncomingMessage, res: ServerResponse, upgrade: string | null) => {
+  const proxy = (req: IncomingMessage, res: ServerResponse, upgrade: string | null) => {
     const requestId = requestIdFrom(single(req.headers['x-request-id']));
     const exchange = new Exchange();
     let finish: (() => void) | null = null;
+    // The one listener per exchange: a client gone before the end aborts what is in flight upstream
+    // (and the body streaming from it), and the exchange's slot and deadline are released.
     res.once('close', () => {
       if (!res.writableFinished) exchange.abort(new ExchangeAbort('client-gone'));
       finish?.();
       end();
     });
-    try {
-      const reply = await handleProxy(incomingFrom(req, rt, upgrade), requestId, rt, tools, exchange);
-      finish = reply.finish;
-      if (res.destroyed) {
+    handleProxy(incomingFrom(req, rt, upgrade), requestId, rt, tools, exchange).then(
+      (reply) => {
+        finish = reply.finish;
+        if (!res.destroyed) return write(req, res, reply, draining, spliced, transport);
         transport.discard(reply.response);
         finish?.();
-        return;
-      }
-      write(req, res, reply, draining, spliced, transport);
-    } catch (error) {
-      if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
-      writeProblem(res, error instanceof Problem ? error : new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs'), requestId, draining);
-    }
+      },
+      (error: unknown) => {
+        if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
+        const problem = error instanceof Problem ? error : new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs');
+        writeProblem(res, problem, requestId, draining);
+      },
+    );
   };
 
   return {
     onRequest(req, res) {
       begin();
-      void proxy(req, res, null);
+      proxy(req, res, null);
     },
     onUpgrade(req, socket, head) {
       begin();
@@ -83,7 +85,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
         return;
       }
       if (head.length) socket.unshift(head);
-      void proxy(req, res, 'websocket');
+      proxy(req, res, 'websocket');
     },
     onConnect(req, socket) {
       begin();
@@ -153,9 +155,10 @@ function write(req: IncomingMessage, res: ServerResponse, reply: ProxyReply<Node
   const { status, response } = reply;
   const headers: OutgoingHttpHeaders = response.headers;
   for (const name of droppedResponseHeaders(status, single(response.headers.connection))) if (headers[name] !== undefined) delete headers[name];
-  for (const [name, value] of Object.entries(reply.headers)) {
+  const ours = reply.headers;
+  for (const name in ours) {
     const prior = headers[name];
-    headers[name] = name === 'server-timing' && prior !== undefined ? `${String(prior)}, ${value}` : value;
+    headers[name] = name === 'server-timing' && prior !== undefined ? `${String(prior)}, ${ours[name]}` : ours[name];
   }
   if (response.socket) {
     const upstream = response.socket;
@@ -173,11 +176,9 @@ function write(req: IncomingMessage, res: ServerResponse, reply: ProxyReply<Node
     return;
   }
   // A body that fails half way (origin reset, deadline, idle timeout) cuts the client's response too:
-  // the status has been sent, so the client must not take a truncated body for a whole one.
+  // the status has been sent, so the client must not take a truncated body for a whole one. A client
+  // gone half way aborts the exchange, which ends this body (see the close listener above).
   body.on('error', () => res.destroy());
-  res.once('close', () => {
-    if (!body.readableEnded) body.destroy();
-  });
   body.pipe(res);
 }
 

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
-import { Agent } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { abortKind, ExchangeAbort, type Exchange, type Transport, type TryFailure, type TryResult, type UpstreamRequest } from '../proxy/transport.js';
 
 /** Errors that mean the connection was never made, so nothing was sent. */
@@ -28,62 +28,90 @@ export interface UndiciTransport extends Transport<Readable, NodeUpstream> {
 }
 
 /**
- * The Node transport: undici's dispatcher (a keep-alive pool per origin), not fetch, so nothing is
+ * The Node transport: undici's dispatcher (a keep-alive Pool per origin), not fetch, so nothing is
  * added to the request (no accept-language, sec-fetch-mode or user-agent), nothing is decoded in the
  * response (a gzip body reaches the client as the origin sent it), and any port or method the origin
  * speaks works. WebSocket handshakes go through node:http, which hands over the socket on a 101 and
  * gives any other answer as a response.
  */
 export function undiciTransport(options: { streamIdleMs: number }): UndiciTransport {
-  const agent = new Agent({ keepAliveTimeout: 4_000 });
+  const pools = new Map<string, Pool>();
+  const poolFor = (origin: string) => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { keepAliveTimeout: 4_000 });
+      pools.set(origin, pool);
+    }
+    return pool;
+  };
   return {
-    async send(request, headersTimeoutMs, exchange) {
+    send(request, headersTimeoutMs, exchange) {
       if (request.upgrade) return upgrade(request, headersTimeoutMs, exchange);
-      const { cluster, body } = request;
-      const headers = cluster.originHost ? { ...request.headers, host: cluster.originHost } : request.headers;
-      // A streamed body: the per-try timeout starts when the client has sent its last byte (undici's
-      // own headersTimeout would run during the upload).
-      const streamed = body instanceof Readable ? body : null;
-      let signal: Exchange | AbortSignal = exchange;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let startTimer: (() => void) | undefined;
-      if (streamed) {
-        const attempt = new AbortController();
-        if (exchange.aborted) attempt.abort(exchange.reason);
-        else exchange.once('abort', () => attempt.abort(exchange.reason));
-        startTimer = () => {
-          timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
-        };
-        if (streamed.readableEnded) startTimer();
-        else streamed.once('end', startTimer);
-        signal = attempt.signal;
-      }
-      try {
-        const res = await agent.request({
-          origin: cluster.origin,
-          path: request.path,
-          method: request.method as 'GET',
-          headers,
-          body,
-          signal,
-          headersTimeout: streamed ? 0 : headersTimeoutMs,
-          bodyTimeout: options.streamIdleMs,
-        });
-        return { ok: true, status: res.statusCode, response: { headers: res.headers, body: res.body, socket: null, head: null } };
-      } catch (error) {
-        return failed(error, signal, streamed);
-      } finally {
-        clearTimeout(timer);
-        if (startTimer) streamed?.off('end', startTimer);
-      }
+      if (request.body instanceof Readable) return sendStreamed(poolFor(request.cluster.origin), request, request.body, headersTimeoutMs, exchange, options.streamIdleMs);
+      // Bytes or nothing: the request is sent at once, so undici's headers timeout is the per-try timeout.
+      const { cluster } = request;
+      return new Promise((resolve) => {
+        poolFor(cluster.origin).request(
+          {
+            path: request.path,
+            method: request.method as 'GET',
+            headers: cluster.originHost ? { ...request.headers, host: cluster.originHost } : request.headers,
+            body: request.body as Uint8Array | null,
+            signal: exchange,
+            headersTimeout: headersTimeoutMs,
+            bodyTimeout: options.streamIdleMs,
+          },
+          (error, res) => resolve(error ? failed(error, exchange, null) : answered(res)),
+        );
+      });
     },
     discard(response) {
       // undici errors a body destroyed before its end; nobody is reading it any more.
       response.body?.on('error', () => undefined).destroy();
       response.socket?.on('error', () => undefined).destroy();
     },
-    close: () => agent.close(),
+    close: async () => {
+      await Promise.all([...pools.values()].map((pool) => pool.close()));
+    },
   };
+}
+
+function answered(res: Dispatcher.ResponseData): TryResult<NodeUpstream> {
+  return { ok: true, status: res.statusCode, response: { headers: res.headers, body: res.body, socket: null, head: null } };
+}
+
+/**
+ * A streamed body: the per-try timeout starts when the client has sent its last byte (undici's own
+ * headers timeout would run during the upload, and charge the cluster for a slow client).
+ */
+async function sendStreamed(pool: Pool, request: UpstreamRequest<Readable>, body: Readable, headersTimeoutMs: number, exchange: Exchange, streamIdleMs: number): Promise<TryResult<NodeUpstream>> {
+  const { cluster } = request;
+  const attempt = new AbortController();
+  if (exchange.aborted) attempt.abort(exchange.reason);
+  else exchange.once('abort', () => attempt.abort(exchange.reason));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const startTimer = () => {
+    timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
+  };
+  if (body.readableEnded) startTimer();
+  else body.once('end', startTimer);
+  try {
+    const res = await pool.request({
+      path: request.path,
+      method: request.method as 'GET',
+      headers: cluster.originHost ? { ...request.headers, host: cluster.originHost } : request.headers,
+      body,
+      signal: attempt.signal,
+      headersTimeout: 0,
+      bodyTimeout: streamIdleMs,
+    });
+    return answered(res);
+  } catch (error) {
+    return failed(error, attempt.signal, body);
+  } finally {
+    clearTimeout(timer);
+    body.off('end', startTimer);
+  }
 }
 
 /** A WebSocket (or other upgrade) handshake with one cluster. */

@@ -1,4 +1,6 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -46,6 +48,13 @@ function rawSocket(server: TestServer, text: string, ms = 2_000): Promise<string
 }
 
 const headerNames = (seen: [string, string][]) => seen.map(([n]) => n);
+
+/** The heap in use after a full collection (the test process holds the server, so its limiter is in it). */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed;
+}
 
 describe('the data plane on Node carries every kind of HTTP traffic faithfully', () => {
   let server: TestServer;
@@ -201,6 +210,43 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       expect(res.headers['x-waymark-cluster']).toBe('ew1');
       expect(res.headers['x-waymark-attempts']).toBe('1');
     });
+  });
+
+  describe('rate-limit keys chosen by clients', () => {
+    beforeEach(() => start());
+
+    it('10,000 distinct 8 KiB x-api-key values leave memory bounded: keys are hashed, not kept', async () => {
+      const route = await server.admin('PUT', '/services/shop/routes/keyed', {
+        order: 1,
+        destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+        rateLimit: { requestsPerSecond: 1, burst: 5, key: { header: 'x-api-key' } },
+      });
+      expect(route.status, route.body).toBe(201);
+      await server.runtime.snapshots.refresh();
+      const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+      const one = (i: number) =>
+        new Promise<number>((resolve, reject) => {
+          const key = `${String(i).padStart(8, '0')}${'k'.repeat(8 * 1024 - 8)}`;
+          const req = httpRequest(`${server.url}/echo`, { headers: { host: HOST, ...EU, 'x-api-key': key }, agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const before = heapAfterGc();
+      const N = 10_000;
+      for (let i = 0; i < N; i += 16) {
+        const statuses = await Promise.all(Array.from({ length: Math.min(16, N - i) }, (_, j) => one(i + j)));
+        expect(statuses.every((s) => s === 200)).toBe(true);
+      }
+      agent.destroy();
+      // The test's own origin records every request it saw: forget those before weighing Waymark.
+      eu.seen.length = 0;
+      const grownMb = (heapAfterGc() - before) / 2 ** 20;
+      // Kept as keys, the values alone would hold 10,000 x 8 KiB = 80 MiB.
+      expect(grownMb).toBeLessThan(20);
+    }, 60_000);
   });
 
   describe('timeouts that mean what they say', () => {
