@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import { abortKind, ExchangeAbort, type Exchange, type Transport, type TryFailure, type TryResult, type UpstreamRequest } from '../proxy/transport.js';
+import { abortKind, ExchangeAbort, tryAbort, type Exchange, type Transport, type TryFailure, type TryResult, type UpstreamRequest } from '../proxy/transport.js';
 
 /** Errors that mean the connection was never made, so nothing was sent. */
 const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -86,15 +86,9 @@ function answered(res: Dispatcher.ResponseData): TryResult<NodeUpstream> {
  */
 async function sendStreamed(pool: Pool, request: UpstreamRequest<Readable>, body: Readable, headersTimeoutMs: number, exchange: Exchange, streamIdleMs: number): Promise<TryResult<NodeUpstream>> {
   const { cluster } = request;
-  const attempt = new AbortController();
-  if (exchange.aborted) attempt.abort(exchange.reason);
-  else exchange.once('abort', () => attempt.abort(exchange.reason));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const startTimer = () => {
-    timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
-  };
-  if (body.readableEnded) startTimer();
-  else body.once('end', startTimer);
+  const attempt = tryAbort(exchange, headersTimeoutMs);
+  if (body.readableEnded) attempt.startTimer();
+  else body.once('end', attempt.startTimer);
   try {
     const res = await pool.request({
       path: request.path,
@@ -109,8 +103,8 @@ async function sendStreamed(pool: Pool, request: UpstreamRequest<Readable>, body
   } catch (error) {
     return failed(error, attempt.signal, body);
   } finally {
-    clearTimeout(timer);
-    body.off('end', startTimer);
+    attempt.stopTimer();
+    body.off('end', attempt.startTimer);
   }
 }
 

@@ -1,4 +1,4 @@
-import { abortKind, ExchangeAbort, type Transport, type TryResult } from './transport.js';
+import { abortKind, tryAbort, type Transport, type TryResult } from './transport.js';
 
 /**
  * The Workers transport: fetch. Bodies pass as bytes (`encodeResponseBody: 'manual'`), so a gzip answer
@@ -10,18 +10,11 @@ export const fetchTransport: Transport<ReadableStream<Uint8Array>, Response> = {
   async send(request, headersTimeoutMs, exchange): Promise<TryResult<Response>> {
     const { cluster } = request;
     const headers = cluster.originHost ? { ...request.headers, host: cluster.originHost } : request.headers;
-    const attempt = new AbortController();
-    // The exchange's abort (deadline, client gone) reaches the response body too, so the listener stays.
-    if (exchange.aborted) attempt.abort(exchange.reason);
-    else exchange.once('abort', () => attempt.abort(exchange.reason));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const startTimer = () => {
-      timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
-    };
+    const attempt = tryAbort(exchange, headersTimeoutMs);
     // The per-try timeout starts once the request is sent: at once for bytes, at the end of a stream.
     let body: BodyInit | null = request.body;
-    if (request.body instanceof ReadableStream) body = request.body.pipeThrough(new TransformStream({ flush: startTimer }));
-    else startTimer();
+    if (request.body instanceof ReadableStream) body = request.body.pipeThrough(new TransformStream({ flush: attempt.startTimer }));
+    else attempt.startTimer();
     try {
       const response = await fetch(cluster.origin + request.path, {
         method: request.method,
@@ -37,7 +30,7 @@ export const fetchTransport: Transport<ReadableStream<Uint8Array>, Response> = {
       if (kind) return { ok: false, failure: kind, message: (attempt.signal.reason as Error).message };
       return { ok: false, failure: 'reset', message: error instanceof Error ? error.message : String(error) };
     } finally {
-      clearTimeout(timer);
+      attempt.stopTimer();
     }
   },
   discard(response) {

@@ -96,3 +96,21 @@ export class Exchange {
 export function abortKind(signal: { aborted: boolean; reason?: unknown }): ExchangeAbort['kind'] | null {
   return signal.aborted && signal.reason instanceof ExchangeAbort ? signal.reason.kind : null;
 }
+
+/**
+ * One try's own abort signal: it follows the exchange's (deadline, client gone: the response body too)
+ * and, once `startTimer` is called (the request has been sent), the per-try timeout until `stopTimer`.
+ */
+export function tryAbort(exchange: Exchange, headersTimeoutMs: number): { signal: AbortSignal; startTimer: () => void; stopTimer: () => void } {
+  const attempt = new AbortController();
+  if (exchange.aborted) attempt.abort(exchange.reason);
+  else exchange.once('abort', () => attempt.abort(exchange.reason));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return {
+    signal: attempt.signal,
+    startTimer: () => {
+      timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
+    },
+    stopTimer: () => clearTimeout(timer),
+  };
+}
