@@ -60,13 +60,16 @@ export function planEntries(plan: RoutePlan, shares: ShareTable = plan.shares, d
     const health: MatrixEntry['health'] = c.drained ? 'drained' : down.has(c.name) ? 'down' : c.health;
     const levelReason = reasons[level] as LevelReason;
     const takes = (byCluster.get(c) ?? 0) > 0;
-    const routable = health === 'healthy' || health === 'unknown' || shares.panic;
+    // Panic is per level (Envoy): only a level in panic ignores health, or, failing closed, refuses its share.
+    const levelPanic = levelShare?.panic ?? false;
+    const failsClosed = levelPanic && shares.failClosed;
+    const routable = health === 'healthy' || health === 'unknown' || (levelPanic && !failsClosed);
     const why = [
       `level ${level} (${levelReason})`,
       levelShare ? `${round1(levelShare.healthyPercent)}% of the level healthy, level takes ${round1(levelShare.load)}%` : '',
-      takes || shares.closed ? '' : routable ? 'no traffic: higher levels take it all (retries may come here)' : `no traffic: ${health}`,
-      shares.panic ? 'panic: health ignored' : '',
-      shares.closed ? 'fail closed: nothing routable (too few healthy clusters)' : '',
+      takes || failsClosed ? '' : routable ? 'no traffic: higher levels take it all (retries may come here)' : `no traffic: ${health}`,
+      levelPanic && !failsClosed ? 'level in panic: health ignored' : '',
+      failsClosed ? 'fail closed: nothing routable in this level (in panic); its share is refused (503)' : '',
     ];
     return { cluster: c.name, region: c.region, share: rounded[i] as number, level, levelReason, health, reason: why.filter(Boolean).join('; ') };
   });

@@ -1,20 +1,58 @@
 import type { Cluster, PriorityList, RandomSource, ServicePolicy } from './types.js';
 
 /**
- * Envoy's overprovisioning factor: a level keeps all its traffic until fewer than 1/1.4 (about 71%) of
- * its clusters are healthy, then sheds the difference to the next level.
+ * Envoy's default overprovisioning factor as Envoy stores it, in percent (`kDefaultOverProvisioningFactor`):
+ * a level keeps all its traffic until fewer than 100/140 (about 71%) of its clusters are healthy.
  */
-export const OVERPROVISIONING_FACTOR = 1.4;
+export const OVERPROVISIONING_PERCENT = 140;
 
 /** How a cluster stands for routing at one moment. */
 export type Availability = 'healthy' | 'unhealthy' | 'drained';
 
+/**
+ * One Envoy priority level (a HostSet) as counts. Waymark has no degraded state and maps drained
+ * clusters out of `hosts` entirely, so it always passes `degraded: 0, excluded: 0`; the fields are here
+ * so that Envoy's own tables port as they are written.
+ */
+export interface HostCounts {
+  /** Every host of the level (Envoy's `hosts().size()`), excluded ones included. */
+  hosts: number;
+  healthy: number;
+  degraded: number;
+  /** Hosts that count neither for health nor for panic, but still count for total panic, as in Envoy. */
+  excluded: number;
+}
+
+/** Envoy's per-priority state: what `recalculatePerPriorityState` and `recalculatePerPriorityPanic` leave. */
+export interface PriorityLoad {
+  /** Integer percent of all traffic that goes to each level's healthy hosts (Envoy's healthy priority load). */
+  healthyLoad: number[];
+  /** Integer percent of all traffic that goes to each level's degraded hosts; with healthyLoad, sums to 100. */
+  degradedLoad: number[];
+  /** Each level's integer health: min(100, overprovisioning x healthy / (hosts - excluded)). */
+  health: number[];
+  /** The same for degraded hosts. */
+  degradedHealth: number[];
+  /** min(100, sum of every level's health and degraded health). */
+  normalizedTotalAvailability: number;
+  /** Each level's panic flag (Envoy's `per_priority_panic_`). */
+  panic: boolean[];
+  /** Every level is in panic: loads follow host counts, not health. */
+  totalPanic: boolean;
+}
+
 /** One level's part of the traffic, and how it spreads over the level's clusters. */
 export interface LevelShare {
-  /** Percent of all traffic this level takes (0-100). */
+  /** Percent of all traffic this level takes: Envoy's integer priority load (0-100). */
   load: number;
   /** Percent of its clusters that are healthy (drained ones do not count either way). */
   healthyPercent: number;
+  /**
+   * Envoy's per-priority panic flag: normalised total health is under 100 and fewer than the panic
+   * threshold of the level's clusters are healthy. Failing open, every non-drained cluster of the level
+   * takes its traffic; failing closed, none does.
+   */
+  panic: boolean;
   /** The clusters that take this level's traffic and their weights. */
   pool: Cluster[];
   weights: number[];
@@ -24,60 +62,165 @@ export interface LevelShare {
 /** The traffic split of one priority list: what the edges pick from and what the failover matrix shows. */
 export interface ShareTable {
   levels: LevelShare[];
-  /** Normalised total health over all levels (0-100). */
+  /** Envoy's normalised total health: min(100, sum of the levels' health), an integer (0-100). */
   totalHealth: number;
-  /** Health is ignored: too few clusters are healthy to trust it (fail open). */
+  /** Some level with clusters is in panic and the service fails open: that level ignores health. */
   panic: boolean;
-  /** Too few healthy clusters and the service fails closed: no traffic is sent. */
+  /**
+   * Some level that takes load is in panic and the service fails closed: the requests drawn to that
+   * level are refused (every request, when every level is in panic).
+   */
   closed: boolean;
+  /** The service's policy: a level in panic refuses its share instead of ignoring health. */
+  failClosed: boolean;
 }
 
 /**
- * Splits traffic over a priority list the way Envoy's priority levels do. A level's health is
- * min(100, 1.4 x 100 x healthy / total); levels take traffic in order up to their health, normalised
- * when the total is under 100. Below the panic threshold the service fails open (every non-drained
- * cluster counts as healthy) or, by policy, closed (nothing is routable). Inside a level, traffic
- * follows weights over the clusters that take it.
+ * Envoy's priority load and panic, computed the way a freshly built Envoy load balancer computes them
+ * (`LoadBalancerBase::recalculatePerPriorityState`, `distributeLoad`, `recalculatePerPriorityPanic`,
+ * `recalculateLoadInTotalPanic` and `isHostSetInPanic` in
+ * source/extensions/load_balancing_policies/common/load_balancer_impl.cc), integer arithmetic included:
+ * - a level's health is min(100, floor(overprovisioning x healthy / (hosts - excluded))), likewise
+ *   for degraded hosts; the normalised total availability is min(100, sum of both over all levels);
+ * - load goes to healthy hosts level by level, each taking min(what is left,
+ *   floor(health x 100 / normalised total)), then the rest the same way to degraded hosts; what
+ *   rounding leaves goes to the first level with healthy availability (else with degraded);
+ * - a level is in panic when the normalised total is under 100 and its raw healthy plus degraded
+ *   percent (not scaled by overprovisioning) is under the threshold; when every level is, load follows
+ *   host counts (excluded hosts counted, as Envoy does) with the rounding rest on the first non-empty
+ *   level, and an empty backend puts 100 on level 0;
+ * - with the threshold at 0 and nothing available, Envoy puts 100 on level 0 and no level panics.
+ * One case Envoy leaves to whatever its previous state was (nothing available, yet some level not in
+ * panic: only possible with a threshold under 1.43%) also puts 100 on level 0.
+ * `panicThresholdPercent` is capped at 100 as Envoy caps its runtime value.
+ */
+export function computePriorityLoad(
+  levels: readonly HostCounts[],
+  panicThresholdPercent: number,
+  overprovisioningPercent: number = OVERPROVISIONING_PERCENT,
+): PriorityLoad {
+  const availabilityOf = (level: HostCounts, count: number) => {
+    const hosts = level.hosts - level.excluded;
+    return hosts > 0 ? Math.min(100, Math.floor((overprovisioningPercent * count) / hosts)) : 0;
+  };
+  const health = levels.map((l) => availabilityOf(l, l.healthy));
+  const degradedHealth = levels.map((l) => availabilityOf(l, l.degraded));
+  const normalizedTotalAvailability = Math.min(100, sum(health) + sum(degradedHealth));
+  const healthyLoad = levels.map(() => 0);
+  const degradedLoad = levels.map(() => 0);
+  const panic = levels.map(() => false);
+  const result = { healthyLoad, degradedLoad, health, degradedHealth, normalizedTotalAvailability, panic, totalPanic: false };
+  if (levels.length === 0) return result;
+
+  if (normalizedTotalAvailability > 0) {
+    const healthyPass = distributeLoad(healthyLoad, health, 100, normalizedTotalAvailability);
+    const degradedPass = distributeLoad(degradedLoad, degradedHealth, healthyPass.remaining, normalizedTotalAvailability);
+    if (degradedPass.remaining > 0) {
+      const [loads, first] = healthyPass.first >= 0 ? [healthyLoad, healthyPass.first] : [degradedLoad, degradedPass.first];
+      loads[first] = (loads[first] as number) + degradedPass.remaining;
+    }
+  }
+
+  const threshold = Math.min(100, panicThresholdPercent);
+  if (threshold === 0 && normalizedTotalAvailability === 0) {
+    healthyLoad[0] = 100;
+    return result;
+  }
+  let totalPanic = true;
+  levels.forEach((level, i) => {
+    // Never panic while the levels together are fully available, however low one level is.
+    panic[i] = normalizedTotalAvailability < 100 && isLevelInPanic(level, threshold);
+    totalPanic &&= panic[i] as boolean;
+  });
+  if (totalPanic) {
+    loadByHostCount(levels, healthyLoad, degradedLoad);
+  } else if (normalizedTotalAvailability === 0) {
+    healthyLoad[0] = 100;
+  }
+  return { ...result, totalPanic };
+}
+
+/** Envoy's `distributeLoad`: as much load as possible to the first levels, in integer percents. */
+function distributeLoad(loads: number[], availability: readonly number[], totalLoad: number, normalizedTotal: number): { first: number; remaining: number } {
+  let first = -1;
+  let remaining = totalLoad;
+  availability.forEach((a, i) => {
+    if (first < 0 && a > 0) first = i;
+    const load = Math.min(remaining, Math.floor((a * 100) / normalizedTotal));
+    loads[i] = load;
+    remaining -= load;
+  });
+  return { first, remaining };
+}
+
+/** Envoy's `isHostSetInPanic`: raw healthy plus degraded percent (not overprovisioned) under the threshold. */
+function isLevelInPanic(level: HostCounts, threshold: number): boolean {
+  const hosts = level.hosts - level.excluded;
+  const healthyPercent = hosts === 0 ? 0 : (100 * level.healthy) / hosts;
+  const degradedPercent = hosts === 0 ? 0 : (100 * level.degraded) / hosts;
+  return healthyPercent + degradedPercent < threshold;
+}
+
+/** Envoy's `recalculateLoadInTotalPanic`: load by each level's share of all hosts, health ignored. */
+function loadByHostCount(levels: readonly HostCounts[], healthyLoad: number[], degradedLoad: number[]): void {
+  const totalHosts = sum(levels.map((l) => l.hosts));
+  if (totalHosts === 0) {
+    healthyLoad[0] = 100;
+    return;
+  }
+  let remaining = 100;
+  let firstNonEmpty = -1;
+  levels.forEach((level, i) => {
+    if (firstNonEmpty < 0 && level.hosts > 0) firstNonEmpty = i;
+    const load = Math.floor((100 * level.hosts) / totalHosts);
+    healthyLoad[i] = load;
+    degradedLoad[i] = 0;
+    remaining -= load;
+  });
+  healthyLoad[firstNonEmpty] = (healthyLoad[firstNonEmpty] as number) + remaining;
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Splits traffic over a priority list exactly as Envoy's priority levels do (see `computePriorityLoad`),
+ * with each level a priority whose hosts are its non-drained clusters: drained clusters do not count
+ * at all, and Waymark has no degraded state. Inside a level, traffic follows weights over the
+ * clusters that take it: its healthy ones, or, when the level is in panic, every non-drained one
+ * (fail open).
+ *
+ * `policy.failClosed` is Envoy's `fail_traffic_on_panic` (`ZoneAwareLoadBalancerBase::hostSourceToUse`):
+ * a level in panic takes no cluster at all, but keeps its Envoy load, so the requests drawn to that
+ * level get no attempts (a 503) while the levels not in panic keep routing to their healthy clusters.
+ * In total panic every request is refused; a level in panic with no load refuses nothing (and takes no
+ * retries).
  */
 export function computeShares(list: PriorityList, availability: (c: Cluster) => Availability, policy: ServicePolicy): ShareTable {
-  const counted = list.levels.map((level) => {
-    let total = 0;
-    let healthy = 0;
-    for (const c of level.clusters) {
-      const a = availability(c);
-      if (a === 'drained') continue;
-      total += 1;
-      if (a === 'healthy') healthy += 1;
-    }
-    return { total, healthy };
+  const states = list.levels.map((level) => level.clusters.map(availability));
+  const counts = states.map((s): HostCounts => {
+    const hosts = s.filter((a) => a !== 'drained').length;
+    return { hosts, healthy: s.filter((a) => a === 'healthy').length, degraded: 0, excluded: 0 };
   });
-  const healthOf = ({ total, healthy }: { total: number; healthy: number }) =>
-    total === 0 ? 0 : Math.min(100, (OVERPROVISIONING_FACTOR * 100 * healthy) / total);
-  const health = counted.map(healthOf);
-  const totalHealth = Math.min(100, health.reduce((a, b) => a + b, 0));
-  const anyClusters = counted.some((c) => c.total > 0);
-  const panic = anyClusters && totalHealth < policy.panicThresholdPercent && !policy.failClosed;
-  const closed = anyClusters && totalHealth < policy.panicThresholdPercent && policy.failClosed;
-
-  const usable = (c: Cluster) => {
-    const a = availability(c);
-    return a === 'healthy' || (panic && a === 'unhealthy');
-  };
-  const effective = panic ? counted.map((c) => (c.total > 0 ? 100 : 0)) : health;
-  const effectiveTotal = Math.min(100, effective.reduce((a, b) => a + b, 0));
-
-  let remaining = 100;
+  const priority = computePriorityLoad(counts, policy.panicThresholdPercent);
+  let panic = false;
+  let closed = false;
   const levels = list.levels.map((level, i): LevelShare => {
-    const pool = closed ? [] : level.clusters.filter(usable);
+    const { hosts, healthy } = counts[i] as HostCounts;
+    const levelStates = states[i] as Availability[];
+    const load = (priority.healthyLoad[i] as number) + (priority.degradedLoad[i] as number);
+    const levelPanic = priority.panic[i] as boolean;
+    if (levelPanic && hosts > 0) {
+      if (!policy.failClosed) panic = true;
+      else if (load > 0) closed = true;
+    }
+    const takes = (a: Availability) => (levelPanic ? !policy.failClosed && a !== 'drained' : a === 'healthy');
+    const pool = level.clusters.filter((_, j) => takes(levelStates[j] as Availability));
     const weights = pool.map((c) => c.weight);
-    const totalWeight = weights.reduce((a, b) => a + b, 0);
-    const normalised = effectiveTotal > 0 ? ((effective[i] as number) * 100) / effectiveTotal : 0;
-    const load = pool.length === 0 ? 0 : Math.min(remaining, normalised);
-    remaining -= load;
-    const { total, healthy } = counted[i] as { total: number; healthy: number };
-    return { load, healthyPercent: total === 0 ? 0 : (100 * healthy) / total, pool, weights, totalWeight };
+    return { load, healthyPercent: hosts === 0 ? 0 : (100 * healthy) / hosts, panic: levelPanic, pool, weights, totalWeight: sum(weights) };
   });
-  return { levels, totalHealth, panic, closed };
+  return { levels, totalHealth: priority.normalizedTotalAvailability, panic, closed, failClosed: policy.failClosed };
 }
 
 /** Each cluster's percent of all traffic under a share table. */
@@ -95,7 +238,9 @@ export function clusterShares(table: ShareTable): Map<Cluster, number> {
 /**
  * The clusters to try for one request: the first is drawn by level load then by weight inside the
  * level; retries follow in priority order over the other clusters that take traffic, drawn by weight
- * inside each level so that a failed cluster's retries spread the way its traffic would.
+ * inside each level so that a failed cluster's retries spread the way its traffic would. A draw that
+ * lands on a level with no cluster to take it (a level failing closed) gets no attempts, as Envoy
+ * returns no host for it.
  */
 export function pickAttempts(table: ShareTable, random: RandomSource, max: number): Cluster[] {
   let r = random() * 100;
@@ -106,7 +251,7 @@ export function pickAttempts(table: ShareTable, random: RandomSource, max: numbe
     if (r < level.load) break;
     r -= level.load;
   }
-  if (!chosen) return [];
+  if (!chosen || chosen.pool.length === 0) return [];
   const first = weightedPick(chosen.pool, chosen.weights, chosen.totalWeight, random);
   const out = [first];
   for (const level of table.levels) {

@@ -45,11 +45,13 @@ const loads = (t: ShareTable) => t.levels.map((l) => l.load);
 const poolNames = (t: ShareTable) => t.levels.map((l) => l.pool.map((c) => c.name));
 
 describe('computeShares: Envoy priority levels with overprovisioning 1.4', () => {
-  // Level 0 at x% healthy (level 1 fully healthy) keeps min(100, 1.4x)% of the traffic.
+  // Level 0 at x% healthy (level 1 fully healthy) keeps min(100, floor(1.4x))% of the traffic: Envoy's
+  // priority load is in integer percents (envoyproxy/envoy docs/root/intro/arch_overview/upstream/
+  // load_balancing/priority.rst, first table: 71% healthy keeps 99%, not 99.4%).
   it.each([
     [100, 100],
     [72, 100],
-    [71, 99.4],
+    [71, 99],
     [50, 70],
     [25, 35],
     [0, 0],
@@ -58,27 +60,51 @@ describe('computeShares: Envoy priority levels with overprovisioning 1.4', () =>
     const l1 = level('b', 100);
     const t = computeShares(list(l0, l1), avail(mark(l0, 100 - healthyPercent, 'unhealthy')), DEFAULT_POLICY);
     expect(t.levels[0]!.healthyPercent).toBe(healthyPercent);
-    expect(t.levels[0]!.load).toBeCloseTo(expected, 9);
-    expect(t.levels[1]!.load).toBeCloseTo(100 - expected, 9);
+    expect(t.levels[0]!.load).toBe(expected);
+    expect(t.levels[1]!.load).toBe(100 - expected);
     expect(t.levels[0]!.pool).toHaveLength(healthyPercent);
     expect(t.panic).toBe(false);
     expect(t.closed).toBe(false);
   });
 
+  const shaped = (shape: [number, number][]) => {
+    const levels = shape.map(([, total], i) => level(`l${i}-`, total));
+    const states = Object.assign({}, ...levels.map((l, i) => mark(l, shape[i]![1] - shape[i]![0], 'unhealthy'))) as Record<string, Availability>;
+    return { levels, states };
+  };
+
+  // These shapes used to run under the default threshold; every level in them is under 50% healthy, so
+  // Envoy puts them in total panic (next table). The normalising itself shows with panic off
+  // (threshold 0), as the tables of priority.rst assume; integer loads, the rounding rest to level 0.
   it.each<[string, [number, number][], number[]]>([
     // [healthy, total] per level -> loads
     ['two levels at 25% each split 50/50', [[1, 4], [1, 4]], [50, 50]],
-    ['three levels at 20% each split in thirds', [[1, 5], [1, 5], [1, 5]], [100 / 3, 100 / 3, 100 / 3]],
-    ['25% + 30% normalise 35:42', [[1, 4], [3, 10]], [3500 / 77, 4200 / 77]],
+    // load_balancer_impl_base_test.cc GentleFailoverWithExtraLevels: "each priority level gets 33% of the load, with P=0 picking up the rounding error"
+    ['three levels at 20% each split in thirds, level 0 takes the rounding rest', [[1, 5], [1, 5], [1, 5]], [34, 33, 33]],
+    ['25% + 30% normalise 35:42 (45 + 54, rest 1 to level 0)', [[1, 4], [3, 10]], [46, 54]],
     ['25% + 50% add up to over 100: no normalising, level 1 takes the rest', [[1, 4], [2, 4]], [35, 65]],
     ['a fully unhealthy level between two degraded ones takes nothing', [[1, 4], [0, 3], [1, 4]], [50, 0, 50]],
-  ])('normalises when every level is degraded: %s', (_name, shape, expected) => {
-    const levels = shape.map(([, total], i) => level(`l${i}-`, total));
-    const states = Object.assign({}, ...levels.map((l, i) => mark(l, shape[i]![1] - shape[i]![0], 'unhealthy'))) as Record<string, Availability>;
-    const t = computeShares(list(...levels), avail(states), DEFAULT_POLICY);
+  ])('normalises when every level is degraded (panic off): %s', (_name, shape, expected) => {
+    const { levels, states } = shaped(shape);
+    const t = computeShares(list(...levels), avail(states), resolvePolicy({ panicThresholdPercent: 0 }));
     expect(t.panic).toBe(false);
-    loads(t).forEach((load, i) => expect(load).toBeCloseTo(expected[i]!, 9));
-    expect(loads(t).reduce((a, b) => a + b, 0)).toBeCloseTo(100, 9);
+    expect(loads(t)).toEqual(expected);
+  });
+
+  // Under the default threshold the same shapes panic per level; when every level is in panic Envoy
+  // spreads load by host count (load_balancer_impl_base_test.cc GentleFailoverWithExtraLevels, "All
+  // levels are completely down - situation called TotalPanic", 5/3/2 hosts -> 50/30/20).
+  it.each<[string, [number, number][], number[], boolean]>([
+    ['two levels at 25%: total panic, 4 and 4 clusters', [[1, 4], [1, 4]], [50, 50], true],
+    ['25% + 30%: total panic, 4 and 10 clusters (28 + 71, rest 1 to level 0)', [[1, 4], [3, 10]], [29, 71], true],
+    ['25% / 0% / 25%: total panic, 4, 3 and 4 clusters (36 + 27 + 36, rest 1 to level 0)', [[1, 4], [0, 3], [1, 4]], [37, 27, 36], true],
+    ['25% + 50%: total health 100, no level panics', [[1, 4], [2, 4]], [35, 65], false],
+  ])('default threshold: %s', (_name, shape, expected, panic) => {
+    const { levels, states } = shaped(shape);
+    const t = computeShares(list(...levels), avail(states), DEFAULT_POLICY);
+    expect(t.panic).toBe(panic);
+    expect(t.levels.every((l) => l.panic === panic)).toBe(true);
+    expect(loads(t)).toEqual(expected);
   });
 
   it('totalHealth is the capped sum of level health', () => {
@@ -94,23 +120,38 @@ describe('computeShares: panic and fail-closed', () => {
   const l1 = level('b', 4);
 
   it('below the default threshold (50) health is ignored: unhealthy clusters become routable', () => {
-    // Level 0: 1 of 4 healthy (35), level 1: none healthy -> total 35 < 50.
+    // Level 0: 1 of 4 healthy (health 35), level 1: none healthy -> total 35 < 100, and both levels are
+    // under 50% healthy: total panic.
     const t = computeShares(list(l0, l1), avail({ ...mark(l0, 3, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }), DEFAULT_POLICY);
     expect(t.panic).toBe(true);
     expect(t.closed).toBe(false);
-    expect(t.totalHealth).toBeCloseTo(35, 9);
+    expect(t.totalHealth).toBe(35);
+    expect(t.levels.map((l) => l.panic)).toEqual([true, true]);
     expect(poolNames(t)).toEqual([l0.map((c) => c.name), l1.map((c) => c.name)]);
-    // Every level counts as fully healthy, so level 0 takes everything; level 1 is where retries go.
-    expect(loads(t)).toEqual([100, 0]);
+    // This used to send everything to level 0. In total panic Envoy spreads load by host count
+    // (load_balancer_impl_base_test.cc GentleFailover: "P=0 and P=1 have 4 hosts each so each priority
+    // will receive 50% of the traffic").
+    expect(loads(t)).toEqual([50, 50]);
     // The healthy percent still tells the truth.
     expect(t.levels[0]!.healthyPercent).toBe(25);
   });
 
+  it('a level panics below 50% healthy, not below 35.7%: the threshold is not scaled by 1.4', () => {
+    // 2 of 5 healthy is 40%: health 56 used to clear the threshold of 50; Envoy compares the raw percent
+    // (isHostSetInPanic; panic_threshold.rst table 2, 25% / 25%: both in panic at total health 70).
+    const l = level('a', 5);
+    const t = computeShares(list(l), avail(mark(l, 3, 'unhealthy')), DEFAULT_POLICY);
+    expect(t.totalHealth).toBe(56);
+    expect(t.panic).toBe(true);
+    expect(t.levels[0]!.pool).toHaveLength(5);
+  });
+
   it('at the threshold exactly it is not panic', () => {
-    // 50/1.4 is not a whole count, so use a threshold of 35 with 1 of 4 healthy (35).
-    const t = computeShares(list(l0), avail(mark(l0, 3, 'unhealthy')), resolvePolicy({ panicThresholdPercent: 35 }));
+    // Envoy panics when the healthy percent is under the threshold (`<`): 1 of 4 is 25%, threshold 25.
+    const t = computeShares(list(l0), avail(mark(l0, 3, 'unhealthy')), resolvePolicy({ panicThresholdPercent: 25 }));
     expect(t.panic).toBe(false);
     expect(poolNames(t)).toEqual([['a3']]);
+    expect(loads(t)).toEqual([100]);
   });
 
   it('panic never routes to drained clusters', () => {
@@ -122,7 +163,9 @@ describe('computeShares: panic and fail-closed', () => {
 
   it.each<[string, number, number, boolean]>([
     // name, threshold, healthy of 4 in a single level, panic
-    ['threshold 30, 1 of 4 healthy (35): trusted', 30, 1, false],
+    // This row used to be trusted (health 35 >= 30). Envoy compares the raw 25% with the threshold
+    // (isHostSetInPanic; panic_threshold.rst table 2, 5% / 65%: P=0 in panic at health 7 of total 98).
+    ['threshold 30, 1 of 4 healthy (25%, health 35): panic', 30, 1, true],
     ['threshold 80, 2 of 4 healthy (70): panic', 80, 2, true],
     ['threshold 0, nothing healthy: no panic, nothing routable', 0, 0, false],
     ['threshold 100, 3 of 4 healthy (100): trusted', 100, 3, false],
@@ -132,14 +175,29 @@ describe('computeShares: panic and fail-closed', () => {
     expect(t.levels[0]!.pool).toHaveLength(panic ? 4 : healthy);
   });
 
-  it('fail-closed policy: below the threshold the table is closed and no pool takes traffic', () => {
+  it('threshold 0 with nothing healthy: no panic, level 0 holds the load and nothing is routable', () => {
+    // load_balancer_impl.cc recalculatePerPriorityPanic: "100% is assigned to P=0 ... no traffic will be
+    // routed to P=0" (panic_threshold.rst: "503 - no healthy upstream").
+    const t = computeShares(list(l0, l1), avail({ ...mark(l0, 4, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }), resolvePolicy({ panicThresholdPercent: 0 }));
+    expect(loads(t)).toEqual([100, 0]);
+    expect(poolNames(t)).toEqual([[], []]);
+    expect(pickAttempts(t, seededRandom(1), 3)).toEqual([]);
+  });
+
+  it('fail-closed policy: in total panic the table is closed and no pool takes traffic', () => {
+    // round_robin_lb_test.cc FailoverTest.PriorityUpdatesWithLocalHostSetDisableOnPanic: "With both the
+    // primary and failover hosts unhealthy, we should select no host". Loads stay Envoy's (50/50 by host
+    // count): every draw lands on a level that refuses it.
     const policy = resolvePolicy({ failClosed: true });
     const t = computeShares(list(l0, l1), avail({ ...mark(l0, 3, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }), policy);
     expect(t.closed).toBe(true);
     expect(t.panic).toBe(false);
+    expect(t.levels.map((l) => l.panic)).toEqual([true, true]);
     expect(poolNames(t)).toEqual([[], []]);
-    expect(loads(t)).toEqual([0, 0]);
-    expect(pickAttempts(t, seededRandom(1), 3)).toEqual([]);
+    expect(loads(t)).toEqual([50, 50]);
+    expect(clusterShares(t).size).toBe(0);
+    const random = seededRandom(1);
+    for (let i = 0; i < 100; i++) expect(pickAttempts(t, random, 3)).toEqual([]);
   });
 
   it('fail-closed policy above the threshold routes as usual', () => {
@@ -152,7 +210,11 @@ describe('computeShares: panic and fail-closed', () => {
   it('a list with every cluster drained is neither panic nor closed, and routes nothing', () => {
     const t = computeShares(list(l0), avail(mark(l0, 4, 'drained')), resolvePolicy({ failClosed: true }));
     expect([t.panic, t.closed]).toEqual([false, false]);
-    expect(loads(t)).toEqual([0]);
+    // An empty level is in panic for Envoy (0% healthy), and with no host anywhere
+    // recalculateLoadInTotalPanic puts 100 on P=0 ("Backend is empty, but load must be distributed
+    // somewhere"). It used to be 0; nothing is routable either way.
+    expect(t.levels[0]!.panic).toBe(true);
+    expect(loads(t)).toEqual([100]);
     expect(pickAttempts(t, seededRandom(1), 3)).toEqual([]);
   });
 });
