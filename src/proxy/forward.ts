@@ -24,6 +24,8 @@ export interface TryLimits {
 }
 
 export interface ConcurrencySlots {
+  /** Requests in flight a cluster may have under this limit. */
+  max: number;
   /** Takes a slot before a try; false: the cluster is full (overflow). */
   admit: (cluster: Cluster) => boolean;
   /** Gives the slot back once the try's response has been streamed, failed or been discarded. */
@@ -81,7 +83,7 @@ export async function forward<Body, Res>(
     if (limits.expired()) break;
     if (limits.slots && !limits.slots.admit(cluster)) {
       attempts.push({ cluster, outcome: 'overflow', ms: 0 });
-      return { ok: false, failure: 'overflow', message: `cluster ${cluster.name} is at its concurrency limit`, attempts };
+      return { ok: false, failure: 'overflow', message: `cluster ${cluster.name} is at its concurrency limit (maxConcurrent ${limits.slots.max})`, attempts };
     }
     const started = now();
     const upstream: UpstreamRequest<Body> = { cluster, method: request.method, path: cluster.basePath + pathAndQuery, headers: request.headers, body: request.body, upgrade: request.upgrade };

@@ -236,7 +236,7 @@ function concurrencySlots(rt: Runtime, service: CompiledService, route: Compiled
   const max = route?.spec.maxConcurrent;
   if (max === undefined || !route) return null;
   const key = (cluster: Cluster) => `${service.name}/${route.name}/${cluster.name}`;
-  return { admit: (cluster) => rt.concurrency.acquire(key(cluster), max), done: (cluster) => rt.concurrency.release(key(cluster)) };
+  return { max, admit: (cluster) => rt.concurrency.acquire(key(cluster), max), done: (cluster) => rt.concurrency.release(key(cluster)) };
 }
 
 /** The body for the tries: none, bytes when small enough to replay (or mirror), else the client's stream, once. */
