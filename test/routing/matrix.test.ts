@@ -200,3 +200,16 @@ describe('failoverMatrix: reasons', () => {
     expect(a.reason).not.toContain('higher levels take it all');
   });
 });
+
+describe('failoverMatrix: panic is per level (Envoy)', () => {
+  it('only a level in panic ignores health; an unhealthy cluster in a level that is not stays out', () => {
+    // us-east1 clients: level 0 {ue1 down, ue2 up} is 50% healthy (not under the 50% threshold); levels 1
+    // and 2 are 0% healthy and, with the normalised total at 70 < 100, in panic.
+    const m = matrix(shop({ ue1: 'unhealthy', ew1: 'unhealthy', as1: 'unhealthy' }));
+    const byName = Object.fromEntries((m.regions['us-east1'] ?? []).map((e) => [e.cluster, e]));
+    expect(shares(m.regions['us-east1'])).toEqual({ ue1: 0, ue2: 100, ew1: 0, as1: 0 });
+    expect(byName.ue1?.reason).toContain('no traffic: unhealthy');
+    expect(byName.ue1?.reason).not.toContain('panic');
+    expect(byName.ew1?.reason).toContain('level in panic: health ignored');
+  });
+});
