@@ -95,9 +95,11 @@ export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
   return error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter((p) => p !== undefined && p !== '').join('.');
     const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    // A record key that fails its schema: say what the key schema expects, not zod's "Invalid key in record".
+    const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
     return unknownKeys.length
-      ? { field: unknownKeys.map((k) => (path ? `${path}.${k}` : k)).join(', '), message: issue.message }
-      : { field: path || '(root)', message: issue.message };
+      ? { field: unknownKeys.map((k) => (path ? `${path}.${k}` : k)).join(', '), message }
+      : { field: path || '(root)', message };
   });
 }
 

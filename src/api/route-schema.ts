@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileRegex } from '../routing/match.js';
+import { subsetNameSchema } from './schemas.js';
 
 const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '5xx', 'gateway-error', 'retriable-4xx'] as const;
 
@@ -35,6 +36,11 @@ const pathMatchSchema = z.union(
 const headerNameSchema = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name').transform((h) => h.toLowerCase());
 const percentSchema = z.number().min(0).max(100);
 export const subsetSchema = z.record(z.string().min(1).max(63), z.string().max(253));
+
+/** A destination's subset: the name of one of the service's subsets (`"v1"`), or a label selector. */
+const subsetRefSchema = z.union([subsetNameSchema, subsetSchema], {
+  message: 'must be the name of one of the service\'s subsets (like "v1") or a label selector (like {"version": "v1"})',
+});
 
 export const matchSchema = z
   .strictObject({
@@ -72,7 +78,7 @@ const boundsShape = {
 const rampSchema = z.strictObject({ step: z.number().min(0.1).max(100), max: percentSchema.default(100), ...boundsShape });
 
 const canarySchema = z.strictObject({
-  subset: subsetSchema,
+  subset: subsetRefSchema,
   stepWeight: z.number().int().min(1).max(100),
   maxWeight: z.number().int().min(1).max(100),
   ...boundsShape,
@@ -84,12 +90,12 @@ export const routePutSchema = z
     order: z.number().int().min(0).max(1_000_000),
     match: matchSchema,
     destinations: z
-      .array(z.strictObject({ subset: subsetSchema.default({}), weight: z.number().int().min(0).max(10_000).default(100) }))
+      .array(z.strictObject({ subset: subsetRefSchema.default({}), weight: z.number().int().min(0).max(10_000).default(100) }))
       .min(1)
       .max(20)
       .default([{ subset: {}, weight: 100 }]),
     affinity: z.union([z.strictObject({ cookie: z.string().min(1).max(256) }), z.strictObject({ header: headerNameSchema })]).optional(),
-    mirror: z.strictObject({ subset: subsetSchema, percent: percentSchema, ramp: rampSchema.optional() }).optional(),
+    mirror: z.strictObject({ subset: subsetRefSchema, percent: percentSchema, ramp: rampSchema.optional() }).optional(),
     canary: canarySchema.optional(),
     fault: z
       .strictObject({

@@ -4,8 +4,9 @@ import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { deleteRoute, getRoute, listRoutes, loadSampleWindows, putRoute, summarizeWindow, type RouteConfig } from '../store/routes.js';
 import { requireScope } from './auth.js';
-import { isConstraintError, notFound, parseBody, parseParam, Problem } from './problem.js';
-import type { RouteState } from '../routing/types.js';
+import { invalid, isConstraintError, notFound, parseBody, parseParam, Problem, type FieldError } from './problem.js';
+import { resolveSubset, selects } from '../routing/subset.js';
+import type { RouteState, ServiceSubsets, SubsetRef } from '../routing/types.js';
 import { listOverrides } from '../store/overrides.js';
 import { bookmarksOf, getRouteState, initialState, setRouteState, toRouteState } from '../store/route-state.js';
 import { routePutSchema } from './route-schema.js';
@@ -45,12 +46,41 @@ async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteStat
 /** How far back a route's GET reports what edges observed. */
 const OBSERVED_WINDOW_MS = 15 * 60_000;
 
-/** Destinations and mirrors whose subset matches no cluster of the service (yet): said, not refused. */
-export function subsetWarnings(route: Pick<RouteConfig, 'destinations' | 'mirror'>, clusters: q.ClusterConfig[]): string[] {
-  const matches = (subset: Record<string, string>) => clusters.some((c) => Object.entries(subset).every(([k, v]) => c.labels[k] === v));
-  const warnings = route.destinations.flatMap((d, i) => (matches(d.subset) ? [] : [`destinations.${i}.subset ${JSON.stringify(d.subset)} matches no cluster yet`]));
-  if (route.mirror && !matches(route.mirror.subset)) warnings.push(`mirror.subset ${JSON.stringify(route.mirror.subset)} matches no cluster yet`);
-  return warnings;
+type SubsetFields = Pick<RouteConfig, 'destinations' | 'mirror' | 'canary'>;
+
+/** Every subset a route names, with the field it is in. */
+function subsetRefs(route: SubsetFields): { field: string; ref: SubsetRef }[] {
+  const refs = route.destinations.map((d, i) => ({ field: `destinations.${i}.subset`, ref: d.subset }));
+  if (route.mirror) refs.push({ field: 'mirror.subset', ref: route.mirror.subset });
+  if (route.canary) refs.push({ field: 'canary.subset', ref: route.canary.subset });
+  return refs;
+}
+
+function namedSubsets(subsets: ServiceSubsets): string {
+  const names = Object.keys(subsets);
+  return names.length ? `one of ${names.map((n) => `"${n}"`).join(', ')}` : 'a subset defined on the service first (it has none)';
+}
+
+/** Subset names the service does not define: a route naming one is refused, each field named. */
+export function undefinedSubsets(route: SubsetFields, service: string, subsets: ServiceSubsets): FieldError[] {
+  return subsetRefs(route).flatMap(({ field, ref }) =>
+    typeof ref === 'string' && resolveSubset(ref, subsets) === null
+      ? [{ field, message: `names subset "${ref}", which service "${service}" does not define: expected ${namedSubsets(subsets)}, or a label selector like {"version": "v1"}` }]
+      : [],
+  );
+}
+
+/**
+ * Subsets that select no cluster: labels no cluster carries (yet), or a name the service no longer
+ * defines (its traffic has nowhere to go). Said, not refused: clusters and subsets may come later.
+ */
+export function subsetWarnings(route: SubsetFields, subsets: ServiceSubsets, clusters: q.ClusterConfig[]): string[] {
+  return subsetRefs(route).flatMap(({ field, ref }) => {
+    const labels = resolveSubset(ref, subsets);
+    if (labels === null) return [`${field} "${ref}" is not a subset of the service: it selects no cluster until the service defines it (expected ${namedSubsets(subsets)})`];
+    if (clusters.some((c) => selects(labels, c.labels))) return [];
+    return [`${field} ${typeof ref === 'string' ? `"${ref}" (${JSON.stringify(labels)})` : JSON.stringify(ref)} matches no cluster yet`];
+  });
 }
 
 /** `/services/{service}/routes[/{route}]`: ordered rules, first match wins; idempotent PUT by name. */
@@ -76,14 +106,19 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       mirror: summarizeWindow(windows.mirror),
       canary: summarizeWindow(windows.canary),
     };
-    return c.json({ ...route, status: await routeStatus(rt, route), observed });
+    const [owner, clusters] = await Promise.all([q.getService(db, service), q.listClusters(db, service)]);
+    const warnings = subsetWarnings(route, owner?.subsets ?? {}, clusters);
+    return c.json({ ...route, status: await routeStatus(rt, route), observed, warnings });
   });
 
   api.put('/services/:service/routes/:route', requireScope(rt.grants, 'write'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
     const name = parseParam('route', c.req.param('route'), nameSchema);
     const body = await parseBody(c, routePutSchema);
-    if (!(await q.getService(db, service))) throw notFound(`service "${service}"`);
+    const owner = await q.getService(db, service);
+    if (!owner) throw notFound(`service "${service}"`);
+    const unknown = undefinedSubsets(body, service, owner.subsets);
+    if (unknown.length) throw invalid('the route names subsets the service does not define', unknown);
     const before = await getRoute(db, service, name);
     const after: RouteConfig = { service, name, ...body };
     try {
@@ -93,7 +128,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       throw error;
     }
     await changed(rt);
-    return c.json({ ...after, warnings: subsetWarnings(after, await q.listClusters(db, service)) }, before ? 200 : 201);
+    return c.json({ ...after, warnings: subsetWarnings(after, owner.subsets, await q.listClusters(db, service)) }, before ? 200 : 201);
   });
 
   // Automation controls: pause stops mirror/canary moves; resume restarts a halted or rolled-back ramp.

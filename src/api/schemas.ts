@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_POLICY } from '../routing/policy.js';
 import { isFetchBlockedPort } from './blocked-ports.js';
 
 /** Names of services and clusters: DNS-label style, so they are safe in URLs, headers and logs. */
@@ -27,11 +28,35 @@ export const policySchema = z.strictObject({
   outlierDetection: z
     .strictObject({
       consecutiveFailures: z.number().int().min(1).max(1000).optional(),
+      intervalMs: z.number().int().min(1000, 'must be at least 1000 (1 s)').max(3_600_000, 'must be at most 3600000 (1 h)').optional(),
       baseEjectionMs: z.number().int().min(1000).max(3_600_000).optional(),
+      maxEjectionMs: z.number().int().min(1000, 'must be at least 1000 (1 s)').max(86_400_000, 'must be at most 86400000 (24 h)').optional(),
       maxEjectionPercent: z.number().min(0).max(100).optional(),
+    })
+    .superRefine((o, ctx) => {
+      // Envoy refuses a max_ejection_time below base_ejection_time; so does Waymark, against the default base when none is given.
+      const base = o.baseEjectionMs ?? DEFAULT_POLICY.outlierDetection.baseEjectionMs;
+      if (o.maxEjectionMs !== undefined && o.maxEjectionMs < base) {
+        ctx.addIssue({ code: 'custom', path: ['maxEjectionMs'], message: `must be at least baseEjectionMs (${base})` });
+      }
     })
     .optional(),
 });
+
+const labelKeySchema = z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/, 'label keys are 1-63 letters, digits, ".", "_", "/" or "-"');
+
+/** Cluster labels, and the label selectors that pick clusters by them. */
+export const labelsSchema = z.record(labelKeySchema, z.string().max(253));
+
+/** A service subset's name: a DNS-1123 label, as Istio requires of DestinationRule subset names. */
+export const subsetNameSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")');
+
+/** A service's named subsets (Istio's DestinationRule subsets): name -> label selector over its clusters. */
+export const serviceSubsetsSchema = z
+  .record(subsetNameSchema, labelsSchema)
+  .refine((subsets) => Object.keys(subsets).length <= 100, 'must have at most 100 subsets');
 
 export const servicePutSchema = z.strictObject({
   hosts: z
@@ -44,6 +69,8 @@ export const servicePutSchema = z.strictObject({
     .refine((rules) => new Set(rules.map((r) => r.from)).size === rules.length, 'must have at most one rule per "from" region')
     .default([]),
   policy: policySchema.default({}),
+  /** Absent: none; routes name them as `"subset": "v1"`. */
+  subsets: serviceSubsetsSchema.default({}),
 });
 
 const ORIGIN_SHAPE =
@@ -88,8 +115,6 @@ function isHostWithPort(value: string): boolean {
   return port === undefined || (/^[1-9][0-9]{0,4}$/.test(port) && Number(port) <= 65_535);
 }
 
-const labelKeySchema = z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/, 'label keys are 1-63 letters, digits, ".", "_", "/" or "-"');
-
 export const clusterPutSchema = z.strictObject({
   region: regionSchema,
   origin: originSchema,
@@ -98,7 +123,7 @@ export const clusterPutSchema = z.strictObject({
   latitude: z.number().min(-90).max(90),
   longitude: z.number().min(-180).max(180),
   weight: z.number().int().min(0).max(10_000).default(100),
-  labels: z.record(labelKeySchema, z.string().max(253)).default({}),
+  labels: labelsSchema.default({}),
   healthCheck: z
     .strictObject({
       path: z.string().startsWith('/', 'must start with "/"').max(1024).default('/'),

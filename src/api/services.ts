@@ -37,7 +37,7 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const body = await parseBody(c, servicePutSchema);
     await refuseTakenHosts(name, body.hosts);
     const before = await q.getService(db, name);
-    const after: q.ServiceConfig = { name, hosts: body.hosts, failover: body.failover, policy: body.policy };
+    const after: q.ServiceConfig = { name, hosts: body.hosts, failover: body.failover, policy: body.policy, subsets: body.subsets };
     try {
       await q.putService(db, actorOf(c, rt), before, after);
     } catch (error) {

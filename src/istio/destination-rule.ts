@@ -1,23 +1,30 @@
-import { regionSchema } from '../api/schemas.js';
-import type { StoredPolicy } from '../routing/policy.js';
+import { fieldErrors } from '../api/problem.js';
+import { labelsSchema, policySchema, regionSchema, subsetNameSchema } from '../api/schemas.js';
 import type { FailoverRule, Subset } from '../routing/types.js';
 import { Fields, Loc, asFields, type Report } from './reader.js';
 import { serviceOf } from './names.js';
+
+/** Service policy fields as read from Istio, before the policy schema checks them. */
+export interface PolicyDraft {
+  panicThresholdPercent?: number;
+  maxConcurrent?: number;
+  outlierDetection?: Record<string, number>;
+}
 
 /** What one DestinationRule gives Waymark. */
 export interface DestinationRuleImport {
   service: string;
   /** Where its `host` is, to name it in errors. */
   at: Loc;
-  /** Subset name -> label selector. */
+  /** Subset name -> label selector, kept on the service. */
   subsets: Map<string, Subset>;
   /** Policy fields it sets; undefined: none. */
-  policy?: StoredPolicy;
+  policy?: PolicyDraft;
   /** Failover rules, one per "from" region; undefined: none. */
   failover?: FailoverRule[];
   /** Applied to every route of the service: consistent hashing becomes affinity. */
   affinity?: { cookie: string } | { header: string };
-  /** Applied to every route of the service: the connection pool limit. */
+  /** Applied to every route of the service: the connection pool limit, when the service policy cannot hold it. */
   maxConcurrent?: number;
   /** Where affinity and maxConcurrent came from, to warn when no route takes them. */
   routeExtrasAt?: Loc;
@@ -58,11 +65,11 @@ const LOCALITY_WHY = {
 };
 const OUTLIER_WHY = {
   interval: 'Waymark ejects as soon as the consecutive failures are counted; there is no analysis sweep',
+  maxEjectionTime: 'Waymark caps ejections at 300 s or baseEjectionTime, whichever is longer, as Envoy does by default',
   consecutiveLocalOriginFailures: 'Waymark counts connect failures together with 5xx answers',
   splitExternalLocalOriginErrors: 'Waymark counts connect failures together with 5xx answers',
 };
 const HTTP_POOL_WHY = {
-  http1MaxPendingRequests: 'Waymark does not queue: a request over the limit fails over or is refused at once',
   maxRequestsPerConnection: 'Waymark leaves connection reuse to the runtime',
   maxRetries: 'Waymark bounds retries with each route\'s retries.budgetPercent instead',
   idleTimeout: 'Waymark leaves connection reuse to the runtime',
@@ -90,21 +97,34 @@ export function readDestinationRule(spec: Fields, report: Report): DestinationRu
   return service === null ? null : result;
 }
 
+/** A Waymark service holds at most this many subsets (the service schema's limit). */
+const MAX_SUBSETS = 100;
+
+/** Istio's subset names are DNS-1123 labels and so are Waymark's; labels follow Waymark's cluster labels. */
 function readSubsets(spec: Fields, report: Report): Map<string, Subset> {
   const subsets = new Map<string, Subset>();
-  for (const item of spec.list('subsets') ?? []) {
+  const items = spec.list('subsets') ?? [];
+  if (items.length > MAX_SUBSETS) report.error(spec.at.key('subsets'), `has ${items.length} subsets; a Waymark service holds at most ${MAX_SUBSETS}`);
+  for (const item of items) {
     const f = asFields(item.value, item.at, report);
     if (!f) continue;
     const name = f.str('name', true);
     const labels: Subset = {};
     for (const label of f.entries('labels') ?? []) {
-      if (typeof label.value === 'string') labels[label.key] = label.value;
-      else report.error(label.at, 'must be a string (quote numbers and booleans)');
+      if (typeof label.value !== 'string') {
+        report.error(label.at, 'must be a string (quote numbers and booleans)');
+        continue;
+      }
+      const checked = labelsSchema.safeParse({ [label.key]: label.value });
+      if (checked.success) labels[label.key] = label.value;
+      else report.error(label.at, fieldErrors(checked.error)[0]?.message ?? 'is not a valid label');
     }
     f.rest(SUBSET_WHY);
     if (name === undefined) continue;
-    if (subsets.has(name)) report.error(f.at.key('name'), `subset "${name}" is defined twice`);
-    subsets.set(name, labels);
+    const named = subsetNameSchema.safeParse(name);
+    if (!named.success) report.error(f.at.key('name'), `"${name}" ${named.error.issues[0]?.message ?? 'is not a subset name'}`);
+    else if (subsets.has(name)) report.error(f.at.key('name'), `subset "${name}" is defined twice: give each subset its own name`);
+    else subsets.set(name, labels);
   }
   return subsets;
 }
@@ -122,14 +142,36 @@ function readTrafficPolicy(policy: Fields, result: DestinationRuleImport, report
   policy.rest(POLICY_WHY);
 }
 
+/** Whether Waymark's service policy has a field: its schema is strict, so a field it lacks is refused. */
+function policyTakes(sample: PolicyDraft): boolean {
+  return policySchema.safeParse(sample).success;
+}
+const POLICY_TAKES_INTERVAL = policyTakes({ outlierDetection: { intervalMs: 10_000 } });
+const POLICY_TAKES_MAX_EJECTION = policyTakes({ outlierDetection: { maxEjectionMs: 300_000 } });
+const POLICY_TAKES_MAX_CONCURRENT = policyTakes({ maxConcurrent: 1 });
+
+/**
+ * Istio's OutlierDetection defaults (istio/api networking/v1alpha3/destination_rule.proto), filled in
+ * for fields a rule leaves out, as Istio configures Envoy with them; each with the Waymark field it sets.
+ */
+const ISTIO_OUTLIER_DEFAULTS: readonly { istio: string; waymark: string; value: number; shown: string; mapped: boolean }[] = [
+  { istio: 'consecutive5xxErrors', waymark: 'consecutiveFailures', value: 5, shown: '5', mapped: true },
+  { istio: 'interval', waymark: 'intervalMs', value: 10_000, shown: '10s', mapped: POLICY_TAKES_INTERVAL },
+  { istio: 'baseEjectionTime', waymark: 'baseEjectionMs', value: 30_000, shown: '30s', mapped: true },
+  { istio: 'maxEjectionPercent', waymark: 'maxEjectionPercent', value: 10, shown: '10', mapped: true },
+];
+
 /**
  * Envoy's consecutive-5xx ejection maps to Waymark's: consecutive5xxErrors -> consecutiveFailures,
- * baseEjectionTime -> baseEjectionMs, maxEjectionPercent as is, and minHealthPercent (which Istio
- * turns into Envoy's healthy panic threshold) -> panicThresholdPercent.
+ * interval -> intervalMs, baseEjectionTime -> baseEjectionMs, maxEjectionTime (Envoy's
+ * max_ejection_time, which Istio's API does not expose; taken where a rule has it) -> maxEjectionMs,
+ * maxEjectionPercent as is, and minHealthPercent (which Istio turns into Envoy's
+ * healthy panic threshold) -> panicThresholdPercent. Fields left out take Istio's defaults, said in a
+ * warning, so the service ejects as the mesh did rather than by Waymark's own defaults.
  */
-function readOutlierDetection(f: Fields, report: Report): StoredPolicy | undefined {
-  const outlier: NonNullable<StoredPolicy['outlierDetection']> = {};
-  const policy: StoredPolicy = {};
+function readOutlierDetection(f: Fields, report: Report): PolicyDraft | undefined {
+  const outlier: Record<string, number> = {};
+  const policy: PolicyDraft = {};
 
   const consecutive5xx = f.num('consecutive5xxErrors', { int: true, min: 0 });
   if (consecutive5xx === 0) report.warn(f.at.key('consecutive5xxErrors'), 'is 0, which turns 5xx ejection off in Istio; Waymark cannot turn it off, so its setting is left unchanged');
@@ -142,8 +184,16 @@ function readOutlierDetection(f: Fields, report: Report): StoredPolicy | undefin
     }
   }
 
+  if (POLICY_TAKES_INTERVAL) {
+    const interval = f.duration('interval');
+    if (interval !== undefined) outlier.intervalMs = interval;
+  }
   const base = f.duration('baseEjectionTime');
   if (base !== undefined) outlier.baseEjectionMs = base;
+  if (POLICY_TAKES_MAX_EJECTION) {
+    const max = f.duration('maxEjectionTime');
+    if (max !== undefined) outlier.maxEjectionMs = max;
+  }
   const maxPercent = f.num('maxEjectionPercent', { min: 0, max: 100 });
   if (maxPercent !== undefined) outlier.maxEjectionPercent = maxPercent;
   const minHealth = f.num('minHealthPercent', { min: 0, max: 100 });
@@ -152,6 +202,18 @@ function readOutlierDetection(f: Fields, report: Report): StoredPolicy | undefin
     report.warn(
       f.at,
       'has no minHealthPercent: Istio then turns panic mode off (threshold 0); Waymark keeps the service\'s panicThresholdPercent (50% by default). Set minHealthPercent to carry a threshold over',
+    );
+  }
+
+  const filled = ISTIO_OUTLIER_DEFAULTS.filter((d) => d.mapped && !f.has(d.istio));
+  for (const d of filled) outlier[d.waymark] = d.value;
+  if (filled.length) {
+    const fewClusters = filled.some((d) => d.waymark === 'maxEjectionPercent')
+      ? '; with maxEjectionPercent 10, a service of fewer than 10 clusters ejects none, as in Envoy: set maxEjectionPercent to let one go'
+      : '';
+    report.warn(
+      f.at,
+      `leaves ${filled.map((d) => `${d.istio} (${d.shown})`).join(', ')} to Istio's defaults, imported as ${filled.map((d) => `${d.waymark} ${d.value}`).join(', ')}${fewClusters}`,
     );
   }
   f.rest(OUTLIER_WHY);
@@ -226,22 +288,44 @@ function region(f: Fields, name: string, report: Report): string | undefined {
   return undefined;
 }
 
+/**
+ * Envoy's circuit breakers as one Waymark limit on requests in flight per cluster: http2MaxRequests
+ * (max_requests) when given; else tcp.maxConnections plus http1MaxPendingRequests, the requests Envoy
+ * holds (one per connection, and that many more waiting for one) before it overflows. Waymark does not
+ * queue, so it sends as many at once and refuses the next at once, as Envoy's overflow does.
+ */
 function readConnectionPool(pool: Fields, result: DestinationRuleImport, report: Report): void {
   const http = pool.obj('http');
   const tcp = pool.obj('tcp');
-  const http2MaxRequests = http?.num('http2MaxRequests', { int: true, min: 1 });
+  const maxRequests = http?.num('http2MaxRequests', { int: true, min: 1 });
+  const pending = http?.num('http1MaxPendingRequests', { int: true, min: 1 });
   const maxConnections = tcp?.num('maxConnections', { int: true, min: 1 });
-  const limit = http2MaxRequests ?? maxConnections;
-  if (http2MaxRequests !== undefined && maxConnections !== undefined) {
-    report.warn(tcp?.at.key('maxConnections') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
+  let limit: number | undefined;
+  let source = '';
+  if (maxRequests !== undefined) {
+    limit = maxRequests;
+    source = 'http.http2MaxRequests';
+    if (maxConnections !== undefined) report.warn(tcp?.at.key('maxConnections') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
+    if (pending !== undefined) report.warn(http?.at.key('http1MaxPendingRequests') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
+  } else if (maxConnections !== undefined) {
+    limit = maxConnections + (pending ?? 0);
+    source = pending === undefined ? 'tcp.maxConnections' : 'tcp.maxConnections + http.http1MaxPendingRequests';
+  } else if (pending !== undefined) {
+    report.warn(
+      http?.at.key('http1MaxPendingRequests') ?? pool.at,
+      'is not used: without tcp.maxConnections Istio opens connections without limit, so no request waits for one; Waymark does not queue either',
+    );
   }
   if (limit !== undefined) {
-    result.maxConcurrent = limit;
-    result.routeExtrasAt ??= pool.at;
-    report.warn(
-      http2MaxRequests !== undefined ? (http?.at.key('http2MaxRequests') ?? pool.at) : (tcp?.at.key('maxConnections') ?? pool.at),
-      `becomes maxConcurrent ${limit} on every route of the service: Waymark's limit is per cluster per Waymark instance, not per Envoy host across the mesh`,
-    );
+    const scope = 'Waymark\'s limit is per cluster per Waymark instance, not per Envoy host across the mesh';
+    if (POLICY_TAKES_MAX_CONCURRENT) {
+      result.policy = { ...result.policy, maxConcurrent: limit };
+      report.warn(pool.at, `(${source}) becomes the service's policy.maxConcurrent ${limit}: ${scope}`);
+    } else {
+      result.maxConcurrent = limit;
+      result.routeExtrasAt ??= pool.at;
+      report.warn(pool.at, `(${source}) becomes maxConcurrent ${limit} on every route of the service: ${scope}`);
+    }
   }
   http?.rest(HTTP_POOL_WHY);
   tcp?.rest(TCP_POOL_WHY);

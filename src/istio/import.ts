@@ -3,7 +3,7 @@ import { fieldErrors, type FieldError } from '../api/problem.js';
 import { routePutSchema } from '../api/route-schema.js';
 import { policySchema } from '../api/schemas.js';
 import type { StoredPolicy } from '../routing/policy.js';
-import type { FailoverRule, RouteSpec } from '../routing/types.js';
+import type { FailoverRule, RouteSpec, ServiceSubsets } from '../routing/types.js';
 import { readDestinationRule, type DestinationRuleImport } from './destination-rule.js';
 import { Fields, Loc, Report, isObj, type Obj } from './reader.js';
 import { readVirtualService, type RouteDraft } from './virtual-service.js';
@@ -23,6 +23,8 @@ export interface PlannedService {
   policy?: StoredPolicy;
   /** Failover rules to set, replacing stored rules with the same `from`; undefined: none. */
   failover?: FailoverRule[];
+  /** A DestinationRule's subsets, set over the stored ones by name; undefined: no DestinationRule. */
+  subsets?: ServiceSubsets;
 }
 
 export interface IstioImportPlan {
@@ -43,8 +45,11 @@ const BODY = new Loc('(body)');
 const POLICY_SOURCES: Readonly<Record<string, string>> = {
   panicThresholdPercent: 'trafficPolicy.outlierDetection.minHealthPercent',
   'outlierDetection.consecutiveFailures': 'trafficPolicy.outlierDetection.consecutive5xxErrors',
+  'outlierDetection.intervalMs': 'trafficPolicy.outlierDetection.interval',
   'outlierDetection.baseEjectionMs': 'trafficPolicy.outlierDetection.baseEjectionTime',
+  'outlierDetection.maxEjectionMs': 'trafficPolicy.outlierDetection.maxEjectionTime',
   'outlierDetection.maxEjectionPercent': 'trafficPolicy.outlierDetection.maxEjectionPercent',
+  maxConcurrent: 'trafficPolicy.connectionPool',
 };
 
 interface Resource {
@@ -59,14 +64,17 @@ interface Resource {
 
 /**
  * Plans the import of Istio VirtualServices and DestinationRules (YAML, one or more documents) as
- * Waymark routes, service policy and failover rules. Pure: reads nothing, writes nothing. Decides the
- * service of each object (the first label of the VirtualService's `hosts[0]`, the DestinationRule's
- * `host`), one route per `http[]` entry (or per match block, as Istio ORs them) ordered 10 apart in
- * document order, subsets as label selectors from the DestinationRules of the same YAML, and a warning
- * for every field Waymark cannot honour. Any error (bad YAML, unknown subset, a value Waymark refuses)
- * fails the whole plan.
+ * Waymark routes, service subsets, policy and failover rules. Pure: reads nothing, writes nothing.
+ * Decides the service of each object (the first label of the VirtualService's `hosts[0]`, the
+ * DestinationRule's `host`), one route per `http[]` entry (or per match block, as Istio ORs them)
+ * ordered 10 apart in document order, subsets named as the service's (those `stored` on the existing
+ * services, by service name, and those the YAML's DestinationRules define), and a warning for every
+ * field Waymark cannot honour. As `kubectl apply` takes them, DestinationRules may come in an earlier
+ * import than the VirtualServices naming their subsets. Objects that are not a service's own routing
+ * (other kinds, gateway-bound or `*` VirtualServices) are skipped with a warning. Any error (bad YAML,
+ * unknown subset, a value Waymark refuses) fails the whole plan.
  */
-export function planIstioImport(yamlText: string): IstioImportResult {
+export function planIstioImport(yamlText: string, stored: ReadonlyMap<string, ServiceSubsets> = new Map()): IstioImportResult {
   const report = new Report();
   const resources = readDocuments(yamlText, report).flatMap((o) => readResource(o.value, o.where, report));
   report.position = Number.MAX_SAFE_INTEGER;
@@ -105,7 +113,7 @@ export function planIstioImport(yamlText: string): IstioImportResult {
       continue;
     }
     report.position = r.position;
-    const vs = readVirtualService(r.name, r.spec, { subsets: catalog, nextPosition, report });
+    const vs = readVirtualService(r.name, r.spec, { subsets: catalog, stored, nextPosition, report });
     if (!vs) continue;
     seen(vs.service);
     drafts.set(vs.service, [...(drafts.get(vs.service) ?? []), ...vs.routes]);
@@ -114,8 +122,8 @@ export function planIstioImport(yamlText: string): IstioImportResult {
   report.position = Number.MAX_SAFE_INTEGER;
   const services = appearance.map((name) => planService(name, drafts.get(name) ?? [], rules.get(name), report));
   if (report.errors.length) return { ok: false, errors: report.errors };
-  if (services.length === 0) {
-    return { ok: false, errors: [{ field: BODY.field, message: 'holds no networking.istio.io VirtualService or DestinationRule to import' }] };
+  if (services.length === 0 && report.warnings.length === 0) {
+    return { ok: false, errors: [{ field: BODY.field, message: 'holds no Kubernetes object: expected networking.istio.io VirtualService and DestinationRule documents' }] };
   }
   return { ok: true, plan: { services, warnings: report.warnings } };
 }
@@ -213,6 +221,7 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
     }
     planned.routes.push({ route: { name: draft.name, ...parsed.data }, source: draft.source });
   }
+  if (rule) planned.subsets = Object.fromEntries(rule.subsets);
   if (rule?.policy) {
     const parsed = policySchema.safeParse(rule.policy);
     if (parsed.success) planned.policy = parsed.data;

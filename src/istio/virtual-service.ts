@@ -1,5 +1,5 @@
 import { compileRegex } from '../routing/match.js';
-import type { Subset } from '../routing/types.js';
+import type { ServiceSubsets, Subset, SubsetRef } from '../routing/types.js';
 import { Fields, Loc, asFields, type Report } from './reader.js';
 import { serviceOf, shortName, toName } from './names.js';
 
@@ -18,6 +18,8 @@ export type SubsetCatalog = ReadonlyMap<string, { owner: string; subsets: Readon
 export interface VirtualServiceContext {
   /** The DestinationRule subsets of the whole import. */
   subsets: SubsetCatalog;
+  /** The subsets stored on existing services (applied by an earlier import or the admin API), by service. */
+  stored: ReadonlyMap<string, ServiceSubsets>;
   /** The next free position (in steps of one) among the service's routes, in document order. */
   nextPosition: (service: string) => number;
   report: Report;
@@ -27,7 +29,6 @@ export interface VirtualServiceContext {
 export const MAX_MATCH_BLOCKS = 10;
 
 const SPEC_WHY = {
-  gateways: 'Waymark applies routes to every request for the service\'s hosts, at every edge',
   tcp: 'Waymark routes HTTP only',
   tls: 'Waymark routes HTTP only',
   exportTo: 'Waymark services are not namespaced',
@@ -68,13 +69,18 @@ const NO_ANSWER_CONDITIONS = ['connect-failure', 'reset', 'timeout'];
 /** Istio's default `retryOn` ("connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes" with 503), as far as HTTP/1 can tell. */
 const ISTIO_DEFAULT_RETRY_ON = ['connect-failure', 503];
 
+/** Istio's name for the sidecars of the mesh among a VirtualService's `gateways`. */
+const MESH_GATEWAY = 'mesh';
+
 /**
  * Reads a VirtualService's spec into route drafts for its service (the first host's short name): one
- * per `http[]` entry, or one per match block when an entry ORs several. Unknown subsets are errors;
- * whatever Waymark cannot honour is a warning.
+ * per `http[]` entry, or one per match block when an entry ORs several. A VirtualService bound to
+ * ingress gateways only, or to every host (`*`), is not a service's own routing: it is skipped with a
+ * warning. Unknown subsets are errors; whatever Waymark cannot honour is a warning.
  */
 export function readVirtualService(name: string, spec: Fields, ctx: VirtualServiceContext): { service: string; routes: RouteDraft[] } | null {
   const { report } = ctx;
+  if (skipped(spec, report)) return null;
   const hosts = spec.list('hosts', true);
   if (hosts && hosts.length === 0) report.error(spec.at.key('hosts'), 'must list at least one host');
   const first = hosts?.[0];
@@ -121,6 +127,32 @@ export function readVirtualService(name: string, spec: Fields, ctx: VirtualServi
   return service === null ? null : { service, routes };
 }
 
+/**
+ * Whether the VirtualService routes something other than a service's own traffic: bound to gateways
+ * that do not include the mesh (Istio applies it at those ingress gateways only), or to host `*`.
+ */
+function skipped(spec: Fields, report: Report): boolean {
+  const gateways = (spec.list('gateways') ?? []).flatMap((g) => (typeof g.value === 'string' ? [g.value] : []));
+  const ingress = gateways.filter((g) => g !== MESH_GATEWAY);
+  const quoted = ingress.map((g) => `"${g}"`).join(', ');
+  if (ingress.length && ingress.length === gateways.length) {
+    report.warn(
+      spec.at.key('gateways'),
+      `(${quoted}) bind it to ingress gateways, not to the mesh: it is skipped. Waymark imports the mesh's VirtualServices (no gateways, or "${MESH_GATEWAY}" among them), one per service host`,
+    );
+    return true;
+  }
+  if (ingress.length) {
+    report.warn(spec.at.key('gateways'), `(${quoted}) are not imported: the routes apply as Waymark applies every route, to requests for the service's hosts at every edge`);
+  }
+  const hosts = spec.value.hosts;
+  if (Array.isArray(hosts) && hosts[0] === '*') {
+    report.warn(spec.at.key('hosts[0]'), '("*") matches every host and names no Waymark service: it is skipped. Expected a service\'s host, like "reviews" or "reviews.prod.svc.cluster.local"');
+    return true;
+  }
+  return false;
+}
+
 function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx: VirtualServiceContext): RouteDraft[] {
   const { report } = ctx;
   const httpName = entry.str('name');
@@ -133,7 +165,7 @@ function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx
   const body: Record<string, unknown> = {};
   const routed = destinations
     .map((d) => readDestination(d.value, d.at, service, destinations.length, ctx))
-    .filter((d): d is { subset: Subset; weight: number } => d !== null);
+    .filter((d): d is { subset: SubsetRef; weight: number } => d !== null);
   if (routed.length === 0) {
     entry.consume('match', 'timeout', 'retries', 'fault', 'mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'corsPolicy', 'headers', 'rewrite');
     report.warn(entry.at, `is not imported: none of its destinations is service "${service}"`);
@@ -180,7 +212,7 @@ function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx
 }
 
 /** A route destination of the service itself; null (with a warning) for other hosts. */
-function readDestination(value: unknown, at: Loc, service: string, count: number, ctx: VirtualServiceContext): { subset: Subset; weight: number } | null {
+function readDestination(value: unknown, at: Loc, service: string, count: number, ctx: VirtualServiceContext): { subset: SubsetRef; weight: number } | null {
   const { report } = ctx;
   const f = asFields(value, at, report);
   if (!f) return null;
@@ -197,8 +229,11 @@ function readDestination(value: unknown, at: Loc, service: string, count: number
   return { subset: target.subset, weight: weight ?? (count === 1 ? 100 : 0) };
 }
 
-/** A `Destination` (host, subset, port) of the service: its subset's labels; null for another host. */
-function readTarget(dest: Fields, service: string, what: string, ctx: VirtualServiceContext): { subset: Subset } | null {
+/**
+ * A `Destination` (host, subset, port) of the service: its subset by name (the service keeps the
+ * labels, so a later DestinationRule moves the route as it does in Istio); null for another host.
+ */
+function readTarget(dest: Fields, service: string, what: string, ctx: VirtualServiceContext): { subset: SubsetRef } | null {
   const { report } = ctx;
   const host = dest.str('host', true);
   const subsetName = dest.str('subset');
@@ -213,16 +248,21 @@ function readTarget(dest: Fields, service: string, what: string, ctx: VirtualSer
     return null;
   }
   if (subsetName === undefined) return { subset: {} };
-  const known = ctx.subsets.get(service);
-  const subset = known?.subsets.get(subsetName);
-  if (subset) return { subset };
-  report.error(
-    dest.at.key('subset'),
-    known
-      ? `subset "${subsetName}" is not defined by ${known.owner} (it defines ${[...known.subsets.keys()].map((s) => `"${s}"`).join(', ') || 'none'})`
-      : `subset "${subsetName}" is not defined: no DestinationRule for host "${service}" in this import`,
-  );
+  const rule = ctx.subsets.get(service);
+  const stored = ctx.stored.get(service) ?? {};
+  if (rule?.subsets.has(subsetName) || Object.hasOwn(stored, subsetName)) return { subset: subsetName };
+  report.error(dest.at.key('subset'), unknownSubset(subsetName, service, rule, stored));
   return null;
+}
+
+/** Why a subset name is unknown, and what was expected instead. */
+function unknownSubset(name: string, service: string, rule: { owner: string; subsets: ReadonlyMap<string, Subset> } | undefined, stored: ServiceSubsets): string {
+  const known = [...new Set([...(rule?.subsets.keys() ?? []), ...Object.keys(stored)])];
+  if (known.length === 0) {
+    return `subset "${name}" is not defined: service "${service}" has no subsets and this import has no DestinationRule for host "${service}"; expected a DestinationRule that defines it, imported earlier or in the same file`;
+  }
+  const sources = [Object.keys(stored).length ? `stored on service "${service}"` : '', rule ? `defined by ${rule.owner} in this import` : ''].filter(Boolean);
+  return `subset "${name}" is not defined: expected one of ${known.map((k) => `"${k}"`).join(', ')} (${sources.join(', or ')})`;
 }
 
 function readMatch(value: unknown, at: Loc, report: Report): Record<string, unknown> {
@@ -385,7 +425,7 @@ function faultPercent(f: Fields, report: Report): number | undefined {
  * `mirror` with `mirrorPercentage.value` (or the deprecated integer `mirrorPercent`/`mirror_percent`),
  * 100 when absent, as Istio does; or the first of `mirrors[]`. Waymark has one mirror per route.
  */
-function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext): { subset: Subset; percent: number } | undefined {
+function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext): { subset: SubsetRef; percent: number } | undefined {
   const { report } = ctx;
   const single = entry.obj('mirror');
   const percentage = entry.obj('mirrorPercentage');
@@ -394,7 +434,7 @@ function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext):
   percentage?.rest();
   const legacy = entry.num('mirrorPercent', { min: 0, max: 100 });
   if (percent === undefined) percent = legacy;
-  let mirror: { subset: Subset; percent: number } | undefined;
+  let mirror: { subset: SubsetRef; percent: number } | undefined;
   if (single) {
     const target = readTarget(single, service, 'mirror', ctx);
     if (target) mirror = { subset: target.subset, percent: percent ?? 100 };

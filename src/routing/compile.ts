@@ -4,6 +4,7 @@ import { compileMatch, type CompiledMatch } from './match.js';
 import { splitOrigin } from './origin.js';
 import { computeShares, type Availability } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
+import { resolveSubset, selects } from './subset.js';
 import {
   type Cluster,
   type CompiledService,
@@ -19,6 +20,7 @@ import {
   type ServicePolicy,
   type Subset,
   type SubsetPlans,
+  type SubsetRef,
   type ServiceSpec,
   type Snapshot,
   type SnapshotSource,
@@ -107,17 +109,19 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const policy = spec.policy ?? DEFAULT_POLICY;
   const all = plansFor(spec, clusters, regions, overrides, policy);
-  // Destinations and mirrors naming the same subset share one set of plans.
-  const bySubset = new Map<string, SubsetPlans>([['{}', all]]);
-  const subsetPlans = (subset: Subset): SubsetPlans => {
-    const key = JSON.stringify(Object.entries(subset).sort());
-    let plans = bySubset.get(key === '[]' ? '{}' : key);
+  // Destinations and mirrors selecting the same clusters (by name or by labels) share one set of plans;
+  // a name the service does not define selects none, so such a destination has no cluster to send to.
+  const bySelector = new Map<string, SubsetPlans>([['[]', all]]);
+  const subsetPlans = (ref: SubsetRef): ResolvedSubset => {
+    const labels = resolveSubset(ref, spec.subsets);
+    const key = labels ? JSON.stringify(Object.entries(labels).sort()) : 'none';
+    let plans = bySelector.get(key);
     if (!plans) {
-      const members = clusters.filter((c) => Object.entries(subset).every(([k, v]) => c.labels[k] === v));
+      const members = labels ? clusters.filter((c) => selects(labels, c.labels)) : [];
       plans = plansFor(spec, members, regions, overrides, policy);
-      bySubset.set(key, plans);
+      bySelector.set(key, plans);
     }
-    return plans;
+    return { labels, plans };
   };
   const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans, overrides));
   const routeGates = routes.map((r) => r.match.pathGate);
@@ -127,16 +131,22 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
   return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates, routeHeaderGates, routeMatches };
 }
 
-function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPlans, overrides: OverrideSpec[]): CompiledRoute {
+/** A route's subset resolved against its service: the labels it stands for (null: an undefined name) and their plans. */
+interface ResolvedSubset {
+  labels: Subset | null;
+  plans: SubsetPlans;
+}
+
+function compileRoute(spec: RouteSpec, subsetPlans: (ref: SubsetRef) => ResolvedSubset, overrides: OverrideSpec[]): CompiledRoute {
   const held = (action: 'mirror-percent' | 'canary-weight') => overrides.find((o) => o.action === action && o.route === spec.name)?.value ?? null;
-  const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, plans: subsetPlans(d.subset), canary: false }));
+  const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, ...subsetPlans(d.subset), canary: false }));
   if (spec.canary) {
     // The canary's weight (held by an override, else automation's, else its first step) comes out of
     // the other destinations in proportion to theirs.
     const weight = held('canary-weight') ?? spec.state?.canaryWeight ?? spec.canary.stepWeight;
     const others = destinations.reduce((sum, d) => sum + d.weight, 0);
     for (const d of destinations) d.weight = others > 0 ? (d.weight * (100 - weight)) / others : 0;
-    destinations.push({ subset: spec.canary.subset, weight, plans: subsetPlans(spec.canary.subset), canary: true });
+    destinations.push({ subset: spec.canary.subset, weight, ...subsetPlans(spec.canary.subset), canary: true });
   }
   const mirrorPercent = spec.mirror ? (held('mirror-percent') ?? spec.state?.mirrorPercent ?? spec.mirror.percent) : 0;
   return {
@@ -146,7 +156,7 @@ function compileRoute(spec: RouteSpec, subsetPlans: (subset: Subset) => SubsetPl
     match: sharedMatch(spec.match),
     destinations,
     totalWeight: destinations.reduce((sum, d) => sum + d.weight, 0),
-    mirror: spec.mirror && mirrorPercent > 0 ? { percent: mirrorPercent, plans: subsetPlans(spec.mirror.subset) } : null,
+    mirror: spec.mirror && mirrorPercent > 0 ? { percent: mirrorPercent, ...subsetPlans(spec.mirror.subset) } : null,
     retryOn: spec.retries ? new Set(spec.retries.retryOn) : null,
   };
 }

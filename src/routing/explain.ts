@@ -4,7 +4,7 @@ import { unitHash } from './hash.js';
 import { planEntries, type MatrixEntry } from './matrix.js';
 import type { RequestView } from './match.js';
 import { seededRandom } from './random.js';
-import type { RequestFacts, Snapshot } from './types.js';
+import type { RequestFacts, Snapshot, Subset, SubsetRef } from './types.js';
 
 /** The decision for a described request, step by step, in words an operator can follow. */
 export interface Explanation {
@@ -13,13 +13,14 @@ export interface Explanation {
   clientRegion: { region: string | null; how: string };
   routes: { route: string; order: number; matched: boolean; why: string }[];
   route: string | null;
-  destination: { index: number; subset: Record<string, string>; weights: number[]; chosenBy: string } | null;
+  /** `subset` as the route names it; `labels` what it selects (null: a subset name the service does not define). */
+  destination: { index: number; subset: SubsetRef; labels: Subset | null; weights: number[]; chosenBy: string } | null;
   candidates: MatrixEntry[];
   panic: boolean;
   failClosed: boolean;
   attempts: string[];
   fault: { delay: string | null; abort: string | null };
-  mirror: { subset: Record<string, string>; percent: number; sampled: boolean; cluster: string | null } | null;
+  mirror: { subset: SubsetRef; labels: Subset | null; percent: number; sampled: boolean; cluster: string | null } | null;
   limits: { retries: unknown; timeoutMs: number | null; maxConcurrent: number | null; rateLimit: unknown };
   outcome: string;
 }
@@ -75,11 +76,13 @@ export function explainDecision(snapshot: Snapshot, facts: RequestFacts & { requ
     return { ...explained, failClosed: decision.failClosed, outcome: `503: ${decision.failClosed ? 'too few healthy clusters and the service fails closed' : 'no cluster can take this request'}` };
   }
   const key = route ? affinityKey(route, facts.request) : null;
+  const chosen = route && decision.destination !== null ? route.destinations[decision.destination] : undefined;
   const destination =
-    route && decision.destination !== null
+    route && chosen && decision.destination !== null
       ? {
           index: decision.destination,
-          subset: route.destinations[decision.destination]?.subset ?? {},
+          subset: chosen.subset,
+          labels: chosen.labels,
           weights: route.destinations.map((d) => d.weight),
           chosenBy: key !== null ? `affinity key "${key}" (hash of it, stable while the weights stay)` : route.destinations.length > 1 ? 'weighted random draw' : 'the only destination',
         }
@@ -95,7 +98,7 @@ export function explainDecision(snapshot: Snapshot, facts: RequestFacts & { requ
       delay: fault?.delay ? `${fault.delay.percent}% of requests wait ${fault.delay.ms} ms${decision.fault.delayMs !== null ? ' (this draw: delayed)' : ' (this draw: not delayed)'}` : null,
       abort: fault?.abort ? `${fault.abort.percent}% of requests get ${fault.abort.status}${decision.fault.abortStatus !== null ? ' (this draw: aborted)' : ' (this draw: not aborted)'}` : null,
     },
-    mirror: route?.mirror ? { subset: route.spec.mirror?.subset ?? {}, percent: route.mirror.percent, sampled: decision.mirror !== null, cluster: decision.mirror?.name ?? null } : null,
+    mirror: route?.mirror ? { subset: route.spec.mirror?.subset ?? {}, labels: route.mirror.labels, percent: route.mirror.percent, sampled: decision.mirror !== null, cluster: decision.mirror?.name ?? null } : null,
     outcome:
       decision.fault.abortStatus !== null
         ? `${decision.fault.abortStatus}: aborted by fault injection before reaching a cluster`

@@ -31,13 +31,17 @@ export interface ClusterSpec {
   health?: ClusterHealth;
 }
 
-/** Passive health at the edge (Envoy's outlier detection, consecutive-failure flavour). */
+/** Passive health at the edge (Envoy's outlier detection, consecutive-5xx flavour). */
 export interface OutlierPolicy {
-  /** Consecutive 5xx answers or connect failures that eject a cluster. */
+  /** Consecutive 5xx answers or connect failures that eject a cluster (Envoy's consecutive_5xx). */
   consecutiveFailures: number;
-  /** An ejection lasts this long times the cluster's ejection count. */
+  /** Each interval a cluster spends back in rotation takes one off its ejection multiplier (Envoy's interval). */
+  intervalMs: number;
+  /** An ejection lasts this long times the cluster's ejection multiplier (Envoy's base_ejection_time). */
   baseEjectionMs: number;
-  /** Never more than this percent of a service's clusters ejected at once. */
+  /** No ejection lasts longer than this, or than baseEjectionMs if that is longer (Envoy's max_ejection_time). */
+  maxEjectionMs: number;
+  /** Never more than this percent of a service's clusters ejected at once (Envoy's max_ejection_percent). */
   maxEjectionPercent: number;
 }
 
@@ -57,6 +61,8 @@ export interface ServiceSpec {
   failover: FailoverRule[];
   clusters: ClusterSpec[];
   policy?: ServicePolicy;
+  /** Named subsets routes may refer to by name; absent: none. */
+  subsets?: ServiceSubsets;
   routes?: RouteSpec[];
   /**
    * Per client region, the regions to fail over to in the order measured latency gave (from edge
@@ -148,9 +154,9 @@ export interface CompiledRoute {
   spec: RouteSpec;
   match: CompiledMatch;
   /** Weights as in force now (a canary's share taken from the others in proportion). */
-  destinations: { subset: Subset; weight: number; plans: SubsetPlans; canary: boolean }[];
+  destinations: { subset: SubsetRef; labels: Subset | null; weight: number; plans: SubsetPlans; canary: boolean }[];
   totalWeight: number;
-  mirror: { percent: number; plans: SubsetPlans } | null;
+  mirror: { percent: number; labels: Subset | null; plans: SubsetPlans } | null;
   /** The retry policy's conditions as a set, built once (null: the default policy). */
   retryOn: ReadonlySet<string> | null;
 }
@@ -224,8 +230,17 @@ export interface RouteMatch {
 /** A label selector over a service's clusters (Istio's DestinationRule subset). Empty: every cluster. */
 export type Subset = Record<string, string>;
 
+/** A service's named subsets: name -> label selector. */
+export type ServiceSubsets = Record<string, Subset>;
+
+/**
+ * Where a route sends traffic: a label selector, or the name of one of the service's subsets, resolved
+ * to its labels when the snapshot compiles (a name the service does not define selects no cluster).
+ */
+export type SubsetRef = Subset | string;
+
 export interface Destination {
-  subset: Subset;
+  subset: SubsetRef;
   weight: number;
 }
 
@@ -258,7 +273,7 @@ export interface RampPolicy extends EvidenceBounds {
 
 /** Canary automation: weight up by `stepWeight` to `maxWeight`, then promotion; rollback on a breach. */
 export interface CanaryPolicy extends EvidenceBounds {
-  subset: Subset;
+  subset: SubsetRef;
   stepWeight: number;
   maxWeight: number;
 }
@@ -282,7 +297,7 @@ export interface RouteSpec {
   match: RouteMatch;
   destinations: Destination[];
   affinity?: { cookie: string } | { header: string };
-  mirror?: { subset: Subset; percent: number; ramp?: RampPolicy };
+  mirror?: { subset: SubsetRef; percent: number; ramp?: RampPolicy };
   /** A canary subset whose weight the health sync moves step by step from what edges observe. */
   canary?: CanaryPolicy;
   fault?: { delay?: { percent: number; ms: number }; abort?: { percent: number; status: number } };

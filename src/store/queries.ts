@@ -1,7 +1,7 @@
 import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { BatchItem } from 'drizzle-orm/batch';
 import { resolvePolicy, type StoredPolicy } from '../routing/policy.js';
-import type { ClusterSpec, FailoverRule, ServiceSpec, SnapshotSource } from '../routing/types.js';
+import type { ClusterSpec, FailoverRule, ServiceSpec, ServiceSubsets, SnapshotSource } from '../routing/types.js';
 import type { Db } from './client.js';
 import { toOverrideSpecRow } from './overrides.js';
 import { initialState, toRouteState } from './route-state.js';
@@ -13,6 +13,8 @@ export interface ServiceConfig {
   hosts: string[];
   failover: FailoverRule[];
   policy: StoredPolicy;
+  /** Named subsets: name -> label selector. */
+  subsets: ServiceSubsets;
 }
 
 /** A cluster as the admin API shows it: its routing fields, its service and its health check. */
@@ -52,7 +54,7 @@ export async function loadSnapshotSource(db: Db): Promise<SnapshotSource> {
   const states = new Map(stateRows.map((r) => [`${r.service}/${r.route}`, toRouteState(r)]));
   const health = new Map(healthRows.map((h) => [`${h.service}/${h.cluster}`, h.state]));
   const specs = new Map<string, ServiceSpec>(
-    serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, policy: resolvePolicy(s.policy), hosts: [], clusters: [], routes: [] }]),
+    serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, policy: resolvePolicy(s.policy), subsets: s.subsets, hosts: [], clusters: [], routes: [] }]),
   );
   for (const r of routeRows) {
     const automated = r.spec.mirror?.ramp || r.spec.canary;
@@ -83,6 +85,7 @@ export async function listServices(db: Db): Promise<ServiceConfig[]> {
     hosts: hostRows.filter((h) => h.service === s.name).map((h) => h.host),
     failover: s.failover,
     policy: s.policy,
+    subsets: s.subsets,
   }));
 }
 
@@ -92,7 +95,7 @@ export async function getService(db: Db, name: string): Promise<ServiceConfig | 
     db.select().from(serviceHosts).where(eq(serviceHosts.service, name)).orderBy(serviceHosts.host),
   ]);
   const row = serviceRows[0];
-  return row ? { name: row.name, hosts: hostRows.map((h) => h.host), failover: row.failover, policy: row.policy } : null;
+  return row ? { name: row.name, hosts: hostRows.map((h) => h.host), failover: row.failover, policy: row.policy, subsets: row.subsets } : null;
 }
 
 /** Hosts among `hosts` that already belong to a service other than `service`. */
@@ -109,8 +112,8 @@ export async function putService(db: Db, actor: Actor, before: ServiceConfig | n
   await commit(db, actor, [
     db
       .insert(services)
-      .values({ name: after.name, failover: after.failover, policy: after.policy, createdAt: actor.now, updatedAt: actor.now })
-      .onConflictDoUpdate({ target: services.name, set: { failover: after.failover, policy: after.policy, updatedAt: actor.now } }),
+      .values({ name: after.name, failover: after.failover, policy: after.policy, subsets: after.subsets, createdAt: actor.now, updatedAt: actor.now })
+      .onConflictDoUpdate({ target: services.name, set: { failover: after.failover, policy: after.policy, subsets: after.subsets, updatedAt: actor.now } }),
     db.delete(serviceHosts).where(eq(serviceHosts.service, after.name)),
     db.insert(serviceHosts).values(after.hosts.map((host) => ({ host, service: after.name }))),
     audit(db, actor, before ? 'service.update' : 'service.create', `services/${after.name}`, before, after),

@@ -1,7 +1,7 @@
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { StoredPolicy } from '../routing/policy.js';
 import type { SampleKind } from '../observe/route-samples.js';
-import type { ClusterHealth, FailoverRule, OverrideAction, RoutePhase, RouteSpec } from '../routing/types.js';
+import type { ClusterHealth, FailoverRule, OverrideAction, RoutePhase, RouteSpec, ServiceSubsets } from '../routing/types.js';
 
 /** How the health sync probes a cluster. */
 export interface HealthCheck {
@@ -19,6 +19,8 @@ export const services = sqliteTable('services', {
   name: text('name').primaryKey(),
   failover: text('failover', { mode: 'json' }).$type<FailoverRule[]>().notNull().default([]),
   policy: text('policy', { mode: 'json' }).$type<StoredPolicy>().notNull().default({}),
+  /** Named subsets (name -> label selector) that routes refer to by name. */
+  subsets: text('subsets', { mode: 'json' }).$type<ServiceSubsets>().notNull().default({}),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });

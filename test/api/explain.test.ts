@@ -89,7 +89,7 @@ describe('explain: destination and candidates', () => {
     await putRoute('r', { order: 1, destinations: v1, retries: { attempts: 1 }, timeoutMs: 1500, maxConcurrent: 10, rateLimit: { requestsPerSecond: 5, burst: 10 } });
     const out = await explain({});
     expect(out.clientRegion).toEqual({ region: 'eu-west1', how: 'named by the request' });
-    expect(out.destination).toEqual({ index: 0, subset: { version: 'v1' }, weights: [100], chosenBy: 'the only destination' });
+    expect(out.destination).toEqual({ index: 0, subset: { version: 'v1' }, labels: { version: 'v1' }, weights: [100], chosenBy: 'the only destination' });
     expect(out.candidates).toEqual([
       expect.objectContaining({ cluster: 'v1eu', region: 'eu-west1', share: 100, level: 0, levelReason: 'same-region', health: 'unknown' }),
       expect.objectContaining({ cluster: 'v1us', region: 'us-east1', share: 0, level: 1, levelReason: 'distance', health: 'unknown' }),
@@ -163,7 +163,7 @@ describe('explain: faults and mirror', () => {
 
   it('the mirror decision: subset, percent, whether this request id is sampled and where the copy goes', async () => {
     await putRoute('m', { order: 1, destinations: v1, mirror: { subset: { version: 'shadow' }, percent: 100 } });
-    expect((await explain({})).mirror).toEqual({ subset: { version: 'shadow' }, percent: 100, sampled: true, cluster: 'shadow' });
+    expect((await explain({})).mirror).toEqual({ subset: { version: 'shadow' }, labels: { version: 'shadow' }, percent: 100, sampled: true, cluster: 'shadow' });
     await putRoute('m', { order: 1, destinations: v1, mirror: { subset: { version: 'shadow' }, percent: 30 } });
     let sampled = 0;
     for (let i = 0; i < 60; i++) {

@@ -74,14 +74,15 @@ describe('istio import: happy', () => {
       ['reviews-0', 0],
       ['reviews-1', 10],
     ]);
-    expect(routes[0]).toMatchObject({ match: { headers: { 'end-user': { exact: 'jason' } } }, destinations: [{ subset: { version: 'v2' }, weight: 100 }] });
-    expect(routes[1]).toMatchObject({ match: {}, destinations: [{ subset: { version: 'v1' }, weight: 100 }] });
+    expect(routes[0]).toMatchObject({ match: { headers: { 'end-user': { exact: 'jason' } } }, destinations: [{ subset: 'v2', weight: 100 }] });
+    expect(routes[1]).toMatchObject({ match: {}, destinations: [{ subset: 'v1', weight: 100 }] });
 
     const svc = await server.admin('GET', '/services/reviews');
     expect(svc.json).toMatchObject({
       hosts: ['reviews.example.com'],
       failover: [{ from: 'us-east1', to: ['eu-west1'] }],
-      policy: { outlierDetection: { consecutiveFailures: 7, baseEjectionMs: 15_000, maxEjectionPercent: 30 } },
+      policy: { outlierDetection: { consecutiveFailures: 7, intervalMs: 10_000, baseEjectionMs: 15_000, maxEjectionPercent: 30 } },
+      subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } },
     });
   });
 
@@ -105,14 +106,27 @@ describe('istio import: happy', () => {
     }
   });
 
-  it('importing again updates the same routes (idempotent), audited as updates', async () => {
+  it('importing the same file again changes nothing: no write, no revision bump, no audit entry', async () => {
     expect((await server.admin('POST', IMPORT, REVIEWS_WITH_POLICY)).status).toBe(200);
+    const before = await state();
+    const stored = (await server.admin('GET', '/services/reviews')).json;
     const res = await server.admin('POST', IMPORT, REVIEWS_WITH_POLICY);
     expect(res.status, res.body).toBe(200);
-    expect(res.json.services[0].routes.map((r: { action: string }) => r.action)).toEqual(['update', 'update']);
-    expect((await state()).routes).toBe(2);
-    const audit = await server.admin('GET', '/audit?target=services/reviews/routes&limit=2');
-    expect(audit.json.entries.map((e: { action: string }) => e.action)).toEqual(['route.update', 'route.update']);
+    expect(res.json.services[0]).toMatchObject({ policy: null, failover: null, subsets: null });
+    expect(res.json.services[0].routes.map((r: { action: string }) => r.action)).toEqual(['unchanged', 'unchanged']);
+    expect(await state()).toEqual(before);
+    expect((await server.admin('GET', '/services/reviews')).json).toEqual(stored);
+  });
+
+  it('importing a changed file updates only what changed, audited as updates', async () => {
+    expect((await server.admin('POST', IMPORT, REVIEWS_WITH_POLICY)).status).toBe(200);
+    const before = await state();
+    const res = await server.admin('POST', IMPORT, REVIEWS_WITH_POLICY.replace('exact: jason', 'exact: kim'));
+    expect(res.status, res.body).toBe(200);
+    expect(res.json.services[0].routes.map((r: { action: string }) => r.action)).toEqual(['update', 'unchanged']);
+    expect(await state()).toEqual({ ...before, revision: before.revision + 1, audit_log: before.audit_log + 1 });
+    const audit = await server.admin('GET', '/audit?target=services/reviews&limit=1');
+    expect(audit.json.entries.map((e: { action: string; target: string }) => [e.action, e.target])).toEqual([['route.update', 'services/reviews/routes/reviews-0']]);
   });
 
   it('?dryRun=true answers what would be written and writes nothing', async () => {
@@ -126,7 +140,7 @@ describe('istio import: happy', () => {
     expect(await listedRoutes()).toEqual([]);
   });
 
-  it('keeps the service\'s other policy fields and failover rules, and says which routes it leaves alone', async () => {
+  it('keeps the service\'s other policy fields and failover rules (outlier fields the rule leaves out take Istio\'s defaults), and says which routes it leaves alone', async () => {
     const service = { ...serviceBody(['reviews.example.com'], [{ from: 'eu-west1', to: ['us-east1'] }]), policy: { failClosed: true, outlierDetection: { consecutiveFailures: 3 } } };
     expect((await server.admin('PUT', '/services/reviews', service)).status).toBe(200);
     const manual = { order: 5, destinations: [{ subset: { version: 'v1' }, weight: 100 }] };
@@ -136,7 +150,8 @@ describe('istio import: happy', () => {
     expect(res.status, res.body).toBe(200);
     expect(res.json.warnings).toContain('service "reviews": routes not in this import are kept as they are: manual (order 5)');
     const svc = await server.admin('GET', '/services/reviews');
-    expect(svc.json.policy).toEqual({ failClosed: true, outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 60_000 } });
+    expect(svc.json.policy).toEqual({ failClosed: true, outlierDetection: { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 60_000, maxEjectionPercent: 10 } });
+    expect(res.json.warnings).toContainEqual(expect.stringContaining("leaves consecutive5xxErrors (5), interval (10s), maxEjectionPercent (10) to Istio's defaults"));
     expect(svc.json.failover).toEqual([
       { from: 'eu-west1', to: ['us-east1'] },
       { from: 'us-east1', to: ['eu-west1'] },
@@ -150,7 +165,7 @@ describe('istio import: happy', () => {
     expect(res.status, res.body).toBe(200);
     expect(res.json.warnings).toEqual([
       'VirtualService reviews: http[0].rewrite is not supported: Waymark forwards the path and authority unchanged',
-      'service "reviews": route reviews-0: destinations.0.subset {"version":"v3"} matches no cluster yet',
+      'service "reviews": route reviews-0: destinations.0.subset "v3" ({"version":"v3"}) matches no cluster yet',
     ]);
   });
 
@@ -171,6 +186,78 @@ describe('istio import: happy', () => {
     });
     expect(res.status, res.body).toBe(200);
     expect((await listedRoutes()).map((r) => r.name)).toEqual(['reviews-0', 'reviews-1']);
+  });
+});
+
+describe('istio import: one file at a time, as kubectl apply takes them', () => {
+  const SUBSETS = { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } };
+
+  it('a DestinationRule alone is kept: its subsets on the service (GET shows them), audited, with no warning', async () => {
+    const before = await state();
+    const res = await server.admin('POST', IMPORT, REVIEWS_DR);
+    expect(res.status, res.body).toBe(200);
+    expect(res.json).toEqual({ dryRun: false, services: [{ name: 'reviews', routes: [], policy: null, failover: null, subsets: SUBSETS }], warnings: [] });
+    expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual(SUBSETS);
+    expect(await state()).toEqual({ ...before, revision: before.revision + 1, audit_log: before.audit_log + 1 });
+    const audit = await server.admin('GET', '/audit?target=services/reviews&limit=1');
+    expect(audit.json.entries[0]).toMatchObject({ action: 'service.update', after: { subsets: SUBSETS } });
+  });
+
+  it('a VirtualService imported later names the stored subsets; routes follow the service\'s labels', async () => {
+    expect((await server.admin('POST', IMPORT, REVIEWS_DR)).status).toBe(200);
+    const res = await server.admin('POST', IMPORT, HEADER_ROUTING_VS);
+    expect(res.status, res.body).toBe(200);
+    expect(res.json.warnings).toEqual([]);
+    expect((await listedRoutes()).map((r) => r.destinations)).toEqual([[{ subset: 'v2', weight: 100 }], [{ subset: 'v1', weight: 100 }]]);
+    const route = await server.admin('GET', '/services/reviews/routes/reviews-0');
+    expect(route.json.warnings).toEqual([]);
+  });
+
+  it('a later DestinationRule keeps subsets it does not name, and says so', async () => {
+    expect((await server.admin('POST', IMPORT, REVIEWS_DR)).status).toBe(200);
+    const onlyV1 = REVIEWS_DR.replace(/ {2}- name: v2\n {4}labels:\n {6}version: v2\n {2}- name: v3\n {4}labels:\n {6}version: v3\n/, '').replace('version: v1', 'version: v1-new');
+    const res = await server.admin('POST', IMPORT, onlyV1);
+    expect(res.status, res.body).toBe(200);
+    expect(res.json.warnings).toEqual(['service "reviews": subsets not in this import\'s DestinationRule are kept as they are: v2, v3']);
+    expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual({ ...SUBSETS, v1: { version: 'v1-new' } });
+  });
+
+  it('the same DestinationRule twice changes nothing the second time', async () => {
+    expect((await server.admin('POST', IMPORT, REVIEWS_DR)).status).toBe(200);
+    const before = await state();
+    const res = await server.admin('POST', IMPORT, REVIEWS_DR);
+    expect(res.status, res.body).toBe(200);
+    expect(res.json.services).toEqual([{ name: 'reviews', routes: [], policy: null, failover: null, subsets: null }]);
+    expect(await state()).toEqual(before);
+  });
+
+  it('a VirtualService naming a subset neither stored nor in its file -> 400 naming it and what was expected, nothing written', async () => {
+    expect((await server.admin('POST', IMPORT, REVIEWS_DR)).status).toBe(200);
+    const before = await state();
+    const res = await server.admin('POST', IMPORT, docs(HEADER_ROUTING_VS.replace('subset: v2', 'subset: v4')));
+    expectProblem(res, 400, 'invalid-request', ['VirtualService reviews: http[0].route[0].destination.subset']);
+    expect(res.json.errors[0].message).toBe('subset "v4" is not defined: expected one of "v1", "v2", "v3" (stored on service "reviews")');
+    expect(await state()).toEqual(before);
+  });
+
+  it('a gateway-bound VirtualService and a Gateway are skipped with a warning each while the rest of the file imports', async () => {
+    const gateway = 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: reviews-gateway\nspec:\n  selector:\n    istio: ingressgateway\n';
+    const ingress = HEADER_ROUTING_VS.replace('name: reviews\n', 'name: reviews-ingress\n').replace('  hosts:\n  - reviews.prod.svc.cluster.local\n', '  hosts: ["*"]\n  gateways: [reviews-gateway]\n');
+    const res = await server.admin('POST', IMPORT, docs(gateway, ingress, REVIEWS_DR, HEADER_ROUTING_VS));
+    expect(res.status, res.body).toBe(200);
+    expect(res.json.warnings).toEqual([
+      'document 1 (networking.istio.io/v1 Gateway reviews-gateway) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only',
+      expect.stringMatching(/^VirtualService reviews-ingress: gateways \("reviews-gateway"\) bind it to ingress gateways, not to the mesh: it is skipped/),
+    ]);
+    expect((await listedRoutes()).map((r) => r.name)).toEqual(['reviews-0', 'reviews-1']);
+  });
+
+  it('a file with nothing Waymark imports (a Gateway) answers 200 with its warning and writes nothing', async () => {
+    const before = await state();
+    const res = await server.admin('POST', IMPORT, 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: g\nspec: {}\n');
+    expect(res.status, res.body).toBe(200);
+    expect(res.json).toEqual({ dryRun: false, services: [], warnings: ['document 1 (networking.istio.io/v1 Gateway g) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only'] });
+    expect(await state()).toEqual(before);
   });
 });
 

@@ -148,6 +148,71 @@ describe('routes: happy', () => {
   });
 });
 
+describe('routes: naming the service\'s subsets', () => {
+  const CANARY_BOUNDS = { stepWeight: 10, maxWeight: 50 };
+  beforeEach(async () => {
+    const res = await server.admin('PUT', '/services/shop', { ...serviceBody(['shop.example.com']), subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } } });
+    expect(res.status, res.body).toBe(200);
+  });
+
+  it('destinations, the mirror and the canary may name a subset; the snapshot routes to its labels', async () => {
+    const body = { order: 1, destinations: [{ subset: 'v1', weight: 90 }, { subset: { version: 'v2' }, weight: 10 }], mirror: { subset: 'v2', percent: 5 }, canary: { subset: 'v2', ...CANARY_BOUNDS } };
+    const res = await server.admin('PUT', '/services/shop/routes/r', body);
+    expect(res.status, res.body).toBe(201);
+    expect(res.json).toMatchObject({ destinations: body.destinations, mirror: { subset: 'v2', percent: 5 }, canary: { subset: 'v2' }, warnings: [] });
+    const compiled = server.runtime.snapshots.current!.byName.get('shop')!.routes[0]!;
+    expect(compiled.destinations.map((d) => [d.subset, d.labels, d.plans.clusters.map((c) => c.name)])).toEqual([
+      ['v1', { version: 'v1' }, ['ew1']],
+      [{ version: 'v2' }, { version: 'v2' }, ['ew2']],
+      ['v2', { version: 'v2' }, ['ew2']],
+    ]);
+  });
+
+  it('a defined subset whose labels match no cluster yet is accepted with a warning', async () => {
+    const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset: 'v3' }] });
+    expect(res.status).toBe(201);
+    expect(res.json.warnings).toEqual(['destinations.0.subset "v3" ({"version":"v3"}) matches no cluster yet']);
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a destination', { destinations: [{ subset: 'v1' }, { subset: 'v9' }] }, 'destinations.1.subset'],
+    ['the mirror', { mirror: { subset: 'shadow', percent: 1 } }, 'mirror.subset'],
+    ['the canary', { canary: { subset: 'v4', ...CANARY_BOUNDS } }, 'canary.subset'],
+  ])('%s naming a subset the service does not define -> 400 naming the field and the subsets it has, nothing written', async (_name, extra, field) => {
+    const before = await state();
+    const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, ...extra });
+    expectProblem(res, 400, 'invalid-request', [field]);
+    expect(res.json.errors[0].message).toMatch(/^names subset "[a-z0-9]+", which service "shop" does not define: expected one of "v1", "v2", "v3", or a label selector like \{"version": "v1"\}$/);
+    expect(await state()).toEqual(before);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a string that is no subset name', 'V1 beta', 'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")'],
+    ['neither a string nor a selector', 42, 'must be the name of one of the service\'s subsets (like "v1") or a label selector (like {"version": "v1"})'],
+  ])('%s -> 400 saying what is expected', async (_name, subset, message) => {
+    const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset }] });
+    expectProblem(res, 400, 'invalid-request', ['destinations.0.subset']);
+    expect(res.json.errors[0].message).toBe(message);
+  });
+
+  it('a subset removed from the service later: the route compiles to no cluster, GET warns, requests get 503, nothing crashes', async () => {
+    expect((await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset: 'v2' }] })).status).toBe(201);
+    const removed = await server.admin('PUT', '/services/shop', { ...serviceBody(['shop.example.com']), subsets: { v1: { version: 'v1' } } });
+    expect(removed.status, removed.body).toBe(200);
+    const got = await server.admin('GET', '/services/shop/routes/r');
+    expect(got.status).toBe(200);
+    expect(got.json.warnings).toEqual(['destinations.0.subset "v2" is not a subset of the service: it selects no cluster until the service defines it (expected one of "v1")']);
+    const compiled = server.runtime.snapshots.current!.byName.get('shop')!.routes[0]!;
+    expect(compiled.destinations[0]).toMatchObject({ subset: 'v2', labels: null });
+    expect(compiled.destinations[0]!.plans.clusters).toEqual([]);
+    const proxied = await server.request('shop.example.com', '/x', { headers: { 'x-waymark-client-region': 'eu-west1' } });
+    expect(proxied.status).toBe(503);
+    const explained = await server.admin('POST', '/explain', { host: 'shop.example.com', clientRegion: 'eu-west1' });
+    expect(explained.status, explained.body).toBe(200);
+    expect(explained.json.outcome).toMatch(/^503/);
+  });
+});
+
 describe('routes: errors change nothing', () => {
   beforeEach(async () => {
     expect((await server.admin('PUT', '/services/shop/routes/existing', { order: 1, destinations: [{ subset: { version: 'v1' } }] })).status).toBe(201);

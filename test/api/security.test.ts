@@ -27,7 +27,7 @@ const ROUTES: { method: string; path: string; body?: unknown }[] = [
 async function seed(server: TestServer): Promise<void> {
   const db = server.runtime.store.db;
   const actor = { name: 'seed', requestId: 'seed', now: 1 };
-  await putService(db, actor, null, { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {} });
+  await putService(db, actor, null, { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {}, subsets: {} });
   await putCluster(db, actor, null, { service: 'shop', name: 'eu', ...clusterBody('eu-west1', 'https://eu.shop.internal'), healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 } });
 }
 

@@ -35,7 +35,7 @@ describe('services: happy', () => {
     expect(await dbState(server.db)).toEqual({ services: 1, service_hosts: 2, clusters: 0, audit_log: 2, revision: 2 });
     const got = await server.admin('GET', '/services/shop');
     expect(got.status).toBe(200);
-    expect(got.json).toEqual({ name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'] }], policy: {}, clusters: [] });
+    expect(got.json).toEqual({ name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'] }], policy: {}, subsets: {}, clusters: [] });
   });
 
   it('PUT replaces hosts and failover; a released host can go to another service', async () => {
@@ -51,7 +51,7 @@ describe('services: happy', () => {
   it('failover defaults to [] and hostnames are stored lowercased', async () => {
     const res = await server.admin('PUT', '/services/shop', { hosts: ['Shop.Example.COM', 'WWW.shop.example.com'] });
     expect(res.status).toBe(201);
-    expect(res.json).toEqual({ name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [], policy: {} });
+    expect(res.json).toEqual({ name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [], policy: {}, subsets: {} });
     const rows = await server.db.execute('select host from service_hosts order by host');
     expect(rows.rows.map((r) => r.host)).toEqual(['shop.example.com', 'www.shop.example.com']);
   });
@@ -64,8 +64,8 @@ describe('services: happy', () => {
     expect(list.status).toBe(200);
     expect(list.json).toEqual({
       services: [
-        { name: 'blog', hosts: ['a.blog.example.com', 'blog.example.com'], failover: [], policy: {} },
-        { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {} },
+        { name: 'blog', hosts: ['a.blog.example.com', 'blog.example.com'], failover: [], policy: {}, subsets: {} },
+        { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {}, subsets: {} },
       ],
     });
   });
@@ -135,6 +135,32 @@ describe('services: happy', () => {
   });
 });
 
+describe('services: subsets', () => {
+  const subsets = { v1: { version: 'v1' }, v2: { version: 'v2' }, 'gold-eu': { tier: 'gold', 'topology.kubernetes.io/region': 'eu-west1' } };
+
+  it('PUT takes named subsets (name -> label selector), GET returns them, a later PUT replaces them', async () => {
+    const created = await server.admin('PUT', '/services/shop', { ...serviceBody(), subsets });
+    expect(created.status, created.body).toBe(201);
+    expect(created.json.subsets).toEqual(subsets);
+    expect((await server.admin('GET', '/services/shop')).json.subsets).toEqual(subsets);
+    expect((await server.admin('GET', '/services')).json.services[0].subsets).toEqual(subsets);
+
+    const updated = await server.admin('PUT', '/services/shop', { ...serviceBody(), subsets: { v1: { version: 'v1' } } });
+    expect(updated.status).toBe(200);
+    expect((await server.admin('GET', '/services/shop')).json.subsets).toEqual({ v1: { version: 'v1' } });
+  });
+
+  it('subsets default to none', async () => {
+    expect((await server.admin('PUT', '/services/shop', { hosts: ['shop.example.com'] })).json.subsets).toEqual({});
+  });
+
+  it('a bad subset name says what a subset name is', async () => {
+    const res = await server.admin('PUT', '/services/shop', { hosts: ['shop.example.com'], subsets: { V1: {} } });
+    expectProblem(res, 400, 'invalid-request', ['subsets.V1']);
+    expect(res.json.errors[0].message).toBe('must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")');
+  });
+});
+
 describe('services: errors', () => {
   beforeEach(async () => {
     expect((await server.admin('PUT', '/services/shop', serviceBody(['shop.example.com']))).status).toBe(201);
@@ -167,6 +193,10 @@ describe('services: errors', () => {
     { name: 'failover rule with a bad region', path: '/services/blog', body: { hosts: ['blog.example.com'], failover: [{ from: 'EU West', to: ['us-east1'] }] }, fields: ['failover.0.from'] },
     { name: 'failover rule with an unknown key', path: '/services/blog', body: { hosts: ['blog.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'], weight: 1 }] }, fields: ['failover.0.weight'] },
     { name: 'unknown key', path: '/services/blog', body: { hosts: ['blog.example.com'], extra: true }, fields: ['extra'] },
+    { name: 'a subset name that is no DNS label', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { V1_beta: { version: 'v1' } } }, fields: ['subsets.V1_beta'] },
+    { name: 'a subset label key that is no label key', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { '-version': 'v1' } } }, fields: ['subsets.v1.-version'] },
+    { name: 'a subset label value that is not a string', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { version: 1 } } }, fields: ['subsets.v1.version'] },
+    { name: 'subsets not a mapping', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: ['v1'] }, fields: ['subsets'] },
     { name: 'body is an array', path: '/services/blog', body: [], fields: ['(root)'] },
     { name: 'body is null', path: '/services/blog', body: 'null', fields: ['(root)'] },
     { name: 'invalid JSON', path: '/services/blog', body: '{"hosts": ["blog.example.com"', fields: ['(body)'] },

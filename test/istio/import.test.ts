@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FieldError } from '../../src/api/problem.js';
 import { planIstioImport, type IstioImportPlan, type PlannedService } from '../../src/istio/import.js';
 import { durationMs } from '../../src/istio/reader.js';
+import { policySchema } from '../../src/api/schemas.js';
 import type { RouteSpec } from '../../src/routing/types.js';
 import { dbState, expectProblem } from '../api/api-support.js';
 import { clusterBody, serviceBody } from '../support/factories.js';
@@ -30,8 +31,12 @@ function errors(yaml: string): FieldError[] {
   return result.errors;
 }
 
-const V1 = { version: 'v1' };
-const V2 = { version: 'v2' };
+/** Routes name the service's subsets; the DestinationRule's labels are kept on the service. */
+/** Whether the service policy holds a connection limit of its own (else the import puts it on every route). */
+const SERVICE_MAX_CONCURRENT = policySchema.safeParse({ maxConcurrent: 1 }).success;
+
+const V1 = 'v1';
+const V2 = 'v2';
 const TO_V1 = `route:
 - destination:
     host: reviews
@@ -236,23 +241,91 @@ spec:
 });
 
 describe('planIstioImport: DestinationRule traffic policy', () => {
-  it('outlier detection: consecutive5xxErrors 7, baseEjectionTime 15s, maxEjectionPercent 30', () => {
-    const s = service(docs(reviewsDr('outlierDetection:\n  consecutive5xxErrors: 7\n  baseEjectionTime: 15s\n  maxEjectionPercent: 30'), HEADER_ROUTING_VS));
-    expect(s.policy).toEqual({ outlierDetection: { consecutiveFailures: 7, baseEjectionMs: 15_000, maxEjectionPercent: 30 } });
+  it('outlier detection: every field given maps one to one, with no defaults said', () => {
+    const p = plan(
+      docs(
+        reviewsDr('outlierDetection:\n  consecutive5xxErrors: 7\n  interval: 5s\n  baseEjectionTime: 15s\n  maxEjectionTime: 2m\n  maxEjectionPercent: 30\n  minHealthPercent: 0'),
+        HEADER_ROUTING_VS,
+      ),
+    );
+    expect(p.services[0]?.policy).toEqual({
+      panicThresholdPercent: 0,
+      outlierDetection: { consecutiveFailures: 7, intervalMs: 5_000, baseEjectionMs: 15_000, maxEjectionMs: 120_000, maxEjectionPercent: 30 },
+    });
+    expect(p.warnings).toEqual([]);
   });
 
-  it('minHealthPercent (Envoy\'s panic threshold in Istio) becomes panicThresholdPercent', () => {
-    const s = service(docs(reviewsDr('outlierDetection:\n  consecutive5xxErrors: 3\n  minHealthPercent: 40'), HEADER_ROUTING_VS));
-    expect(s.policy).toEqual({ panicThresholdPercent: 40, outlierDetection: { consecutiveFailures: 3 } });
+  it.each([
+    {
+      name: 'fields left out take Istio\'s defaults (5 errors, 10s, 30s, 10%)',
+      outlier: 'outlierDetection:\n  consecutive5xxErrors: 3\n  minHealthPercent: 40',
+      policy: { panicThresholdPercent: 40, outlierDetection: { consecutiveFailures: 3, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionPercent: 10 } },
+      left: 'interval \\(10s\\), baseEjectionTime \\(30s\\), maxEjectionPercent \\(10\\)',
+    },
+    {
+      name: 'an empty outlierDetection is Istio\'s defaults throughout',
+      outlier: 'outlierDetection:\n  minHealthPercent: 0',
+      policy: { panicThresholdPercent: 0, outlierDetection: { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionPercent: 10 } },
+      left: 'consecutive5xxErrors \\(5\\), interval \\(10s\\), baseEjectionTime \\(30s\\), maxEjectionPercent \\(10\\)',
+    },
+  ])('$name, said in a warning', ({ outlier, policy, left }) => {
+    const p = plan(docs(reviewsDr(outlier), HEADER_ROUTING_VS));
+    expect(p.services[0]?.policy).toEqual(policy);
+    expect(p.warnings).toEqual([expect.stringMatching(new RegExp(`^DestinationRule reviews: trafficPolicy.outlierDetection leaves ${left} to Istio's defaults, imported as `))]);
+    expect(p.warnings[0]).toContain('a service of fewer than 10 clusters ejects none');
+  });
+
+  it('the circuit-breaking task\'s rule: 1 connection + 1 pending request is a limit of 2; interval 1s, 3m ejections of up to 100%', () => {
+    const p = plan(
+      reviewsDr(`connectionPool:
+  tcp:
+    maxConnections: 1
+  http:
+    http1MaxPendingRequests: 1
+    maxRequestsPerConnection: 1
+outlierDetection:
+  consecutiveErrors: 1
+  interval: 1s
+  baseEjectionTime: 3m
+  maxEjectionPercent: 100`),
+    );
+    const s = p.services[0];
+    expect(s?.policy?.outlierDetection).toEqual({ consecutiveFailures: 5, intervalMs: 1_000, baseEjectionMs: 180_000, maxEjectionPercent: 100 });
+    const limitWarning = expect.stringContaining('(tcp.maxConnections + http.http1MaxPendingRequests) becomes');
+    expect(p.warnings).toEqual(
+      expect.arrayContaining([
+        limitWarning,
+        expect.stringContaining('trafficPolicy.outlierDetection.consecutiveErrors is not supported'),
+        'DestinationRule reviews: trafficPolicy.outlierDetection leaves consecutive5xxErrors (5) to Istio\'s defaults, imported as consecutiveFailures 5',
+        expect.stringContaining('trafficPolicy.connectionPool.http.maxRequestsPerConnection is not supported'),
+      ]),
+    );
+    if (SERVICE_MAX_CONCURRENT) expect(s?.policy).toMatchObject({ maxConcurrent: 2 });
+    else expect(p.warnings).toContainEqual(expect.stringContaining('DestinationRule reviews: trafficPolicy.connectionPool applies to routes, and this import has no VirtualService'));
   });
 
   it.each([
     { name: 'http.http2MaxRequests', pool: 'connectionPool:\n  http:\n    http2MaxRequests: 100\n    http1MaxPendingRequests: 10\n  tcp:\n    maxConnections: 7', limit: 100 },
     { name: 'tcp.maxConnections when there is no http2MaxRequests', pool: 'connectionPool:\n  tcp:\n    maxConnections: 50', limit: 50 },
-  ])('connectionPool limits: $name becomes maxConcurrent on every route, with a warning', ({ pool, limit }) => {
+    { name: 'tcp.maxConnections plus http1MaxPendingRequests', pool: 'connectionPool:\n  tcp:\n    maxConnections: 50\n  http:\n    http1MaxPendingRequests: 5', limit: 55 },
+  ])('connectionPool limits: $name becomes maxConcurrent (on the service policy where it has one, else on every route), with a warning', ({ pool, limit }) => {
     const p = plan(docs(reviewsDr(pool), HEADER_ROUTING_VS));
-    expect(p.services[0]?.routes.map((r) => r.route.maxConcurrent)).toEqual([limit, limit]);
-    expect(p.warnings).toContainEqual(expect.stringContaining(`becomes maxConcurrent ${limit} on every route of the service: Waymark's limit is per cluster per Waymark instance`));
+    const scope = "Waymark's limit is per cluster per Waymark instance";
+    if (SERVICE_MAX_CONCURRENT) {
+      expect(p.services[0]?.policy).toEqual({ maxConcurrent: limit });
+      expect(p.services[0]?.routes.map((r) => r.route.maxConcurrent)).toEqual([undefined, undefined]);
+      expect(p.warnings).toContainEqual(expect.stringContaining(`becomes the service's policy.maxConcurrent ${limit}: ${scope}`));
+    } else {
+      expect(p.services[0]?.routes.map((r) => r.route.maxConcurrent)).toEqual([limit, limit]);
+      expect(p.warnings).toContainEqual(expect.stringContaining(`becomes maxConcurrent ${limit} on every route of the service: ${scope}`));
+    }
+  });
+
+  it('http1MaxPendingRequests alone sets no limit (Istio then opens connections without limit), said in a warning', () => {
+    const p = plan(docs(reviewsDr('connectionPool:\n  http:\n    http1MaxPendingRequests: 5'), HEADER_ROUTING_VS));
+    expect(p.services[0]?.policy).toBeUndefined();
+    expect(p.services[0]?.routes.map((r) => r.route.maxConcurrent)).toEqual([undefined, undefined]);
+    expect(p.warnings).toEqual(['DestinationRule reviews: trafficPolicy.connectionPool.http.http1MaxPendingRequests is not used: without tcp.maxConnections Istio opens connections without limit, so no request waits for one; Waymark does not queue either']);
   });
 
   it.each([
@@ -279,9 +352,23 @@ describe('planIstioImport: DestinationRule traffic policy', () => {
     expect(rs.map((r) => r.affinity)).toEqual([affinity, affinity]);
   });
 
-  it('a DestinationRule alone sets policy and failover, with no routes', () => {
-    const s = service(reviewsDr('outlierDetection:\n  consecutive5xxErrors: 2\nloadBalancer:\n  localityLbSetting:\n    failover:\n    - from: eu-west1\n      to: us-east1'));
-    expect(s).toEqual({ name: 'reviews', routes: [], policy: { outlierDetection: { consecutiveFailures: 2 } }, failover: [{ from: 'eu-west1', to: ['us-east1'] }] });
+  it('a DestinationRule alone sets subsets, policy and failover, with no routes', () => {
+    const outlier = 'outlierDetection:\n  consecutive5xxErrors: 2\n  interval: 10s\n  baseEjectionTime: 30s\n  maxEjectionPercent: 50\n  minHealthPercent: 50';
+    const p = plan(reviewsDr(`${outlier}\nloadBalancer:\n  localityLbSetting:\n    failover:\n    - from: eu-west1\n      to: us-east1`));
+    expect(p.services).toEqual([
+      {
+        name: 'reviews',
+        routes: [],
+        subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } },
+        policy: { panicThresholdPercent: 50, outlierDetection: { consecutiveFailures: 2, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionPercent: 50 } },
+        failover: [{ from: 'eu-west1', to: ['us-east1'] }],
+      },
+    ]);
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('a DestinationRule with subsets only has no warning at all', () => {
+    expect(plan(REVIEWS_DR)).toEqual({ services: [{ name: 'reviews', routes: [], subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } } }], warnings: [] });
   });
 });
 
@@ -350,6 +437,116 @@ items:
   });
 });
 
+describe('planIstioImport: objects that are not a service\'s own routing are skipped, never failing the file', () => {
+  const GATEWAY = 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: shop-gateway\nspec:\n  selector:\n    istio: ingressgateway\n';
+  const SERVICE_ENTRY = 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: payments-api\nspec:\n  hosts: [payments.example.com]\n';
+  /** Bound to an ingress gateway for every host: the edge's own front door in Istio, not a service's routing. */
+  const INGRESS_VS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop-front
+spec:
+  hosts: ["*"]
+  gateways: [shop-gateway]
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: nowhere
+`;
+
+  it('a Gateway, a ServiceEntry and a gateway-bound VirtualService are skipped with a warning each; the rest imports', () => {
+    const p = plan(docs(GATEWAY, INGRESS_VS, SERVICE_ENTRY, REVIEWS_DR, HEADER_ROUTING_VS));
+    expect(p.services.map((s) => [s.name, s.routes.map((r) => r.route.name)])).toEqual([['reviews', ['reviews-0', 'reviews-1']]]);
+    expect(p.warnings).toEqual([
+      'document 1 (networking.istio.io/v1 Gateway shop-gateway) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only',
+      'VirtualService shop-front: gateways ("shop-gateway") bind it to ingress gateways, not to the mesh: it is skipped. Waymark imports the mesh\'s VirtualServices (no gateways, or "mesh" among them), one per service host',
+      'document 3 (networking.istio.io/v1 ServiceEntry payments-api) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only',
+    ]);
+  });
+
+  it('a mesh VirtualService for host "*" is skipped with a warning, its subsets unchecked', () => {
+    const p = plan(docs(INGRESS_VS.replace('  gateways: [shop-gateway]\n', ''), HEADER_ROUTING_VS, REVIEWS_DR));
+    expect(p.services.map((s) => s.name)).toEqual(['reviews']);
+    expect(p.warnings).toEqual([
+      'VirtualService shop-front: hosts[0] ("*") matches every host and names no Waymark service: it is skipped. Expected a service\'s host, like "reviews" or "reviews.prod.svc.cluster.local"',
+    ]);
+  });
+
+  it('"mesh" among the gateways imports the routes', () => {
+    const p = plan(docs(REVIEWS_DR, HEADER_ROUTING_VS.replace('  hosts:', '  gateways: [mesh]\n  hosts:')));
+    expect(p.services[0]?.routes).toHaveLength(2);
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('a file of skipped objects only is a plan with nothing to write, not an error', () => {
+    const p = plan(docs(GATEWAY, INGRESS_VS, 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n'));
+    expect(p.services).toEqual([]);
+    expect(p.warnings).toHaveLength(3);
+  });
+});
+
+describe('planIstioImport: subsets stored by an earlier import', () => {
+  const STORED = new Map([['reviews', { v1: { version: 'v1' }, v2: { version: 'v2' } }]]);
+
+  function planWith(yaml: string, stored: ReadonlyMap<string, Record<string, Record<string, string>>>) {
+    const result = planIstioImport(yaml, stored);
+    if (!result.ok) throw new Error(`expected a plan, got errors: ${JSON.stringify(result.errors)}`);
+    return result.plan;
+  }
+
+  it('a VirtualService alone names subsets the service already has', () => {
+    const p = planWith(HEADER_ROUTING_VS, STORED);
+    expect(p.services).toEqual([
+      {
+        name: 'reviews',
+        routes: [
+          expect.objectContaining({ route: expect.objectContaining({ name: 'reviews-0', destinations: [{ subset: 'v2', weight: 100 }] }) }),
+          expect.objectContaining({ route: expect.objectContaining({ name: 'reviews-1', destinations: [{ subset: 'v1', weight: 100 }] }) }),
+        ],
+      },
+    ]);
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('stored subsets and the file\'s DestinationRule add up', () => {
+    const v3Only = REVIEWS_DR.replace(/ {2}- name: v1\n {4}labels:\n {6}version: v1\n {2}- name: v2\n {4}labels:\n {6}version: v2\n/, '');
+    const p = planWith(docs(v3Only, reviewsVs('route:\n- destination:\n    host: reviews\n    subset: v1\n  weight: 50\n- destination:\n    host: reviews\n    subset: v3\n  weight: 50')), STORED);
+    expect(p.services[0]?.subsets).toEqual({ v3: { version: 'v3' } });
+    expect(p.services[0]?.routes[0]?.route.destinations).toEqual([
+      { subset: 'v1', weight: 50 },
+      { subset: 'v3', weight: 50 },
+    ]);
+  });
+
+  it.each([
+    {
+      name: 'neither stored nor in the file: the known ones are listed',
+      yaml: reviewsVs('route:\n- destination:\n    host: reviews\n    subset: v9'),
+      message: 'subset "v9" is not defined: expected one of "v1", "v2" (stored on service "reviews")',
+    },
+    {
+      name: 'stored ones and the file\'s DestinationRule are both listed',
+      yaml: docs(REVIEWS_DR.replace(/ {2}- name: v1\n {4}labels:\n {6}version: v1\n {2}- name: v2\n {4}labels:\n {6}version: v2\n/, ''), reviewsVs('route:\n- destination:\n    host: reviews\n    subset: v9')),
+      message: 'subset "v9" is not defined: expected one of "v3", "v1", "v2" (stored on service "reviews", or defined by DestinationRule reviews in this import)',
+    },
+  ])('an unknown subset -> an error naming it: $name', ({ yaml, message }) => {
+    const result = planIstioImport(yaml, STORED);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors).toEqual([{ field: 'VirtualService reviews: http[0].route[0].destination.subset', message }]);
+  });
+
+  it('a service with no subsets and no DestinationRule in the file: the error says a DestinationRule is expected', () => {
+    const result = planIstioImport(reviewsVs('route:\n- destination:\n    host: reviews\n    subset: v1'), new Map([['reviews', {}]]));
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors[0]?.message).toBe(
+        'subset "v1" is not defined: service "reviews" has no subsets and this import has no DestinationRule for host "reviews"; expected a DestinationRule that defines it, imported earlier or in the same file',
+      );
+    }
+  });
+});
+
 describe('planIstioImport: what Waymark cannot honour is named in a warning', () => {
   const cases: { name: string; yaml: string; warning: string }[] = [
     { name: 'rewrite', yaml: reviewsVs(`rewrite:\n  uri: /v2\n${TO_ALL}`), warning: 'VirtualService reviews: http[0].rewrite is not supported: Waymark forwards the path and authority unchanged' },
@@ -357,7 +554,11 @@ describe('planIstioImport: what Waymark cannot honour is named in a warning', ()
     { name: 'per-destination headers', yaml: reviewsVs(`route:\n- destination:\n    host: reviews\n  headers:\n    response:\n      remove: [foo]`), warning: 'VirtualService reviews: http[0].route[0].headers is not supported' },
     { name: 'corsPolicy', yaml: reviewsVs(`corsPolicy:\n  allowOrigins:\n  - exact: https://a.example\n${TO_ALL}`), warning: 'VirtualService reviews: http[0].corsPolicy is not supported' },
     { name: 'a redirect (the entry is not imported)', yaml: reviewsVs('redirect:\n  uri: /v1/bookRatings'), warning: 'VirtualService reviews: http[0] is not imported: it has no route (redirect is not supported: Waymark only forwards)' },
-    { name: 'gateways', yaml: reviewsVs(TO_ALL).replace('  hosts:', '  gateways:\n  - bookinfo-gateway\n  hosts:'), warning: 'VirtualService reviews: gateways is not supported' },
+    {
+      name: 'ingress gateways beside the mesh',
+      yaml: reviewsVs(TO_ALL).replace('  hosts:', '  gateways:\n  - mesh\n  - bookinfo-gateway\n  hosts:'),
+      warning: 'VirtualService reviews: gateways ("bookinfo-gateway") are not imported',
+    },
     { name: 'tcp routes', yaml: `${reviewsVs(TO_ALL)}  tcp:\n  - route:\n    - destination:\n        host: reviews\n`, warning: 'VirtualService reviews: tcp is not supported: Waymark routes HTTP only' },
     { name: 'tls routes', yaml: `${reviewsVs(TO_ALL)}  tls:\n  - match:\n    - sniHosts: [reviews]\n    route:\n    - destination:\n        host: reviews\n`, warning: 'VirtualService reviews: tls is not supported' },
     { name: 'sourceLabels', yaml: reviewsVs(`match:\n- sourceLabels:\n    app: productpage\n${TO_ALL}`), warning: 'VirtualService reviews: http[0].match[0].sourceLabels is not supported' },
@@ -378,7 +579,11 @@ describe('planIstioImport: what Waymark cannot honour is named in a warning', ()
     { name: 'no catch-all route', yaml: docs(REVIEWS_DR, reviewsVs(`match:\n- uri:\n    prefix: /a\n${TO_ALL}`)), warning: 'VirtualService reviews: http has no catch-all route' },
     { name: 'distribute', yaml: reviewsDr('loadBalancer:\n  localityLbSetting:\n    distribute:\n    - from: us-east1/*\n      to:\n        "us-east1/*": 80\n        "eu-west1/*": 20'), warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.localityLbSetting.distribute is not supported' },
     { name: 'loadBalancer.simple', yaml: reviewsDr('loadBalancer:\n  simple: ROUND_ROBIN'), warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.simple is not supported: Waymark replaces it with its locality-aware weighted choice' },
-    { name: 'outlier interval', yaml: reviewsDr('outlierDetection:\n  consecutive5xxErrors: 5\n  interval: 10s'), warning: 'DestinationRule reviews: trafficPolicy.outlierDetection.interval is not supported' },
+    {
+      name: 'outlier fields left to Istio\'s defaults',
+      yaml: reviewsDr('outlierDetection:\n  consecutive5xxErrors: 3\n  minHealthPercent: 0'),
+      warning: 'DestinationRule reviews: trafficPolicy.outlierDetection leaves interval (10s), baseEjectionTime (30s), maxEjectionPercent (10) to Istio\'s defaults, imported as intervalMs 10000, baseEjectionMs 30000, maxEjectionPercent 10',
+    },
     { name: 'consecutiveLocalOriginFailures', yaml: reviewsDr('outlierDetection:\n  consecutiveLocalOriginFailures: 3\n  splitExternalLocalOriginErrors: true'), warning: 'DestinationRule reviews: trafficPolicy.outlierDetection.consecutiveLocalOriginFailures is not supported' },
     { name: 'consecutiveGatewayErrors', yaml: reviewsDr('outlierDetection:\n  consecutiveGatewayErrors: 3'), warning: 'DestinationRule reviews: trafficPolicy.outlierDetection.consecutiveGatewayErrors is not supported' },
     { name: 'tls settings', yaml: reviewsDr('tls:\n  mode: ISTIO_MUTUAL'), warning: 'DestinationRule reviews: trafficPolicy.tls is not supported' },
@@ -423,13 +628,12 @@ describe('planIstioImport: errors fail the whole plan, naming the field', () => 
   const cases: { name: string; yaml: string; fields: string[]; message?: RegExp }[] = [
     { name: 'invalid YAML names (body) and the line', yaml: 'apiVersion: networking.istio.io/v1\nkind: [VirtualService\n', fields: ['(body)'], message: /line \d+, column \d+/ },
     { name: 'a document that is not a mapping', yaml: 'just some text\n', fields: ['(body)'] },
-    { name: 'nothing to import', yaml: 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n', fields: ['(body)'] },
     { name: 'empty', yaml: '', fields: ['(body)'] },
     {
       name: 'an unknown subset',
       yaml: docs(REVIEWS_DR, reviewsVs('route:\n- destination:\n    host: reviews\n    subset: v9')),
       fields: ['VirtualService reviews: http[0].route[0].destination.subset'],
-      message: /subset "v9" is not defined by DestinationRule reviews \(it defines "v1", "v2", "v3"\)/,
+      message: /^subset "v9" is not defined: expected one of "v1", "v2", "v3" \(defined by DestinationRule reviews in this import\)$/,
     },
     {
       name: 'a subset with no DestinationRule in the YAML',
@@ -467,6 +671,14 @@ describe('planIstioImport: errors fail the whole plan, naming the field', () => 
     },
     { name: 'a failover region Waymark cannot name', yaml: reviewsDr('loadBalancer:\n  localityLbSetting:\n    failover:\n    - from: US_EAST\n      to: eu-west1'), fields: ['DestinationRule reviews: trafficPolicy.loadBalancer.localityLbSetting.failover[0].from'] },
     { name: 'a label that is not a string', yaml: REVIEWS_DR.replace('version: v3', 'version: 3'), fields: ['DestinationRule reviews: subsets[2].labels.version'] },
+    {
+      name: 'a subset name that is no DNS label',
+      yaml: REVIEWS_DR.replace('name: v3', 'name: V3_beta'),
+      fields: ['DestinationRule reviews: subsets[2].name'],
+      message: /^"V3_beta" must be a subset name: 1-63 lowercase letters, digits or dashes/,
+    },
+    { name: 'a label key Waymark refuses', yaml: REVIEWS_DR.replace('version: v3', '"-tier": v3'), fields: ['DestinationRule reviews: subsets[2].labels.-tier'], message: /label keys are/ },
+    { name: 'a subset defined twice', yaml: REVIEWS_DR.replace('name: v3', 'name: v2'), fields: ['DestinationRule reviews: subsets[2].name'], message: /defined twice/ },
     {
       name: 'a header regex with a backreference (Istio takes RE2 syntax only)',
       yaml: reviewsVs(`match:\n- headers:\n    x-a:\n      regex: '(a)\\1'\n${TO_ALL}`),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileSnapshot } from '../../src/routing/compile.js';
+import type { RouteSpec, ServiceSubsets } from '../../src/routing/types.js';
 import { cluster, service } from './fixtures.js';
 
 const shop = service('shop', [
@@ -121,5 +122,63 @@ describe('compileSnapshot reuse', () => {
       first,
     );
     expect(drained.byName.get('a')?.clusters[0]?.drained).toBe(true);
+  });
+});
+
+describe('compileSnapshot: routes naming the service\'s subsets', () => {
+  const clusters = [
+    cluster('ew-v1', 'eu-west1', { labels: { version: 'v1' } }),
+    cluster('ue-v1', 'us-east1', { labels: { version: 'v1' } }),
+    cluster('ew-v2', 'eu-west1', { labels: { version: 'v2', track: 'stable' } }),
+    cluster('ew-v3', 'eu-west1', { labels: { version: 'v3' } }),
+  ];
+  const subsets = { v1: { version: 'v1' }, v2: { version: 'v2' }, stable: { track: 'stable' } };
+  const route = (extra: Partial<RouteSpec>): RouteSpec => ({ name: 'r', order: 1, match: {}, destinations: [{ subset: 'v1', weight: 100 }], ...extra });
+  const compiled = (r: RouteSpec, subsetsOf: ServiceSubsets = subsets) =>
+    compileSnapshot({ version: 1, services: [service('shop', clusters, { subsets: subsetsOf, routes: [r] })], overrides: [] }, 0).byName.get('shop')!.routes[0]!;
+  const members = (plans: { clusters: { name: string }[] }) => plans.clusters.map((c) => c.name);
+
+  it.each<[string, RouteSpec['destinations'][number]['subset'], Record<string, string> | null, string[]]>([
+    ['a name resolves to its labels', 'v1', { version: 'v1' }, ['ew-v1', 'ue-v1']],
+    ['another name, another label', 'stable', { track: 'stable' }, ['ew-v2']],
+    ['a label selector is taken as it is', { version: 'v3' }, { version: 'v3' }, ['ew-v3']],
+    ['a name the service does not define selects no cluster', 'v9', null, []],
+  ])('%s', (_name, subset, labels, expected) => {
+    const d = compiled(route({ destinations: [{ subset, weight: 100 }] })).destinations[0]!;
+    expect(d.subset).toEqual(subset);
+    expect(d.labels).toEqual(labels);
+    expect(members(d.plans)).toEqual(expected);
+  });
+
+  it('a name and a selector for the same labels share one set of plans; mirror and canary names resolve too', () => {
+    const r = compiled(
+      route({
+        destinations: [
+          { subset: 'v1', weight: 50 },
+          { subset: { version: 'v1' }, weight: 50 },
+        ],
+        mirror: { subset: 'v2', percent: 10 },
+        canary: { subset: 'stable', stepWeight: 10, maxWeight: 50, minSamples: 1, maxErrorRateDelta: 0.01, maxLatencyRatio: 1.5 },
+      }),
+    );
+    expect(r.destinations[0]!.plans).toBe(r.destinations[1]!.plans);
+    expect(r.mirror).toMatchObject({ labels: { version: 'v2' } });
+    expect(members(r.mirror!.plans)).toEqual(['ew-v2']);
+    expect(r.destinations[2]).toMatchObject({ subset: 'stable', labels: { track: 'stable' }, canary: true });
+  });
+
+  it('after the service drops a subset, its routes compile to no cluster (and nothing throws); putting it back routes again', () => {
+    const r = route({ destinations: [{ subset: 'v2', weight: 100 }] });
+    const gone = compiled(r, { v1: { version: 'v1' } });
+    expect(gone.destinations[0]!.labels).toBeNull();
+    expect(gone.destinations[0]!.plans.anyRegion.list.levels).toEqual([]);
+    expect(members(compiled(r).destinations[0]!.plans)).toEqual(['ew-v2']);
+  });
+
+  it('a service change to its subsets is a new fingerprint, so the route is compiled again', () => {
+    const r = route({});
+    const a = compileSnapshot({ version: 1, services: [service('shop', clusters, { subsets, routes: [r] })], overrides: [] }, 0);
+    const b = compileSnapshot({ version: 2, services: [service('shop', clusters, { subsets: { ...subsets, v1: { version: 'v3' } }, routes: [r] })], overrides: [] }, 0, a);
+    expect(members(b.byName.get('shop')!.routes[0]!.destinations[0]!.plans)).toEqual(['ew-v3']);
   });
 });

@@ -32,13 +32,14 @@ describe('services round-trip', () => {
 
     expect(await q.getService(store.db, 'shop')).toEqual({
       policy: {},
+      subsets: {},
       name: 'shop',
       hosts: ['shop.example.com', 'www.shop.example.com'],
       failover: [{ from: 'eu-west1', to: ['us-east1', 'ap-southeast1'] }],
     });
     expect(await q.listServices(store.db)).toEqual([
-      { name: 'blog', hosts: ['blog.example.com'], failover: [], policy: {} },
-      { name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1', 'ap-southeast1'] }], policy: {} },
+      { name: 'blog', hosts: ['blog.example.com'], failover: [], policy: {}, subsets: {} },
+      { name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1', 'ap-southeast1'] }], policy: {}, subsets: {} },
     ]);
   });
 
@@ -47,7 +48,7 @@ describe('services round-trip', () => {
     await q.putService(store.db, actor(1_000), null, first);
     await q.putService(store.db, actor(5_000), first, serviceConfig('shop', ['new.shop.example.com']));
 
-    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['new.shop.example.com'], failover: [], policy: {} });
+    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['new.shop.example.com'], failover: [], policy: {}, subsets: {} });
     const rows = await store.client.execute('select created_at, updated_at from services where name = ?', ['shop']);
     expect(rows.rows.map((r) => [Number(r.created_at), Number(r.updated_at)])).toEqual([[1_000, 5_000]]);
     const hosts = await store.client.execute('select host, service from service_hosts order by host');
@@ -86,7 +87,7 @@ describe('host uniqueness', () => {
     expect(await storeState(store)).toEqual(before);
     expect(before).toMatchObject({ services: 2, service_hosts: 2, audit_log: 2, revision: 2 });
     expect(await q.getService(store.db, 'thief')).toBeNull();
-    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {} });
+    expect(await q.getService(store.db, 'shop')).toEqual({ name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {}, subsets: {} });
   });
 
   it('updating a service to steal a host fails and keeps its own hosts', async () => {
@@ -215,7 +216,7 @@ describe('loadSnapshotSource and compileSnapshot', () => {
     expect(source.version).toBe(4);
     const byName = new Map(source.services.map((s) => [s.name, s]));
     expect([...byName.keys()].sort()).toEqual(['blog', 'shop']);
-    expect(byName.get('blog')).toEqual({ name: 'blog', hosts: ['blog.example.com'], failover: [], policy: DEFAULT_POLICY, clusters: [], routes: [] });
+    expect(byName.get('blog')).toEqual({ name: 'blog', hosts: ['blog.example.com'], failover: [], policy: DEFAULT_POLICY, subsets: {}, clusters: [], routes: [] });
     const shop = byName.get('shop');
     expect(shop?.failover).toEqual([{ from: 'ap-southeast1', to: ['us-east1'] }]);
     expect([...(shop?.hosts ?? [])].sort()).toEqual(['shop.example.com', 'www.shop.example.com']);

@@ -38,7 +38,7 @@ export function actor(now: number, name = 'alice', requestId = `req-${now}`): Ac
 }
 
 export function serviceConfig(name: string, hosts: string[], failover: ServiceConfig['failover'] = []): ServiceConfig {
-  return { name, hosts, failover, policy: {} };
+  return { name, hosts, failover, policy: {}, subsets: {} };
 }
 
 export function clusterConfig(service: string, name: string, region: RegionName, extra: Partial<ClusterConfig> = {}): ClusterConfig {

@@ -8,7 +8,7 @@ export const REGIONS = {
 export type RegionName = keyof typeof REGIONS;
 
 export function serviceBody(hosts: string[] = ['shop.example.com'], failover: { from: string; to: string[] }[] = []) {
-  return { hosts, failover, policy: {} };
+  return { hosts, failover, policy: {}, subsets: {} };
 }
 
 export function clusterBody(region: RegionName, origin: string, extra: Record<string, unknown> = {}) {

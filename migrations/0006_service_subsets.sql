@@ -1,0 +1,1 @@
+ALTER TABLE `services` ADD `subsets` text DEFAULT '{}' NOT NULL;
