@@ -25,6 +25,7 @@ const failoverRuleSchema = z.strictObject({
 export const policySchema = z.strictObject({
   panicThresholdPercent: z.number().min(0).max(100).optional(),
   failClosed: z.boolean().optional(),
+  maxConcurrent: z.number().int().min(1).max(1_000_000).optional(),
   outlierDetection: z
     .strictObject({
       consecutiveFailures: z.number().int().min(1).max(1000).optional(),

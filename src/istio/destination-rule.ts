@@ -24,9 +24,7 @@ export interface DestinationRuleImport {
   failover?: FailoverRule[];
   /** Applied to every route of the service: consistent hashing becomes affinity. */
   affinity?: { cookie: string } | { header: string };
-  /** Applied to every route of the service: the connection pool limit, when the service policy cannot hold it. */
-  maxConcurrent?: number;
-  /** Where affinity and maxConcurrent came from, to warn when no route takes them. */
+  /** Where affinity came from, to warn when no route takes it. */
   routeExtrasAt?: Loc;
 }
 
@@ -142,21 +140,13 @@ function readTrafficPolicy(policy: Fields, result: DestinationRuleImport, report
   policy.rest(POLICY_WHY);
 }
 
-/** Whether Waymark's service policy has a field: its schema is strict, so a field it lacks is refused. */
-function policyTakes(sample: PolicyDraft): boolean {
-  return policySchema.safeParse(sample).success;
-}
-const POLICY_TAKES_INTERVAL = policyTakes({ outlierDetection: { intervalMs: 10_000 } });
-const POLICY_TAKES_MAX_EJECTION = policyTakes({ outlierDetection: { maxEjectionMs: 300_000 } });
-const POLICY_TAKES_MAX_CONCURRENT = policyTakes({ maxConcurrent: 1 });
-
 /**
  * Istio's OutlierDetection defaults (istio/api networking/v1alpha3/destination_rule.proto), filled in
  * for fields a rule leaves out, as Istio configures Envoy with them; each with the Waymark field it sets.
  */
 const ISTIO_OUTLIER_DEFAULTS: readonly { istio: string; waymark: string; value: number; shown: string; mapped: boolean }[] = [
   { istio: 'consecutive5xxErrors', waymark: 'consecutiveFailures', value: 5, shown: '5', mapped: true },
-  { istio: 'interval', waymark: 'intervalMs', value: 10_000, shown: '10s', mapped: POLICY_TAKES_INTERVAL },
+  { istio: 'interval', waymark: 'intervalMs', value: 10_000, shown: '10s', mapped: true },
   { istio: 'baseEjectionTime', waymark: 'baseEjectionMs', value: 30_000, shown: '30s', mapped: true },
   { istio: 'maxEjectionPercent', waymark: 'maxEjectionPercent', value: 10, shown: '10', mapped: true },
 ];
@@ -184,16 +174,12 @@ function readOutlierDetection(f: Fields, report: Report): PolicyDraft | undefine
     }
   }
 
-  if (POLICY_TAKES_INTERVAL) {
-    const interval = f.duration('interval');
-    if (interval !== undefined) outlier.intervalMs = interval;
-  }
+  const interval = f.duration('interval');
+  if (interval !== undefined) outlier.intervalMs = interval;
   const base = f.duration('baseEjectionTime');
   if (base !== undefined) outlier.baseEjectionMs = base;
-  if (POLICY_TAKES_MAX_EJECTION) {
-    const max = f.duration('maxEjectionTime');
-    if (max !== undefined) outlier.maxEjectionMs = max;
-  }
+  const max = f.duration('maxEjectionTime');
+  if (max !== undefined) outlier.maxEjectionMs = max;
   const maxPercent = f.num('maxEjectionPercent', { min: 0, max: 100 });
   if (maxPercent !== undefined) outlier.maxEjectionPercent = maxPercent;
   const minHealth = f.num('minHealthPercent', { min: 0, max: 100 });
@@ -318,14 +304,8 @@ function readConnectionPool(pool: Fields, result: DestinationRuleImport, report:
   }
   if (limit !== undefined) {
     const scope = 'Waymark\'s limit is per cluster per Waymark instance, not per Envoy host across the mesh';
-    if (POLICY_TAKES_MAX_CONCURRENT) {
-      result.policy = { ...result.policy, maxConcurrent: limit };
-      report.warn(pool.at, `(${source}) becomes the service's policy.maxConcurrent ${limit}: ${scope}`);
-    } else {
-      result.maxConcurrent = limit;
-      result.routeExtrasAt ??= pool.at;
-      report.warn(pool.at, `(${source}) becomes maxConcurrent ${limit} on every route of the service: ${scope}`);
-    }
+    result.policy = { ...result.policy, maxConcurrent: limit };
+    report.warn(pool.at, `(${source}) becomes the service's policy.maxConcurrent ${limit}: ${scope}`);
   }
   http?.rest(HTTP_POOL_WHY);
   tcp?.rest(TCP_POOL_WHY);

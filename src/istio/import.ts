@@ -212,7 +212,6 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
       order: draft.order,
       ...draft.body,
       ...(rule?.affinity ? { affinity: rule.affinity } : {}),
-      ...(rule?.maxConcurrent !== undefined ? { maxConcurrent: rule.maxConcurrent } : {}),
     };
     const parsed = routePutSchema.safeParse(body);
     if (!parsed.success) {

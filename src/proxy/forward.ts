@@ -24,10 +24,8 @@ export interface TryLimits {
 }
 
 export interface ConcurrencySlots {
-  /** Requests in flight a cluster may have under this limit. */
-  max: number;
-  /** Takes a slot before a try; false: the cluster is full (overflow). */
-  admit: (cluster: Cluster) => boolean;
+  /** Takes a slot before a try: null when taken, else the limit that is full (overflow), in words. */
+  admit: (cluster: Cluster) => string | null;
   /** Gives the slot back once the try's response has been streamed, failed or been discarded. */
   done: (cluster: Cluster) => void;
 }
@@ -81,9 +79,10 @@ export async function forward<Body, Res>(
     const cluster = clusters[i] as Cluster;
     const last = i === clusters.length - 1 || !replayable;
     if (limits.expired()) break;
-    if (limits.slots && !limits.slots.admit(cluster)) {
+    const full = limits.slots ? limits.slots.admit(cluster) : null;
+    if (full !== null) {
       attempts.push({ cluster, outcome: 'overflow', ms: 0 });
-      return { ok: false, failure: 'overflow', message: `cluster ${cluster.name} is at its concurrency limit (maxConcurrent ${limits.slots.max})`, attempts };
+      return { ok: false, failure: 'overflow', message: `cluster ${cluster.name} is at its concurrency limit (${full})`, attempts };
     }
     const started = now();
     const upstream: UpstreamRequest<Body> = { cluster, method: request.method, path: cluster.basePath + pathAndQuery, headers: request.headers, body: request.body, upgrade: request.upgrade };

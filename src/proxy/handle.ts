@@ -232,11 +232,30 @@ function tryPolicy(rt: Runtime, route: CompiledRoute | null): TryPolicy {
   return policy;
 }
 
+/**
+ * The concurrency limits a try must fit in, per cluster: the service's (every request of the service,
+ * Istio's connectionPool) and the route's own; null when neither is set.
+ */
 function concurrencySlots(rt: Runtime, service: CompiledService, route: CompiledRoute | null): TryLimits['slots'] {
-  const max = route?.spec.maxConcurrent;
-  if (max === undefined || !route) return null;
-  const key = (cluster: Cluster) => `${service.name}/${route.name}/${cluster.name}`;
-  return { max, admit: (cluster) => rt.concurrency.acquire(key(cluster), max), done: (cluster) => rt.concurrency.release(key(cluster)) };
+  const shared = service.policy.maxConcurrent;
+  const own = route?.spec.maxConcurrent;
+  if (shared === undefined && own === undefined) return null;
+  const sharedKey = (cluster: Cluster) => `${service.name}/${cluster.name}`;
+  const ownKey = (cluster: Cluster) => `${service.name}/${route?.name}/${cluster.name}`;
+  return {
+    admit: (cluster) => {
+      if (shared !== undefined && !rt.concurrency.acquire(sharedKey(cluster), shared)) return `the service's policy.maxConcurrent ${shared}`;
+      if (own !== undefined && !rt.concurrency.acquire(ownKey(cluster), own)) {
+        if (shared !== undefined) rt.concurrency.release(sharedKey(cluster));
+        return `route "${route?.name}" maxConcurrent ${own}`;
+      }
+      return null;
+    },
+    done: (cluster) => {
+      if (shared !== undefined) rt.concurrency.release(sharedKey(cluster));
+      if (own !== undefined) rt.concurrency.release(ownKey(cluster));
+    },
+  };
 }
 
 /** The body for the tries: none, bytes when small enough to replay (or mirror), else the client's stream, once. */

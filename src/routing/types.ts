@@ -51,6 +51,11 @@ export interface ServicePolicy {
   panicThresholdPercent: number;
   /** In panic, send nothing (true) instead of ignoring health (false, the default). */
   failClosed: boolean;
+  /**
+   * Requests in flight per cluster for every request of the service, routed or not (Istio's
+   * DestinationRule connectionPool, Envoy's circuit breaker max_requests); a route's own limit applies too.
+   */
+  maxConcurrent?: number;
   outlierDetection: OutlierPolicy;
 }
 

@@ -196,6 +196,8 @@ describe('services: errors', () => {
     { name: 'a subset name that is no DNS label', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { V1_beta: { version: 'v1' } } }, fields: ['subsets.V1_beta'] },
     { name: 'a subset label key that is no label key', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { '-version': 'v1' } } }, fields: ['subsets.v1.-version'] },
     { name: 'a subset label value that is not a string', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { version: 1 } } }, fields: ['subsets.v1.version'] },
+    { name: 'a policy maxConcurrent of 0', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 0 } }, fields: ['policy.maxConcurrent'] },
+    { name: 'a fractional policy maxConcurrent', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 1.5 } }, fields: ['policy.maxConcurrent'] },
     { name: 'subsets not a mapping', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: ['v1'] }, fields: ['subsets'] },
     { name: 'body is an array', path: '/services/blog', body: [], fields: ['(root)'] },
     { name: 'body is null', path: '/services/blog', body: 'null', fields: ['(root)'] },

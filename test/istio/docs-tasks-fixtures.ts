@@ -115,6 +115,26 @@ export const HTTPBIN_MIRROR_V2 = virtualService(
   'networking.istio.io/v1alpha3',
 );
 
+/**
+ * Circuit breaking: httpbin's DestinationRule with a connection pool of one connection and one pending
+ * request (a limit of 2 in flight per cluster), and outlier detection on the first error.
+ */
+export const HTTPBIN_CIRCUIT_BREAKER = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+    outlierDetection:
+      consecutive5xxErrors: 1
+      interval: 1s
+      baseEjectionTime: 3m
+      maxEjectionPercent: 100
+`;
+
 /** Bookinfo's ingress: a Gateway and a VirtualService for every host bound to it. */
 export const BOOKINFO_INGRESS = file(
   `apiVersion: networking.istio.io/v1

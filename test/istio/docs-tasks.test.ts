@@ -10,6 +10,7 @@ import {
   BOOKINFO_ALL_V1,
   BOOKINFO_DESTINATION_RULES,
   BOOKINFO_INGRESS,
+  HTTPBIN_CIRCUIT_BREAKER,
   HTTPBIN_MIRROR_V2,
   HTTPBIN_V1,
   RATINGS_DELAY_2S,
@@ -219,6 +220,26 @@ describe('mirroring (httpbin v1 with its DestinationRule, then a 100% mirror to 
     await eventually(() => up['httpbin-v2']!.served === 10);
     expect(up['httpbin-v2']!.lastRequest?.headers['x-waymark-mirror']).toBe('1');
     expect(up['httpbin-v1']!.lastRequest?.headers['x-waymark-mirror']).toBeUndefined();
+  });
+});
+
+describe('circuit breaking (httpbin DestinationRule with a connection pool, no VirtualService)', () => {
+  it('the pool limit (1 connection + 1 pending = 2 in flight per cluster) holds for every request of the service: the rest get 503 at once', async () => {
+    const result = await apply(HTTPBIN_CIRCUIT_BREAKER);
+    expect(result.warnings.join('\n')).toContain("becomes the service's policy.maxConcurrent 2");
+    const stored = await server.admin('GET', '/services/httpbin');
+    expect(stored.json.policy).toMatchObject({ maxConcurrent: 2, outlierDetection: { consecutiveFailures: 1, intervalMs: 1_000, baseEjectionMs: 180_000, maxEjectionPercent: 100 } });
+    await server.runtime.snapshots.refresh();
+    // Slow answers keep requests in flight: 10 at once over two clusters can have at most 4 admitted.
+    for (const name of ['httpbin-v1', 'httpbin-v2']) up[name]!.delayMs = 400;
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => server.request(host('httpbin'), `/get/${i}`, { headers: EU })));
+    const ok = answers.filter((a) => a.status === 200);
+    const overflow = answers.filter((a) => a.status === 503);
+    expect(ok.length).toBeGreaterThan(0);
+    expect(ok.length).toBeLessThanOrEqual(4);
+    expect(ok.length + overflow.length).toBe(10);
+    expect(overflow[0]?.headers['x-waymark-overflow']).toBe('1');
+    expect(overflow[0]?.json.detail).toContain("the service's policy.maxConcurrent 2");
   });
 });
 
