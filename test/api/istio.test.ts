@@ -169,11 +169,15 @@ describe('istio import: happy', () => {
     ]);
   });
 
-  it('connection pool limits and cookie affinity land on every route', async () => {
+  it("the connection pool limit becomes the service's policy.maxConcurrent; cookie affinity lands on every route", async () => {
     const yaml = docs(reviewsDr('connectionPool:\n  http:\n    http2MaxRequests: 100\nloadBalancer:\n  consistentHash:\n    httpCookie:\n      name: user'), HEADER_ROUTING_VS);
     const res = await server.admin('POST', IMPORT, yaml);
     expect(res.status, res.body).toBe(200);
-    for (const route of await listedRoutes()) expect(route).toMatchObject({ maxConcurrent: 100, affinity: { cookie: 'user' } });
+    for (const route of await listedRoutes()) {
+      expect(route).toMatchObject({ affinity: { cookie: 'user' } });
+      expect(route.maxConcurrent).toBeUndefined();
+    }
+    expect((await server.admin('GET', '/services/reviews')).json.policy).toMatchObject({ maxConcurrent: 100 });
     expect(res.json.warnings).toContainEqual(expect.stringContaining('per cluster per Waymark instance'));
   });
 
