@@ -27,6 +27,8 @@ export default defineConfig({
                 WAYMARK_ADMIN_TOKEN: WORKER_TEST_ADMIN_TOKEN,
                 WAYMARK_SNAPSHOT_REFRESH_MS: '60000',
                 WAYMARK_TRY_TIMEOUT_MS: '1000',
+                // A green run prints only the runner's report (assertions read state, not log lines).
+                WAYMARK_LOG_LEVEL: 'silent',
               },
             },
           })),

@@ -57,7 +57,7 @@ export interface RuntimeParts {
 
 export function createRuntime(parts: RuntimeParts): Runtime {
   const now = parts.now ?? Date.now;
-  const log = parts.log ?? consoleLogger;
+  const log = parts.log ?? consoleLogger(parts.settings.WAYMARK_LOG_LEVEL);
   const { db } = parts.store;
   const snapshots: SnapshotCache = new SnapshotCache({
     readVersion: () => readRevision(db),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ZONE_NAME } from './routing/zone.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0'], { message: 'must be "true" or "false"' })
@@ -27,6 +28,22 @@ const tokenList = z
     }
     return grants;
   });
+const zone = z.string().regex(ZONE_NAME, 'must be a zone name like "us-east1-b", or "zone/subzone"');
+/** "COLO:zone,COLO:zone": the zone each Cloudflare colo (request.cf.colo, an IATA code) serves clients in. */
+const coloZones = z.string().transform((value, ctx) => {
+  const map = new Map<string, string>();
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const colon = part.indexOf(':');
+    const colo = part.slice(0, colon).trim().toUpperCase();
+    const name = part.slice(colon + 1).trim();
+    if (colon < 1 || !/^[A-Z]{3}$/.test(colo) || !ZONE_NAME.test(name) || map.has(colo)) {
+      ctx.addIssue({ code: 'custom', message: 'must be "COLO:zone" pairs separated by commas, each colo a three-letter code given once, like "DUB:eu-west1-a,NRT:ap-northeast1-a"' });
+      return z.NEVER;
+    }
+    map.set(colo, name);
+  }
+  return map as ReadonlyMap<string, string>;
+});
 const region = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
 
 /** Every setting Waymark reads, with its default. Both runtimes parse it once, at start. */
@@ -40,6 +57,8 @@ export const settingsSchema = z.object({
   WAYMARK_READ_TOKENS: tokenList.default([]),
   WAYMARK_ONCALL_TOKENS: tokenList.default([]),
   WAYMARK_REGION: region.optional(),
+  WAYMARK_ZONE: zone.optional(),
+  WAYMARK_COLO_ZONES: coloZones.default(new Map()),
   WAYMARK_TRUST_LOCALITY_HEADERS: bool.default(false),
   WAYMARK_SNAPSHOT_REFRESH_MS: int(100, 60_000).default(2_000),
   WAYMARK_MAX_ATTEMPTS: int(1, 6).default(3),
@@ -52,6 +71,7 @@ export const settingsSchema = z.object({
   WAYMARK_TRUSTED_HOPS: int(0, 10).default(0),
   WAYMARK_DRAIN_MS: int(0, 600_000).default(30_000),
   WAYMARK_STREAM_IDLE_MS: int(1_000, 3_600_000).default(60_000),
+  WAYMARK_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { message: 'must be debug, info, warn, error or silent' }).default('info'),
   PORT: int(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });

@@ -46,7 +46,7 @@ export default {
       if (isWaymarkPath(path)) return app.fetch(request, env, ctx);
       return proxyFetch(request, runtime, (work) => ctx.waitUntil(work.catch(() => undefined)));
     } catch (error) {
-      consoleLogger.log('error', 'waymark cannot start', errorFields(error));
+      consoleLogger().log('error', 'waymark cannot start', errorFields(error));
       const detail = error instanceof Error ? error.message : String(error);
       return Response.json({ type: 'urn:waymark:problem:misconfigured', title: 'Misconfigured', status: 500, code: 'misconfigured', detail }, {
         status: 500,

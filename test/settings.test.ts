@@ -10,6 +10,10 @@ describe('parseSettings', () => {
       WAYMARK_SNAPSHOT_REFRESH_MS: 2000,
       PORT: 8787,
       HOST: '127.0.0.1',
+      WAYMARK_TRUSTED_HOPS: 0,
+      WAYMARK_DRAIN_MS: 30_000,
+      WAYMARK_STREAM_IDLE_MS: 60_000,
+      WAYMARK_LOG_LEVEL: 'info',
     });
     expect(s.WAYMARK_ADMIN_TOKEN).toBeUndefined();
   });
@@ -23,7 +27,17 @@ describe('parseSettings', () => {
   });
 
   it('names every bad variable', () => {
-    const bad = { WAYMARK_DATABASE_URL: 'ftp://x', PORT: 'eighty', WAYMARK_TRUST_LOCALITY_HEADERS: 'yes', WAYMARK_ADMIN_TOKEN: 'short', WAYMARK_REGION: 'EU West' };
+    const bad = {
+      WAYMARK_DATABASE_URL: 'ftp://x',
+      PORT: 'eighty',
+      WAYMARK_TRUST_LOCALITY_HEADERS: 'yes',
+      WAYMARK_ADMIN_TOKEN: 'short',
+      WAYMARK_REGION: 'EU West',
+      WAYMARK_TRUSTED_HOPS: '-1',
+      WAYMARK_DRAIN_MS: 'soon',
+      WAYMARK_STREAM_IDLE_MS: '10',
+      WAYMARK_LOG_LEVEL: 'loud',
+    };
     expect(() => parseSettings(bad)).toThrow(SettingsError);
     try {
       parseSettings(bad);

@@ -4,14 +4,23 @@ export interface Logger {
   log(level: LogLevel, message: string, fields?: Record<string, unknown>): void;
 }
 
-/** One JSON object per line on the console: what Workers Logs and log shippers read best. */
-export const consoleLogger: Logger = {
-  log(level, message, fields) {
-    const line = JSON.stringify({ level, message, ...fields, at: new Date().toISOString() });
-    if (level === 'error' || level === 'warn') console.error(line);
-    else console.log(line);
-  },
-};
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/**
+ * One JSON object per line on the console (what Workers Logs and log shippers read best), for lines at
+ * `minimum` or above (WAYMARK_LOG_LEVEL; `silent` prints nothing).
+ */
+export function consoleLogger(minimum: LogLevel | 'silent' = 'info'): Logger {
+  if (minimum === 'silent') return silentLogger;
+  return {
+    log(level, message, fields) {
+      if (RANK[level] < RANK[minimum]) return;
+      const line = JSON.stringify({ level, message, ...fields, at: new Date().toISOString() });
+      if (level === 'error' || level === 'warn') console.error(line);
+      else console.log(line);
+    },
+  };
+}
 
 /** For tests and benchmarks: keeps nothing, prints nothing. */
 export const silentLogger: Logger = { log() {} };
