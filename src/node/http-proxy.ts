@@ -3,7 +3,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { Problem, renderProblem } from '../api/problem.js';
 import { errorFields } from '../observe/log.js';
 import { requestIdFrom } from '../observe/request-id.js';
-import { handleProxy, requestTarget, type Incoming, type ProxyReply, type ProxyTools } from '../proxy/handle.js';
+import { connectRefused, handleProxy, requestTarget, type Incoming, type ProxyReply, type ProxyTools } from '../proxy/handle.js';
 import { droppedResponseHeaders, isBodyless } from '../proxy/headers.js';
 import { Exchange, ExchangeAbort } from '../proxy/transport.js';
 import type { Runtime } from '../runtime.js';
@@ -15,8 +15,6 @@ export interface NodeProxy {
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** CONNECT is answered 405: Waymark is not a forward proxy. */
   onConnect(req: IncomingMessage, socket: Duplex): void;
-  /** Requests being answered and upgraded connections open. */
-  readonly inFlight: number;
   /** Resolves once nothing is in flight. */
   idle(): Promise<void>;
   /** From now on answers carry `connection: close` so keep-alive clients move to another instance. */
@@ -81,6 +79,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       // A response object on the socket writes Waymark's own answers (and refusals) like any other.
       const res = onSocket(req, socket);
       if (protocol !== 'websocket') {
+        res.once('close', end);
         writeProblem(res, new Problem(400, 'unsupported-upgrade', 'Unsupported upgrade', `only WebSocket upgrades are proxied, not "${protocol}"`), requestIdFrom(undefined), true);
         return;
       }
@@ -91,10 +90,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       begin();
       const res = onSocket(req, socket);
       res.once('close', end);
-      writeProblem(res, new Problem(405, 'method-not-allowed', 'Method not allowed', 'Waymark is not a forward proxy: CONNECT is not supported', undefined, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' }), requestIdFrom(undefined), true);
-    },
-    get inFlight() {
-      return inFlight;
+      writeProblem(res, connectRefused(), requestIdFrom(undefined), true);
     },
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     drain: () => void (draining = true),

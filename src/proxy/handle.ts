@@ -3,6 +3,7 @@ import { decide, type Decision } from '../routing/decide.js';
 import { parseGeoPoint, toGeoPoint } from '../routing/geo.js';
 import type { RequestView } from '../routing/match.js';
 import type { Cluster, CompiledRoute, CompiledService, RequestFacts } from '../routing/types.js';
+import { isZoneName } from '../routing/zone.js';
 import type { Runtime } from '../runtime.js';
 import type { Settings } from '../settings.js';
 import { attemptFailed, forward, type Attempt, type TryLimits, type TryPolicy } from './forward.js';
@@ -37,7 +38,7 @@ export interface Incoming<Body> extends RequestView {
   /** Whoever connected: the socket's address on Node, cf-connecting-ip on Workers. */
   peerIp: string | null;
   /** request.cf on Workers. */
-  cf?: { latitude?: unknown; longitude?: unknown } | undefined;
+  cf?: { latitude?: unknown; longitude?: unknown; colo?: unknown } | undefined;
   /** Whether a body follows, and its declared length (null: chunked). */
   hasBody: boolean;
   contentLength: number | null;
@@ -85,9 +86,7 @@ export async function handleProxy<Body, Res>(
   exchange: Exchange,
 ): Promise<ProxyReply<Res>> {
   const started = rt.now();
-  if (incoming.method === 'CONNECT') {
-    throw new Problem(405, 'method-not-allowed', 'Method not allowed', 'Waymark is not a forward proxy: CONNECT is not supported', undefined, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
-  }
+  if (incoming.method === 'CONNECT') throw connectRefused();
   const hostCheck = requestHost(incoming.hostValues);
   if (!hostCheck.ok) throw new Problem(400, 'bad-host', 'Bad Host header', hostCheck.detail);
   const snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
@@ -171,6 +170,13 @@ export async function handleProxy<Body, Res>(
         }
       : null;
   return { status: result.status, response: result.response, cluster, headers: out, finish };
+}
+
+/** CONNECT asks for a tunnel: Waymark is a reverse proxy, not a forward one. */
+export function connectRefused(): Problem {
+  return new Problem(405, 'method-not-allowed', 'Method not allowed', 'Waymark is not a forward proxy: CONNECT is not supported', undefined, {
+    allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
+  });
 }
 
 function routeHeader(route: CompiledRoute | null): Record<string, string> {
@@ -306,14 +312,31 @@ function observe<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision:
   if (rt.reports.due()) tools.background(rt.flushReports());
 }
 
-/** Where the request comes from and what it asks for: trusted headers (only when enabled), then request.cf, then this node's region. */
+/**
+ * Where the request comes from and what it asks for: trusted headers (only when enabled), then
+ * request.cf, then this node's region. The zone: a trusted `x-waymark-client-zone`, else the colo's
+ * zone (WAYMARK_COLO_ZONES) on Workers, else this node's WAYMARK_ZONE when the node's region is used.
+ */
 export function requestFacts<Body>(incoming: Incoming<Body>, host: string, settings: Settings, requestId: string): RequestFacts {
+  const base = { host, request: incoming, sampleKey: requestId };
+  const named = settings.WAYMARK_TRUST_LOCALITY_HEADERS ? trustedZone(incoming.header('x-waymark-client-zone')) : undefined;
+  const byHeader = named !== undefined ? { clientZone: named, clientZoneSource: 'header' as const } : undefined;
   if (settings.WAYMARK_TRUST_LOCALITY_HEADERS) {
     const clientRegion = incoming.header('x-waymark-client-region') ?? undefined;
     const clientLocation = parseGeoPoint(incoming.header('x-waymark-client-location')) ?? undefined;
-    if (clientRegion || clientLocation) return { host, request: incoming, sampleKey: requestId, clientRegion, clientLocation };
+    if (clientRegion || clientLocation) return { ...base, clientRegion, clientLocation, ...byHeader };
   }
   const fromCf = incoming.cf ? toGeoPoint(incoming.cf.latitude, incoming.cf.longitude) : null;
-  if (fromCf) return { host, request: incoming, sampleKey: requestId, clientLocation: fromCf };
-  return { host, request: incoming, sampleKey: requestId, clientRegion: settings.WAYMARK_REGION };
+  if (fromCf) {
+    const colo = typeof incoming.cf?.colo === 'string' ? settings.WAYMARK_COLO_ZONES.get(incoming.cf.colo.toUpperCase()) : undefined;
+    const byColo = colo !== undefined ? { clientZone: colo, clientZoneSource: 'colo' as const } : undefined;
+    return { ...base, clientLocation: fromCf, ...(byHeader ?? byColo) };
+  }
+  const byNode = settings.WAYMARK_ZONE !== undefined ? { clientZone: settings.WAYMARK_ZONE, clientZoneSource: 'node' as const } : undefined;
+  return { ...base, clientRegion: settings.WAYMARK_REGION, ...(byHeader ?? byNode) };
+}
+
+/** A client-zone header's value when it is a zone name; anything else is ignored, as an unknown zone would be. */
+function trustedZone(value: string | null): string | undefined {
+  return value !== null && isZoneName(value) ? value : undefined;
 }

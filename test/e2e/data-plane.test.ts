@@ -186,6 +186,13 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       expect(eu.seen.filter((r) => r.method === 'CONNECT')).toHaveLength(0);
     });
 
+    it('an upgrade to anything but WebSocket gets 400 and its connection closes (nothing left in flight for a drain)', async () => {
+      const answer = await rawSocket(server, `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('unsupported-upgrade');
+      expect(eu.seen).toHaveLength(0);
+    });
+
     it('a quiet service always gets its retry: with the nearest cluster down, 10 GETs in a row are all saved by the next', async () => {
       await eu.stop();
       for (let i = 0; i < 10; i++) {
