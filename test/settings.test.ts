@@ -26,6 +26,17 @@ describe('parseSettings', () => {
     expect(s.WAYMARK_ADMIN_TOKEN).toBeUndefined();
   });
 
+  it('parses the node\'s zone and the colo -> zone map (colo codes in any case, trimmed)', () => {
+    const s = parseSettings({ WAYMARK_ZONE: 'zone1/sub1', WAYMARK_COLO_ZONES: ' DUB:eu-west1-a, nrt:ap-northeast1-a ' });
+    expect(s.WAYMARK_ZONE).toBe('zone1/sub1');
+    expect([...s.WAYMARK_COLO_ZONES]).toEqual([['DUB', 'eu-west1-a'], ['NRT', 'ap-northeast1-a']]);
+    expect(parseSettings({}).WAYMARK_COLO_ZONES.size).toBe(0);
+  });
+
+  it.each(['DUB:eu-west1-a,DUB:eu-west1-b', 'DUBL:eu-west1-a', 'DUB:Bad Zone', ':eu-west1-a'])('refuses WAYMARK_COLO_ZONES=%s naming it', (value) => {
+    expect(() => parseSettings({ WAYMARK_COLO_ZONES: value })).toThrow(/WAYMARK_COLO_ZONES: must be "COLO:zone" pairs/);
+  });
+
   it('names every bad variable', () => {
     const bad = {
       WAYMARK_DATABASE_URL: 'ftp://x',
@@ -37,6 +48,8 @@ describe('parseSettings', () => {
       WAYMARK_DRAIN_MS: 'soon',
       WAYMARK_STREAM_IDLE_MS: '10',
       WAYMARK_LOG_LEVEL: 'loud',
+      WAYMARK_ZONE: 'zone1/sub1/x',
+      WAYMARK_COLO_ZONES: 'DUB=eu-west1-a',
     };
     expect(() => parseSettings(bad)).toThrow(SettingsError);
     try {

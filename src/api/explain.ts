@@ -7,7 +7,7 @@ import type { Runtime } from '../runtime.js';
 import { requireScope } from './auth.js';
 import { parseBody } from './problem.js';
 import { currentSnapshot } from './failover.js';
-import { regionSchema } from './schemas.js';
+import { regionSchema, zoneSchema } from './schemas.js';
 
 const explainSchema = z.strictObject({
   host: z.string().min(1).max(300),
@@ -21,6 +21,7 @@ const explainSchema = z.strictObject({
     .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, 'must be a header name'), z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'))
     .default({}),
   clientRegion: regionSchema.optional(),
+  clientZone: zoneSchema.optional(),
   clientLocation: z
     .union([z.strictObject({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }), z.string()])
     .optional()
@@ -49,6 +50,8 @@ export function registerExplainRoutes(api: Hono<AppEnv>, rt: Runtime): void {
         host: body.host,
         clientRegion: body.clientRegion,
         clientLocation: body.clientLocation,
+        clientZone: body.clientZone,
+        clientZoneSource: body.clientZone !== undefined ? 'header' : undefined,
         request: {
           method: body.method,
           path: q < 0 ? body.path : body.path.slice(0, q),

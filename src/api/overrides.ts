@@ -130,7 +130,7 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
 /** Why the service would have nowhere to send traffic, or null when it still has somewhere. */
 function strandedBy(service: CompiledService): string | null {
-  const plans = [service.anyRegion, ...service.byRegion.values()];
+  const plans = [service.anyRegion, ...service.byRegion.values(), ...[...service.byZone.values()].flatMap((zones) => [...zones.values()])];
   if (plans.every((p) => p.shares.levels.some((l) => l.pool.length > 0))) return null;
   const states = service.clusters.map((c) => `${c.name}: ${c.drained ? 'drained' : c.health}`).join(', ');
   const closed = plans.some((p) => p.shares.closed);

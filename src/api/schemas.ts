@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_POLICY } from '../routing/policy.js';
+import { ZONE_NAME } from '../routing/zone.js';
 import { isFetchBlockedPort } from './blocked-ports.js';
 
 /** Names of services and clusters: DNS-label style, so they are safe in URLs, headers and logs. */
@@ -8,6 +9,9 @@ export const nameSchema = z
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit');
 
 export const regionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
+
+/** Istio's `zone` or `zone/subzone` inside a region. */
+export const zoneSchema = z.string().regex(ZONE_NAME, 'must be a zone name like "us-east1-b", or "zone/subzone"');
 
 /** Lowercase DNS labels joined by dots, 253 characters at most. */
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -22,10 +26,30 @@ const failoverRuleSchema = z.strictObject({
   to: z.array(regionSchema).min(1, 'must name at least one region'),
 });
 
+/** Istio's locality pattern: `region`, `region/zone` or `region/zone/subzone`, any part `*` (the rest then omitted or `*`). */
+const localityPatternSchema = z
+  .string()
+  .regex(/^(\*|[a-z0-9][a-z0-9-]{0,62})(\/(\*|[a-z0-9][a-z0-9-]{0,62})){0,2}$/, 'must be a locality like "region1/zone1/*" (region, zone, subzone; "*" matches any)');
+
+/** Istio's localityLbSetting.distribute rules. */
+const distributeSchema = z
+  .array(
+    z.strictObject({
+      from: localityPatternSchema,
+      to: z
+        .record(localityPatternSchema, z.number().int().min(0).max(100))
+        .refine((to) => Object.keys(to).length > 0, 'must name at least one locality')
+        .refine((to) => Object.values(to).reduce((a, b) => a + b, 0) === 100, 'the percents must add up to 100'),
+    }),
+  )
+  .max(100)
+  .refine((rules) => new Set(rules.map((r) => r.from)).size === rules.length, 'must have at most one rule per "from" locality');
+
 export const policySchema = z.strictObject({
   panicThresholdPercent: z.number().min(0).max(100).optional(),
   failClosed: z.boolean().optional(),
   maxConcurrent: z.number().int().min(1).max(1_000_000).optional(),
+  distribute: distributeSchema.optional(),
   outlierDetection: z
     .strictObject({
       consecutiveFailures: z.number().int().min(1).max(1000).optional(),
@@ -118,6 +142,8 @@ function isHostWithPort(value: string): boolean {
 
 export const clusterPutSchema = z.strictObject({
   region: regionSchema,
+  /** Absent or null: the cluster is in no particular zone of its region. */
+  zone: zoneSchema.nullable().default(null),
   origin: originSchema,
   /** Absent or null: the origin sees the host of its own URL. */
   originHost: originHostSchema.nullable().default(null),

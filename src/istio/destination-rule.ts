@@ -1,7 +1,7 @@
 import { fieldErrors } from '../api/problem.js';
 import { labelsSchema, policySchema, regionSchema, subsetNameSchema } from '../api/schemas.js';
 import type { FailoverRule, Subset } from '../routing/types.js';
-import { Fields, Loc, asFields, type Report } from './reader.js';
+import { Fields, Loc, asFields, checkNumber, type Report } from './reader.js';
 import { serviceOf } from './names.js';
 
 /** Service policy fields as read from Istio, before the policy schema checks them. */
@@ -9,6 +9,7 @@ export interface PolicyDraft {
   panicThresholdPercent?: number;
   maxConcurrent?: number;
   outlierDetection?: Record<string, number>;
+  distribute?: { from: string; to: Record<string, number> }[];
 }
 
 /** What one DestinationRule gives Waymark. */
@@ -58,7 +59,6 @@ const COOKIE_WHY = {
   attributes: 'Waymark reads the cookie but never sets it',
 };
 const LOCALITY_WHY = {
-  distribute: 'Waymark sends each client to its nearest healthy region, then by cluster weight; fixed locality shares are not supported',
   failoverPriority: 'Waymark fails over by region (failover rules, then distance), not by labels',
 };
 const OUTLIER_WHY = {
@@ -239,9 +239,33 @@ function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierD
         );
       }
     }
+    const distribute = locality.list('distribute');
+    if (distribute) {
+      result.policy = { ...result.policy, distribute: readDistribute(distribute, report) };
+      // Istio refuses distribute and failover together; Waymark keeps both (istio/istio#35124).
+      if (failover) report.warn(locality.at.key('distribute'), 'is kept with failover: Waymark distributes among the healthy localities and fails over by priority when they are not (Istio accepts only one of the two)');
+    }
     locality.rest(LOCALITY_WHY);
   }
   lb.rest(LB_WHY);
+}
+
+/** localityLbSetting.distribute as Waymark's policy.distribute (the policy schema checks the localities and percents). */
+function readDistribute(items: { value: unknown; at: Loc }[], report: Report): { from: string; to: Record<string, number> }[] {
+  const rules: { from: string; to: Record<string, number> }[] = [];
+  for (const item of items) {
+    const f = asFields(item.value, item.at, report);
+    if (!f) continue;
+    const from = f.str('from', true);
+    const to: Record<string, number> = {};
+    for (const e of f.entries('to') ?? []) {
+      const percent = checkNumber(e.value, e.at, report, { int: true, min: 0, max: 100 });
+      if (percent !== undefined) to[e.key] = percent;
+    }
+    f.rest();
+    if (from !== undefined) rules.push({ from, to });
+  }
+  return rules;
 }
 
 /**

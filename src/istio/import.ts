@@ -50,6 +50,7 @@ const POLICY_SOURCES: Readonly<Record<string, string>> = {
   'outlierDetection.maxEjectionMs': 'trafficPolicy.outlierDetection.maxEjectionTime',
   'outlierDetection.maxEjectionPercent': 'trafficPolicy.outlierDetection.maxEjectionPercent',
   maxConcurrent: 'trafficPolicy.connectionPool',
+  distribute: 'trafficPolicy.loadBalancer.localityLbSetting.distribute',
 };
 
 interface Resource {

@@ -5,12 +5,14 @@ import { splitOrigin } from './origin.js';
 import { computeShares, type Availability } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import { resolveSubset, selects } from './subset.js';
+import { localityMatches, patternZone, zoneOf } from './zone.js';
 import {
   type Cluster,
   type CompiledService,
   type GeoPoint,
   type Level,
   type LevelReason,
+  type LocalityDistribution,
   type OverrideSpec,
   type CompiledRoute,
   type PriorityList,
@@ -18,6 +20,7 @@ import {
   type RouteMatch,
   type RouteSpec,
   type ServicePolicy,
+  type ZonePlans,
   type Subset,
   type SubsetPlans,
   type SubsetRef,
@@ -98,6 +101,7 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
       name: c.name,
       key: `${spec.name}/${c.name}`,
       region: c.region,
+      zone: c.zone ?? null,
       ...splitOrigin(c.origin),
       originHost: c.originHost ?? null,
       weight: c.weight,
@@ -128,7 +132,7 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
   const routeMatches = routes.map((r) => r.match);
   const routeHeaderGates = routes.map((r) => r.match.headerGate);
 
-  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, anyRegion: all.anyRegion, routes, routeGates, routeHeaderGates, routeMatches };
+  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, byZone: all.byZone, anyRegion: all.anyRegion, routes, routeGates, routeHeaderGates, routeMatches };
 }
 
 /** A route's subset resolved against its service: the labels it stands for (null: an undefined name) and their plans. */
@@ -178,16 +182,105 @@ function sharedMatch(match: RouteMatch): CompiledMatch {
 }
 const MATCH_CACHE_MAX = 100_000;
 
-/** For a set of clusters (a service, or a subset of it): a plan per client region, and one for no region. */
+/**
+ * For a set of clusters (a service, or a subset of it): a plan per client region, per client region and
+ * zone (only for the zones its clusters are in), and one for no region.
+ */
 function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], policy: ServicePolicy): SubsetPlans {
   const plan = (list: PriorityList): RoutePlan => ({ list, shares: computeShares(list, snapshotAvailability, policy) });
+  const rules = policy.distribute ?? [];
   const byRegion = new Map<string, RoutePlan>();
+  const byZone = new Map<string, Map<string, RoutePlan>>();
   for (const [region, location] of regions) {
-    const pin = overrides.find((o) => o.action === 'pin' && o.region === region);
-    byRegion.set(region, plan(pinned(priorityList(spec, clusters, region, location, regions), pin?.cluster ?? null)));
+    const pin = overrides.find((o) => o.action === 'pin' && o.region === region)?.cluster ?? null;
+    const list = priorityList(spec, clusters, region, location, regions);
+    byRegion.set(region, plan(pinned(distributed(list, rules, region, null), pin)));
+    const zones = zonesIn(clusters, region);
+    for (const rule of rules) {
+      const named = patternZone(rule.from);
+      if (named?.region === region) zones.add(named.zone);
+    }
+    if (zones.size === 0) continue;
+    const plans = new Map<string, RoutePlan>();
+    for (const zone of zones) plans.set(zone, plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
+    byZone.set(region, plans);
   }
   const anyRegion = plan({ levels: clusters.length ? [{ region: null, clusters }] : [], reasons: clusters.length ? ['no-locality'] : [] });
-  return { clusters, byRegion, anyRegion };
+  return { clusters, byRegion, byZone: byZone as ZonePlans, anyRegion };
+}
+
+/**
+ * Istio's localityLbSetting.distribute for clients in `region` and `zone`: when a rule's `from` covers
+ * them (the first that does), the clusters of its `to` localities form level 0, each locality's percent
+ * spread over its clusters by weight; a locality with no cluster here gives its share to the others (as
+ * Envoy normalises locality weights). The other clusters keep their order behind, so that when the
+ * distributed ones fail, traffic fails over by priority (istio/istio#35124: distribute with failover).
+ */
+export function distributed(list: PriorityList, rules: readonly LocalityDistribution[], region: string, zone: string | null): PriorityList {
+  const rule = rules.find((r) => localityMatches(r.from, region, zone));
+  if (!rule) return list;
+  const all = list.levels.flatMap((l) => l.clusters);
+  const taken = new Set<Cluster>();
+  const weighted: Cluster[] = [];
+  for (const [locality, percent] of Object.entries(rule.to)) {
+    const members = all.filter((c) => !taken.has(c) && localityMatches(locality, c.region, c.zone));
+    for (const c of members) taken.add(c);
+    const total = members.reduce((sum, c) => sum + c.weight, 0);
+    if (percent <= 0 || total <= 0) continue;
+    for (const c of members) weighted.push({ ...c, weight: (percent * c.weight) / total });
+  }
+  if (weighted.length === 0) return list;
+  const levels: Level[] = [{ region: null, clusters: weighted }];
+  const reasons: LevelReason[] = ['distribute'];
+  list.levels.forEach((level, i) => {
+    const rest = level.clusters.filter((c) => !taken.has(c));
+    if (rest.length === 0) return;
+    levels.push({ region: level.region, clusters: rest });
+    reasons.push(list.reasons[i] as LevelReason);
+  });
+  return { levels, reasons };
+}
+
+/** The zones (as given, and the zone part of each `zone/subzone`) the clusters of `region` are in. */
+function zonesIn(clusters: Cluster[], region: string): Set<string> {
+  const zones = new Set<string>();
+  for (const c of clusters) {
+    if (c.region !== region || c.zone === null) continue;
+    zones.add(c.zone);
+    zones.add(zoneOf(c.zone));
+  }
+  return zones;
+}
+
+/**
+ * A region's priority list for a client in `clientZone` (`zone` or `zone/subzone`): its same-region
+ * level split as Istio orders localities, the client's subzone first (when it names one), then the rest
+ * of its zone, then the rest of the region; the levels after are the region's.
+ */
+export function zonedList(list: PriorityList, clientZone: string): PriorityList {
+  const first = list.levels[0];
+  if (!first || list.reasons[0] !== 'same-region') return list;
+  const zone = zoneOf(clientZone);
+  const hasSubzone = zone !== clientZone;
+  const subzone: Cluster[] = [];
+  const sameZone: Cluster[] = [];
+  const rest: Cluster[] = [];
+  for (const c of first.clusters) {
+    if (hasSubzone && c.zone === clientZone) subzone.push(c);
+    else if (c.zone !== null && zoneOf(c.zone) === zone) sameZone.push(c);
+    else rest.push(c);
+  }
+  const levels: Level[] = [];
+  const reasons: LevelReason[] = [];
+  const add = (clusters: Cluster[], reason: LevelReason): void => {
+    if (clusters.length === 0) return;
+    levels.push({ region: first.region, clusters });
+    reasons.push(reason);
+  };
+  add(subzone, 'same-subzone');
+  add(sameZone, 'same-zone');
+  add(rest, 'same-region');
+  return { levels: [...levels, ...list.levels.slice(1)], reasons: [...reasons, ...list.reasons.slice(1)] };
 }
 
 /** A pin puts its cluster in a level of its own ahead of the others, so it is first while healthy. */

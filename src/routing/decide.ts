@@ -3,6 +3,7 @@ import { distanceKm } from './geo.js';
 import { unitHash } from './hash.js';
 import type { CompiledMatch, RequestView } from './match.js';
 import { computeShares, pickAttempts, type ShareTable } from './shares.js';
+import { zoneOf } from './zone.js';
 import type { Cluster, CompiledRoute, CompiledService, RandomSource, RequestFacts, RoutePlan, Snapshot, SubsetPlans } from './types.js';
 
 /** What this instance saw itself: clusters it ejected after consecutive failures. */
@@ -27,6 +28,8 @@ export type Decision =
       service: CompiledService;
       /** The client's home region as routing understood it; null when unknown. */
       clientRegion: string | null;
+      /** The client's zone when its region is known and routing used a zone plan for it; else null. */
+      clientZone: string | null;
       /** The route that matched; null: the service's default (every cluster). */
       route: CompiledRoute | null;
       /** Index of the destination the route chose. */
@@ -54,6 +57,7 @@ export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSo
   const service = snapshot.byHost.get(host);
   if (!service) return { kind: 'unknown-host', host };
   const clientRegion = resolveClientRegion(snapshot, facts);
+  const clientZone = clientRegion !== null ? (facts.clientZone ?? null) : null;
   const route = facts.request && service.routes.length ? matchRoute(service, facts.request) : null;
   let plans: SubsetPlans = service;
   let destination: number | null = null;
@@ -66,15 +70,15 @@ export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSo
     plans = (route.destinations[destination] as CompiledRoute['destinations'][number]).plans;
     if (route.spec.retries) attemptsAllowed = Math.min(route.spec.retries.attempts + 1, MAX_TRIES);
     if (route.mirror && unitHash(key ?? facts.sampleKey ?? '', MIRROR_SEED) * 100 < route.mirror.percent) {
-      mirror = pickAttempts(planFor(route.mirror.plans, clientRegion).shares, random, 1)[0] ?? null;
+      mirror = pickAttempts(planFor(route.mirror.plans, clientRegion, clientZone).shares, random, 1)[0] ?? null;
     }
     fault = drawFault(route, random);
   }
-  const plan = planFor(plans, clientRegion);
+  const plan = planFor(plans, clientRegion, clientZone);
   const shares = local?.affects(service.name) ? sharesWithEjections(plan, service, local) : plan.shares;
   const attempts = pickAttempts(shares, random, attemptsAllowed);
   if (attempts.length === 0) return { kind: 'no-cluster', service, clientRegion, route, failClosed: shares.closed };
-  return { kind: 'route', service, clientRegion, route, destination, plan, shares, attempts, mirror, fault };
+  return { kind: 'route', service, clientRegion, clientZone: zonePlanKey(plans, clientRegion, clientZone), route, destination, plan, shares, attempts, mirror, fault };
 }
 
 /** Workers allow 6 simultaneous outbound connections per invocation; no request tries more clusters. */
@@ -82,8 +86,28 @@ const MAX_TRIES = 6;
 /** Seeds the mirror sample's hash apart from the destination's, so the two draws are independent. */
 const MIRROR_SEED = 0x6d;
 
-function planFor(plans: SubsetPlans, clientRegion: string | null): RoutePlan {
-  return (clientRegion !== null && plans.byRegion.get(clientRegion)) || plans.anyRegion;
+/**
+ * The plan for a client: its (region, zone) plan when its zone has clusters in its region (its subzone's
+ * first, else its zone's, as Istio matches region/zone/subzone), else its region's, else no locality.
+ */
+function planFor(plans: SubsetPlans, clientRegion: string | null, clientZone: string | null): RoutePlan {
+  if (clientRegion === null) return plans.anyRegion;
+  if (clientZone !== null) {
+    const key = zonePlanKey(plans, clientRegion, clientZone);
+    const zoned = key !== null ? plans.byZone.get(clientRegion)?.get(key) : undefined;
+    if (zoned) return zoned;
+  }
+  return plans.byRegion.get(clientRegion) ?? plans.anyRegion;
+}
+
+/** Which zone plan a client in `clientZone` gets: the zone as given, else its zone part; null: none. */
+export function zonePlanKey(plans: SubsetPlans, clientRegion: string | null, clientZone: string | null): string | null {
+  if (clientRegion === null || clientZone === null) return null;
+  const zones = plans.byZone.get(clientRegion);
+  if (!zones) return null;
+  if (zones.has(clientZone)) return clientZone;
+  const zone = zoneOf(clientZone);
+  return zones.has(zone) ? zone : null;
 }
 
 /** The first route, in order, whose match takes the request (path and header gates first, without a call). */

@@ -11,6 +11,8 @@ export interface Explanation {
   host: string;
   service: string | null;
   clientRegion: { region: string | null; how: string };
+  /** The zone the client was taken to be in (null: none) and how; `plan` is the zone plan used, if any. */
+  clientZone: { zone: string | null; plan: string | null; how: string };
   routes: { route: string; order: number; matched: boolean; why: string }[];
   route: string | null;
   /** `subset` as the route names it; `labels` what it selects (null: a subset name the service does not define). */
@@ -39,6 +41,7 @@ export function explainDecision(snapshot: Snapshot, facts: RequestFacts & { requ
     host: facts.host,
     service: null,
     clientRegion: { region, how },
+    clientZone: clientZoneOf(facts, region, decision.kind === 'route' ? decision.clientZone : null),
     routes: [],
     route: null,
     destination: null,
@@ -112,4 +115,19 @@ function clientRegionHow(snapshot: Snapshot, facts: RequestFacts, region: string
   const at = facts.clientLocation;
   const location = snapshot.regions.get(region);
   return at && location ? `nearest known region to ${at.lat},${at.lon} (${Math.round(distanceKm(at, location))} km)` : 'nearest known region';
+}
+
+const ZONE_SOURCES = {
+  header: 'named by the request (x-waymark-client-zone)',
+  colo: "the edge colo's zone (WAYMARK_COLO_ZONES)",
+  node: "this node's zone (WAYMARK_ZONE)",
+} as const;
+
+function clientZoneOf(facts: RequestFacts, region: string | null, plan: string | null): Explanation['clientZone'] {
+  const zone = facts.clientZone ?? null;
+  if (zone === null) return { zone, plan, how: 'no zone known: the region\'s levels' };
+  const source = facts.clientZoneSource ? ZONE_SOURCES[facts.clientZoneSource] : 'named by the request';
+  if (region === null) return { zone, plan, how: `${source}; ignored: the client's region is unknown` };
+  if (plan === null) return { zone, plan, how: `${source}; no cluster of ${region} is in it: the region's levels` };
+  return { zone, plan, how: `${source}; ${plan === zone ? 'its' : `its zone ${plan}'s`} clusters first, then the rest of ${region}` };
 }

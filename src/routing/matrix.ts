@@ -6,6 +6,8 @@ import type { Cluster, CompiledService, LevelReason, RoutePlan, Snapshot } from 
 export interface MatrixEntry {
   cluster: string;
   region: string;
+  /** The cluster's zone (`zone` or `zone/subzone`); null: none. */
+  zone: string | null;
   /** Percent of that region's traffic, one decimal; a region's entries sum to 100 when any is routable. */
   share: number;
   level: number;
@@ -24,6 +26,9 @@ export interface FailoverMatrix {
   service: string;
   regions: Record<string, MatrixEntry[]>;
   summary: Record<string, MatrixSummary>;
+  /** Per client region, per client zone its clusters are in: the order clients of that zone get. */
+  zones: Record<string, Record<string, MatrixEntry[]>>;
+  zoneSummary: Record<string, Record<string, MatrixSummary>>;
 }
 
 /**
@@ -37,15 +42,30 @@ export function failoverMatrix(snapshot: Snapshot, service: CompiledService, dow
   };
   const regions: Record<string, MatrixEntry[]> = {};
   const summary: Record<string, MatrixSummary> = {};
+  const zones: Record<string, Record<string, MatrixEntry[]>> = {};
+  const zoneSummary: Record<string, Record<string, MatrixSummary>> = {};
+  const show = (plan: RoutePlan): { entries: MatrixEntry[]; summary: MatrixSummary } => {
+    const shares = down.size ? computeShares(plan.list, availability, service.policy) : plan.shares;
+    return { entries: planEntries(plan, shares, down), summary: { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed } };
+  };
   const regionNames = [...snapshot.regions.keys()].sort();
   for (const region of regionNames) {
     const plan = service.byRegion.get(region);
     if (!plan) continue;
-    const shares = down.size ? computeShares(plan.list, availability, service.policy) : plan.shares;
-    regions[region] = planEntries(plan, shares, down);
-    summary[region] = { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed };
+    const shown = show(plan);
+    regions[region] = shown.entries;
+    summary[region] = shown.summary;
+    const zonePlans = service.byZone.get(region);
+    if (!zonePlans) continue;
+    zones[region] = {};
+    zoneSummary[region] = {};
+    for (const zone of [...zonePlans.keys()].sort()) {
+      const zoned = show(zonePlans.get(zone) as RoutePlan);
+      zones[region][zone] = zoned.entries;
+      zoneSummary[region][zone] = zoned.summary;
+    }
   }
-  return { service: service.name, regions, summary };
+  return { service: service.name, regions, summary, zones, zoneSummary };
 }
 
 /** A plan's clusters in failover order with their shares under `shares` (the plan's own by default). */
@@ -71,7 +91,7 @@ export function planEntries(plan: RoutePlan, shares: ShareTable = plan.shares, d
       levelPanic && !failsClosed ? 'level in panic: health ignored' : '',
       failsClosed ? 'fail closed: nothing routable in this level (in panic); its share is refused (503)' : '',
     ];
-    return { cluster: c.name, region: c.region, share: rounded[i] as number, level, levelReason, health, reason: why.filter(Boolean).join('; ') };
+    return { cluster: c.name, region: c.region, zone: c.zone, share: rounded[i] as number, level, levelReason, health, reason: why.filter(Boolean).join('; ') };
   });
 }
 

@@ -20,6 +20,8 @@ export type ClusterHealth = 'healthy' | 'unhealthy' | 'unknown';
 export interface ClusterSpec {
   name: string;
   region: string;
+  /** Istio's `zone` or `zone/subzone` inside the region; absent or null: none. */
+  zone?: string | null;
   /** scheme://host[:port], optionally followed by a base path (no trailing slash), as stored. */
   origin: string;
   /** The Host header the origin sees; absent or null: the host of `origin`. */
@@ -45,6 +47,16 @@ export interface OutlierPolicy {
   maxEjectionPercent: number;
 }
 
+/**
+ * Istio's localityLbSetting.distribute: clients in `from` (a locality `region`, `region/zone` or
+ * `region/zone/subzone`, where `*` or a missing part matches any) send each `to` locality its percent of
+ * their traffic (the percents add up to 100), spread inside a locality by cluster weight.
+ */
+export interface LocalityDistribution {
+  from: string;
+  to: Record<string, number>;
+}
+
 /** How a service behaves when clusters fail. */
 export interface ServicePolicy {
   /** Below this normalised total health (percent), health is not trusted. */
@@ -57,6 +69,11 @@ export interface ServicePolicy {
    */
   maxConcurrent?: number;
   outlierDetection: OutlierPolicy;
+  /**
+   * Fixed locality shares for the clients each rule's `from` matches (the first that does): the `to`
+   * localities' clusters form their level 0 with those shares; the rest keep their failover order.
+   */
+  distribute?: LocalityDistribution[];
 }
 
 /** A service as configured, with its clusters. Plain data, as loaded from the store. */
@@ -109,6 +126,8 @@ export interface Cluster {
   /** `service/name`: the key of per-cluster state (outlier ejection, reports). */
   key: string;
   region: string;
+  /** Istio's `zone` or `zone/subzone` inside the region; null: none. */
+  zone: string | null;
   /** scheme://host[:port] only, so `origin + basePath + path` is the upstream URL. */
   origin: string;
   /** The base path every upstream path goes under: '' for none, else like '/shop' (no trailing slash). */
@@ -131,7 +150,7 @@ export interface Level {
 }
 
 /** Why a level holds the place it does in a priority list. */
-export type LevelReason = 'pin' | 'same-region' | 'failover-rule' | 'latency' | 'distance' | 'no-locality';
+export type LevelReason = 'pin' | 'distribute' | 'same-subzone' | 'same-zone' | 'same-region' | 'failover-rule' | 'latency' | 'distance' | 'no-locality';
 
 /** A service's clusters in failover order for one client region. */
 export interface PriorityList {
@@ -145,10 +164,18 @@ export interface RoutePlan {
   shares: ShareTable;
 }
 
+/**
+ * Per client region, per client zone (`zone` or `zone/subzone`): plans only for the zones some cluster
+ * of that region is in (and the zone part of each subzone), so memory grows with clusters, not clients.
+ */
+export type ZonePlans = ReadonlyMap<string, ReadonlyMap<string, RoutePlan>>;
+
 /** Plans for a set of clusters (a whole service, or one subset of it). */
 export interface SubsetPlans {
   clusters: Cluster[];
   byRegion: ReadonlyMap<string, RoutePlan>;
+  /** Clients whose zone is known and has clusters in their region use these; others, `byRegion`. */
+  byZone: ZonePlans;
   anyRegion: RoutePlan;
 }
 
@@ -175,6 +202,7 @@ export interface CompiledService {
   clusters: Cluster[];
   policy: ServicePolicy;
   byRegion: ReadonlyMap<string, RoutePlan>;
+  byZone: ZonePlans;
   /** Used when the client's region is unknown: every cluster in one weighted level. */
   anyRegion: RoutePlan;
   /** In order; the first that matches wins; none: the plans above. */
@@ -212,6 +240,10 @@ export interface RequestFacts {
   clientRegion?: string | undefined;
   /** The client's location (request.cf on Workers, or a trusted header in Node). */
   clientLocation?: GeoPoint | undefined;
+  /** The client's zone (`zone` or `zone/subzone`) inside its region, when known. */
+  clientZone?: string | undefined;
+  /** How the zone became known (a trusted header, the colo's mapping, the node's setting), for explain. */
+  clientZoneSource?: 'header' | 'colo' | 'node' | undefined;
   /** Method, path, query and headers, for route matching and affinity; absent: the service's default. */
   request?: RequestView | undefined;
   /** What the mirror sample hashes when the route has no affinity key: the request id. */

@@ -18,7 +18,7 @@ export interface ServiceConfig {
 }
 
 /** A cluster as the admin API shows it: its routing fields, its service and its health check. */
-export type ClusterConfig = Omit<ClusterSpec, 'health' | 'originHost'> & { service: string; originHost: string | null; healthCheck: HealthCheck };
+export type ClusterConfig = Omit<ClusterSpec, 'health' | 'originHost' | 'zone'> & { service: string; zone: string | null; originHost: string | null; healthCheck: HealthCheck };
 
 /** Who made a write, and under which request, for the audit log. */
 export interface Actor {
@@ -209,6 +209,7 @@ function toClusterConfig(row: typeof clusters.$inferSelect): ClusterConfig {
     service: row.service,
     name: row.name,
     region: row.region,
+    zone: row.zone,
     origin: row.origin,
     originHost: row.originHost,
     latitude: row.latitude,

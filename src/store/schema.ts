@@ -45,6 +45,8 @@ export const clusters = sqliteTable(
       .references(() => services.name, { onDelete: 'cascade' }),
     name: text('name').notNull(),
     region: text('region').notNull(),
+    /** Istio's `zone` or `zone/subzone` inside the region; null: none. */
+    zone: text('zone'),
     /** scheme://host[:port] with an optional base path, no trailing slash. */
     origin: text('origin').notNull(),
     /** The Host header the origin sees; null: the host of `origin`. */

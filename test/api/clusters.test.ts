@@ -22,7 +22,7 @@ describe('clusters: happy', () => {
   it('PUT creates (201) with defaults for weight, labels and health check, then the same PUT updates (200)', async () => {
     const created = await server.admin('PUT', '/services/shop/clusters/eu', minimal);
     expect(created.status).toBe(201);
-    const expected = { service: 'shop', name: 'eu', ...minimal, originHost: null, weight: 100, labels: {}, healthCheck: DEFAULT_HEALTH_CHECK };
+    const expected = { service: 'shop', name: 'eu', ...minimal, zone: null, originHost: null, weight: 100, labels: {}, healthCheck: DEFAULT_HEALTH_CHECK };
     expect(created.json).toEqual(expected);
 
     const again = await server.admin('PUT', '/services/shop/clusters/eu', minimal);
@@ -41,6 +41,7 @@ describe('clusters: happy', () => {
       name: 'eu',
       ...minimal,
       origin: 'http://eu2.shop.internal:8080',
+      zone: null,
       originHost: null,
       weight: 100,
       labels: {},
@@ -81,6 +82,18 @@ describe('clusters: happy', () => {
     expect((await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, originHost: 'shop.example.com' })).json.originHost).toBe('shop.example.com');
     expect((await server.admin('PUT', '/services/shop/clusters/eu', minimal)).json.originHost).toBeNull();
     expect((await server.admin('GET', '/services/shop/clusters/eu')).json.originHost).toBeNull();
+  });
+
+  it('zone (Istio zone or zone/subzone) round-trips; null or absent clears it', async () => {
+    const put = await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, zone: 'eu-west1-b' });
+    expect(put.status).toBe(201);
+    expect(put.json.zone).toBe('eu-west1-b');
+    expect((await server.admin('GET', '/services/shop/clusters/eu')).json.zone).toBe('eu-west1-b');
+    await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, zone: 'zone1/sub2' });
+    expect((await server.admin('GET', '/services/shop/clusters/eu')).json.zone).toBe('zone1/sub2');
+    expect((await server.admin('GET', '/services/shop/clusters')).json.clusters[0].zone).toBe('zone1/sub2');
+    await server.admin('PUT', '/services/shop/clusters/eu', minimal);
+    expect((await server.admin('GET', '/services/shop/clusters/eu')).json.zone).toBeNull();
   });
 
   it('accepts the edges of the ranges: latitude ±90, longitude ±180, weight 0 and 10000', async () => {
@@ -209,6 +222,22 @@ describe('clusters: errors', () => {
     expectProblem(res, 400, 'invalid-request', ['origin']);
     expect(res.json.errors[0].message).toContain(`port ${port} is blocked by fetch`);
     expect(await dbState(server.db)).toEqual(before);
+  });
+
+  it.each([
+    ['uppercase', 'Zone-1'],
+    ['two slashes', 'zone1/sub1/x'],
+    ['an empty subzone', 'zone1/'],
+    ['a leading slash', '/zone1'],
+    ['spaces', 'zone 1'],
+    ['empty', ''],
+    ['not a string', 7],
+  ])('PUT with a zone %s -> 400 naming zone, nothing written', async (_, zone) => {
+    const before = await dbState(server.db);
+    const res = await server.admin('PUT', '/services/shop/clusters/eu', { ...minimal, zone });
+    expectProblem(res, 400, 'invalid-request', ['zone']);
+    expect(await dbState(server.db)).toEqual(before);
+    expect((await server.admin('GET', '/services/shop/clusters/eu')).json.zone).toBeNull();
   });
 
   it('a bad update leaves the existing cluster as it was', async () => {

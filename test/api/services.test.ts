@@ -197,6 +197,8 @@ describe('services: errors', () => {
     { name: 'a subset label key that is no label key', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { '-version': 'v1' } } }, fields: ['subsets.v1.-version'] },
     { name: 'a subset label value that is not a string', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { version: 1 } } }, fields: ['subsets.v1.version'] },
     { name: 'a policy maxConcurrent of 0', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 0 } }, fields: ['policy.maxConcurrent'] },
+    { name: 'distribute percents not adding up to 100', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 70, 'r2/*': 20 } }] } }, fields: ['policy.distribute.0.to'] },
+    { name: 'a distribute locality that is not one', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { distribute: [{ from: 'R1 Z1', to: { 'r1/z1/s1/x': 100 } }] } }, fields: ['policy.distribute.0.from', 'policy.distribute.0.to.r1/z1/s1/x'] },
     { name: 'a fractional policy maxConcurrent', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 1.5 } }, fields: ['policy.maxConcurrent'] },
     { name: 'subsets not a mapping', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: ['v1'] }, fields: ['subsets'] },
     { name: 'body is an array', path: '/services/blog', body: [], fields: ['(root)'] },
@@ -204,6 +206,12 @@ describe('services: errors', () => {
     { name: 'invalid JSON', path: '/services/blog', body: '{"hosts": ["blog.example.com"', fields: ['(body)'] },
     { name: 'empty body', path: '/services/blog', body: '', fields: ['(body)'] },
   ];
+
+  it('policy.distribute round-trips', async () => {
+    const policy = { distribute: [{ from: 'us-east1/us-east1-b/*', to: { 'us-east1/us-east1-b/*': 80, 'eu-west1/*': 20 } }] };
+    expect((await server.admin('PUT', '/services/blog', { hosts: ['blog.example.com'], policy })).status).toBe(201);
+    expect((await server.admin('GET', '/services/blog')).json.policy).toEqual(policy);
+  });
 
   it.each(cases)('PUT with $name -> 400 naming $fields, nothing written', async ({ path, body, fields }) => {
     const before = await dbState(server.db);

@@ -162,3 +162,57 @@ spec:
         port: {number: 9080}
 `,
 );
+
+/**
+ * Istio's locality failover task (docs/tasks/traffic-management/locality-load-balancing/failover):
+ * helloworld in region1/zone1, region1/zone2, region2/zone3 and region3/zone4; clients of region1
+ * fail over to region2 before any other region.
+ */
+export const HELLOWORLD_LOCALITY_FAILOVER = `apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: helloworld
+spec:
+  host: helloworld.sample.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      http:
+        maxRequestsPerConnection: 1
+    loadBalancer:
+      simple: ROUND_ROBIN
+      localityLbSetting:
+        enabled: true
+        failover:
+          - from: region1
+            to: region2
+    outlierDetection:
+      consecutive5xxErrors: 1
+      interval: 1s
+      baseEjectionTime: 1m
+`;
+
+/**
+ * Istio's locality weighted distribution task: clients in region1/zone1 send 70% to their own zone,
+ * 20% to region1/zone2 and 10% to region3/zone4 (none to region2).
+ */
+export const HELLOWORLD_LOCALITY_DISTRIBUTE = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: helloworld
+spec:
+  host: helloworld.sample.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        enabled: true
+        distribute:
+        - from: region1/zone1/*
+          to:
+            "region1/zone1/*": 70
+            "region1/zone2/*": 20
+            "region3/zone4/*": 10
+    outlierDetection:
+      consecutive5xxErrors: 100
+      interval: 1s
+      baseEjectionTime: 1m
+`;

@@ -577,7 +577,7 @@ describe('planIstioImport: what Waymark cannot honour is named in a warning', ()
     { name: 'a grpc abort', yaml: reviewsVs(`fault:\n  abort:\n    grpcStatus: UNAVAILABLE\n    percentage:\n      value: 1\n${TO_ALL}`), warning: 'VirtualService reviews: http[0].fault.abort.grpcStatus is not supported' },
     { name: 'timeout 0s (none)', yaml: reviewsVs(`${TO_ALL}\ntimeout: 0s`), warning: 'VirtualService reviews: http[0].timeout is 0 (no timeout)' },
     { name: 'no catch-all route', yaml: docs(REVIEWS_DR, reviewsVs(`match:\n- uri:\n    prefix: /a\n${TO_ALL}`)), warning: 'VirtualService reviews: http has no catch-all route' },
-    { name: 'distribute', yaml: reviewsDr('loadBalancer:\n  localityLbSetting:\n    distribute:\n    - from: us-east1/*\n      to:\n        "us-east1/*": 80\n        "eu-west1/*": 20'), warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.localityLbSetting.distribute is not supported' },
+    { name: 'distribute with failover (Istio takes one; Waymark keeps both)', yaml: reviewsDr('loadBalancer:\n  localityLbSetting:\n    failover:\n    - from: us-east1\n      to: eu-west1\n    distribute:\n    - from: us-east1/*\n      to:\n        "us-east1/*": 80\n        "eu-west1/*": 20\noutlierDetection:\n  consecutive5xxErrors: 3'), warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.localityLbSetting.distribute is kept with failover' },
     { name: 'loadBalancer.simple', yaml: reviewsDr('loadBalancer:\n  simple: ROUND_ROBIN'), warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.simple is not supported: Waymark replaces it with its locality-aware weighted choice' },
     {
       name: 'outlier fields left to Istio\'s defaults',

@@ -172,6 +172,7 @@ function mk(name: string, region: string): Cluster {
     name,
     key: `s/${name}`,
     region,
+    zone: null,
     origin: `https://${name}.internal`,
     basePath: '',
     originHost: null,

@@ -11,6 +11,7 @@ function mk(name: string, region = 'r', weight = 100): Cluster {
     name,
     key: `s/${name}`,
     region,
+    zone: null,
     origin: `https://${name}.internal`,
     basePath: '',
     originHost: null,
