@@ -63,12 +63,13 @@ export function area(url: string, name: string): string {
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
-/** Decodes a source map's mappings into, per generated line, [generatedColumn, sourceLine] pairs. */
-function decodeMappings(mappings: string): [number, number][][] {
-  const lines: [number, number][][] = [];
+/** Per generated line: [generatedColumn, sourceIndex, sourceLine] segments, in column order. */
+export function decodeMappings(mappings: string): [number, number, number][][] {
+  const lines: [number, number, number][][] = [];
+  let source = 0;
   let srcLine = 0;
   for (const line of mappings.split(';')) {
-    const segments: [number, number][] = [];
+    const segments: [number, number, number][] = [];
     let genCol = 0;
     for (const segment of line.split(',')) {
       if (!segment) continue;
@@ -87,8 +88,9 @@ function decodeMappings(mappings: string): [number, number][][] {
       }
       genCol += values[0] ?? 0;
       if (values.length >= 4) {
+        source += values[1] ?? 0;
         srcLine += values[2] ?? 0;
-        segments.push([genCol, srcLine]);
+        segments.push([genCol, source, srcLine]);
       }
     }
     lines.push(segments);
@@ -98,7 +100,7 @@ function decodeMappings(mappings: string): [number, number][][] {
 
 interface Transformed {
   code: string;
-  lines: [number, number][][];
+  lines: [number, number, number][][];
   mtime: number;
 }
 
@@ -147,12 +149,12 @@ function mapLine(cache: Map<string, Transformed[]>, frame: CallFrame): number | 
   const t = candidates.find(fits) ?? candidates[0];
   const segments = t?.lines[frame.lineNumber];
   if (!segments || segments.length === 0) return null;
-  let best: [number, number] | undefined;
+  let best: [number, number, number] | undefined;
   for (const s of segments) {
     if (s[0] <= frame.columnNumber) best = s;
     else break;
   }
-  return (best ?? segments[0] ?? [0, 0])[1] + 1;
+  return (best ?? segments[0] ?? [0, 0, 0])[2] + 1;
 }
 
 /** The profile's nodes by id, each node's parent, and a readable label per node ("name  file:line"). */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
-import type { CpuProfile } from './profile.js';
+import { decodeMappings, type CpuProfile } from './profile.js';
 
 /**
  * A V8 CPU profile of one worker inside workerd, taken through workerd's inspector (Miniflare's
@@ -55,43 +55,6 @@ export async function startWorkerdProfiler(inspector: URL, worker: string): Prom
       }
     },
   };
-}
-
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/** Per generated line: [generatedColumn, sourceIndex, sourceLine] segments, in column order. */
-function decodeMappings(mappings: string): [number, number, number][][] {
-  const lines: [number, number, number][][] = [];
-  let source = 0;
-  let srcLine = 0;
-  for (const line of mappings.split(';')) {
-    const segments: [number, number, number][] = [];
-    let genCol = 0;
-    for (const segment of line.split(',')) {
-      if (!segment) continue;
-      const values: number[] = [];
-      let value = 0;
-      let shift = 0;
-      for (const ch of segment) {
-        const digit = B64.indexOf(ch);
-        value += (digit & 31) << shift;
-        if (digit & 32) shift += 5;
-        else {
-          values.push(value & 1 ? -(value >>> 1) : value >>> 1);
-          value = 0;
-          shift = 0;
-        }
-      }
-      genCol += values[0] ?? 0;
-      if (values.length >= 4) {
-        source += values[1] ?? 0;
-        srcLine += values[2] ?? 0;
-        segments.push([genCol, source, srcLine]);
-      }
-    }
-    lines.push(segments);
-  }
-  return lines;
 }
 
 /**
