@@ -29,6 +29,8 @@ export default defineConfig({
                 WAYMARK_TRY_TIMEOUT_MS: '1000',
                 // A green run prints only the runner's report (assertions read state, not log lines).
                 WAYMARK_LOG_LEVEL: 'silent',
+                // Clients seen at these colos are in these zones (test/worker/zones.test.ts).
+                WAYMARK_COLO_ZONES: 'DUB:eu-west1-b,AMS:eu-west1-a',
               },
             },
           })),
