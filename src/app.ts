@@ -7,7 +7,8 @@ import { registerHealthSyncRoutes } from './api/health-sync.js';
 import { registerIstioRoutes } from './api/istio.js';
 import { registerOverrideRoutes } from './api/overrides.js';
 import { registerRouteRoutes } from './api/routes.js';
-import { notFound, Problem, problemResponse, storeProblem } from './api/problem.js';
+import { notFound, Problem } from './problem.js';
+import { problemResponse, storeProblem } from './api/problem.js';
 import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
@@ -31,8 +32,8 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   app.get(`${WAYMARK_PREFIX}/health/ready`, async (c) => {
     const snapshot = await rt.snapshots.get((work) => inBackground(c, work));
     const lastError = rt.snapshots.lastError;
-    if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', `the routing table is not loaded${lastError ? `: ${lastError.message}` : ''}`);
-    if (rt.lifecycle.draining) throw new Problem(503, 'draining', 'Draining', 'this instance is shutting down; in-flight requests are finishing');
+    if (!snapshot) throw new Problem({ code: 'not-ready', detail: `the routing table is not loaded${lastError ? `: ${lastError.message}` : ''}` });
+    if (rt.lifecycle.draining) throw new Problem({ code: 'draining', detail: 'this instance is shutting down; in-flight requests are finishing' });
     return c.json({ status: 'ready', snapshotVersion: snapshot.version, services: snapshot.byName.size, storeError: lastError?.message ?? null });
   });
 
@@ -60,7 +61,7 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
       return problemResponse(c, fromStore);
     }
     rt.log.log('error', 'unhandled error', { requestId: c.get('requestId'), path: c.req.path, ...errorFields(error) });
-    return problemResponse(c, new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs'));
+    return problemResponse(c, new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' }));
   });
   return app;
 }

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { timingSafeEqual } from 'hono/utils/buffer';
 import type { AppEnv } from '../app-env.js';
-import { Problem } from './problem.js';
+import { Problem } from '../problem.js';
 
 export type Scope = 'read' | 'write' | 'override';
 
@@ -19,18 +19,18 @@ export interface TokenGrant {
 export function requireScope(grants: readonly TokenGrant[], scope: Scope): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (grants.length === 0) {
-      throw new Problem(503, 'admin-disabled', 'Admin API disabled', 'no admin token is configured: set WAYMARK_ADMIN_TOKEN');
+      throw new Problem({ code: 'admin-disabled', detail: 'no admin token is configured: set WAYMARK_ADMIN_TOKEN' });
     }
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const grant = match ? await findGrant(grants, match[1] as string) : undefined;
     if (!grant) {
-      throw new Problem(401, 'unauthorized', 'Unauthorized', match ? 'the bearer token is not valid' : 'an Authorization: Bearer token is required', undefined, {
+      throw new Problem({ code: 'unauthorized', detail: match ? 'the bearer token is not valid' : 'an Authorization: Bearer token is required', headers: {
         'www-authenticate': 'Bearer realm="waymark"',
-      });
+      } });
     }
     if (!grant.scopes.includes(scope)) {
-      throw new Problem(403, 'forbidden', 'Forbidden', `this token lacks the "${scope}" scope`);
+      throw new Problem({ code: 'forbidden', detail: `this token lacks the "${scope}" scope` });
     }
     c.set('actor', grant.name);
     await next();

@@ -3,7 +3,8 @@ import type { AppEnv } from '../app-env.js';
 import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { requireScope } from './auth.js';
-import { isConstraintError, notFound, parseBody, parseParam } from './problem.js';
+import { notFound } from '../problem.js';
+import { isConstraintError, parseBody, parseParam } from './problem.js';
 import { clusterPutSchema, nameSchema } from './schemas.js';
 import { actorOf, changed } from './write.js';
 

@@ -7,7 +7,8 @@ import type { Snapshot } from '../routing/types.js';
 import type { Runtime } from '../runtime.js';
 import { loadSnapshotSource } from '../store/queries.js';
 import { requireScope } from './auth.js';
-import { invalid, notFound, parseParam } from './problem.js';
+import { invalid, notFound } from '../problem.js';
+import { parseParam } from './problem.js';
 import { nameSchema } from './schemas.js';
 
 const downSchema = z

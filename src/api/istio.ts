@@ -8,7 +8,8 @@ import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { listRoutes } from '../store/routes.js';
 import { requireScope } from './auth.js';
-import { invalid, isConstraintError, parseParam, Problem } from './problem.js';
+import { invalid, Problem } from '../problem.js';
+import { isConstraintError, parseParam } from './problem.js';
 import { subsetWarnings } from './routes.js';
 import { actorOf, changed } from './write.js';
 
@@ -50,7 +51,7 @@ export function registerIstioRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const missing = services.filter((_, i) => !stored[i]).map((s) => `"${s.name}"`);
     if (missing.length) {
       const which = missing.length === 1 ? `service ${missing[0]} does` : `services ${missing.join(', ')} do`;
-      throw new Problem(404, 'not-found', 'Not found', `${which} not exist: create it with its clusters first; the import sets routes, subsets and policy, not origins`);
+      throw new Problem({ code: 'not-found', detail: `${which} not exist: create it with its clusters first; the import sets routes, subsets and policy, not origins` });
     }
 
     const warnings = [...planWarnings];
@@ -66,7 +67,7 @@ export function registerIstioRoutes(api: Hono<AppEnv>, rt: Runtime): void {
         wrote = await writeIstioImport(db, actorOf(c, rt), changes);
       } catch (error) {
         // A service deleted between the check and the write: its routes break the foreign key.
-        if (isConstraintError(error)) throw new Problem(404, 'not-found', 'Not found', 'a service of the import was deleted meanwhile; nothing was written');
+        if (isConstraintError(error)) throw new Problem({ code: 'not-found', detail: 'a service of the import was deleted meanwhile; nothing was written' });
         throw error;
       }
       if (wrote) await changed(rt);
@@ -128,5 +129,5 @@ function describe(service: PlannedService, change: ServiceChange) {
 }
 
 function tooLarge(): Problem {
-  return new Problem(413, 'payload-too-large', 'Payload too large', `the body is over ${MAX_IMPORT_BYTES} bytes; import fewer resources at a time`);
+  return new Problem({ code: 'payload-too-large', detail: `the body is over ${MAX_IMPORT_BYTES} bytes; import fewer resources at a time` });
 }

@@ -7,7 +7,8 @@ import type { Runtime } from '../runtime.js';
 import { createOverride, endOverride, getOverride, listOverrides, toOverrideSpecRow, viewOverride, type OverrideRow } from '../store/overrides.js';
 import { loadSnapshotSource } from '../store/queries.js';
 import { requireScope } from './auth.js';
-import { invalid, notFound, parseBody, parseParam, Problem } from './problem.js';
+import { invalid, notFound, Problem } from '../problem.js';
+import { parseBody, parseParam } from './problem.js';
 import { nameSchema, regionSchema } from './schemas.js';
 import { actorOf, changed } from './write.js';
 
@@ -85,7 +86,7 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     if (errors.length) throw invalid('the override names something that does not exist', errors);
     const rival = body.action === 'pin' ? source.overrides.find((o) => o.action === 'pin' && o.service === body.service && o.region === body.region && o.expiresAt > now) : undefined;
     if (rival) {
-      throw new Problem(409, 'conflicting-override', 'Conflicting override', `pin ${rival.id} already sends ${body.region} clients of "${body.service}" to ${rival.cluster}; delete it first`);
+      throw new Problem({ code: 'conflicting-override', detail: `pin ${rival.id} already sends ${body.region} clients of "${body.service}" to ${rival.cluster}; delete it first` });
     }
 
     const row: OverrideRow = {
@@ -108,7 +109,7 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const withIt = compileSnapshot({ ...source, overrides: [...source.overrides, toOverrideSpecRow(row)] }, now);
     const stranded = strandedBy(withIt.byName.get(body.service) as CompiledService);
     if (stranded && !body.force) {
-      throw new Problem(409, 'would-strand', 'Override refused', `${stranded}; send "force": true to apply it anyway`);
+      throw new Problem({ code: 'would-strand', detail: `${stranded}; send "force": true to apply it anyway` });
     }
     await createOverride(db, actorOf(c, rt), row);
     await changed(rt);
@@ -120,7 +121,7 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const row = await getOverride(db, id);
     if (!row) throw notFound(`override "${id}"`);
     if (row.endedAt !== null || row.expiresAt <= rt.now()) {
-      throw new Problem(409, 'already-ended', 'Override already ended', `override "${id}" is no longer active`);
+      throw new Problem({ code: 'already-ended', detail: `override "${id}" is no longer active` });
     }
     await endOverride(db, actorOf(c, rt), row);
     await changed(rt);

@@ -1,63 +1,11 @@
 import type { Context } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
-
-/** One offending input: a dotted path (`hosts.0`, `latitude`, `service`) and what is wrong with it. */
-export interface FieldError {
-  field: string;
-  message: string;
-}
-
-/** An expected failure with an HTTP status; rendered as application/problem+json (RFC 9457). */
-export class Problem extends Error {
-  override readonly name = 'Problem';
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    readonly title: string,
-    readonly detail: string,
-    readonly errors?: FieldError[],
-    readonly headers?: Record<string, string>,
-  ) {
-    super(detail);
-  }
-}
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
-const NULL_BODY_STATUSES = new Set<number>([101, 204, 205, 304]);
-
-/** A problem as an HTTP answer (RFC 9457), for any writer: Hono's context, a Node response, a Response. */
-export function renderProblem(problem: Problem, requestId: string | undefined): { status: number; headers: Record<string, string>; body: string | null } {
-  // Some statuses cannot carry a body (an injected fault may ask for one): send the headers alone.
-  if (NULL_BODY_STATUSES.has(problem.status)) return { status: problem.status, headers: { ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers }, body: null };
-  const body = {
-    type: `urn:waymark:problem:${problem.code}`,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.detail,
-    code: problem.code,
-    requestId,
-    ...(problem.errors ? { errors: problem.errors } : {}),
-  };
-  return {
-    status: problem.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers },
-    body: JSON.stringify(body),
-  };
-}
+import { invalid, Problem, renderProblem, type FieldError } from '../problem.js';
 
 /** Renders a problem; the request id lets an operator find the matching log line. */
 export function problemResponse(c: Context, problem: Problem): Response {
   const rendered = renderProblem(problem, c.get('requestId'));
-  return rendered.body === null ? c.body(null, problem.status, rendered.headers) : c.body(rendered.body, problem.status, rendered.headers);
-}
-
-export function invalid(detail: string, errors: FieldError[]): Problem {
-  return new Problem(400, 'invalid-request', 'Invalid request', detail, errors);
-}
-
-export function notFound(what: string): Problem {
-  return new Problem(404, 'not-found', 'Not found', `${what} does not exist`);
+  return new Response(rendered.body, { status: rendered.status, headers: rendered.headers });
 }
 
 /**
@@ -69,11 +17,9 @@ export function storeProblem(error: unknown): Problem | null {
   const code = storeErrorCode(error);
   if (code === null) return null;
   if (code.startsWith('SQLITE_CONSTRAINT')) {
-    return new Problem(409, 'conflict', 'Conflict', 'the change conflicts with a concurrent one; read the current state and retry');
+    return new Problem({ code: 'conflict', detail: 'the change conflicts with a concurrent one; read the current state and retry' });
   }
-  return new Problem(503, 'store-unavailable', 'Store unavailable', 'the configuration store cannot be reached; nothing was changed, retry shortly', undefined, {
-    'retry-after': '5',
-  });
+  return new Problem({ code: 'store-unavailable', detail: 'the configuration store cannot be reached; nothing was changed, retry shortly', headers: { 'retry-after': '5' } });
 }
 
 /** Whether the store refused a write for breaking a constraint (unique key, foreign key). */

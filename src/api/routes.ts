@@ -4,7 +4,8 @@ import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { deleteRoute, getRoute, listRoutes, loadSampleWindows, putRoute, summarizeWindow, type RouteConfig } from '../store/routes.js';
 import { requireScope } from './auth.js';
-import { invalid, isConstraintError, notFound, parseBody, parseParam, Problem, type FieldError } from './problem.js';
+import { invalid, notFound, Problem, type FieldError } from '../problem.js';
+import { isConstraintError, parseBody, parseParam } from './problem.js';
 import { resolveSubset, selects } from '../routing/subset.js';
 import type { RouteState, ServiceSubsets, SubsetRef } from '../routing/types.js';
 import { listOverrides } from '../store/overrides.js';
@@ -138,11 +139,11 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       const name = parseParam('route', c.req.param('route'), nameSchema);
       const route = await getRoute(db, service, name);
       if (!route) throw notFound(`route "${name}" of service "${service}"`);
-      if (!route.mirror?.ramp && !route.canary) throw new Problem(409, 'not-automated', 'Nothing to automate', `route "${name}" has no mirror ramp and no canary`);
+      if (!route.mirror?.ramp && !route.canary) throw new Problem({ code: 'not-automated', detail: `route "${name}" has no mirror ramp and no canary` });
       const row = await getRouteState(db, service, name);
       const before = row ? toRouteState(row) : initialState(route);
       if (action === 'resume' && before.phase === 'promoted') {
-        throw new Problem(409, 'already-promoted', 'Canary already promoted', 'make the canary subset a destination of the route (PUT the route) instead of resuming it');
+        throw new Problem({ code: 'already-promoted', detail: 'make the canary subset a destination of the route (PUT the route) instead of resuming it' });
       }
       const after = action === 'pause' ? { ...before, paused: true } : resumed(route, before);
       await setRouteState(db, actorOf(c, rt), service, name, before, after, bookmarksOf(row), action);

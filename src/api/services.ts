@@ -4,7 +4,8 @@ import type { Runtime } from '../runtime.js';
 import * as q from '../store/queries.js';
 import { requireScope } from './auth.js';
 import { actorOf, changed } from './write.js';
-import { isConstraintError, notFound, parseBody, parseParam, Problem } from './problem.js';
+import { notFound, Problem } from '../problem.js';
+import { isConstraintError, parseBody, parseParam } from './problem.js';
 import { nameSchema, servicePutSchema } from './schemas.js';
 
 /** `/services` and `/services/{service}`: idempotent PUT by name, GET, DELETE. */
@@ -14,13 +15,7 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   const refuseTakenHosts = async (service: string, hosts: string[]): Promise<void> => {
     const taken = await q.hostsTakenByOthers(db, service, hosts);
     if (taken.length === 0) return;
-    throw new Problem(
-      409,
-      'host-taken',
-      'Host already in use',
-      taken.map((t) => `${t.host} belongs to service "${t.service}"`).join('; '),
-      taken.map((t) => ({ field: `hosts.${hosts.indexOf(t.host)}`, message: `already belongs to service "${t.service}"` })),
-    );
+    throw new Problem({ code: 'host-taken', detail: taken.map((t) => `${t.host} belongs to service "${t.service}"`).join('; '), errors: taken.map((t) => ({ field: `hosts.${hosts.indexOf(t.host)}`, message: `already belongs to service "${t.service}"` })) });
   };
 
   api.get('/services', requireScope(rt.grants, 'read'), async (c) => c.json({ services: await q.listServices(db) }));

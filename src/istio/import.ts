@@ -1,5 +1,6 @@
 import { parseAllDocuments } from 'yaml';
-import { fieldErrors, type FieldError } from '../api/problem.js';
+import { type FieldError } from '../problem.js';
+import { fieldErrors } from '../api/problem.js';
 import { routePutSchema } from '../api/route-schema.js';
 import { policySchema } from '../api/schemas.js';
 import type { StoredPolicy } from '../routing/policy.js';

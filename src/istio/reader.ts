@@ -1,4 +1,4 @@
-import type { FieldError } from '../api/problem.js';
+import type { FieldError } from '../problem.js';
 
 /** A YAML mapping as plain data. */
 export type Obj = Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
-import { Problem, renderProblem } from '../api/problem.js';
+import { Problem, renderProblem } from '../problem.js';
 import { errorFields } from '../observe/log.js';
 import { requestIdFrom } from '../observe/request-id.js';
 import { connectRefused, handleProxy, requestTarget, type Incoming, type ProxyReply, type ProxyTools } from '../proxy/handle.js';
@@ -62,7 +62,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       },
       (error: unknown) => {
         if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
-        const problem = error instanceof Problem ? error : new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs');
+        const problem = error instanceof Problem ? error : new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' });
         writeProblem(res, problem, requestId, draining);
       },
     );
@@ -80,7 +80,7 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       const res = onSocket(req, socket);
       if (protocol !== 'websocket') {
         res.once('close', end);
-        writeProblem(res, new Problem(400, 'unsupported-upgrade', 'Unsupported upgrade', `only WebSocket upgrades are proxied, not "${protocol}"`), requestIdFrom(undefined), true);
+        writeProblem(res, new Problem({ code: 'unsupported-upgrade', detail: `only WebSocket upgrades are proxied, not "${protocol}"` }), requestIdFrom(undefined), true);
         return;
       }
       if (head.length) socket.unshift(head);

@@ -1,4 +1,4 @@
-import { Problem, renderProblem } from '../api/problem.js';
+import { Problem, renderProblem } from '../problem.js';
 import { errorFields } from '../observe/log.js';
 import { requestIdFrom } from '../observe/request-id.js';
 import type { Runtime } from '../runtime.js';
@@ -21,7 +21,7 @@ export async function proxyFetch(request: Request, rt: Runtime, background: (wor
     return toResponse(reply);
   } catch (error) {
     if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
-    const problem = error instanceof Problem ? error : new Problem(500, 'internal', 'Internal error', 'an unexpected error occurred; the request id finds it in the logs');
+    const problem = error instanceof Problem ? error : new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' });
     const rendered = renderProblem(problem, requestId);
     return new Response(rendered.body, { status: rendered.status, headers: rendered.headers });
   }

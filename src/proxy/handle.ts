@@ -1,4 +1,4 @@
-import { Problem } from '../api/problem.js';
+import { Problem } from '../problem.js';
 import { decide, type Decision } from '../routing/decide.js';
 import { parseGeoPoint, toGeoPoint } from '../routing/geo.js';
 import type { RequestView } from '../routing/match.js';
@@ -88,18 +88,18 @@ export async function handleProxy<Body, Res>(
   const started = rt.now();
   if (incoming.method === 'CONNECT') throw connectRefused();
   const hostCheck = requestHost(incoming.hostValues);
-  if (!hostCheck.ok) throw new Problem(400, 'bad-host', 'Bad Host header', hostCheck.detail);
+  if (!hostCheck.ok) throw new Problem({ code: 'bad-host', detail: hostCheck.detail });
   const snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
-  if (!snapshot) throw new Problem(503, 'not-ready', 'Not ready', 'the routing table has not been loaded from the store yet');
+  if (!snapshot) throw new Problem({ code: 'not-ready', detail: 'the routing table has not been loaded from the store yet' });
 
   const facts = requestFacts(incoming, hostCheck.host, rt.settings, requestId);
   const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS, rt.outliers);
   if (decision.kind === 'unknown-host') {
-    throw new Problem(404, 'unknown-host', 'Unknown host', `no service is configured for host "${decision.host}"`);
+    throw new Problem({ code: 'unknown-host', detail: `no service is configured for host "${decision.host}"` });
   }
   if (decision.kind === 'no-cluster') {
     const why = decision.failClosed ? 'too few healthy clusters and the service fails closed' : 'no cluster can take this request';
-    throw new Problem(503, 'no-cluster', 'No usable cluster', `service "${decision.service.name}": ${why}`, undefined, routeHeader(decision.route));
+    throw new Problem({ code: 'no-cluster', detail: `service "${decision.service.name}": ${why}`, headers: routeHeader(decision.route) });
   }
   const { route } = decision;
   const client = clientAddress(incoming.header('x-forwarded-for'), incoming.peerIp, rt.settings.WAYMARK_TRUSTED_HOPS);
@@ -108,10 +108,10 @@ export async function handleProxy<Body, Res>(
   const upgrade = incoming.upgrade;
   if (!upgrade && decision.fault.delayMs !== null) await new Promise((resolve) => setTimeout(resolve, decision.fault.delayMs as number));
   if (!upgrade && decision.fault.abortStatus !== null) {
-    throw new Problem(decision.fault.abortStatus as 500, 'fault-injected', 'Fault injected', `route "${route?.name}" aborts this share of requests`, undefined, {
+    throw new Problem({ code: 'fault-injected', detail: `route "${route?.name}" aborts this share of requests`, headers: {
       'x-waymark-fault': 'abort',
       ...routeHeader(route),
-    });
+    }, status: decision.fault.abortStatus });
   }
 
   const headers = upstreamHeaders(incoming, connectionTokens(incoming.header('connection')), {
@@ -137,16 +137,16 @@ export async function handleProxy<Body, Res>(
   if (!result.ok) {
     if (deadline) clearTimeout(deadline);
     if (result.failure === 'overflow') {
-      throw new Problem(503, 'overflow', 'Over the concurrency limit', result.message, undefined, { 'x-waymark-overflow': '1', 'x-waymark-attempts': tries, ...routeHeader(route) });
+      throw new Problem({ code: 'overflow', detail: result.message, headers: { 'x-waymark-overflow': '1', 'x-waymark-attempts': tries, ...routeHeader(route) } });
     }
-    if (result.failure === 'client-gone') throw new Problem(400, 'client-gone', 'Client went away', result.message);
-    if (result.failure === 'unsendable') throw new Problem(400, 'unsendable', 'Request cannot be forwarded', result.message, undefined, routeHeader(route));
-    const status = result.failure === 'timeout' || result.failure === 'deadline' ? 504 : 502;
+    if (result.failure === 'client-gone') throw new Problem({ code: 'client-gone', detail: result.message });
+    if (result.failure === 'unsendable') throw new Problem({ code: 'unsendable', detail: result.message, headers: routeHeader(route) });
     const tried = result.attempts.map((a) => `${a.cluster.name}: ${a.outcome}`).join(', ');
     const message = result.failure === 'deadline' ? `the route's ${timeoutMs} ms deadline passed` : result.message;
-    throw new Problem(status, `upstream-${result.failure}`, 'Upstream failed', `no cluster answered (${tried}): ${message}`, undefined, {
-      'x-waymark-attempts': tries,
-      ...routeHeader(route),
+    throw new Problem({
+      code: `upstream-${result.failure}` as const,
+      detail: `no cluster answered (${tried}): ${message}`,
+      headers: { 'x-waymark-attempts': tries, ...routeHeader(route) },
     });
   }
   const out: Record<string, string> = {
@@ -174,9 +174,9 @@ export async function handleProxy<Body, Res>(
 
 /** CONNECT asks for a tunnel: Waymark is a reverse proxy, not a forward one. */
 export function connectRefused(): Problem {
-  return new Problem(405, 'method-not-allowed', 'Method not allowed', 'Waymark is not a forward proxy: CONNECT is not supported', undefined, {
+  return new Problem({ code: 'method-not-allowed', detail: 'Waymark is not a forward proxy: CONNECT is not supported', headers: {
     allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
-  });
+  } });
 }
 
 function routeHeader(route: CompiledRoute | null): Record<string, string> {
@@ -191,10 +191,10 @@ function limitRate<Body>(incoming: Incoming<Body>, clientIp: string | null, rt: 
   const key = limit.key === 'global' ? '' : limit.key === 'client-ip' ? boundedKey(clientIp ?? 'unknown') : boundedKey(incoming.header(limit.key.header) ?? '');
   const taken = rt.rateLimiter.take(`${service.name}/${route.name}/${key}`, limit.requestsPerSecond, limit.burst);
   if (!taken.ok) {
-    throw new Problem(429, 'rate-limited', 'Too many requests', `route "${route.name}" allows ${limit.requestsPerSecond} requests per second`, undefined, {
+    throw new Problem({ code: 'rate-limited', detail: `route "${route.name}" allows ${limit.requestsPerSecond} requests per second`, headers: {
       'retry-after': String(taken.retryAfterS),
       'x-waymark-route': route.name,
-    });
+    } });
   }
 }
 
@@ -270,7 +270,7 @@ async function requestBody<Body>(incoming: Incoming<Body>, bufferBytes: number):
   try {
     return await incoming.readBody();
   } catch {
-    throw new Problem(400, 'client-gone', 'Client went away', 'the client stopped sending its body');
+    throw new Problem({ code: 'client-gone', detail: 'the client stopped sending its body' });
   }
 }
 

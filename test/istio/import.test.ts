@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FieldError } from '../../src/api/problem.js';
+import type { FieldError } from '../../src/problem.js';
 import { planIstioImport, type IstioImportPlan, type PlannedService } from '../../src/istio/import.js';
 import { durationMs } from '../../src/istio/reader.js';
 import { policySchema } from '../../src/api/schemas.js';
