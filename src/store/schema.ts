@@ -1,19 +1,9 @@
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { StoredPolicy } from '../routing/policy.js';
 import type { SampleKind } from '../observe/route-samples.js';
+import type { HealthCheck } from '../spec/cluster.js';
 import type { ClusterHealth, FailoverRule, OverrideAction, RoutePhase, RouteSpec, ServiceSubsets } from '../routing/types.js';
 
-/** How the health sync probes a cluster. */
-export interface HealthCheck {
-  path: string;
-  /** Statuses that count as healthy: exact codes (204) or classes ("2xx"). */
-  expectedStatuses: (number | string)[];
-  timeoutMs: number;
-  /** Consecutive passing probes that bring an unhealthy cluster back. */
-  healthyThreshold: number;
-  /** Consecutive failing probes that take a healthy cluster out. */
-  unhealthyThreshold: number;
-}
 
 export const services = sqliteTable('services', {
   name: text('name').primaryKey(),
@@ -75,7 +65,7 @@ export const auditLog = sqliteTable(
     after: text('after', { mode: 'json' }),
     requestId: text('request_id'),
   },
-  (t) => [index('audit_log_target').on(t.target, t.at)],
+  (t) => [index('audit_log_target').on(t.target, t.at), index('audit_log_at').on(t.at)],
 );
 
 /**
@@ -144,7 +134,7 @@ export const events = sqliteTable(
     message: text('message').notNull(),
     detail: text('detail', { mode: 'json' }),
   },
-  (t) => [index('events_service').on(t.service, t.id)],
+  (t) => [index('events_service').on(t.service, t.id), index('events_at').on(t.at)],
 );
 
 /** Passive outcomes that edges observed, flushed in batches: per cluster and client region. */
@@ -207,7 +197,7 @@ export const routeSamples = sqliteTable(
     /** Counts per latency bucket (bounds in src/observe/latency.ts), for percentiles. */
     latencyBuckets: text('latency_buckets', { mode: 'json' }).$type<number[]>().notNull(),
   },
-  (t) => [index('route_samples_route').on(t.service, t.route, t.id)],
+  (t) => [index('route_samples_route').on(t.service, t.route, t.id), index('route_samples_at').on(t.at)],
 );
 
 /** Where automation has brought each route with a mirror ramp or a canary (see src/health/ramp.ts). */
@@ -244,3 +234,15 @@ export const latencyOrders = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.service, t.clientRegion] })],
 );
+
+/**
+ * Leases on jobs that must run in one place at a time (migrations, the health sync): who holds each,
+ * since when and until when. A lease is taken and released with one conditional statement each
+ * (src/store/lease.ts), so it holds across processes and across edges on a remote store.
+ */
+export const leases = sqliteTable('leases', {
+  name: text('name').primaryKey(),
+  holder: text('holder').notNull(),
+  acquiredAt: integer('acquired_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+});

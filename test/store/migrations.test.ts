@@ -5,7 +5,10 @@ import { migrate } from 'drizzle-orm/libsql/migrator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../../src/node/server.js';
 import { openStore, type Store } from '../../src/store/client.js';
-import * as q from '../../src/store/queries.js';
+import { migrateStore } from '../../src/store/migrate.js';
+import { putService } from '../../src/control/services.js';
+import * as q from '../../src/store/services.js';
+import { loadSnapshotSource } from '../../src/store/snapshots.js';
 
 /** The migrations up to and including `tag`, as a folder of their own (journal trimmed to match). */
 function migrationsUpTo(tag: string, dir: string): string {
@@ -44,10 +47,33 @@ describe('migrations: 0006_service_subsets', () => {
     await migrate(store.db, { migrationsFolder: MIGRATIONS_FOLDER });
     const old = await q.getService(store.db, 'shop');
     expect(old).toEqual({ name: 'shop', hosts: ['shop.example.com'], failover: [], policy: { failClosed: true }, subsets: {} });
-    expect((await q.loadSnapshotSource(store.db)).services[0]?.subsets).toEqual({});
+    expect((await loadSnapshotSource(store.db)).services[0]?.subsets).toEqual({});
 
     const actor = { name: 'test', requestId: 'r', now: 2 };
-    await q.putService(store.db, actor, old, { ...old!, subsets: { v1: { version: 'v1' } } });
+    await putService(store.db, actor, { ...old!, subsets: { v1: { version: 'v1' } } });
     expect((await q.getService(store.db, 'shop'))?.subsets).toEqual({ v1: { version: 'v1' } });
+  });
+});
+
+describe('migrations: 0008_leases', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'waymark-migrate-'));
+    store = openStore(`file:${join(dir, 'waymark.db')}`);
+  });
+  afterEach(() => {
+    store.client.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('applies on a store an older release left at 0007, after migrateStore created the table it adds', async () => {
+    await migrate(store.db, { migrationsFolder: migrationsUpTo('0007_cluster_zone', dir) });
+    expect(await migrateStore(store, { holder: 'test' })).toMatchObject({ ok: true });
+    const applied = await store.client.execute('select count(*) as n from __drizzle_migrations');
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+    expect(Number(applied.rows[0]?.n)).toBe(journal.entries.length);
+    const columns = await store.client.execute(`select name from pragma_table_info('leases') order by cid`);
+    expect(columns.rows.map((r) => r.name)).toEqual(['name', 'holder', 'acquired_at', 'expires_at']);
   });
 });

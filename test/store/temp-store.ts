@@ -2,10 +2,10 @@ import { dbState, type DbState } from '../api/api-support.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { migrate } from 'drizzle-orm/libsql/migrator';
-import { MIGRATIONS_FOLDER } from '../../src/node/server.js';
 import { openStore, type Store } from '../../src/store/client.js';
-import type { Actor, ClusterConfig, ServiceConfig } from '../../src/store/queries.js';
+import { migrateStore } from '../../src/store/migrate.js';
+import type { Actor } from '../../src/control/command.js';
+import type { ClusterConfig, ServiceConfig } from '../../src/store/services.js';
 import { REGIONS, type RegionName } from '../support/factories.js';
 
 export interface TempStore extends Store {
@@ -17,7 +17,8 @@ export interface TempStore extends Store {
 export async function openTempStore(): Promise<TempStore> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-store-'));
   const store = openStore(`file:${join(dir, 'waymark.db')}`);
-  await migrate(store.db, { migrationsFolder: MIGRATIONS_FOLDER });
+  const migrated = await migrateStore(store, { holder: 'test' });
+  if (!migrated.ok) throw new Error(migrated.message);
   return {
     ...store,
     dispose: () => {
