@@ -8,7 +8,7 @@ import { migrate } from 'drizzle-orm/libsql/migrator';
 import { Miniflare } from 'miniflare';
 import { MIGRATIONS_FOLDER } from '../src/node/server.js';
 import { storeFromClient } from '../src/store/client.js';
-import { startHranaServer, type HranaServer } from '../test/support/hrana-server.js';
+import { startHranaServer, type HranaServer } from '../scripts/hrana-server.js';
 import type { LoadGenerator } from './load.js';
 import { descendantsNamed, killPids, treeCpuUs } from './proc-stat.js';
 import type { CpuProfile } from './profile.js';

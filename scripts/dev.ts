@@ -5,15 +5,15 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createClient } from '@libsql/client';
-import { migrate } from 'drizzle-orm/libsql/migrator';
-import { MIGRATIONS_FOLDER } from '../src/node/server.js';
 import { storeFromClient } from '../src/store/client.js';
-import { startHranaServer } from '../test/support/hrana-server.js';
+import { migrateStore } from '../src/store/migrate.js';
+import { startHranaServer } from './hrana-server.js';
 
 const DB_PATH = '.waymark/dev.db';
 mkdirSync('.waymark', { recursive: true });
 const client = createClient({ url: `file:${DB_PATH}` });
-await migrate(storeFromClient(client).db, { migrationsFolder: MIGRATIONS_FOLDER });
+const migrated = await migrateStore(storeFromClient(client), { holder: 'npm-run-dev' });
+if (!migrated.ok) throw new Error(migrated.message);
 client.close();
 const store = await startHranaServer({ dbPath: DB_PATH });
 

@@ -1,4 +1,6 @@
 import { Hono } from 'hono';
+import { except } from 'hono/combine';
+import { bodyLimit } from 'hono/body-limit';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerClusterRoutes } from './api/clusters.js';
 import { registerExplainRoutes } from './api/explain.js';
@@ -13,15 +15,46 @@ import { registerServiceRoutes } from './api/services.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
 import { requestIdMiddleware } from './observe/request-id.js';
+import { requestTarget } from './proxy/handle.js';
+import { requestHost } from './proxy/headers.js';
+import { normalizeHost } from './routing/decide.js';
 import { inBackground, type Runtime } from './runtime.js';
 
 /** Reserved path prefix: never proxied. */
-export const WAYMARK_PREFIX = '/_waymark';
+const WAYMARK_PREFIX = '/_waymark';
 
 /** Whether a request path (query allowed) is one of Waymark's own: those are never proxied. */
 export function isWaymarkPath(path: string): boolean {
   return path.startsWith(WAYMARK_PREFIX) && (path.length === WAYMARK_PREFIX.length || '/?'.includes(path[WAYMARK_PREFIX.length] as string));
 }
+
+/** What load balancers and orchestrators probe: answered on every host, and they reveal nothing. */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set([`${WAYMARK_PREFIX}/health/live`, `${WAYMARK_PREFIX}/health/ready`]);
+
+/**
+ * Whether Waymark answers a request itself rather than the proxy. With WAYMARK_ADMIN_HOSTS set, the
+ * admin surface (everything under /_waymark but the health checks) exists only on those hosts; on any
+ * other host such a path is an ordinary request for the service there. The Host is compared as the
+ * proxy routes by it (one value, lower case, no port, no trailing dot); the health paths are matched
+ * exactly, so no dot segment or escape can reach the admin API through them.
+ */
+export function isWaymarkRequest(pathAndQuery: string, hostValues: readonly string[], adminHosts: ReadonlySet<string> | undefined): boolean {
+  if (!isWaymarkPath(pathAndQuery)) return false;
+  if (adminHosts === undefined || PUBLIC_PATHS.has(requestTarget(pathAndQuery).path)) return true;
+  const host = requestHost(hostValues);
+  return host.ok && adminHosts.has(normalizeHost(host.host));
+}
+
+/** Admin documents are a few KiB; the Istio import has its own cap (MAX_IMPORT_BYTES) and reads its body itself. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+const limitJsonBody = except(
+  `${WAYMARK_PREFIX}/api/v1/import/istio`,
+  bodyLimit({
+    maxSize: MAX_JSON_BODY_BYTES,
+    onError: (c) => problemResponse(c, new Problem({ code: 'payload-too-large', detail: `the body is over ${MAX_JSON_BODY_BYTES} bytes (1 MiB)` })),
+  }),
+);
 
 /** Waymark's own endpoints under /_waymark (the entries send everything else to the proxy). */
 export function createApp(rt: Runtime): Hono<AppEnv> {
@@ -29,13 +62,19 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   app.use(`${WAYMARK_PREFIX}/*`, requestIdMiddleware);
 
   app.get(`${WAYMARK_PREFIX}/health/live`, (c) => c.json({ status: 'live' }));
+  // Unauthenticated: the store's error (SQL text, addresses) goes to the log only (the snapshot cache logs it).
   app.get(`${WAYMARK_PREFIX}/health/ready`, async (c) => {
     const snapshot = await rt.snapshots.get((work) => inBackground(c, work));
     const lastError = rt.snapshots.lastError;
-    if (!snapshot) throw new Problem({ code: 'not-ready', detail: `the routing table is not loaded${lastError ? `: ${lastError.message}` : ''}` });
+    const storeUnreachableSince = lastError ? new Date(lastError.at).toISOString() : null;
+    if (!snapshot) {
+      throw new Problem({ code: 'not-ready', detail: `the routing table is not loaded${storeUnreachableSince ? `: the store is unreachable since ${storeUnreachableSince}` : ''}` });
+    }
     if (rt.lifecycle.draining) throw new Problem({ code: 'draining', detail: 'this instance is shutting down; in-flight requests are finishing' });
-    return c.json({ status: 'ready', snapshotVersion: snapshot.version, services: snapshot.byName.size, storeError: lastError?.message ?? null });
+    return c.json({ status: 'ready', snapshotVersion: snapshot.version, services: snapshot.byName.size, storeUnreachableSince });
   });
+
+  app.use(`${WAYMARK_PREFIX}/api/*`, limitJsonBody);
 
   const api = new Hono<AppEnv>();
   registerServiceRoutes(api, rt);

@@ -45,9 +45,23 @@ const coloZones = z.string().transform((value, ctx) => {
   return map as ReadonlyMap<string, string>;
 });
 const region = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
+/** Lowercase DNS labels joined by dots (the form the proxy compares Host in, see normalizeHost). */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** "admin.example.com,admin.internal": hostnames, any case, a trailing dot allowed (the same host), no port. */
+const hostList = z.string().transform((value, ctx) => {
+  const hosts = value
+    .split(',')
+    .map((h) => h.trim().toLowerCase().replace(/\.$/, ''))
+    .filter(Boolean);
+  if (hosts.length === 0 || !hosts.every((h) => HOSTNAME.test(h))) {
+    ctx.addIssue({ code: 'custom', message: 'must be hostnames separated by commas, like "admin.example.com" (no scheme, port or path)' });
+    return z.NEVER;
+  }
+  return new Set(hosts) as ReadonlySet<string>;
+});
 
 /** Every setting Waymark reads, with its default. Both runtimes parse it once, at start. */
-export const settingsSchema = z.object({
+const settingsSchema = z.object({
   WAYMARK_DATABASE_URL: z
     .string()
     .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/, 'must be a file:, libsql://, https:// or wss:// URL')
@@ -56,6 +70,8 @@ export const settingsSchema = z.object({
   WAYMARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters when set').optional(),
   WAYMARK_READ_TOKENS: tokenList.default([]),
   WAYMARK_ONCALL_TOKENS: tokenList.default([]),
+  /** The hosts the admin API answers on; unset: any host. */
+  WAYMARK_ADMIN_HOSTS: hostList.optional(),
   WAYMARK_REGION: region.optional(),
   WAYMARK_ZONE: zone.optional(),
   WAYMARK_COLO_ZONES: coloZones.default(new Map()),
@@ -71,6 +87,9 @@ export const settingsSchema = z.object({
   WAYMARK_TRUSTED_HOPS: int(0, 10).default(0),
   WAYMARK_DRAIN_MS: int(0, 600_000).default(30_000),
   WAYMARK_STREAM_IDLE_MS: int(1_000, 3_600_000).default(60_000),
+  /** How long events and route samples are kept. */
+  WAYMARK_RETENTION_DAYS: int(1, 3_650).default(14),
+  WAYMARK_AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),
   WAYMARK_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { message: 'must be debug, info, warn, error or silent' }).default('info'),
   PORT: int(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),

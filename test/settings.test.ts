@@ -37,6 +37,34 @@ describe('parseSettings', () => {
     expect(() => parseSettings({ WAYMARK_COLO_ZONES: value })).toThrow(/WAYMARK_COLO_ZONES: must be "COLO:zone" pairs/);
   });
 
+  it('WAYMARK_ADMIN_HOSTS: unset means any host; set, hostnames lower-cased, trimmed, without a trailing dot', () => {
+    expect(parseSettings({}).WAYMARK_ADMIN_HOSTS).toBeUndefined();
+    expect([...(parseSettings({ WAYMARK_ADMIN_HOSTS: ' Admin.Example.com. , admin.internal,' }).WAYMARK_ADMIN_HOSTS ?? [])]).toEqual(['admin.example.com', 'admin.internal']);
+  });
+
+  it.each(['admin.example.com:8443', 'https://admin.example.com', 'admin.example.com/_waymark', ',', 'admin..example.com', 'admin_host'])(
+    'refuses WAYMARK_ADMIN_HOSTS=%s naming it',
+    (value) => {
+      expect(() => parseSettings({ WAYMARK_ADMIN_HOSTS: value })).toThrow(/WAYMARK_ADMIN_HOSTS: must be hostnames separated by commas/);
+    },
+  );
+
+  it('retention: events and route samples 14 days, the audit log 365, unless set', () => {
+    expect(parseSettings({})).toMatchObject({ WAYMARK_RETENTION_DAYS: 14, WAYMARK_AUDIT_RETENTION_DAYS: 365 });
+    expect(parseSettings({ WAYMARK_RETENTION_DAYS: '3650', WAYMARK_AUDIT_RETENTION_DAYS: '36500' })).toMatchObject({ WAYMARK_RETENTION_DAYS: 3650, WAYMARK_AUDIT_RETENTION_DAYS: 36500 });
+    expect(parseSettings({ WAYMARK_RETENTION_DAYS: '1', WAYMARK_AUDIT_RETENTION_DAYS: '1' })).toMatchObject({ WAYMARK_RETENTION_DAYS: 1, WAYMARK_AUDIT_RETENTION_DAYS: 1 });
+  });
+
+  it.each([
+    ['WAYMARK_RETENTION_DAYS', '0'],
+    ['WAYMARK_RETENTION_DAYS', '3651'],
+    ['WAYMARK_RETENTION_DAYS', '1.5'],
+    ['WAYMARK_AUDIT_RETENTION_DAYS', '0'],
+    ['WAYMARK_AUDIT_RETENTION_DAYS', '36501'],
+  ])('refuses %s=%s naming it', (name, value) => {
+    expect(() => parseSettings({ [name]: value })).toThrow(new RegExp(`${name}:`));
+  });
+
   it('names every bad variable', () => {
     const bad = {
       WAYMARK_DATABASE_URL: 'ftp://x',
@@ -50,6 +78,9 @@ describe('parseSettings', () => {
       WAYMARK_LOG_LEVEL: 'loud',
       WAYMARK_ZONE: 'zone1/sub1/x',
       WAYMARK_COLO_ZONES: 'DUB=eu-west1-a',
+      WAYMARK_ADMIN_HOSTS: 'admin.example.com:443',
+      WAYMARK_RETENTION_DAYS: 'two weeks',
+      WAYMARK_AUDIT_RETENTION_DAYS: '0',
     };
     expect(() => parseSettings(bad)).toThrow(SettingsError);
     try {

@@ -7,7 +7,10 @@ import type { Runtime } from '../runtime.js';
 import { requireScope } from './auth.js';
 import { parseBody } from './problem.js';
 import { currentSnapshot } from './failover.js';
-import { regionSchema, zoneSchema } from './schemas.js';
+import { regionSchema, zoneSchema } from '../spec/names.js';
+
+/** RFC 9110 §5.5 field-value: visible ASCII, space, tab and obs-text (0x80-0xFF); `new Headers` throws past Latin-1. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 const explainSchema = z.strictObject({
   host: z.string().min(1).max(300),
@@ -18,7 +21,7 @@ const explainSchema = z.strictObject({
     .default('GET'),
   path: z.string().startsWith('/', 'must start with "/" (a query may follow)').max(8192).default('/'),
   headers: z
-    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, 'must be a header name'), z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'))
+    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, 'must be a header name'), z.string().max(8192).regex(HEADER_VALUE, 'must be a header value: Latin-1 text without line breaks or control characters'))
     .default({}),
   clientRegion: regionSchema.optional(),
   clientZone: zoneSchema.optional(),

@@ -2,19 +2,18 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
-import { migrate } from 'drizzle-orm/libsql/migrator';
-import { createApp, isWaymarkPath } from '../app.js';
+import { createApp, isWaymarkPath, isWaymarkRequest } from '../app.js';
 import { errorFields, type Logger } from '../observe/log.js';
 import type { RandomSource } from '../routing/types.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { parseSettings } from '../settings.js';
 import { openStore, type Store } from '../store/client.js';
+import { migrateStore } from '../store/migrate.js';
 import { createNodeProxy } from './http-proxy.js';
 import { undiciTransport } from './undici-transport.js';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
+export { MIGRATIONS_FOLDER } from '../store/migrate.js';
 
 export interface NodeServer {
   url: string;
@@ -41,7 +40,8 @@ export interface NodeServerOptions {
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
   const settings = parseSettings(options.env);
   const store = options.store ?? openStore(localPath(settings.WAYMARK_DATABASE_URL), settings.WAYMARK_DATABASE_AUTH_TOKEN);
-  await migrate(store.db, { migrationsFolder: MIGRATIONS_FOLDER });
+  const migrated = await migrateStore(store, { holder: 'node-server' });
+  if (!migrated.ok) throw new Error(migrated.message);
   const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
   const runtime = createRuntime({
     settings,
@@ -56,7 +56,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const log = (what: string) => (error: unknown) => runtime.log.log('error', `${what} failed`, errorFields(error));
   // The health sync on a timer (a Cron Trigger on Workers); 0 turns it off for this process.
   const syncTimer =
-    settings.WAYMARK_SYNC_INTERVAL_MS > 0 ? setInterval(() => void runtime.runSync().catch(log('health sync')), settings.WAYMARK_SYNC_INTERVAL_MS) : null;
+    settings.WAYMARK_SYNC_INTERVAL_MS > 0 ? setInterval(() => void runtime.runSync({ everyMs: settings.WAYMARK_SYNC_INTERVAL_MS }).catch(log('health sync')), settings.WAYMARK_SYNC_INTERVAL_MS) : null;
   const flushTimer = setInterval(() => {
     if (runtime.reports.due()) void runtime.flushReports();
   }, Math.min(settings.WAYMARK_REPORT_FLUSH_MS, 1_000));
@@ -65,9 +65,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
 
   const proxy = createNodeProxy(runtime, transport);
   // Keep the runtime's own Response: admin answers then leave with a content-length in one write.
-  const admin = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  const admin = getRequestListener((request, env) => app.fetch(rebuildable(request), env), { overrideGlobalObjects: false });
+  const adminHosts = settings.WAYMARK_ADMIN_HOSTS;
   const server = createServer((req, res) => {
-    if (isWaymarkPath(req.url ?? '/')) void admin(req, res);
+    const url = req.url ?? '/';
+    // The Host is read (all its values: two are refused) only for Waymark's own paths, never on the proxy's hot path.
+    if (isWaymarkPath(url) && isWaymarkRequest(url, req.headersDistinct.host ?? [], adminHosts)) void admin(req, res);
     else proxy.onRequest(req, res);
   });
   server.on('upgrade', proxy.onUpgrade);
@@ -105,6 +108,17 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     runtime,
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * node-server hands Hono a lightweight Request (with overrideGlobalObjects: false, the globals stay
+ * undici's), and undici's `new Request(request, init)` cannot read one. hono/body-limit rebuilds the
+ * request that way once it has counted a body of undeclared length (chunked, or a DELETE without one):
+ * such a request becomes undici's own Request over the same stream first.
+ */
+function rebuildable(request: Request): Request {
+  if (request.method === 'GET' || request.method === 'HEAD' || request.headers.has('content-length')) return request;
+  return new Request(request.url, { method: request.method, headers: request.headers, body: request.body, signal: request.signal, duplex: 'half' } as RequestInit);
 }
 
 /** For a file: database, make sure its folder exists. */

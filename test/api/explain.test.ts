@@ -209,6 +209,16 @@ describe('explain: unknown host and bad input', () => {
     expect((res.json.errors as { field: string }[]).every((e) => e.field.startsWith('headers')), res.body).toBe(true);
   });
 
+  it('a header value outside Latin-1 -> 400 naming headers.<name> (new Headers would throw: a 500)', async () => {
+    const res = await server.admin('POST', '/explain', { host: HOST, headers: { 'x-ok': 'Zoë', 'X-Name': 'check ✓' } });
+    expectProblem(res, 400, 'invalid-request', ['headers.X-Name']);
+  });
+
+  it('Latin-1 header values are explained like any other', async () => {
+    await putRoute('accented', { order: 10, match: { headers: { 'x-name': { exact: 'Zoë' } } }, destinations: v1 });
+    expect((await explain({ headers: { 'X-Name': 'Zoë' } })).route).toBe('accented');
+  });
+
   it('needs a token with read scope', async () => {
     expectProblem(await server.admin('POST', '/explain', { host: HOST }, null), 401, 'unauthorized');
     expect((await server.admin('POST', '/explain', { host: HOST }, READ_TOKEN)).status).toBe(200);

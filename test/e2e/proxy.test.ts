@@ -168,7 +168,7 @@ describe('Node runtime end to end', () => {
     }
     const ready = await server.request('127.0.0.1', '/_waymark/health/ready');
     expect(ready.status).toBe(200);
-    expect(ready.json.storeError).toContain('store unreachable');
+    expect(ready.json.storeUnreachableSince).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const write = await server.admin('PUT', '/services/other', { hosts: ['other.example.com'] });
     expect(write.status).toBe(503);
     expect(write.json.code).toBe('store-unavailable');

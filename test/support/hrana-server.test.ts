@@ -7,7 +7,7 @@ import { createClient as createFileClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { eq } from "drizzle-orm";
-import { startHranaServer, type HranaServer } from "./hrana-server.js";
+import { startHranaServer, type HranaServer } from "../../scripts/hrana-server.js";
 
 let dir: string;
 let dbPath: string;

@@ -5,7 +5,7 @@ import { createClient, LibsqlError, type Client } from '@libsql/client';
 import { silentLogger } from '../../src/observe/log.js';
 import { seededRandom } from '../../src/routing/random.js';
 import { startNodeServer, type NodeServer } from '../../src/node/server.js';
-import { storeFromClient } from '../../src/store/client.js';
+import { storeConfig, storeFromClient } from '../../src/store/client.js';
 import { send, type SimpleResponse } from '../../scripts/http-client.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -55,7 +55,7 @@ export interface TestServer extends NodeServer {
 export async function startTestServer(env: Record<string, string> = {}, options: { now?: () => number } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
   const url = env.WAYMARK_DATABASE_URL ?? `file:${join(dir, 'waymark.db')}`;
-  const counting = instrumentedClient(createClient({ url }));
+  const counting = instrumentedClient(createClient(storeConfig(url)));
   const server = await startNodeServer({
     env: {
       WAYMARK_DATABASE_URL: url,

@@ -15,7 +15,8 @@ import type { TestProject } from 'vitest/node';
 import { MIGRATIONS_FOLDER } from '../../src/node/server.js';
 import { storeFromClient } from '../../src/store/client.js';
 import { startUpstream, type Upstream } from '../../scripts/upstream.js';
-import { startHranaServer, type HranaServer } from '../support/hrana-server.js';
+import { startHranaServer, type HranaServer } from '../../scripts/hrana-server.js';
+import { quietWorkerd } from '../support/quiet-workerd.js';
 import { GZIP_BYTES, GZIP_TEXT, startEchoUpstream, startRefusingUpstream, type EchoState, type RefusingState, type TestOrigin } from './echo-upstream.js';
 
 let hrana: HranaServer;
@@ -26,6 +27,9 @@ let refusing: TestOrigin<RefusingState> | undefined;
 let dir: string;
 
 export async function setup(project: TestProject): Promise<void> {
+  // Before the pool starts workerd (it waits for what this setup provides); never undone, as the pool
+  // writes its last record when it closes, after teardown.
+  quietWorkerd();
   dir = mkdtempSync(join(tmpdir(), 'waymark-workerd-'));
   const dbPath = join(dir, 'waymark.db');
   const client = createClient({ url: `file:${dbPath}` });

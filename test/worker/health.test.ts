@@ -1,6 +1,6 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import worker from '../../src/worker.js';
+import worker from './entry.js';
 import { admin, ctl, DUBLIN, get, registerShop } from './support.js';
 
 /** The Cron Trigger, as Cloudflare would fire it. */

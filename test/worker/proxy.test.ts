@@ -72,7 +72,7 @@ describe('the worker inside workerd', () => {
 describe('the scheduled handler', () => {
   it('runs inside workerd and checks the store for a new revision', async () => {
     const { createExecutionContext, createScheduledController, waitOnExecutionContext, env } = await import('cloudflare:test');
-    const worker = (await import('../../src/worker.js')).default;
+    const worker = (await import('./entry.js')).default;
     const count = async () => ((await (await fetch(`${control}/store-requests`)).json()) as { requests: number }).requests;
     const before = await count();
     const ctx = createExecutionContext();

@@ -1,0 +1,5 @@
+import { silentLogger } from '../../src/observe/log.js';
+import { createWorker } from '../../src/worker.js';
+
+/** The worker under test (SELF): the production handlers with a silent logger, so a green run prints only the report. */
+export default createWorker({ log: silentLogger });
