@@ -89,7 +89,7 @@ export function notFound(what: string): Problem {
   return new Problem({ code: 'not-found', detail: `${what} does not exist` });
 }
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const NULL_BODY_STATUSES = new Set<number>([101, 204, 205, 304]);
 
 /** A problem as an HTTP answer (RFC 9457), for any writer: Hono's context, a Node response, a Response. */

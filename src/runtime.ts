@@ -6,15 +6,13 @@ import { ReportBuffer } from './observe/edge-reports.js';
 import { RouteSampleBuffer } from './observe/route-samples.js';
 import { ConcurrencyLimiter, RateLimiter, RetryBudget } from './proxy/limits.js';
 import { consoleLogger, errorFields, type Logger } from './observe/log.js';
-import { compileSnapshot } from './routing/compile.js';
 import { OutlierDetector } from './routing/outlier.js';
 import type { RandomSource } from './routing/types.js';
 import type { Settings } from './settings.js';
 import type { Store } from './store/client.js';
 import { insertEdgeReports } from './store/health.js';
 import { insertRouteSamples } from './store/routes.js';
-import { loadSnapshotSource, readRevision } from './store/queries.js';
-import { SnapshotCache } from './store/snapshot-cache.js';
+import { snapshotPipeline, type SnapshotCache } from './store/snapshots.js';
 
 /** Everything the app needs, built once per process or isolate by an entry file. */
 export interface Runtime {
@@ -37,8 +35,12 @@ export interface Runtime {
   rateLimiter: RateLimiter;
   /** Writes pending edge reports to the store (single-flight; failures keep them for the next try). */
   flushReports: () => Promise<void>;
-  /** Runs the health sync once (single-flight), then reloads this instance's snapshot. */
-  runSync: (requestId?: string) => Promise<SyncSummary>;
+  /**
+   * Runs the health sync once (single-flight here; across instances the sync lease decides, and the
+   * others skip), then reloads this instance's snapshot. `everyMs`: skip when a sync started anywhere
+   * less than that long ago (Node's timers); 0, the default, only skips while another one is running.
+   */
+  runSync: (options?: { requestId?: string; everyMs?: number }) => Promise<SyncSummary>;
   /** Workers cap simultaneous outbound connections at 6; Node takes the setting as is. */
   probeConcurrency: number;
 }
@@ -55,17 +57,19 @@ export interface RuntimeParts {
   transport: ProbeTransport;
 }
 
+/** A scheduled sync may start this fraction of the interval after the last one anywhere. */
+const SYNC_INTERVAL_SLACK = 0.9;
+
 export function createRuntime(parts: RuntimeParts): Runtime {
   const now = parts.now ?? Date.now;
   const log = parts.log ?? consoleLogger(parts.settings.WAYMARK_LOG_LEVEL);
   const { db } = parts.store;
-  const snapshots: SnapshotCache = new SnapshotCache({
-    readVersion: () => readRevision(db),
-    load: async () => compileSnapshot(await loadSnapshotSource(db), now(), snapshots.current ?? undefined),
-    rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at, snapshot),
-    refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
+  const outliers = new OutlierDetector(now);
+  const snapshots = snapshotPipeline(db, {
     now,
+    refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
     onError: (error) => log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error)),
+    onLoad: (snapshot) => outliers.retain(snapshot),
   });
   const reports = new ReportBuffer(now, parts.settings.WAYMARK_REPORT_FLUSH_MS);
   const instanceId = crypto.randomUUID();
@@ -83,8 +87,20 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     }
   });
   let syncing: Promise<SyncSummary> | null = null;
-  const runSync = (requestId?: string) => {
-    syncing ??= runHealthSync({ db, now, log, probeConcurrency, transport: parts.transport, ...(requestId ? { requestId } : {}) })
+  const runSync: Runtime['runSync'] = (options = {}) => {
+    syncing ??= runHealthSync({
+      db,
+      snapshots,
+      now,
+      log,
+      probeConcurrency,
+      transport: parts.transport,
+      holder: instanceId,
+      // Timers drift: a run may come a little early and still count as the next interval's.
+      minIntervalMs: Math.floor((options.everyMs ?? 0) * SYNC_INTERVAL_SLACK),
+      retention: { days: parts.settings.WAYMARK_RETENTION_DAYS, auditDays: parts.settings.WAYMARK_AUDIT_RETENTION_DAYS },
+      ...(options.requestId ? { requestId: options.requestId } : {}),
+    })
       .then(async (summary) => {
         await snapshots.refresh();
         return summary;
@@ -104,7 +120,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     log,
     lifecycle: { draining: false },
     instanceId,
-    outliers: new OutlierDetector(now),
+    outliers,
     reports,
     routeSamples,
     retryBudget: new RetryBudget(),

@@ -1,15 +1,13 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
-import { compileSnapshot } from '../routing/compile.js';
 import { failoverMatrix } from '../routing/matrix.js';
 import type { Snapshot } from '../routing/types.js';
 import type { Runtime } from '../runtime.js';
-import { loadSnapshotSource } from '../store/queries.js';
 import { requireScope } from './auth.js';
-import { invalid, notFound } from '../problem.js';
+import { invalid, notFound, Problem } from '../problem.js';
 import { parseParam } from './problem.js';
-import { nameSchema } from './schemas.js';
+import { nameSchema } from '../spec/names.js';
 
 const downSchema = z
   .string()
@@ -17,9 +15,11 @@ const downSchema = z
   .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
   .pipe(z.array(nameSchema).max(1000));
 
-/** The routing table as the store holds it now (what every edge will use after its next refresh). */
+/** The routing table at the store's current revision (what every edge will use after its next refresh). */
 export async function currentSnapshot(rt: Runtime): Promise<Snapshot> {
-  return compileSnapshot(await loadSnapshotSource(rt.store.db), rt.now());
+  const snapshot = await rt.snapshots.latest();
+  if (!snapshot) throw new Problem({ code: 'store-unavailable', detail: 'the routing table cannot be loaded from the store; retry shortly', headers: { 'retry-after': '5' } });
+  return snapshot;
 }
 
 /**

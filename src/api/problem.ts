@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { invalid, Problem, renderProblem, type FieldError } from '../problem.js';
+import { storeErrorCode } from '../store/errors.js';
 
 /** Renders a problem; the request id lets an operator find the matching log line. */
 export function problemResponse(c: Context, problem: Problem): Response {
@@ -20,20 +21,6 @@ export function storeProblem(error: unknown): Problem | null {
     return new Problem({ code: 'conflict', detail: 'the change conflicts with a concurrent one; read the current state and retry' });
   }
   return new Problem({ code: 'store-unavailable', detail: 'the configuration store cannot be reached; nothing was changed, retry shortly', headers: { 'retry-after': '5' } });
-}
-
-/** Whether the store refused a write for breaking a constraint (unique key, foreign key). */
-export function isConstraintError(error: unknown): boolean {
-  return storeErrorCode(error)?.startsWith('SQLITE_CONSTRAINT') ?? false;
-}
-
-/** The libSQL error code somewhere in the cause chain (drizzle wraps driver errors); null if none. */
-function storeErrorCode(error: unknown): string | null {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (e.name === 'LibsqlError' || code.startsWith('SQLITE_'))) return code;
-  }
-  return null;
 }
 
 /** zod issues as field errors, paths prefixed with where the input came from (`body`, `query`...). */

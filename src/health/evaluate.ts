@@ -1,5 +1,5 @@
 import type { ClusterHealth } from '../routing/types.js';
-import type { HealthCheck } from '../store/schema.js';
+import type { HealthCheck } from '../spec/cluster.js';
 
 /** What the health sync keeps about a cluster between runs. */
 export interface HealthRecord {

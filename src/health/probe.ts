@@ -1,6 +1,6 @@
 import { Exchange, type OriginTarget, type Transport } from '../proxy/transport.js';
 import type { Cluster } from '../routing/types.js';
-import type { HealthCheck } from '../store/schema.js';
+import type { HealthCheck } from '../spec/cluster.js';
 import { statusExpected, type ProbeResult } from './evaluate.js';
 
 /** Where a probe goes: the cluster's origin, under its base path, with its Host. */

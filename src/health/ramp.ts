@@ -35,14 +35,17 @@ export interface RampDecision {
  * shadow within bounds of the primary (error rate within `maxErrorRateDelta`, p95 within
  * `maxLatencyRatio` times), the percent goes up by `step` up to `max`; a breach sends it to 0 and halts
  * the ramp until an operator resumes it. It steps at every sync that brings enough evidence, never
- * sooner: no fixed analysis interval, and no step without its own samples.
+ * sooner: no fixed analysis interval, and no step without its own samples. At `max` the guard keeps
+ * guarding: each new window of evidence is judged, and a breach halts the mirror at 0 as before max.
  */
 export function decideMirrorRamp(policy: RampPolicy, state: RampState, primary: Evidence, shadow: Evidence): RampDecision {
-  if (state.phase === 'halted' || state.phase === 'complete') return { next: state, move: null, consumed: false };
+  if (state.phase === 'halted') return { next: state, move: null, consumed: false };
   const verdict = judge(policy, primary, shadow);
   if (verdict === 'wait') return { next: state, move: null, consumed: false };
   const figures = { samples: shadow.samples, primary, candidate: shadow, bounds: bounds(policy) };
   if (verdict !== 'ok') return { next: { value: 0, phase: 'halted' }, move: { from: state.value, to: 0, phase: 'halted', reason: `shadow breached: ${verdict}`, figures }, consumed: true };
+  // At max and within bounds: nothing to move; the window is used up so the next one is judged on its own.
+  if (state.phase === 'complete') return { next: state, move: null, consumed: true };
   const to = Math.min(policy.max, round2(state.value + policy.step));
   const phase: RoutePhase = to >= policy.max ? 'complete' : 'ramping';
   return { next: { value: to, phase }, move: { from: state.value, to, phase, reason: `shadow within bounds over ${shadow.samples} samples`, figures }, consumed: true };
@@ -51,16 +54,19 @@ export function decideMirrorRamp(policy: RampPolicy, state: RampState, primary: 
 /**
  * Canary automation, by the same evidence: weight up by `stepWeight` to `maxWeight`; with good
  * evidence at `maxWeight` the canary is promoted (it takes all of the route's traffic); a breach rolls
- * it back to 0. Promotion and rollback are final until an operator resumes the route.
+ * it back to 0. A rollback is final until an operator resumes the route. A promoted canary keeps being
+ * judged against what the primary last showed (bounds are relative, so a primary without traffic counts
+ * as error-free): a breach after promotion rolls it back too.
  */
 export function decideCanary(policy: CanaryPolicy, state: RampState, primary: Evidence, canary: Evidence): RampDecision {
-  if (state.phase === 'promoted' || state.phase === 'rolled-back') return { next: state, move: null, consumed: false };
+  if (state.phase === 'rolled-back') return { next: state, move: null, consumed: false };
   const verdict = judge(policy, primary, canary);
   if (verdict === 'wait') return { next: state, move: null, consumed: false };
   const figures = { samples: canary.samples, primary, candidate: canary, bounds: bounds(policy) };
   if (verdict !== 'ok') {
     return { next: { value: 0, phase: 'rolled-back' }, move: { from: state.value, to: 0, phase: 'rolled-back', reason: `canary breached: ${verdict}`, figures }, consumed: true };
   }
+  if (state.phase === 'promoted') return { next: state, move: null, consumed: true };
   if (state.value >= policy.maxWeight) {
     return { next: { value: 100, phase: 'promoted' }, move: { from: state.value, to: 100, phase: 'promoted', reason: `canary held ${policy.maxWeight}% within bounds over ${canary.samples} samples: promoted`, figures }, consumed: true };
   }

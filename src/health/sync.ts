@@ -1,38 +1,68 @@
+import type { Actor, NewEvent } from '../control/command.js';
+import { describeTarget } from '../control/overrides.js';
+import type { Retention } from '../control/retention.js';
+import { recordSyncRound, type SyncRound } from '../control/sync-round.js';
 import type { Logger } from '../observe/log.js';
 import { compileSnapshot } from '../routing/compile.js';
 import { failoverMatrix } from '../routing/matrix.js';
 import { splitOrigin } from '../routing/origin.js';
 import type { ClusterHealth, Snapshot, SnapshotSource } from '../routing/types.js';
 import type { Db } from '../store/client.js';
-import { expiredOverrides, insertEvents, loadEdgeWindow, loadHealthRecords, saveSyncState, upsertHealth, type NewEvent } from '../store/health.js';
-import { describeTarget, endOverrideWrites } from '../store/overrides.js';
-import { commit, listAllClusters, loadSnapshotSource, type Actor, type Write } from '../store/queries.js';
-import { automateRoutes, orderByLatency, type AutomationResult } from './automation.js';
+import { loadEdgeWindow, loadHealthRecords, loadLatencyOrders, loadRegionLatencies } from '../store/health.js';
+import { acquireLease, releaseLease } from '../store/lease.js';
+import { expiredOverrides } from '../store/overrides.js';
+import { bookmarksOf, loadRouteStates } from '../store/route-state.js';
+import { loadUnusedSamples } from '../store/routes.js';
+import { listAllClusters } from '../store/services.js';
+import type { SnapshotCache } from '../store/snapshots.js';
+import { LATENCY_WINDOW_MS, planAutomation, planLatencyOrders, type AutomationPlan } from './automation.js';
 import { evaluateHealth, NEW_CLUSTER } from './evaluate.js';
 import { mapBounded, probeCluster, type ProbeTransport } from './probe.js';
 
-/** Edge reports are kept this long for later analysis, then deleted by the sync. */
-const REPORT_RETENTION_MS = 60 * 60 * 1000;
 /**
  * How far back edge evidence counts. Longer than a Cron Trigger's minute, so that a cluster the edges
  * ejected (and so stopped sending to) still counts as failing at the next sync or two.
  */
-export const EDGE_WINDOW_MS = 2 * 60 * 1000;
+const EDGE_WINDOW_MS = 2 * 60 * 1000;
 /** The actor the audit log names for what the sync does by itself. */
-export const SYNC_ACTOR = 'health-sync';
+const SYNC_ACTOR = 'health-sync';
+/** The lease's name in the store: one sync runs at a time, anywhere. */
+const SYNC_LEASE = 'health-sync';
+/** A sync that died holding the lease gives it up after this long. */
+const SYNC_LEASE_TTL_MS = 5 * 60_000;
 
 export interface SyncDeps {
   db: Db;
+  /** The snapshot pipeline: the sync starts from the snapshot at the store's current revision. */
+  snapshots: SnapshotCache;
   now: () => number;
   log: Logger;
   /** Probes in flight at once (Workers allow 6 simultaneous outbound connections). */
   probeConcurrency: number;
   /** How probes are sent: the runtime's transport. */
   transport: ProbeTransport;
+  /** Who runs it, for the lease: this process or isolate. */
+  holder: string;
+  /** At most one sync per this interval across every process and isolate (0: whenever asked). */
+  minIntervalMs: number;
+  retention: Retention;
   requestId?: string;
 }
 
-export interface SyncSummary {
+/** What a sync did, or why it did not run. */
+export type SyncSummary = SyncRan | SyncSkipped;
+
+interface SyncSkipped {
+  skipped: true;
+  at: string;
+  reason: string;
+  /** Who holds the lease, and until when (ISO 8601). */
+  holder: string;
+  until: string;
+}
+
+interface SyncRan {
+  skipped: false;
   at: string;
   durationMs: number;
   probed: number;
@@ -42,87 +72,112 @@ export interface SyncSummary {
   sharesChanged: string[];
   reportsFolded: number;
   /** Mirror percent and canary weight moves, with why. */
-  automation: AutomationResult['moves'];
+  automation: AutomationPlan['moves'];
   revisionBumped: boolean;
+  /** Rows of history that went past their retention. */
+  pruned: { events: number; routeSamples: number; auditLog: number; edgeReports: number };
 }
 
 /**
- * The health sync: probe every cluster (bounded concurrency, timeouts), fold in what edges reported,
- * judge health with hysteresis, end expired overrides, move mirror percentages and canary weights from
- * what edges observed, and write it all in one batch with events that say what changed and why. The
- * revision moves (so edges reload) only when routing is affected.
+ * The health sync: take the sync lease (one run per interval across every process and isolate; the
+ * others skip and say who holds it), probe every cluster (bounded concurrency, timeouts), fold in what
+ * edges reported, judge health with hysteresis, end expired overrides, move mirror percentages and
+ * canary weights from what edges observed, order failover by measured latency, and write it all in one
+ * transaction with events that say what changed and why.
  */
 export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
   const { db, now } = deps;
   const started = now();
-  const [source, clusters, records, edge, expired] = await Promise.all([
-    loadSnapshotSource(db),
+  const lease = await acquireLease(db, { name: SYNC_LEASE, holder: deps.holder, now: started, ttlMs: SYNC_LEASE_TTL_MS, minIntervalMs: deps.minIntervalMs });
+  if (!lease.ok) {
+    const reason = lease.reason === 'held' ? 'another instance is running the sync' : 'the sync already ran in this interval';
+    return { skipped: true, at: new Date(started).toISOString(), reason, holder: lease.holder, until: new Date(lease.until).toISOString() };
+  }
+  try {
+    return await syncOnce(deps, started);
+  } finally {
+    await releaseLease(db, { name: SYNC_LEASE, holder: deps.holder, now: now() }).catch((error: unknown) => deps.log.log('warn', 'could not release the sync lease', { error: String(error) }));
+  }
+}
+
+async function syncOnce(deps: SyncDeps, started: number): Promise<SyncRan> {
+  const { db, now } = deps;
+  const before = await deps.snapshots.latest();
+  if (!before) throw new Error('the routing table cannot be loaded from the store');
+  const [clusters, records, edge, expired, samples, states, latencies, orders] = await Promise.all([
     listAllClusters(db),
     loadHealthRecords(db),
     loadEdgeWindow(db, started - EDGE_WINDOW_MS),
     expiredOverrides(db, started),
+    loadUnusedSamples(db),
+    loadRouteStates(db),
+    loadRegionLatencies(db, started - LATENCY_WINDOW_MS),
+    loadLatencyOrders(db),
   ]);
   const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(deps.transport, { ...splitOrigin(c.origin), originHost: c.originHost }, c.healthCheck, now));
   const at = now();
   const actor: Actor = { name: SYNC_ACTOR, requestId: deps.requestId ?? `sync-${at}`, now: at };
 
-  const writes: Write[] = [];
-  const newEvents: NewEvent[] = [];
-  const changes: SyncSummary['changes'] = [];
-  const states: Record<ClusterHealth, number> = { healthy: 0, unhealthy: 0, unknown: 0 };
-  const nextState = new Map<string, ClusterHealth>();
-  clusters.forEach((c, i) => {
-    const key = `${c.service}/${c.name}`;
+  const events: NewEvent[] = [];
+  const changes: SyncRan['changes'] = [];
+  const counts: Record<ClusterHealth, number> = { healthy: 0, unhealthy: 0, unknown: 0 };
+  const nextState = new Map<string, Map<string, ClusterHealth>>();
+  const health: SyncRound['health'] = clusters.map((c, i) => {
     const probe = probes[i] as NonNullable<(typeof probes)[number]>;
-    const window = edge.windows.get(key);
-    const verdict = evaluateHealth(records.get(key) ?? NEW_CLUSTER, probe, window, c.healthCheck, at);
-    writes.push(upsertHealth(db, c.service, c.name, verdict.next, probe, at));
-    nextState.set(key, verdict.next.state);
-    states[verdict.next.state] += 1;
-    if (!verdict.change) return;
-    changes.push({ service: c.service, cluster: c.name, ...verdict.change });
-    newEvents.push({
-      at,
-      service: c.service,
-      cluster: c.name,
-      kind: 'cluster-state',
-      message: `${c.name} ${verdict.change.from} -> ${verdict.change.to}: ${verdict.change.reason}`,
-      detail: { ...verdict.change, probe, edge: window ?? null },
-    });
+    const window = edge.windows.get(c.service)?.get(c.name);
+    const verdict = evaluateHealth(records.get(c.service)?.get(c.name) ?? NEW_CLUSTER, probe, window, c.healthCheck, at);
+    nextState.set(c.service, (nextState.get(c.service) ?? new Map<string, ClusterHealth>()).set(c.name, verdict.next.state));
+    counts[verdict.next.state] += 1;
+    if (verdict.change) {
+      changes.push({ service: c.service, cluster: c.name, ...verdict.change });
+      events.push({
+        at,
+        service: c.service,
+        cluster: c.name,
+        kind: 'cluster-state',
+        message: `${c.name} ${verdict.change.from} -> ${verdict.change.to}: ${verdict.change.reason}`,
+        detail: { ...verdict.change, probe, edge: window ?? null },
+      });
+    }
+    return { service: c.service, cluster: c.name, record: verdict.next, probe, changed: verdict.change !== null };
   });
-  for (const o of expired) writes.push(...endOverrideWrites(db, actor, o, 'expired'));
-  const automation = await automateRoutes(db, source, at);
-  const latency = await orderByLatency(db, source, at);
-  writes.push(...automation.writes, ...latency.writes);
-  newEvents.push(...automation.events, ...latency.events);
+  const automation = planAutomation(before, samples, (service, route) => bookmarksOf(states.get(service)?.get(route)), at);
+  const latency = planLatencyOrders(before, latencies, orders, at);
+  events.push(...automation.events, ...latency.events);
 
-  const after: SnapshotSource = {
-    ...source,
-    services: source.services.map((s) => ({
-      ...s,
-      clusters: s.clusters.map((c) => ({ ...c, health: nextState.get(`${s.name}/${c.name}`) ?? c.health })),
-    })),
+  // The one compile of the run: the table as it will be after this round's health verdicts.
+  const afterSource: SnapshotSource = {
+    ...before.source,
+    services: before.source.services.map((s) => ({ ...s, clusters: s.clusters.map((c) => ({ ...c, health: nextState.get(s.name)?.get(c.name) ?? c.health })) })),
   };
-  const shareEvents = shareChanges(compileSnapshot(source, edge.lastRunAt ?? started), compileSnapshot(after, at), at);
-  newEvents.push(...shareEvents);
+  const shareEvents = shareChanges(before, compileSnapshot(afterSource, at, before), at);
+  events.push(...shareEvents);
 
-  writes.push(...insertEvents(db, newEvents), ...saveSyncState(db, at, edge.lastId, REPORT_RETENTION_MS));
-  const routingChanged = changes.length > 0 || expired.length > 0 || automation.writes.length > 0 || latency.writes.length > 0;
-  if (routingChanged) await commit(db, actor, writes);
-  else await db.batch(writes as [Write, ...Write[]]);
-
+  const written = await recordSyncRound(db, actor, {
+    health,
+    expired,
+    routeStates: automation.states,
+    latencyOrders: latency.changes,
+    events,
+    lastReportId: edge.lastId,
+    readAt: started,
+    retention: deps.retention,
+  });
+  if (!written.ok) throw new Error(written.problem.detail);
   for (const c of changes) deps.log.log('info', 'cluster health changed', c);
   return {
+    skipped: false,
     at: new Date(at).toISOString(),
     durationMs: now() - started,
     probed: clusters.length,
-    states,
+    states: counts,
     changes,
     overridesExpired: expired.map((o) => `${o.id} (${o.action} ${describeTarget(o)})`),
     sharesChanged: shareEvents.map((e) => e.service),
     reportsFolded: edge.lastId - edge.previousId,
     automation: automation.moves,
-    revisionBumped: routingChanged,
+    revisionBumped: written.value.routingChanged,
+    pruned: written.value.pruned,
   };
 }
 

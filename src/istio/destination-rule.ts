@@ -1,11 +1,12 @@
 import { fieldErrors } from '../api/problem.js';
-import { labelsSchema, policySchema, regionSchema, subsetNameSchema } from '../api/schemas.js';
+import { labelsSchema, regionSchema, subsetNameSchema } from '../spec/names.js';
+import { policySchema } from '../spec/service.js';
 import type { FailoverRule, Subset } from '../routing/types.js';
 import { Fields, Loc, asFields, checkNumber, type Report } from './reader.js';
 import { serviceOf } from './names.js';
 
 /** Service policy fields as read from Istio, before the policy schema checks them. */
-export interface PolicyDraft {
+interface PolicyDraft {
   panicThresholdPercent?: number;
   maxConcurrent?: number;
   outlierDetection?: Record<string, number>;

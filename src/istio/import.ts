@@ -1,8 +1,8 @@
 import { parseAllDocuments } from 'yaml';
 import { type FieldError } from '../problem.js';
 import { fieldErrors } from '../api/problem.js';
-import { routePutSchema } from '../api/route-schema.js';
-import { policySchema } from '../api/schemas.js';
+import { routePutSchema } from '../spec/route.js';
+import { policySchema } from '../spec/service.js';
 import type { StoredPolicy } from '../routing/policy.js';
 import type { FailoverRule, RouteSpec, ServiceSubsets } from '../routing/types.js';
 import { readDestinationRule, type DestinationRuleImport } from './destination-rule.js';
@@ -10,7 +10,7 @@ import { Fields, Loc, Report, isObj, type Obj } from './reader.js';
 import { readVirtualService, type RouteDraft } from './virtual-service.js';
 
 /** A route to write, and the Istio field it came from. */
-export interface PlannedRoute {
+interface PlannedRoute {
   route: RouteSpec;
   source: string;
 }

@@ -1,4 +1,4 @@
-import { nameSchema } from '../api/schemas.js';
+import { nameSchema } from '../spec/names.js';
 import type { Loc, Report } from './reader.js';
 
 const NAME_MAX = 63;

@@ -13,7 +13,7 @@ export interface RouteDraft {
 }
 
 /** The subsets the import's DestinationRules define, by Waymark service. */
-export type SubsetCatalog = ReadonlyMap<string, { owner: string; subsets: ReadonlyMap<string, Subset> }>;
+type SubsetCatalog = ReadonlyMap<string, { owner: string; subsets: ReadonlyMap<string, Subset> }>;
 
 export interface VirtualServiceContext {
   /** The DestinationRule subsets of the whole import. */
@@ -26,7 +26,7 @@ export interface VirtualServiceContext {
 }
 
 /** Waymark orders routes 10 apart, so one http entry may become at most this many routes. */
-export const MAX_MATCH_BLOCKS = 10;
+const MAX_MATCH_BLOCKS = 10;
 
 const SPEC_WHY = {
   tcp: 'Waymark routes HTTP only',

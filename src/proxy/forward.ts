@@ -23,7 +23,7 @@ export interface TryLimits {
   expired: () => boolean;
 }
 
-export interface ConcurrencySlots {
+interface ConcurrencySlots {
   /** Takes a slot before a try: null when taken, else the limit that is full (overflow), in words. */
   admit: (cluster: Cluster) => string | null;
   /** Gives the slot back once the try's response has been streamed, failed or been discarded. */
@@ -31,7 +31,7 @@ export interface ConcurrencySlots {
 }
 
 /** How one try ended: the origin's answer (used or retried), a failure, or no room at the cluster. */
-export type Outcome = 'response' | 'retry-status' | TryFailure | 'overflow';
+type Outcome = 'response' | 'retry-status' | TryFailure | 'overflow';
 
 /** One try at one cluster. */
 export interface Attempt {
@@ -109,7 +109,7 @@ export async function forward<Body, Res>(
 }
 
 /** Whether a status is one the policy retries on. */
-export function retriesOn(retryOn: ReadonlySet<string>, status: number): boolean {
+function retriesOn(retryOn: ReadonlySet<string>, status: number): boolean {
   if (retryOn.has(String(status))) return true;
   if (status >= 500 && retryOn.has('5xx')) return true;
   if ((status === 502 || status === 503 || status === 504) && retryOn.has('gateway-error')) return true;

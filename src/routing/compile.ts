@@ -2,7 +2,9 @@ import { distanceKm } from './geo.js';
 import { hash53 } from './hash.js';
 import { compileMatch, type CompiledMatch } from './match.js';
 import { splitOrigin } from './origin.js';
-import { computeShares, type Availability } from './shares.js';
+import { availability } from './availability.js';
+import { routeHolds } from './holds.js';
+import { computeShares } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import { resolveSubset, selects } from './subset.js';
 import { localityMatches, patternZone, zoneOf } from './zone.js';
@@ -53,18 +55,12 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
     const overrides = activeByService.get(spec.name) ?? [];
     const fingerprint = hash53(JSON.stringify([spec, overrides]));
     const old = reusable?.get(spec.name);
-    const service = old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint);
+    const service = old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint, now);
     byName.set(service.name, service);
     for (const host of service.hosts) byHost.set(host, service);
   }
   const locatedRegions = [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
   return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source };
-}
-
-/** A cluster's availability as the snapshot knows it (local outlier ejection comes on top at the edge). */
-export function snapshotAvailability(c: Cluster): Availability {
-  if (c.drained) return 'drained';
-  return c.health === 'unhealthy' ? 'unhealthy' : 'healthy';
 }
 
 /**
@@ -93,7 +89,7 @@ function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
   return catalog;
 }
 
-function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], fingerprint: number): CompiledService {
+function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], fingerprint: number, now: number): CompiledService {
   const drains = overrides.filter((o) => o.action === 'drain');
   const clusters: Cluster[] = spec.clusters
     .map((c) => ({
@@ -127,7 +123,7 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
     }
     return { labels, plans };
   };
-  const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, subsetPlans, overrides));
+  const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, spec.name, subsetPlans, overrides, now));
   const routeGates = routes.map((r) => r.match.pathGate);
   const routeMatches = routes.map((r) => r.match);
   const routeHeaderGates = routes.map((r) => r.match.headerGate);
@@ -141,18 +137,18 @@ interface ResolvedSubset {
   plans: SubsetPlans;
 }
 
-function compileRoute(spec: RouteSpec, subsetPlans: (ref: SubsetRef) => ResolvedSubset, overrides: OverrideSpec[]): CompiledRoute {
-  const held = (action: 'mirror-percent' | 'canary-weight') => overrides.find((o) => o.action === action && o.route === spec.name)?.value ?? null;
+function compileRoute(spec: RouteSpec, service: string, subsetPlans: (ref: SubsetRef) => ResolvedSubset, overrides: OverrideSpec[], now: number): CompiledRoute {
+  const held = routeHolds(overrides, service, spec.name, now);
   const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, ...subsetPlans(d.subset), canary: false }));
   if (spec.canary) {
     // The canary's weight (held by an override, else automation's, else its first step) comes out of
     // the other destinations in proportion to theirs.
-    const weight = held('canary-weight') ?? spec.state?.canaryWeight ?? spec.canary.stepWeight;
+    const weight = held.canaryWeight ?? spec.state?.canaryWeight ?? spec.canary.stepWeight;
     const others = destinations.reduce((sum, d) => sum + d.weight, 0);
     for (const d of destinations) d.weight = others > 0 ? (d.weight * (100 - weight)) / others : 0;
     destinations.push({ subset: spec.canary.subset, weight, ...subsetPlans(spec.canary.subset), canary: true });
   }
-  const mirrorPercent = spec.mirror ? (held('mirror-percent') ?? spec.state?.mirrorPercent ?? spec.mirror.percent) : 0;
+  const mirrorPercent = spec.mirror ? (held.mirrorPercent ?? spec.state?.mirrorPercent ?? spec.mirror.percent) : 0;
   return {
     name: spec.name,
     order: spec.order,
@@ -187,7 +183,7 @@ const MATCH_CACHE_MAX = 100_000;
  * zone (only for the zones its clusters are in), and one for no region.
  */
 function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], policy: ServicePolicy): SubsetPlans {
-  const plan = (list: PriorityList): RoutePlan => ({ list, shares: computeShares(list, snapshotAvailability, policy) });
+  const plan = (list: PriorityList): RoutePlan => ({ list, shares: computeShares(list, (c) => availability(c), policy) });
   const rules = policy.distribute ?? [];
   const byRegion = new Map<string, RoutePlan>();
   const byZone = new Map<string, Map<string, RoutePlan>>();
@@ -216,7 +212,7 @@ function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<s
  * Envoy normalises locality weights). The other clusters keep their order behind, so that when the
  * distributed ones fail, traffic fails over by priority (istio/istio#35124: distribute with failover).
  */
-export function distributed(list: PriorityList, rules: readonly LocalityDistribution[], region: string, zone: string | null): PriorityList {
+function distributed(list: PriorityList, rules: readonly LocalityDistribution[], region: string, zone: string | null): PriorityList {
   const rule = rules.find((r) => localityMatches(r.from, region, zone));
   if (!rule) return list;
   const all = list.levels.flatMap((l) => l.clusters);
@@ -257,7 +253,7 @@ function zonesIn(clusters: Cluster[], region: string): Set<string> {
  * level split as Istio orders localities, the client's subzone first (when it names one), then the rest
  * of its zone, then the rest of the region; the levels after are the region's.
  */
-export function zonedList(list: PriorityList, clientZone: string): PriorityList {
+function zonedList(list: PriorityList, clientZone: string): PriorityList {
   const first = list.levels[0];
   if (!first || list.reasons[0] !== 'same-region') return list;
   const zone = zoneOf(clientZone);

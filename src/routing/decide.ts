@@ -1,4 +1,4 @@
-import { snapshotAvailability } from './compile.js';
+import { availability } from './availability.js';
 import { distanceKm } from './geo.js';
 import { unitHash } from './hash.js';
 import type { CompiledMatch, RequestView } from './match.js';
@@ -14,7 +14,7 @@ export interface LocalHealth {
 }
 
 /** Faults to inject into this request, drawn from the route's percentages. */
-export interface FaultDecision {
+interface FaultDecision {
   delayMs: number | null;
   abortStatus: number | null;
 }
@@ -101,7 +101,7 @@ function planFor(plans: SubsetPlans, clientRegion: string | null, clientZone: st
 }
 
 /** Which zone plan a client in `clientZone` gets: the zone as given, else its zone part; null: none. */
-export function zonePlanKey(plans: SubsetPlans, clientRegion: string | null, clientZone: string | null): string | null {
+function zonePlanKey(plans: SubsetPlans, clientRegion: string | null, clientZone: string | null): string | null {
   if (clientRegion === null || clientZone === null) return null;
   const zones = plans.byZone.get(clientRegion);
   if (!zones) return null;
@@ -172,10 +172,7 @@ export function cookieValue(header: string | null, name: string): string | null 
 function sharesWithEjections(plan: RoutePlan, service: CompiledService, local: LocalHealth): ShareTable {
   return computeShares(
     plan.list,
-    (c) => {
-      const a = snapshotAvailability(c);
-      return a === 'healthy' && local.isEjected(c.key) ? 'unhealthy' : a;
-    },
+    (c) => availability(c, { ejectedHere: (x) => local.isEjected(x.key) }),
     service.policy,
   );
 }

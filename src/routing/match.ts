@@ -12,7 +12,7 @@ export interface RequestView {
 }
 
 /** One compiled condition of a route's match: a test, and words for explain. */
-export interface Condition {
+interface Condition {
   describe: string;
   test(req: RequestView): boolean;
   /** Relative cost, to test cheap conditions first. */
@@ -66,7 +66,7 @@ export function compileMatch(match: RouteMatch): CompiledMatch {
  * when the pattern has an alternation anywhere. Walks code points, not UTF-16 units: RE2 applies a
  * quantifier to a whole code point, so `/a😀?` may match "/a" and must gate on "/a" alone.
  */
-export function literalPrefix(regex: string): string {
+function literalPrefix(regex: string): string {
   if (regex.includes('|')) return '';
   const out: string[] = [];
   for (const ch of regex.startsWith('^') ? regex.slice(1) : regex) {

@@ -1,5 +1,5 @@
-import { snapshotAvailability } from './compile.js';
-import { clusterShares, computeShares, type Availability, type ShareTable } from './shares.js';
+import { availability, healthLabel, type HealthLabel } from './availability.js';
+import { clusterShares, computeShares, type ShareTable } from './shares.js';
 import type { Cluster, CompiledService, LevelReason, RoutePlan, Snapshot } from './types.js';
 
 /** One cluster's place in the failover order of one client region. */
@@ -12,11 +12,11 @@ export interface MatrixEntry {
   share: number;
   level: number;
   levelReason: LevelReason;
-  health: 'healthy' | 'unhealthy' | 'unknown' | 'drained' | 'down';
+  health: HealthLabel;
   reason: string;
 }
 
-export interface MatrixSummary {
+interface MatrixSummary {
   totalHealth: number;
   panic: boolean;
   closed: boolean;
@@ -36,16 +36,12 @@ export interface FailoverMatrix {
  * that region's traffic, as the edges compute it. `down` names clusters to treat as down (what-if).
  */
 export function failoverMatrix(snapshot: Snapshot, service: CompiledService, down: ReadonlySet<string> = new Set()): FailoverMatrix {
-  const availability = (c: Cluster): Availability => {
-    const a = snapshotAvailability(c);
-    return a === 'healthy' && down.has(c.name) ? 'unhealthy' : a;
-  };
   const regions: Record<string, MatrixEntry[]> = {};
   const summary: Record<string, MatrixSummary> = {};
   const zones: Record<string, Record<string, MatrixEntry[]>> = {};
   const zoneSummary: Record<string, Record<string, MatrixSummary>> = {};
   const show = (plan: RoutePlan): { entries: MatrixEntry[]; summary: MatrixSummary } => {
-    const shares = down.size ? computeShares(plan.list, availability, service.policy) : plan.shares;
+    const shares = down.size ? computeShares(plan.list, (c) => availability(c, { down }), service.policy) : plan.shares;
     return { entries: planEntries(plan, shares, down), summary: { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed } };
   };
   const regionNames = [...snapshot.regions.keys()].sort();
@@ -77,7 +73,7 @@ export function planEntries(plan: RoutePlan, shares: ShareTable = plan.shares, d
   const rounded = roundToSum(flat.map(({ c }) => byCluster.get(c) ?? 0));
   return flat.map(({ c, level }, i) => {
     const levelShare = shares.levels[level];
-    const health: MatrixEntry['health'] = c.drained ? 'drained' : down.has(c.name) ? 'down' : c.health;
+    const health = healthLabel(c, { down });
     const levelReason = reasons[level] as LevelReason;
     const takes = (byCluster.get(c) ?? 0) > 0;
     // Panic is per level (Envoy): only a level in panic ignores health, or, failing closed, refuses its share.

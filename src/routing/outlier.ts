@@ -1,6 +1,6 @@
-import { snapshotAvailability } from './compile.js';
+import { availability } from './availability.js';
 import type { LocalHealth } from './decide.js';
-import type { Cluster, CompiledService, OutlierPolicy } from './types.js';
+import type { Cluster, CompiledService, OutlierPolicy, Snapshot } from './types.js';
 
 interface ClusterState {
   service: string;
@@ -51,6 +51,19 @@ export class OutlierDetector implements LocalHealth {
   readonly #ejectedByService = new Map<string, Set<string>>();
 
   constructor(private readonly now: () => number) {}
+
+  /**
+   * Forgets clusters the snapshot no longer has: a cluster deleted and created again under its name
+   * starts with no failures, ejection or multiplier of its namesake (Envoy drops a removed host's
+   * outlier state with the host).
+   */
+  retain(snapshot: Snapshot): void {
+    for (const [key, state] of this.#states) {
+      if (snapshot.byName.get(state.service)?.clusters.some((c) => c.key === key)) continue;
+      this.#states.delete(key);
+      this.#ejectedByService.get(state.service)?.delete(key);
+    }
+  }
 
   affects(service: string): boolean {
     const ejected = this.#ejectedByService.get(service);
@@ -125,7 +138,7 @@ export class OutlierDetector implements LocalHealth {
   #mayEject(service: CompiledService, cluster: Cluster): boolean {
     const ejected = service.clusters.filter((c) => this.isEjected(c.key)).length;
     if (((ejected + 1) * 100) / service.clusters.length > service.policy.outlierDetection.maxEjectionPercent) return false;
-    return service.clusters.some((c) => c !== cluster && snapshotAvailability(c) === 'healthy' && !this.isEjected(c.key));
+    return service.clusters.some((c) => c !== cluster && availability(c, { ejectedHere: (x) => this.isEjected(x.key) }) === 'healthy');
   }
 }
 

@@ -1,4 +1,7 @@
-import type { OutlierPolicy, ServicePolicy } from './types.js';
+import type { StoredPolicy } from '../spec/service.js';
+import type { ServicePolicy } from './types.js';
+
+export type { StoredPolicy };
 
 /**
  * Envoy's defaults (panic below 50% healthy; eject after 5 consecutive failures for 30 s x the
@@ -11,9 +14,6 @@ export const DEFAULT_POLICY: ServicePolicy = {
   failClosed: false,
   outlierDetection: { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
 };
-
-/** A policy as stored: any field may be left to its default. */
-export type StoredPolicy = Partial<Omit<ServicePolicy, 'outlierDetection'>> & { outlierDetection?: Partial<OutlierPolicy> };
 
 /**
  * A stored, possibly partial policy with the defaults filled in. Policies stored before a field

@@ -4,7 +4,7 @@ import type { Cluster, PriorityList, RandomSource, ServicePolicy } from './types
  * Envoy's default overprovisioning factor as Envoy stores it, in percent (`kDefaultOverProvisioningFactor`):
  * a level keeps all its traffic until fewer than 100/140 (about 71%) of its clusters are healthy.
  */
-export const OVERPROVISIONING_PERCENT = 140;
+const OVERPROVISIONING_PERCENT = 140;
 
 /** How a cluster stands for routing at one moment. */
 export type Availability = 'healthy' | 'unhealthy' | 'drained';
@@ -42,7 +42,7 @@ export interface PriorityLoad {
 }
 
 /** One level's part of the traffic, and how it spreads over the level's clusters. */
-export interface LevelShare {
+interface LevelShare {
   /** Percent of all traffic this level takes: Envoy's integer priority load (0-100). */
   load: number;
   /** Percent of its clusters that are healthy (drained ones do not count either way). */

@@ -1,5 +1,14 @@
+import type { ClusterPut } from '../spec/cluster.js';
+import type { CanaryPolicy, RampPolicy, RoutePut, Subset, SubsetRef } from '../spec/route.js';
+import type { FailoverRule, ServicePut, ServiceSubsets, StoredOutlierPolicy, StoredPolicy } from '../spec/service.js';
 import type { CompiledMatch, RequestView } from './match.js';
 import type { ShareTable } from './shares.js';
+
+// The configured objects (services, clusters, routes) are described once, by the zod schemas in spec/;
+// routing takes the types they parse to.
+export type { LocalityDistribution } from '../spec/service.js';
+export type { EvidenceBounds, RouteMatch, StringMatch } from '../spec/route.js';
+export type { CanaryPolicy, FailoverRule, RampPolicy, ServiceSubsets, Subset, SubsetRef };
 
 /** A point on Earth in degrees. */
 export interface GeoPoint {
@@ -7,80 +16,30 @@ export interface GeoPoint {
   lon: number;
 }
 
-/** Clients of `from` fail over to the regions in `to`, in that order, before distance decides. */
-export interface FailoverRule {
-  from: string;
-  to: string[];
-}
-
 /** A cluster's health as the health sync last judged it; `unknown` (never probed) routes as healthy. */
 export type ClusterHealth = 'healthy' | 'unhealthy' | 'unknown';
 
-/** A cluster as configured: one regional deployment of a service. Plain data, as loaded from the store. */
-export interface ClusterSpec {
-  name: string;
-  region: string;
-  /** Istio's `zone` or `zone/subzone` inside the region; absent or null: none. */
-  zone?: string | null;
-  /** scheme://host[:port], optionally followed by a base path (no trailing slash), as stored. */
-  origin: string;
-  /** The Host header the origin sees; absent or null: the host of `origin`. */
-  originHost?: string | null;
-  latitude: number;
-  longitude: number;
-  weight: number;
-  labels: Record<string, string>;
-  health?: ClusterHealth;
-}
-
-/** Passive health at the edge (Envoy's outlier detection, consecutive-5xx flavour). */
-export interface OutlierPolicy {
-  /** Consecutive 5xx answers or connect failures that eject a cluster (Envoy's consecutive_5xx). */
-  consecutiveFailures: number;
-  /** Each interval a cluster spends back in rotation takes one off its ejection multiplier (Envoy's interval). */
-  intervalMs: number;
-  /** An ejection lasts this long times the cluster's ejection multiplier (Envoy's base_ejection_time). */
-  baseEjectionMs: number;
-  /** No ejection lasts longer than this, or than baseEjectionMs if that is longer (Envoy's max_ejection_time). */
-  maxEjectionMs: number;
-  /** Never more than this percent of a service's clusters ejected at once (Envoy's max_ejection_percent). */
-  maxEjectionPercent: number;
-}
-
 /**
- * Istio's localityLbSetting.distribute: clients in `from` (a locality `region`, `region/zone` or
- * `region/zone/subzone`, where `*` or a missing part matches any) send each `to` locality its percent of
- * their traffic (the percents add up to 100), spread inside a locality by cluster weight.
+ * A cluster as configured: one regional deployment of a service. Plain data, as loaded from the store.
+ * `zone` and `originHost` may be left out (as null: none); the health check is the sync's, not routing's.
  */
-export interface LocalityDistribution {
-  from: string;
-  to: Record<string, number>;
-}
+export type ClusterSpec = Omit<ClusterPut, 'zone' | 'originHost' | 'healthCheck'> & {
+  name: string;
+  zone?: ClusterPut['zone'];
+  originHost?: ClusterPut['originHost'];
+  health?: ClusterHealth;
+};
 
-/** How a service behaves when clusters fail. */
-export interface ServicePolicy {
-  /** Below this normalised total health (percent), health is not trusted. */
-  panicThresholdPercent: number;
-  /** In panic, send nothing (true) instead of ignoring health (false, the default). */
-  failClosed: boolean;
-  /**
-   * Requests in flight per cluster for every request of the service, routed or not (Istio's
-   * DestinationRule connectionPool, Envoy's circuit breaker max_requests); a route's own limit applies too.
-   */
-  maxConcurrent?: number;
-  outlierDetection: OutlierPolicy;
-  /**
-   * Fixed locality shares for the clients each rule's `from` matches (the first that does): the `to`
-   * localities' clusters form their level 0 with those shares; the rest keep their failover order.
-   */
-  distribute?: LocalityDistribution[];
-}
+/** Passive health at the edge (Envoy's outlier detection), every field resolved (see `resolvePolicy`). */
+export type OutlierPolicy = Required<StoredOutlierPolicy>;
+
+/** How a service behaves when clusters fail: its stored policy with the defaults filled in (see `resolvePolicy`). */
+export type ServicePolicy = Omit<StoredPolicy, 'panicThresholdPercent' | 'failClosed' | 'outlierDetection'> &
+  Required<Pick<StoredPolicy, 'panicThresholdPercent' | 'failClosed'>> & { outlierDetection: OutlierPolicy };
 
 /** A service as configured, with its clusters. Plain data, as loaded from the store. */
-export interface ServiceSpec {
+export interface ServiceSpec extends Pick<ServicePut, 'hosts' | 'failover'> {
   name: string;
-  hosts: string[];
-  failover: FailoverRule[];
   clusters: ClusterSpec[];
   policy?: ServicePolicy;
   /** Named subsets routes may refer to by name; absent: none. */
@@ -98,7 +57,8 @@ export interface ServiceSpec {
  * to `cluster` first while it is healthy; mirror-percent and canary-weight hold a route's value; freeze
  * stops automation for a route (or every route of the service).
  */
-export type OverrideAction = 'drain' | 'pin' | 'mirror-percent' | 'canary-weight' | 'freeze';
+export const OVERRIDE_ACTIONS = ['drain', 'pin', 'mirror-percent', 'canary-weight', 'freeze'] as const;
+export type OverrideAction = (typeof OVERRIDE_ACTIONS)[number];
 
 /** An operator's decision that beats computed data. */
 export interface OverrideSpec {
@@ -253,68 +213,6 @@ export interface RequestFacts {
 /** A number in [0, 1), like Math.random; injected so that tests and benchmarks are repeatable. */
 export type RandomSource = () => number;
 
-/** How a header, query parameter or path is compared. Exactly one field is set. */
-export type StringMatch = { exact: string } | { prefix: string } | { regex: string } | { present: true };
-
-/** Which requests a route takes; every field given must match. */
-export interface RouteMatch {
-  path?: { exact: string } | { prefix: string } | { regex: string };
-  methods?: string[];
-  headers?: Record<string, StringMatch>;
-  query?: Record<string, StringMatch>;
-}
-
-/** A label selector over a service's clusters (Istio's DestinationRule subset). Empty: every cluster. */
-export type Subset = Record<string, string>;
-
-/** A service's named subsets: name -> label selector. */
-export type ServiceSubsets = Record<string, Subset>;
-
-/**
- * Where a route sends traffic: a label selector, or the name of one of the service's subsets, resolved
- * to its labels when the snapshot compiles (a name the service does not define selects no cluster).
- */
-export type SubsetRef = Subset | string;
-
-export interface Destination {
-  subset: SubsetRef;
-  weight: number;
-}
-
-export interface RetryPolicy {
-  attempts: number;
-  perTryTimeoutMs: number;
-  /** connect-failure, reset, timeout, 5xx, gateway-error (502/503/504), retriable-4xx (409), or a status code. */
-  retryOn: string[];
-  /** Retries may be at most this percent of the route's recent requests (with a small floor). */
-  budgetPercent: number;
-  /** Also retry non-idempotent methods after a response or timeout, not only after a connect failure. */
-  nonIdempotent: boolean;
-}
-
-/** The bounds a shadow or canary must keep against the primary for automation to move on. */
-export interface EvidenceBounds {
-  /** Outcomes needed since the last step before the next one. */
-  minSamples: number;
-  /** The shadow's (canary's) error rate may exceed the primary's by at most this much (0.01 = 1 point). */
-  maxErrorRateDelta: number;
-  /** The shadow's (canary's) p95 latency may be at most this multiple of the primary's. */
-  maxLatencyRatio: number;
-}
-
-/** Mirror percent automation: up by `step` to `max` while the shadow keeps within bounds. */
-export interface RampPolicy extends EvidenceBounds {
-  step: number;
-  max: number;
-}
-
-/** Canary automation: weight up by `stepWeight` to `maxWeight`, then promotion; rollback on a breach. */
-export interface CanaryPolicy extends EvidenceBounds {
-  subset: SubsetRef;
-  stepWeight: number;
-  maxWeight: number;
-}
-
 /** Where automation has brought a route (kept by the health sync, read by the edges). */
 export interface RouteState {
   mirrorPercent: number | null;
@@ -325,21 +223,9 @@ export interface RouteState {
 
 export type RoutePhase = 'ramping' | 'halted' | 'complete' | 'promoted' | 'rolled-back';
 
-/** A route: an ordered rule of a service. Plain data, as loaded from the store. */
-export interface RouteSpec {
+/** A route: an ordered rule of a service, as its PUT body parses. Plain data, as loaded from the store. */
+export interface RouteSpec extends RoutePut {
   name: string;
   /** Automation's current values (from the store), when the route has a ramp or a canary. */
   state?: RouteState;
-  order: number;
-  match: RouteMatch;
-  destinations: Destination[];
-  affinity?: { cookie: string } | { header: string };
-  mirror?: { subset: SubsetRef; percent: number; ramp?: RampPolicy };
-  /** A canary subset whose weight the health sync moves step by step from what edges observe. */
-  canary?: CanaryPolicy;
-  fault?: { delay?: { percent: number; ms: number }; abort?: { percent: number; status: number } };
-  retries?: RetryPolicy;
-  timeoutMs?: number;
-  maxConcurrent?: number;
-  rateLimit?: { requestsPerSecond: number; burst: number; key: 'client-ip' | 'global' | { header: string } };
 }

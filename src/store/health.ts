@@ -1,14 +1,17 @@
-import { and, desc, eq, gte, isNull, lt, lte, sql } from 'drizzle-orm';
-import type { EdgeWindow, HealthRecord, ProbeResult } from '../health/evaluate.js';
+import { and, asc, desc, eq, gt, gte, sql } from 'drizzle-orm';
+import type { EdgeWindow, HealthRecord } from '../health/evaluate.js';
 import type { EdgeReport } from '../observe/edge-reports.js';
+import { cursorAfter, type Page } from './audit.js';
 import type { Db } from './client.js';
-import type { Write } from './queries.js';
-import { clusterHealth, edgeReports, events, latencyOrders, overrides, syncState } from './schema.js';
+import { byServiceThen, type Reader } from './reader.js';
+import { serialized } from './transaction.js';
+import { clusterHealth, edgeReports, events, latencyOrders, syncState } from './schema.js';
 
-/** An event as stored and listed. */
+/** An event as the API lists it. */
 export interface EventEntry {
   id: number;
-  at: number;
+  /** ISO 8601 UTC. */
+  at: string;
   service: string;
   cluster: string | null;
   kind: string;
@@ -16,22 +19,20 @@ export interface EventEntry {
   detail: unknown;
 }
 
-export type NewEvent = Omit<EventEntry, 'id'>;
-
-export async function loadHealthRecords(db: Db): Promise<Map<string, HealthRecord>> {
+/** The health sync's last verdicts and hysteresis counters, by service then cluster. */
+export async function loadHealthRecords(db: Reader): Promise<Map<string, Map<string, HealthRecord>>> {
   const rows = await db.select().from(clusterHealth);
-  return new Map(
-    rows.map((r) => [
-      `${r.service}/${r.cluster}`,
-      { state: r.state, consecutiveSuccesses: r.consecutiveSuccesses, consecutiveFailures: r.consecutiveFailures, reason: r.reason, changedAt: r.changedAt },
-    ]),
+  return byServiceThen(
+    rows,
+    (r) => r.cluster,
+    (r) => ({ state: r.state, consecutiveSuccesses: r.consecutiveSuccesses, consecutiveFailures: r.consecutiveFailures, reason: r.reason, changedAt: r.changedAt }),
   );
 }
 
 /** One batch insert of what an instance observed; nothing when there is nothing to say. */
 export async function insertEdgeReports(db: Db, instance: string, at: number, rows: EdgeReport[]): Promise<void> {
   if (rows.length === 0) return;
-  await db.insert(edgeReports).values(rows.map((r) => ({ ...r, at, instance })));
+  await serialized(db, () => db.insert(edgeReports).values(rows.map((r) => ({ ...r, at, instance }))));
 }
 
 /**
@@ -39,9 +40,9 @@ export async function insertEdgeReports(db: Db, instance: string, at: number, ro
  * the same recent evidence); and the sync's bookmark, to say how many reports are new.
  */
 export async function loadEdgeWindow(
-  db: Db,
+  db: Reader,
   since: number,
-): Promise<{ windows: Map<string, EdgeWindow>; lastId: number; previousId: number; lastRunAt: number | null }> {
+): Promise<{ windows: Map<string, Map<string, EdgeWindow>>; lastId: number; previousId: number; lastRunAt: number | null }> {
   const [state] = await db.select().from(syncState).where(eq(syncState.id, 1));
   const previousId = state?.lastReportId ?? 0;
   const rows = await db
@@ -54,64 +55,32 @@ export async function loadEdgeWindow(
     .from(edgeReports)
     .where(gte(edgeReports.at, since))
     .groupBy(edgeReports.service, edgeReports.cluster);
-  const windows = new Map(rows.map((r) => [`${r.service}/${r.cluster}`, { requests: Number(r.requests), failures: Number(r.failures) }]));
+  const windows = byServiceThen(
+    rows,
+    (r) => r.cluster,
+    (r) => ({ requests: Number(r.requests), failures: Number(r.failures) }),
+  );
   const [newest] = await db.select({ id: sql<number>`coalesce(max(${edgeReports.id}), 0)` }).from(edgeReports);
   const lastId = Math.max(previousId, Number(newest?.id ?? 0));
   return { windows, lastId, previousId, lastRunAt: state?.lastRunAt ?? null };
 }
 
-export function upsertHealth(db: Db, service: string, cluster: string, record: HealthRecord, probe: ProbeResult, at: number): Write {
-  const values = {
-    service,
-    cluster,
-    state: record.state,
-    consecutiveSuccesses: record.consecutiveSuccesses,
-    consecutiveFailures: record.consecutiveFailures,
-    lastProbeAt: at,
-    lastStatus: probe.status,
-    lastLatencyMs: probe.latencyMs,
-    lastError: probe.error,
-    reason: record.reason,
-    changedAt: record.changedAt,
-  };
-  const { service: _s, cluster: _c, ...set } = values;
-  return db.insert(clusterHealth).values(values).onConflictDoUpdate({ target: [clusterHealth.service, clusterHealth.cluster], set });
-}
-
-export function insertEvents(db: Db, rows: NewEvent[]): Write[] {
-  return rows.length ? [db.insert(events).values(rows)] : [];
-}
-
-export function saveSyncState(db: Db, at: number, lastReportId: number, retainReportsMs: number): Write[] {
-  return [
-    db
-      .insert(syncState)
-      .values({ id: 1, lastRunAt: at, lastReportId })
-      .onConflictDoUpdate({ target: syncState.id, set: { lastRunAt: at, lastReportId } }),
-    db.delete(edgeReports).where(lt(edgeReports.at, at - retainReportsMs)),
-  ];
-}
-
-/** Overrides whose time ran out but that nobody has marked ended yet. */
-export async function expiredOverrides(db: Db, now: number) {
-  return db
-    .select()
-    .from(overrides)
-    .where(and(isNull(overrides.endedAt), lte(overrides.expiresAt, now)));
-}
-
-/** The newest events first, for one service or all. */
-export async function listEvents(db: Db, opts: { service?: string; limit: number }): Promise<EventEntry[]> {
-  return db
+/**
+ * Events for one service or all. Without `after`: the newest first. With `after` (a poller's cursor):
+ * the events after that id, oldest first.
+ */
+export async function listEvents(db: Reader, opts: { service?: string; after?: number; limit: number }): Promise<Page<EventEntry>> {
+  const rows = await db
     .select()
     .from(events)
-    .where(opts.service ? eq(events.service, opts.service) : undefined)
-    .orderBy(desc(events.id))
+    .where(and(opts.service ? eq(events.service, opts.service) : undefined, opts.after === undefined ? undefined : gt(events.id, opts.after)))
+    .orderBy(opts.after === undefined ? desc(events.id) : asc(events.id))
     .limit(opts.limit);
+  return { entries: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })), next: cursorAfter(rows, opts.after) };
 }
 
 /** Mean latency and samples per (service, client region, cluster) from edge reports since `since`. */
-export async function loadRegionLatencies(db: Db, since: number) {
+export async function loadRegionLatencies(db: Reader, since: number) {
   const rows = await db
     .select({
       service: edgeReports.service,
@@ -126,17 +95,6 @@ export async function loadRegionLatencies(db: Db, since: number) {
   return rows.map((r) => ({ ...r, requests: Number(r.requests), latencyMsSum: Number(r.latencyMsSum) }));
 }
 
-export async function loadLatencyOrders(db: Db) {
+export async function loadLatencyOrders(db: Reader) {
   return db.select().from(latencyOrders);
-}
-
-export function saveLatencyOrder(db: Db, service: string, clientRegion: string, regions: { region: string; meanMs: number; samples: number }[], at: number): Write {
-  return db
-    .insert(latencyOrders)
-    .values({ service, clientRegion, regions, updatedAt: at })
-    .onConflictDoUpdate({ target: [latencyOrders.service, latencyOrders.clientRegion], set: { regions, updatedAt: at } });
-}
-
-export function deleteLatencyOrder(db: Db, service: string, clientRegion: string): Write {
-  return db.delete(latencyOrders).where(and(eq(latencyOrders.service, service), eq(latencyOrders.clientRegion, clientRegion)));
 }

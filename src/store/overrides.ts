@@ -1,13 +1,12 @@
 import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL } from 'drizzle-orm';
 import type { OverrideAction, OverrideSpec } from '../routing/types.js';
-import type { Db } from './client.js';
-import { audit, commit, type Actor } from './queries.js';
-import { events, overrides } from './schema.js';
+import type { Reader } from './reader.js';
+import { overrides } from './schema.js';
 
 export type OverrideRow = typeof overrides.$inferSelect;
 
 /** Who ends an override whose time ran out. */
-const EXPIRY = 'expiry';
+export const EXPIRY = 'expiry';
 
 /** An override as the API shows it. */
 export interface OverrideView {
@@ -30,7 +29,7 @@ export interface OverrideView {
 }
 
 /** The part of an override routing uses. */
-export function toOverrideSpecRow(row: OverrideRow): OverrideSpec {
+export function toOverrideSpec(row: OverrideRow): OverrideSpec {
   return { id: row.id, service: row.service, action: row.action, cluster: row.cluster, region: row.region, route: row.route, value: row.value, expiresAt: row.expiresAt };
 }
 
@@ -56,7 +55,7 @@ export function viewOverride(row: OverrideRow, now: number): OverrideView {
 }
 
 /** Overrides newest first; `active` keeps only those in force at `now` (true) or only those ended (false). */
-export async function listOverrides(db: Db, opts: { service?: string; active?: { now: number; active: boolean }; limit: number }): Promise<OverrideRow[]> {
+export async function listOverrides(db: Reader, opts: { service?: string; active?: { now: number; active: boolean }; limit: number }): Promise<OverrideRow[]> {
   const conditions: (SQL | undefined)[] = [];
   if (opts.service) conditions.push(eq(overrides.service, opts.service));
   if (opts.active?.active === true) conditions.push(isNull(overrides.endedAt), gt(overrides.expiresAt, opts.active.now));
@@ -69,54 +68,15 @@ export async function listOverrides(db: Db, opts: { service?: string; active?: {
     .limit(opts.limit);
 }
 
-export async function getOverride(db: Db, id: string): Promise<OverrideRow | null> {
+/** Overrides whose time ran out but that nobody has marked ended yet. */
+export async function expiredOverrides(db: Reader, now: number): Promise<OverrideRow[]> {
+  return db
+    .select()
+    .from(overrides)
+    .where(and(isNull(overrides.endedAt), lte(overrides.expiresAt, now)));
+}
+
+export async function getOverride(db: Reader, id: string): Promise<OverrideRow | null> {
   const rows = await db.select().from(overrides).where(eq(overrides.id, id));
   return rows[0] ?? null;
-}
-
-/** Records an override, its audit entry and an event, and bumps the revision so edges pick it up. */
-export async function createOverride(db: Db, actor: Actor, row: OverrideRow): Promise<void> {
-  await commit(db, actor, [
-    db.insert(overrides).values(row),
-    audit(db, actor, 'override.create', `overrides/${row.id}`, null, row),
-    db.insert(events).values({
-      at: actor.now,
-      service: row.service,
-      cluster: row.cluster,
-      kind: 'override-applied',
-      message: `${row.action} ${describeTarget(row)} by ${row.actor} until ${new Date(row.expiresAt).toISOString()}: ${row.reason}`,
-      detail: row,
-    }),
-  ]);
-}
-
-/** Ends an override (deleted by an operator, or expired as seen by the health sync). */
-export function endOverrideWrites(db: Db, actor: Actor, row: OverrideRow, endReason: 'expired' | 'deleted') {
-  // An expired override ended at its expiry, by the expiry, whoever noticed it (the sync's actor is audited).
-  const endedAt = endReason === 'expired' ? row.expiresAt : actor.now;
-  const endedBy = endReason === 'expired' ? EXPIRY : actor.name;
-  const ended: OverrideRow = { ...row, endedAt, endedBy, endReason };
-  return [
-    db.update(overrides).set({ endedAt, endedBy, endReason }).where(and(eq(overrides.id, row.id), isNull(overrides.endedAt))),
-    audit(db, actor, endReason === 'expired' ? 'override.expire' : 'override.delete', `overrides/${row.id}`, row, ended),
-    db.insert(events).values({
-      at: actor.now,
-      service: row.service,
-      cluster: row.cluster,
-      kind: endReason === 'expired' ? 'override-expired' : 'override-ended',
-      message: `${row.action} ${describeTarget(row)} ${endReason === 'expired' ? 'expired' : `ended by ${actor.name}`}`,
-      detail: ended,
-    }),
-  ] as const;
-}
-
-export async function endOverride(db: Db, actor: Actor, row: OverrideRow): Promise<void> {
-  await commit(db, actor, [...endOverrideWrites(db, actor, row, 'deleted')]);
-}
-
-export function describeTarget(row: Pick<OverrideRow, 'service' | 'cluster' | 'region' | 'route' | 'value'>): string {
-  if (row.route) return `${row.service} route ${row.route}${row.value !== null ? ` at ${row.value}` : ''}`;
-  if (row.cluster && row.region) return `${row.service}/${row.cluster} for clients in ${row.region}`;
-  if (row.cluster) return `${row.service}/${row.cluster}`;
-  return `${row.service} in ${row.region}`;
 }

@@ -1,24 +1,25 @@
-import { and, asc, eq, gt, gte } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, sql } from 'drizzle-orm';
 import { emptyBuckets, quantileMs } from '../observe/latency.js';
 import type { RouteSample, SampleKind } from '../observe/route-samples.js';
 import type { RouteSpec } from '../routing/types.js';
 import type { Db } from './client.js';
-import { audit, commit, type Actor, type Write } from './queries.js';
-import { routeSamples, routes } from './schema.js';
+import type { Reader } from './reader.js';
+import { serialized } from './transaction.js';
+import { routeSamples, routes, routeState } from './schema.js';
 
 /** A route as the admin API shows it. */
 export type RouteConfig = RouteSpec & { service: string };
 
-export function toRouteConfig(row: typeof routes.$inferSelect): RouteConfig {
+function toRouteConfig(row: typeof routes.$inferSelect): RouteConfig {
   return { service: row.service, name: row.name, order: row.order, ...row.spec };
 }
 
-export async function listRoutes(db: Db, service: string): Promise<RouteConfig[]> {
+export async function listRoutes(db: Reader, service: string): Promise<RouteConfig[]> {
   const rows = await db.select().from(routes).where(eq(routes.service, service)).orderBy(asc(routes.order), asc(routes.name));
   return rows.map(toRouteConfig);
 }
 
-export async function getRoute(db: Db, service: string, name: string): Promise<RouteConfig | null> {
+export async function getRoute(db: Reader, service: string, name: string): Promise<RouteConfig | null> {
   const rows = await db
     .select()
     .from(routes)
@@ -26,33 +27,10 @@ export async function getRoute(db: Db, service: string, name: string): Promise<R
   return rows[0] ? toRouteConfig(rows[0]) : null;
 }
 
-export async function putRoute(db: Db, actor: Actor, before: RouteConfig | null, after: RouteConfig): Promise<void> {
-  await commit(db, actor, routeWrites(db, actor, before, after));
-}
-
-/** A route upsert and its audit entry, for a caller's batch. */
-export function routeWrites(db: Db, actor: Actor, before: RouteConfig | null, after: RouteConfig): Write[] {
-  const { service, name, order, ...spec } = after;
-  return [
-    db
-      .insert(routes)
-      .values({ service, name, order, spec, createdAt: actor.now, updatedAt: actor.now })
-      .onConflictDoUpdate({ target: [routes.service, routes.name], set: { order, spec, updatedAt: actor.now } }),
-    audit(db, actor, before ? 'route.update' : 'route.create', `services/${service}/routes/${name}`, before, after),
-  ];
-}
-
-export async function deleteRoute(db: Db, actor: Actor, before: RouteConfig): Promise<void> {
-  await commit(db, actor, [
-    db.delete(routes).where(and(eq(routes.service, before.service), eq(routes.name, before.name))),
-    audit(db, actor, 'route.delete', `services/${before.service}/routes/${before.name}`, before, null),
-  ]);
-}
-
 /** One batch insert of what an instance saw of routes' primary, mirrored and canary requests. */
 export async function insertRouteSamples(db: Db, instance: string, at: number, rows: RouteSample[]): Promise<void> {
   if (rows.length === 0) return;
-  await db.insert(routeSamples).values(rows.map((r) => ({ ...r, at, instance })));
+  await serialized(db, () => db.insert(routeSamples).values(rows.map((r) => ({ ...r, at, instance }))));
 }
 
 /** A route's samples of one kind over a window, summed across instances. */
@@ -64,9 +42,9 @@ export interface SampleWindow {
   lastId: number;
 }
 
-/** Route samples flushed after `afterId` (and at or after `since`), summed per kind. */
+/** Route samples flushed after `afterId` (and at or after `since`), summed per kind: the GET route's view. */
 export async function loadSampleWindows(
-  db: Db,
+  db: Reader,
   service: string,
   route: string,
   opts: { since?: number; afterId?: number } = {},
@@ -75,8 +53,35 @@ export async function loadSampleWindows(
     .select()
     .from(routeSamples)
     .where(and(eq(routeSamples.service, service), eq(routeSamples.route, route), gte(routeSamples.at, opts.since ?? 0), gt(routeSamples.id, opts.afterId ?? 0)));
+  return sumWindows(rows, opts.afterId ?? 0);
+}
+
+export type RouteSampleRow = typeof routeSamples.$inferSelect;
+
+/**
+ * The evidence automation has not used yet, for every route, in one query: each route's samples after
+ * the older of its two bookmarks (all of them for a route without state). By service, then route.
+ */
+export async function loadUnusedSamples(db: Reader): Promise<Map<string, Map<string, RouteSampleRow[]>>> {
+  const rows = await db
+    .select({ sample: routeSamples })
+    .from(routeSamples)
+    .leftJoin(routeState, and(eq(routeState.service, routeSamples.service), eq(routeState.route, routeSamples.route)))
+    .where(sql`${routeSamples.id} > min(coalesce(${routeState.sampleBookmark}, 0), coalesce(${routeState.canaryBookmark}, 0))`);
+  const byService = new Map<string, Map<string, RouteSampleRow[]>>();
+  for (const { sample } of rows) {
+    const routes = byService.get(sample.service) ?? new Map<string, RouteSampleRow[]>();
+    byService.set(sample.service, routes);
+    routes.set(sample.route, [...(routes.get(sample.route) ?? []), sample]);
+  }
+  return byService;
+}
+
+/** Samples after `afterId`, summed per kind. */
+export function sumWindows(rows: readonly RouteSampleRow[], afterId: number): Record<SampleKind, SampleWindow> {
   const windows = { primary: emptyWindow(), mirror: emptyWindow(), canary: emptyWindow() };
   for (const r of rows) {
+    if (r.id <= afterId) continue;
     const w = windows[r.kind];
     w.requests += r.requests;
     w.errors += r.errors;

@@ -1,5 +1,21 @@
+/**
+ * The one way configuration reaches the edge: read the revision (one cheap query) -> load the snapshot
+ * source (one consistent batch) -> compile (reusing the services that did not change) -> cache. The
+ * runtime's hot path, the health sync, the failover matrix, explain and the override checks all get
+ * their snapshot from here.
+ */
+import { eq, isNull } from 'drizzle-orm';
 import { describeError } from '../observe/log.js';
-import type { Snapshot } from '../routing/types.js';
+import { compileSnapshot } from '../routing/compile.js';
+import { resolvePolicy } from '../routing/policy.js';
+import type { ClusterSpec, ServiceSpec, Snapshot, SnapshotSource } from '../routing/types.js';
+import { toOverrideSpec } from './overrides.js';
+import { readTogether, type Reader } from './reader.js';
+import { initialState, toRouteState } from './route-state.js';
+import { clusterHealth, clusters, latencyOrders, overrides, revision, routes, routeState, serviceHosts, services } from './schema.js';
+import type { Db } from './client.js';
+import { toClusterConfig } from './services.js';
+
 
 export interface SnapshotCacheOptions {
   /** The store's current revision: one cheap query. */
@@ -65,6 +81,15 @@ export class SnapshotCache {
     return this.#current;
   }
 
+  /**
+   * The snapshot at the store's current revision (a version check first; the last good one when the
+   * store cannot be read): what the admin API shows, as every edge will route after its next refresh.
+   */
+  async latest(): Promise<Snapshot | null> {
+    await this.refresh();
+    return this.peek(() => undefined);
+  }
+
   /** Checks the store's revision and reloads when it moved. Concurrent calls share one check. */
   refresh(): Promise<void> {
     this.#inflight ??= this.#refresh().finally(() => {
@@ -79,10 +104,81 @@ export class SnapshotCache {
       if (!this.#current || version !== this.#current.version) this.#current = await this.options.load();
       this.#lastError = null;
     } catch (error) {
-      this.#lastError = { at: this.options.now(), message: describeError(error) };
+      // `at` says since when the store has been failing: kept while failures continue.
+      this.#lastError = { at: this.#lastError?.at ?? this.options.now(), message: describeError(error) };
       this.options.onError(error);
     } finally {
       this.#checkedAt = this.options.now();
     }
   }
+}
+
+/** The current revision; 0 for a store that has never been written. One cheap query. */
+export async function readRevision(db: Reader): Promise<number> {
+  const rows = await db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1));
+  return rows[0]?.version ?? 0;
+}
+
+/**
+ * Everything routing needs, read in one consistent batch (one round trip): config, the health sync's
+ * verdicts and the overrides not yet ended (routing drops the expired ones by the clock).
+ */
+export async function loadSnapshotSource(db: Reader): Promise<SnapshotSource> {
+  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows, routeRows, stateRows, latencyRows] = await readTogether(db, [
+    db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
+    db.select().from(services),
+    db.select().from(serviceHosts),
+    db.select().from(clusters),
+    db.select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state }).from(clusterHealth),
+    db.select().from(overrides).where(isNull(overrides.endedAt)),
+    db.select().from(routes).orderBy(routes.order, routes.name),
+    db.select().from(routeState),
+    db.select().from(latencyOrders),
+  ]);
+  const states = new Map(stateRows.map((r) => [`${r.service}/${r.route}`, toRouteState(r)]));
+  const health = new Map(healthRows.map((h) => [`${h.service}/${h.cluster}`, h.state]));
+  const specs = new Map<string, ServiceSpec>(
+    serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, policy: resolvePolicy(s.policy), subsets: s.subsets, hosts: [], clusters: [], routes: [] }]),
+  );
+  for (const r of routeRows) {
+    const automated = r.spec.mirror?.ramp || r.spec.canary;
+    const state = automated ? (states.get(`${r.service}/${r.name}`) ?? initialState(r.spec)) : undefined;
+    specs.get(r.service)?.routes?.push({ name: r.name, order: r.order, ...r.spec, ...(state ? { state } : {}) });
+  }
+  for (const l of latencyRows) {
+    const spec = specs.get(l.service);
+    if (spec) spec.latencyOrders = { ...spec.latencyOrders, [l.clientRegion]: l.regions.map((x) => x.region) };
+  }
+  for (const h of hostRows) specs.get(h.service)?.hosts.push(h.host);
+  for (const c of clusterRows) {
+    const spec: ClusterSpec = { ...toClusterConfig(c), health: health.get(`${c.service}/${c.name}`) ?? 'unknown' };
+    specs.get(c.service)?.clusters.push(spec);
+  }
+  return { version: rev[0]?.version ?? 0, services: [...specs.values()], overrides: overrideRows.map(toOverrideSpec) };
+}
+
+/** What a pipeline needs beyond the store. */
+export interface PipelineOptions {
+  now: () => number;
+  refreshMs: number;
+  onError: (error: unknown) => void;
+  /** Called with each snapshot loaded from the store (say, to forget state about clusters that are gone). */
+  onLoad?: (snapshot: Snapshot) => void;
+}
+
+/** The pipeline over a store: a cache whose loads read the store and compile against the last snapshot. */
+export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCache {
+  const cache: SnapshotCache = new SnapshotCache({
+    readVersion: () => readRevision(db),
+    load: async () => {
+      const snapshot = compileSnapshot(await loadSnapshotSource(db), options.now(), cache.current ?? undefined);
+      options.onLoad?.(snapshot);
+      return snapshot;
+    },
+    rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at, snapshot),
+    refreshMs: options.refreshMs,
+    now: options.now,
+    onError: options.onError,
+  });
+  return cache;
 }

@@ -2,7 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send } from '../../scripts/http-client.js';
-import { putCluster, putService } from '../../src/store/queries.js';
+import { putCluster } from '../../src/control/clusters.js';
+import { putService } from '../../src/control/services.js';
 import { clusterBody, serviceBody } from '../support/factories.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server.js';
 import { dbState, expectProblem } from './api-support.js';
@@ -27,8 +28,8 @@ const ROUTES: { method: string; path: string; body?: unknown }[] = [
 async function seed(server: TestServer): Promise<void> {
   const db = server.runtime.store.db;
   const actor = { name: 'seed', requestId: 'seed', now: 1 };
-  await putService(db, actor, null, { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {}, subsets: {} });
-  await putCluster(db, actor, null, { service: 'shop', name: 'eu', ...clusterBody('eu-west1', 'https://eu.shop.internal'), healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 } });
+  await putService(db, actor, { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {}, subsets: {} });
+  await putCluster(db, actor, { service: 'shop', name: 'eu', ...clusterBody('eu-west1', 'https://eu.shop.internal'), healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 } });
 }
 
 function call(server: TestServer, method: string, path: string, headers: Record<string, string>, body?: unknown) {

@@ -10,7 +10,7 @@ import {
   type ProbeResult,
 } from '../../src/health/evaluate.js';
 import type { ClusterHealth } from '../../src/routing/types.js';
-import type { HealthCheck } from '../../src/store/schema.js';
+import type { HealthCheck } from '../../src/spec/cluster.js';
 
 const T0 = 1_700_000_000_000;
 const ROUND_MS = 10_000;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from '../../scripts/upstream.js';
 import { probeCluster } from '../../src/health/probe.js';
 import { undiciTransport, type UndiciTransport } from '../../src/node/undici-transport.js';
-import type { HealthCheck } from '../../src/store/schema.js';
+import type { HealthCheck } from '../../src/spec/cluster.js';
 
 const check: HealthCheck = { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2_000, healthyThreshold: 2, unhealthyThreshold: 2 };
 

@@ -27,6 +27,8 @@ interface Row {
   candidate: Evidence;
   /** null: no move (and the state is kept as it was). */
   next: RampState | null;
+  /** With `next: null`: whether the evidence was still used up (judged and found within bounds). */
+  consumed?: boolean;
   reason?: RegExp;
 }
 
@@ -51,18 +53,20 @@ const mirrorRows: Row[] = [
   { name: 'no primary samples: errors above the bound still breach', primary: ev(0, null, null), state: st(10), candidate: ev(20, 0.06, 10), next: st(0, 'halted') },
   { name: 'halted is terminal (good evidence)', state: st(0, 'halted'), candidate: ev(1000, 0, 1), next: null },
   { name: 'halted is terminal (bad evidence)', state: st(0, 'halted'), candidate: ev(1000, 1, 9000), next: null },
-  { name: 'complete is terminal (good evidence)', state: st(50, 'complete'), candidate: ev(1000, 0, 1), next: null },
-  { name: 'complete is terminal (bad evidence)', state: st(50, 'complete'), candidate: ev(1000, 1, 9000), next: null },
+  // The guard keeps guarding at max (issue 10): a shadow at 28% errors against 0% is not left at 100%.
+  { name: 'complete, within bounds: stays, the window used up', state: st(50, 'complete'), candidate: ev(1000, 0, 1), next: null, consumed: true },
+  { name: 'complete, too few samples: waits', state: st(50, 'complete'), candidate: ev(19, 1, 9000), next: null },
+  { name: 'complete, breached: halted at 0', policy: { max: 100 }, state: st(100, 'complete'), primary: ev(500, 0, 100), candidate: ev(100, 0.28, 100), next: st(0, 'halted'), reason: /shadow breached: error rate 28% against the primary's 0%/ },
 ];
 
 describe('decideMirrorRamp', () => {
-  it.each(mirrorRows)('$name', ({ policy, state, primary = PRIMARY, candidate, next, reason }) => {
+  it.each(mirrorRows)('$name', ({ policy, state, primary = PRIMARY, candidate, next, consumed = false, reason }) => {
     const p = { ...RAMP, ...policy };
     const d = decideMirrorRamp(p, state, primary, candidate);
     if (next === null) {
       expect(d.move).toBeNull();
       expect(d.next).toEqual(state);
-      expect(d.consumed).toBe(false);
+      expect(d.consumed).toBe(consumed);
       return;
     }
     expect(d.next).toEqual(next);
@@ -140,20 +144,20 @@ const canaryRows: Row[] = [
   { name: 'latency breach: rolled back to 0', state: st(40), candidate: ev(30, 0.01, 200), next: st(0, 'rolled-back'), reason: /canary breached: p95 200 ms against the primary's 100 ms \(allowed 1.5x\)/ },
   { name: 'error rate exactly at the bound is fine', primary: ev(500, 0, 100), policy: { maxErrorRateDelta: 0.5 }, state: st(20), candidate: ev(20, 0.5, 100), next: st(40) },
   { name: 'p95 exactly at the ratio is fine', state: st(20), candidate: ev(20, 0, 150), next: st(40) },
-  { name: 'promoted is terminal (good evidence)', state: st(100, 'promoted'), candidate: ev(1000, 0, 1), next: null },
-  { name: 'promoted is terminal (bad evidence)', state: st(100, 'promoted'), candidate: ev(1000, 1, 9000), next: null },
+  { name: 'promoted, within bounds: stays promoted, the window used up', state: st(100, 'promoted'), candidate: ev(1000, 0, 1), next: null, consumed: true },
+  { name: 'promoted, breached: rolled back to 0', state: st(100, 'promoted'), candidate: ev(1000, 1, 9000), next: st(0, 'rolled-back'), reason: /canary breached: error rate 100%/ },
   { name: 'rolled-back is terminal (good evidence)', state: st(0, 'rolled-back'), candidate: ev(1000, 0, 1), next: null },
   { name: 'rolled-back is terminal (bad evidence)', state: st(0, 'rolled-back'), candidate: ev(1000, 1, 9000), next: null },
 ];
 
 describe('decideCanary', () => {
-  it.each(canaryRows)('$name', ({ policy, state, primary = PRIMARY, candidate, next, reason }) => {
+  it.each(canaryRows)('$name', ({ policy, state, primary = PRIMARY, candidate, next, consumed = false, reason }) => {
     const p = { ...CANARY, ...(policy as Partial<CanaryPolicy>) };
     const d = decideCanary(p, state, primary, candidate);
     if (next === null) {
       expect(d.move).toBeNull();
       expect(d.next).toEqual(state);
-      expect(d.consumed).toBe(false);
+      expect(d.consumed).toBe(consumed);
       return;
     }
     expect(d.next).toEqual(next);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FieldError } from '../../src/problem.js';
 import { planIstioImport, type IstioImportPlan, type PlannedService } from '../../src/istio/import.js';
 import { durationMs } from '../../src/istio/reader.js';
-import { policySchema } from '../../src/api/schemas.js';
+import { policySchema } from '../../src/spec/service.js';
 import type { RouteSpec } from '../../src/routing/types.js';
 import { dbState, expectProblem } from '../api/api-support.js';
 import { clusterBody, serviceBody } from '../support/factories.js';

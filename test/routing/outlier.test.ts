@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { policySchema } from '../../src/api/schemas.js';
+import { policySchema } from '../../src/spec/service.js';
 import { compileSnapshot } from '../../src/routing/compile.js';
 import { decide } from '../../src/routing/decide.js';
 import { OutlierDetector } from '../../src/routing/outlier.js';

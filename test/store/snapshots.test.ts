@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileSnapshot } from '../../src/routing/compile.js';
 import type { Snapshot } from '../../src/routing/types.js';
-import { loadSnapshotSource, putService, readRevision } from '../../src/store/queries.js';
-import { SnapshotCache } from '../../src/store/snapshot-cache.js';
+import { putService } from '../../src/control/services.js';
+import { loadSnapshotSource, readRevision, SnapshotCache } from '../../src/store/snapshots.js';
 import { actor, openTempStore, serviceConfig, type TempStore } from './temp-store.js';
 
 const REFRESH_MS = 1_000;
@@ -263,7 +263,7 @@ describe('SnapshotCache over the real store', () => {
     expect(empty?.version).toBe(0);
     expect(empty?.byHost.size).toBe(0);
 
-    await putService(db, actor(1), null, serviceConfig('shop', ['shop.example.com']));
+    await putService(db, actor(1), serviceConfig('shop', ['shop.example.com']));
     clock = 10;
     expect((await cache.get(none))?.version).toBe(0);
 

@@ -1,0 +1,86 @@
+import { and, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
+import { Problem, notFound } from '../problem.js';
+import type { Db } from '../store/client.js';
+import { clusterHealth, clusters, latencyOrders, overrides, routes, routeSamples, routeState, serviceHosts, services } from '../store/schema.js';
+import { getService, listClusters, type ServiceConfig } from '../store/services.js';
+import type { Tx } from '../store/transaction.js';
+import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx } from './command.js';
+
+/**
+ * PUT a service by name: its hosts must belong to no other service (checked and written in one
+ * transaction, so two services cannot take one host at once). A service created under the name of a
+ * deleted one starts clean: no health, route state or samples of its namesake.
+ */
+export function putService(db: Db, actor: Actor, after: ServiceConfig): Promise<CommandResult<{ config: ServiceConfig; created: boolean }>> {
+  return runCommand(db, actor, async (c) => {
+    const taken = after.hosts.length ? await c.tx.select().from(serviceHosts).where(and(inArray(serviceHosts.host, after.hosts), ne(serviceHosts.service, after.name))) : [];
+    if (taken.length) {
+      return refuse(
+        new Problem({
+          code: 'host-taken',
+          detail: taken.map((t) => `${t.host} belongs to service "${t.service}"`).join('; '),
+          errors: taken.map((t) => ({ field: `hosts.${after.hosts.indexOf(t.host)}`, message: `already belongs to service "${t.service}"` })),
+        }),
+      );
+    }
+    const before = await getService(c.tx, after.name);
+    const { now } = c.actor;
+    if (!before) await forgetDerivedState(c.tx, after.name);
+    await c.tx
+      .insert(services)
+      .values({ name: after.name, failover: after.failover, policy: after.policy, subsets: after.subsets, createdAt: now, updatedAt: now })
+      .onConflictDoUpdate({ target: services.name, set: { failover: after.failover, policy: after.policy, subsets: after.subsets, updatedAt: now } });
+    await c.tx.delete(serviceHosts).where(eq(serviceHosts.service, after.name));
+    if (after.hosts.length) await c.tx.insert(serviceHosts).values(after.hosts.map((host) => ({ host, service: after.name })));
+    await c.audit({ action: before ? 'service.update' : 'service.create', target: `services/${after.name}`, before, after });
+    return done({ config: after, created: !before });
+  });
+}
+
+/** DELETE a service: its clusters, routes and hosts, the state derived from them, and its overrides end. */
+export function deleteService(db: Db, actor: Actor, name: string): Promise<CommandResult<null>> {
+  return runCommand(db, actor, async (c) => {
+    const before = await getService(c.tx, name);
+    if (!before) return refuse(notFound(`service "${name}"`));
+    const clustersBefore = await listClusters(c.tx, name);
+    await endOverridesOf(c, { service: name }, 'its service was deleted');
+    await forgetDerivedState(c.tx, name);
+    await c.tx.delete(clusters).where(eq(clusters.service, name));
+    await c.tx.delete(routes).where(eq(routes.service, name));
+    await c.tx.delete(serviceHosts).where(eq(serviceHosts.service, name));
+    await c.tx.delete(services).where(eq(services.name, name));
+    await c.audit({ action: 'service.delete', target: `services/${name}`, before: { ...before, clusters: clustersBefore }, after: null });
+    return done(null);
+  });
+}
+
+/** What the sync and the edges derived for a service: health verdicts, route state, samples, latency orders. */
+async function forgetDerivedState(tx: Tx, service: string): Promise<void> {
+  await tx.delete(clusterHealth).where(eq(clusterHealth.service, service));
+  await tx.delete(routeState).where(eq(routeState.service, service));
+  await tx.delete(routeSamples).where(eq(routeSamples.service, service));
+  await tx.delete(latencyOrders).where(eq(latencyOrders.service, service));
+}
+
+/**
+ * Ends the active overrides about a service (or one of its clusters or routes), as an operator's delete
+ * would (audited, with an event): an override about something that no longer exists must not come back
+ * with its namesake.
+ */
+export async function endOverridesOf(c: CommandTx, about: { service: string; cluster?: string; route?: string }, why: string): Promise<void> {
+  const { now, name } = c.actor;
+  const which = and(
+    eq(overrides.service, about.service),
+    about.cluster === undefined ? undefined : eq(overrides.cluster, about.cluster),
+    about.route === undefined ? undefined : eq(overrides.route, about.route),
+  );
+  const rows = await c.tx
+    .update(overrides)
+    .set({ endedAt: now, endedBy: name, endReason: 'deleted' })
+    .where(and(which, isNull(overrides.endedAt), gt(overrides.expiresAt, now)))
+    .returning();
+  for (const row of rows) {
+    await c.audit({ action: 'override.delete', target: `overrides/${row.id}`, before: { ...row, endedAt: null, endedBy: null, endReason: null }, after: row });
+    await c.event({ at: now, service: row.service, cluster: row.cluster, kind: 'override-ended', message: `${row.action} override ${row.id} ended: ${why}`, detail: row });
+  }
+}
