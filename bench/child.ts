@@ -36,7 +36,17 @@ interface Started {
 }
 
 /** RFC 9110 section 7.6.1 connection-specific fields, plus Host (the pool's origin sets it). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -94,18 +104,26 @@ async function start(role: ChildRole, args: string[]): Promise<Started> {
         if (value !== undefined && name !== 'host' && !HOP_BY_HOP.has(name)) headers[name] = value;
       }
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-      pool.request({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers, body: hasBody ? req : null }).then(
-        ({ statusCode, headers: answer, body }) => {
-          const out: Record<string, string | string[]> = {};
-          for (const [name, value] of Object.entries(answer)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-          res.writeHead(statusCode, out);
-          body.pipe(res);
-        },
-        () => {
-          if (!res.headersSent) res.writeHead(502);
-          res.end();
-        },
-      );
+      pool
+        .request({
+          method: req.method as Dispatcher.HttpMethod,
+          path: req.url ?? '/',
+          headers,
+          body: hasBody ? req : null,
+        })
+        .then(
+          ({ statusCode, headers: answer, body }) => {
+            const out: Record<string, string | string[]> = {};
+            for (const [name, value] of Object.entries(answer))
+              if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+            res.writeHead(statusCode, out);
+            body.pipe(res);
+          },
+          () => {
+            if (!res.headersSent) res.writeHead(502);
+            res.end();
+          },
+        );
     });
     const url = await listen(server);
     return { url, served: () => 0, close: () => closeServer(server).then(() => pool.close()) };
@@ -120,7 +138,15 @@ async function start(role: ChildRole, args: string[]): Promise<Started> {
       req.resume();
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': 'bench-upstream' });
-        res.end(JSON.stringify({ cluster: 'bench-upstream', region: 'us-east1', method: req.method, path: req.url, body: '' }));
+        res.end(
+          JSON.stringify({
+            cluster: 'bench-upstream',
+            region: 'us-east1',
+            method: req.method,
+            path: req.url,
+            body: '',
+          }),
+        );
       });
     });
     const wss = new WebSocketServer({ server, perMessageDeflate: false });
@@ -157,7 +183,13 @@ try {
   process.on('message', (message: { type?: string }) => {
     if (message?.type === 'stats') {
       const cpu = process.cpuUsage();
-      send({ type: 'stats', served: server.served(), cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssMb: process.memoryUsage().rss / 2 ** 20 });
+      send({
+        type: 'stats',
+        served: server.served(),
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+        rssMb: process.memoryUsage().rss / 2 ** 20,
+      });
     } else if (message?.type === 'stop') {
       const exit = setTimeout(() => process.exit(0), 3_000);
       exit.unref();

@@ -3,7 +3,16 @@ import { runInNewContext } from 'node:vm';
 import { compileSnapshot } from '../src/routing/compile.js';
 import { decide } from '../src/routing/decide.js';
 import { seededRandom } from '../src/routing/random.js';
-import type { ClusterSpec, FailoverRule, OverrideSpec, RandomSource, RequestFacts, ServiceSpec, Snapshot, SnapshotSource } from '../src/routing/types.js';
+import type {
+  ClusterSpec,
+  FailoverRule,
+  OverrideSpec,
+  RandomSource,
+  RequestFacts,
+  ServiceSpec,
+  Snapshot,
+  SnapshotSource,
+} from '../src/routing/types.js';
 import { percentile } from './stats.js';
 
 /** Ten cloud regions at roughly their real data-centre coordinates. */
@@ -22,10 +31,34 @@ export const BENCH_REGIONS = [
 
 /** Where clients are: cities on every continent (clients without a region header are located here). */
 const CLIENT_CITIES = [
-  [40.7, -74.0], [34.1, -118.2], [41.9, -87.6], [19.4, -99.1], [4.7, -74.1], [-34.6, -58.4], [-23.5, -46.6],
-  [51.5, -0.1], [48.9, 2.4], [52.5, 13.4], [59.3, 18.1], [41.0, 29.0], [30.0, 31.2], [6.5, 3.4], [-26.2, 28.0],
-  [25.2, 55.3], [28.6, 77.2], [13.1, 80.3], [13.8, 100.5], [-6.2, 106.8], [22.3, 114.2], [31.2, 121.5],
-  [37.6, 127.0], [35.7, 139.7], [-33.9, 151.2], [-36.8, 174.8], [64.1, -21.9], [61.2, -149.9],
+  [40.7, -74.0],
+  [34.1, -118.2],
+  [41.9, -87.6],
+  [19.4, -99.1],
+  [4.7, -74.1],
+  [-34.6, -58.4],
+  [-23.5, -46.6],
+  [51.5, -0.1],
+  [48.9, 2.4],
+  [52.5, 13.4],
+  [59.3, 18.1],
+  [41.0, 29.0],
+  [30.0, 31.2],
+  [6.5, 3.4],
+  [-26.2, 28.0],
+  [25.2, 55.3],
+  [28.6, 77.2],
+  [13.1, 80.3],
+  [13.8, 100.5],
+  [-6.2, 106.8],
+  [22.3, 114.2],
+  [31.2, 121.5],
+  [37.6, 127.0],
+  [35.7, 139.7],
+  [-33.9, 151.2],
+  [-36.8, 174.8],
+  [64.1, -21.9],
+  [61.2, -149.9],
 ] as const;
 
 export const CLUSTERS_PER_SERVICE = 20;
@@ -46,7 +79,10 @@ export function buildSource(services: number, seed = 7): SnapshotSource {
   const overrides: OverrideSpec[] = [];
   for (let i = 0; i < services; i++) {
     const name = `svc-${i}`;
-    const hosts = [`${name}.example.com`, `www.${name}.example.com`, `api.${name}.example.com`].slice(0, 1 + Math.floor(r() * 3));
+    const hosts = [`${name}.example.com`, `www.${name}.example.com`, `api.${name}.example.com`].slice(
+      0,
+      1 + Math.floor(r() * 3),
+    );
     const regions = shuffle([...BENCH_REGIONS], r).slice(0, 4 + Math.floor(r() * 7));
     const clusters: ClusterSpec[] = [];
     for (let k = 0; k < CLUSTERS_PER_SERVICE; k++) {
@@ -66,14 +102,30 @@ export function buildSource(services: number, seed = 7): SnapshotSource {
     const failover: FailoverRule[] = [];
     if (r() < 0.33) {
       const from = shuffle([...BENCH_REGIONS], r).slice(0, 1 + Math.floor(r() * 2));
-      for (const f of from) failover.push({ from: f.name, to: shuffle(regions.map((x) => x.name), r).slice(0, 2) });
+      for (const f of from)
+        failover.push({
+          from: f.name,
+          to: shuffle(
+            regions.map((x) => x.name),
+            r,
+          ).slice(0, 2),
+        });
     }
     specs.push({ name, hosts, failover, clusters });
     const o = r();
     const target = pick(clusters);
     const expiresAt = COMPILE_NOW + 3_600_000;
-    if (o < 0.02) overrides.push({ id: `o-${i}`, service: name, action: 'drain', cluster: target.name, region: null, expiresAt });
-    else if (o < 0.03) overrides.push({ id: `o-${i}`, service: name, action: 'pin', cluster: target.name, region: pick(regions).name, expiresAt });
+    if (o < 0.02)
+      overrides.push({ id: `o-${i}`, service: name, action: 'drain', cluster: target.name, region: null, expiresAt });
+    else if (o < 0.03)
+      overrides.push({
+        id: `o-${i}`,
+        service: name,
+        action: 'pin',
+        cluster: target.name,
+        region: pick(regions).name,
+        expiresAt,
+      });
   }
   return { version: 1, services: specs, overrides };
 }
@@ -98,7 +150,11 @@ export function buildFacts(source: SnapshotSource, count: number, seed = 11): Re
     if (h < 0.01) host = `nobody-${i}.example.org`;
     else if (h < 0.06) host = `${host.slice(0, 1).toUpperCase()}${host.slice(1).replace('example', 'Example')}:8443`;
     const c = r();
-    if (c < 0.4) facts.push({ host, clientRegion: (BENCH_REGIONS[Math.floor(r() * BENCH_REGIONS.length)] as { name: string }).name });
+    if (c < 0.4)
+      facts.push({
+        host,
+        clientRegion: (BENCH_REGIONS[Math.floor(r() * BENCH_REGIONS.length)] as { name: string }).name,
+      });
     else if (c < 0.75) facts.push({ host, clientLocation: location() });
     else if (c < 0.85) facts.push({ host, clientRegion: 'mars-north1', clientLocation: location() });
     else facts.push({ host });
@@ -198,7 +254,16 @@ export function benchDecisions(services: number, options: DecisionOptions): Deci
   const snapshotHeapMb = fullGc ? (heapAfterGc() - heapBefore) / 2 ** 20 : null;
   const [firstService, ...otherServices] = source.services;
   const changed = firstService
-    ? { ...source, services: [{ ...firstService, clusters: firstService.clusters.map((c, i) => (i === 0 ? { ...c, weight: c.weight + 1 } : c)) }, ...otherServices] }
+    ? {
+        ...source,
+        services: [
+          {
+            ...firstService,
+            clusters: firstService.clusters.map((c, i) => (i === 0 ? { ...c, weight: c.weight + 1 } : c)),
+          },
+          ...otherServices,
+        ],
+      }
     : source;
   t = process.hrtime.bigint();
   compileSnapshot(changed, COMPILE_NOW, snapshot);
@@ -235,7 +300,12 @@ export function benchDecisions(services: number, options: DecisionOptions): Deci
   };
 }
 
-export function measure(snapshot: Snapshot, facts: RequestFacts[], random: RandomSource, options: DecisionOptions): Timing {
+export function measure(
+  snapshot: Snapshot,
+  facts: RequestFacts[],
+  random: RandomSource,
+  options: DecisionOptions,
+): Timing {
   const n = facts.length;
   let cursor = 0;
   let sink = 0;

@@ -13,7 +13,17 @@ import type { LoadGenerator } from './load.js';
 import { descendantsNamed, killPids, treeCpuUs } from './proc-stat.js';
 import type { CpuProfile } from './profile.js';
 import { onAbort, ROOT_DIR, track } from './procs.js';
-import { ADMIN_TOKEN, checkBaseline, CLUSTER, configureWaymark, spec, startChild, stats, stopServers, type Server } from './proxy.js';
+import {
+  ADMIN_TOKEN,
+  checkBaseline,
+  CLUSTER,
+  configureWaymark,
+  spec,
+  startChild,
+  stats,
+  stopServers,
+  type Server,
+} from './proxy.js';
 import { ratios, runRounds, type LoadTarget, type Ratios, type Run, type TargetSummary } from './rounds.js';
 import { mapBundleProfile, startWorkerdProfiler } from './workerd-profile.js';
 
@@ -125,7 +135,8 @@ function wranglerSettings(): { compatibilityDate: string; compatibilityFlags: st
     const [, key, value] = kv as unknown as [string, string, string];
     const str = /^"(.*)"$/.exec(value)?.[1];
     if (section === '' && key === 'compatibility_date' && str !== undefined) compatibilityDate = str;
-    if (section === '' && key === 'compatibility_flags') compatibilityFlags = [...value.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string);
+    if (section === '' && key === 'compatibility_flags')
+      compatibilityFlags = [...value.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string);
     if (section === 'vars' && str !== undefined) vars[key] = str;
   }
   return { compatibilityDate, compatibilityFlags, vars };
@@ -203,7 +214,11 @@ export async function benchEdge(options: EdgeOptions): Promise<EdgeResult> {
     servers.push(upstream);
 
     const settings = wranglerSettings();
-    const common = { modules: true, compatibilityDate: settings.compatibilityDate, compatibilityFlags: settings.compatibilityFlags };
+    const common = {
+      modules: true,
+      compatibilityDate: settings.compatibilityDate,
+      compatibilityFlags: settings.compatibilityFlags,
+    };
     const inspect = options.cpuProfDir !== undefined;
     const waymark = await startWorkerd(
       'waymark',
@@ -219,7 +234,13 @@ export async function benchEdge(options: EdgeOptions): Promise<EdgeResult> {
       logTail,
     );
     workerds.push(waymark);
-    const bare = await startWorkerd('passthrough', { ...common, script: PASSTHROUGH_WORKER, bindings: { UPSTREAM: upstream.url } }, inspect, workerdPids, logTail);
+    const bare = await startWorkerd(
+      'passthrough',
+      { ...common, script: PASSTHROUGH_WORKER, bindings: { UPSTREAM: upstream.url } },
+      inspect,
+      workerdPids,
+      logTail,
+    );
     workerds.push(bare);
     // Miniflare's entry may hand the worker the listener's address as Host: route that too.
     await configureWaymark(waymark.url, upstream.url, ['127.0.0.1', 'localhost'], ROUTE_TIMEOUT_MS);
@@ -231,8 +252,18 @@ export async function benchEdge(options: EdgeOptions): Promise<EdgeResult> {
 
     const workerdCpu = (w: Workerd) => async () => (w.pid === null ? Number.NaN : treeCpuUs(w.pid));
     const targets: LoadTarget[] = [
-      { name: 'waymark-edge', label: "Waymark's worker (workerd)", spec: { ...spec(options, waymark.url), expectCluster: CLUSTER }, cpuUs: workerdCpu(waymark) },
-      { name: 'bare-edge', label: 'bare passthrough worker (workerd)', spec: spec(options, bare.url), cpuUs: workerdCpu(bare) },
+      {
+        name: 'waymark-edge',
+        label: "Waymark's worker (workerd)",
+        spec: { ...spec(options, waymark.url), expectCluster: CLUSTER },
+        cpuUs: workerdCpu(waymark),
+      },
+      {
+        name: 'bare-edge',
+        label: 'bare passthrough worker (workerd)',
+        spec: spec(options, bare.url),
+        cpuUs: workerdCpu(bare),
+      },
     ];
     const profilers = options.cpuProfDir
       ? await Promise.all([waymark, bare].map(async (w) => startWorkerdProfiler(await w.mf.getInspectorURL(), w.name)))
@@ -249,7 +280,10 @@ export async function benchEdge(options: EdgeOptions): Promise<EdgeResult> {
     const cpuProfiles: string[] = [];
     if (profilers && options.cpuProfDir) {
       const [wp, bp] = await Promise.all(profilers.map((p) => p.stop()));
-      const files = [join(options.cpuProfDir, 'edge-waymark.cpuprofile'), join(options.cpuProfDir, 'edge-bare.cpuprofile')] as const;
+      const files = [
+        join(options.cpuProfDir, 'edge-waymark.cpuprofile'),
+        join(options.cpuProfDir, 'edge-bare.cpuprofile'),
+      ] as const;
       writeFileSync(files[0], JSON.stringify(mapBundleProfile(wp as CpuProfile, join(outDir, 'worker.js'))));
       writeFileSync(files[1], JSON.stringify(bp));
       cpuProfiles.push(...files);

@@ -93,7 +93,13 @@ while (elapsed() < SECONDS) {
     const t = elapsed();
     const p = send(`${server.url}/item`, { host: HOST, headers: { 'x-waymark-client-region': region }, agent })
       .then((res) => {
-        samples.push({ t, region, status: res.status, cluster: String(res.headers['x-waymark-cluster'] ?? '-'), attempts: Number(res.headers['x-waymark-attempts'] ?? 0) });
+        samples.push({
+          t,
+          region,
+          status: res.status,
+          cluster: String(res.headers['x-waymark-cluster'] ?? '-'),
+          attempts: Number(res.headers['x-waymark-attempts'] ?? 0),
+        });
       })
       .catch(() => {
         samples.push({ t, region, status: 0, cluster: '-', attempts: 0 });
@@ -128,19 +134,31 @@ const errors = samples.filter((s) => s.status !== 200);
 const retried = samples.filter((s) => s.attempts > 1).length;
 const during = victimClients.filter((s) => s.t >= STOP_AT_S && s.t < START_AT_S);
 const servedBy = (list: Sample[]) =>
-  Object.entries(list.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s.cluster]: (acc[s.cluster] ?? 0) + 1 }), {}))
+  Object.entries(
+    list.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s.cluster]: (acc[s.cluster] ?? 0) + 1 }), {}),
+  )
     .map(([k, v]) => `${k} ${((100 * v) / list.length).toFixed(1)}%`)
     .join(', ');
 
 console.log(`Failover benchmark (Node runtime, ${SECONDS} s at ${RATE} GET/s; half the clients in ${VICTIM_REGION})`);
-console.log(`  control plane: health sync every ${SYNC_INTERVAL_MS / 1000} s, unhealthy/healthy thresholds 2/2, base ejection ${BASE_EJECTION_MS / 1000} s`);
-console.log(`  ${VICTIM} (${VICTIM_REGION}) stopped at ${STOP_AT_S.toFixed(1)} s, started again at ${START_AT_S.toFixed(1)} s`);
+console.log(
+  `  control plane: health sync every ${SYNC_INTERVAL_MS / 1000} s, unhealthy/healthy thresholds 2/2, base ejection ${BASE_EJECTION_MS / 1000} s`,
+);
+console.log(
+  `  ${VICTIM} (${VICTIM_REGION}) stopped at ${STOP_AT_S.toFixed(1)} s, started again at ${START_AT_S.toFixed(1)} s`,
+);
 console.log(`  requests:                 ${samples.length}`);
-console.log(`  client-visible errors:    ${errors.length}${errors.length ? ` (${[...new Set(errors.map((e) => e.status))].join(', ')})` : ''}`);
+console.log(
+  `  client-visible errors:    ${errors.length}${errors.length ? ` (${[...new Set(errors.map((e) => e.status))].join(', ')})` : ''}`,
+);
 console.log(`  requests retried inside:  ${retried} (moved to the next cluster within the same request)`);
-console.log(`  settled on new shares:    ${settled === null ? 'never' : `${settled.toFixed(2)} s after the stop`} (first picks stop going to ${VICTIM})`);
+console.log(
+  `  settled on new shares:    ${settled === null ? 'never' : `${settled.toFixed(2)} s after the stop`} (first picks stop going to ${VICTIM})`,
+);
 console.log(`  ${VICTIM_REGION} clients while down: ${servedBy(during)}`);
-console.log(`  came back:                ${cameBack === null ? 'not within the run' : `${cameBack.toFixed(2)} s after the restart`} (>= 95% of ${VICTIM_REGION} clients on ${VICTIM} again)`);
+console.log(
+  `  came back:                ${cameBack === null ? 'not within the run' : `${cameBack.toFixed(2)} s after the restart`} (>= 95% of ${VICTIM_REGION} clients on ${VICTIM} again)`,
+);
 console.log(`  target: zero client-visible errors for GETs: ${errors.length === 0 ? 'met' : 'MISSED'}`);
 
 agent.destroy();

@@ -127,7 +127,9 @@ function decisionsSection(): {
   log('1. Routing decisions (pure, in this process)');
   log(`   method: ${method}`);
   log(`   mix: ${FACTS_MIX}`);
-  log('   snapshot: N services x 20 clusters over 10 regions (4-10 regions each), 1-3 hosts, ~1/3 with failover rules, 3% unhealthy clusters, 3% of services with an override');
+  log(
+    '   snapshot: N services x 20 clusters over 10 regions (4-10 regions each), 1-3 hosts, ~1/3 with failover rules, 3% unhealthy clusters, 3% of services with an override',
+  );
   const results: DecisionRow[] = [];
   for (const n of sizes) {
     const noise = startNoiseMonitor();
@@ -161,19 +163,36 @@ async function proxySection(): Promise<ProxyResult> {
   const loadgen = pickLoadgen();
   ensureApt([{ bin: () => findNginx() !== null, pkg: 'nginx-light' }], log);
   const nginx = findNginx();
-  const timing = quick ? { warmupS: 2, roundS: 2, rounds: 1 } : { warmupS: 3, roundS: 4, rounds: Number(process.env.BENCH_ROUNDS ?? 6) };
+  const timing = quick
+    ? { warmupS: 2, roundS: 2, rounds: 1 }
+    : { warmupS: 3, roundS: 4, rounds: Number(process.env.BENCH_ROUNDS ?? 6) };
   const cpuProfDir = process.env.BENCH_CPU_PROF === '1' ? join(ROOT_DIR, '.tmp', 'bench-prof') : undefined;
   if (cpuProfDir) {
     rmSync(cpuProfDir, { recursive: true, force: true });
     mkdirSync(cpuProfDir, { recursive: true });
   }
-  log('2. Proxy (Node): Waymark vs nginx, a bare undici Pool proxy and a bare Hono fetch proxy, same upstream, same load generator');
+  log(
+    '2. Proxy (Node): Waymark vs nginx, a bare undici Pool proxy and a bare Hono fetch proxy, same upstream, same load generator',
+  );
   log(`   load: ${loadgen.describe}; ${connections} connections; GET ${BENCH_PATH} with Host: ${BENCH_HOST}`);
-  log(`   ${timing.warmupS} s warm-up each, then ${timing.rounds} round(s) of ${timing.roundS} s per server, in turn, the order reversed every other round`);
-  log(`   note: ${cpus().length} cores shared by the load generator, the upstream and the server under test (all on 127.0.0.1)`);
+  log(
+    `   ${timing.warmupS} s warm-up each, then ${timing.rounds} round(s) of ${timing.roundS} s per server, in turn, the order reversed every other round`,
+  );
+  log(
+    `   note: ${cpus().length} cores shared by the load generator, the upstream and the server under test (all on 127.0.0.1)`,
+  );
   if (!nginx) log('   nginx not found: `apt-get install -y nginx-light` (running without it: no Waymark/nginx ratio)');
   try {
-    return await benchProxy({ loadgen, connections, ...timing, direct: !quick, hono: true, nginx, cpuProfDir, log: (l) => log(l) });
+    return await benchProxy({
+      loadgen,
+      connections,
+      ...timing,
+      direct: !quick,
+      hono: true,
+      nginx,
+      cpuProfDir,
+      log: (l) => log(l),
+    });
   } finally {
     await loadgen.close();
   }
@@ -181,11 +200,19 @@ async function proxySection(): Promise<ProxyResult> {
 
 async function edgeSection(): Promise<EdgeResult> {
   const loadgen = pickLoadgen();
-  const timing = quick ? { warmupS: 2, roundS: 2, rounds: 1 } : { warmupS: 3, roundS: 4, rounds: Number(process.env.BENCH_ROUNDS ?? 6) };
-  log("3. Edge: Waymark's worker bundle vs a bare passthrough worker, each in its own workerd (Miniflare 4), same upstream, same load generator");
+  const timing = quick
+    ? { warmupS: 2, roundS: 2, rounds: 1 }
+    : { warmupS: 3, roundS: 4, rounds: Number(process.env.BENCH_ROUNDS ?? 6) };
+  log(
+    "3. Edge: Waymark's worker bundle vs a bare passthrough worker, each in its own workerd (Miniflare 4), same upstream, same load generator",
+  );
   log(`   load: ${loadgen.describe}; ${connections} connections; GET ${BENCH_PATH} with Host: ${BENCH_HOST}`);
-  log(`   ${timing.warmupS} s warm-up each, then ${timing.rounds} round(s) of ${timing.roundS} s per worker, alternating (ABBA)`);
-  log('   both go through Miniflare\'s entry worker (its cost is in both); Waymark reads its store over Hrana HTTP (snapshot refresh per wrangler.toml)');
+  log(
+    `   ${timing.warmupS} s warm-up each, then ${timing.rounds} round(s) of ${timing.roundS} s per worker, alternating (ABBA)`,
+  );
+  log(
+    "   both go through Miniflare's entry worker (its cost is in both); Waymark reads its store over Hrana HTTP (snapshot refresh per wrangler.toml)",
+  );
   const cpuProfDir = process.env.BENCH_CPU_PROF === '1' ? join(ROOT_DIR, '.tmp', 'bench-prof') : undefined;
   if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
   try {
@@ -211,15 +238,36 @@ async function webSocketSection(): Promise<WebSocketResult> {
 }
 
 function ratioLine(name: string, r: Ratios, target: number | null, what = 'server CPU per request'): string {
-  const goal = target === null ? "" : ` (target >= ${target}x, on the paired figure) ${mark(r.pairedThroughput >= target)}`;
+  const goal =
+    target === null ? '' : ` (target >= ${target}x, on the paired figure) ${mark(r.pairedThroughput >= target)}`;
   return `${name}: throughput ${fixed(r.throughput, 2)}x overall, ${fixed(r.pairedThroughput, 2)}x median of same-round pairs${goal}; p50 ${fixed(r.p50, 2)}x, p99 ${fixed(r.p99, 2)}x (latency, lower is better); ${what} ${fixed(r.cpuPerRequest, 2)}x`;
 }
 
 function loadTable(header: string, summaries: (TargetSummary | undefined)[]): string {
-  const rows = [[header, 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'requests', 'all 200 from upstream', 'other procs (cores)']];
+  const rows = [
+    [
+      header,
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'server CPU µs/req',
+      'requests',
+      'all 200 from upstream',
+      'other procs (cores)',
+    ],
+  ];
   for (const s of summaries) {
     if (!s) continue;
-    rows.push([s.label, int(s.rps), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), fixed(s.serverCpuUsPerRequest, 0), int(s.requests), s.verified ? 'yes' : 'NO', s.otherCores === null ? 'n/a' : fixed(s.otherCores, 2)]);
+    rows.push([
+      s.label,
+      int(s.rps),
+      fixed(s.p50Ms, 2),
+      fixed(s.p99Ms, 2),
+      fixed(s.serverCpuUsPerRequest, 0),
+      int(s.requests),
+      s.verified ? 'yes' : 'NO',
+      s.otherCores === null ? 'n/a' : fixed(s.otherCores, 2),
+    ]);
   }
   return table(rows);
 }
@@ -233,7 +281,23 @@ function summarize(
   log();
   log('Summary');
   if (decisions) {
-    const rows = [['routing decisions', 'services', 'clusters', 'compile ms', 'reload after 1 change ms', 'snapshot MB', 'decisions/s', 'p50 µs', 'p99 µs', 'best-pass p99', 'per-call p99 µs', 'p99 < 20 µs', 'other procs (cores)']];
+    const rows = [
+      [
+        'routing decisions',
+        'services',
+        'clusters',
+        'compile ms',
+        'reload after 1 change ms',
+        'snapshot MB',
+        'decisions/s',
+        'p50 µs',
+        'p99 µs',
+        'best-pass p99',
+        'per-call p99 µs',
+        'p99 < 20 µs',
+        'other procs (cores)',
+      ],
+    ];
     for (const r of decisions.results) {
       rows.push([
         `N=${int(r.services)}`,
@@ -266,7 +330,9 @@ function summarize(
       }
     }
     if (decisions.results.some((r) => (r.otherCores ?? 0) > 0.2)) {
-      log('WARNING: other processes used CPU during the decision runs (see "other procs"): p99 and flatness are noisy; rerun on a quiet machine.');
+      log(
+        'WARNING: other processes used CPU during the decision runs (see "other procs"): p99 and flatness are noisy; rerun on a quiet machine.',
+      );
     }
     log();
   }
@@ -274,16 +340,26 @@ function summarize(
     const t = proxy.targets;
     log(loadTable(`proxy, Node (c=${proxy.connections})`, [t.waymark, t.nginx, t.undici, t.bare, t.direct]));
     const r = proxy.ratios;
-    log(r.nginx ? ratioLine('waymark/nginx', r.nginx, TARGET_NGINX_RATIO) : 'waymark/nginx: n/a (nginx not installed: apt-get install -y nginx-light)');
+    log(
+      r.nginx
+        ? ratioLine('waymark/nginx', r.nginx, TARGET_NGINX_RATIO)
+        : 'waymark/nginx: n/a (nginx not installed: apt-get install -y nginx-light)',
+    );
     log(ratioLine('waymark/undici', r.undici, TARGET_UNDICI_RATIO));
     if (r.bare) log(ratioLine('waymark/Hono fetch', r.bare, TARGET_HONO_RATIO));
-    log(`(req/s: total requests / total measured time over ${proxy.rounds} round(s); p50/p99: median over rounds of the load generator's per-run percentiles; ` +
-      `server CPU: the server's process(es) user+system time / completed requests (nginx: master + worker from /proc, 10 ms ticks). ` +
-      `Client and servers share ${cpus().length} cores: compare ratios, not absolute figures.)`);
+    log(
+      `(req/s: total requests / total measured time over ${proxy.rounds} round(s); p50/p99: median over rounds of the load generator's per-run percentiles; ` +
+        `server CPU: the server's process(es) user+system time / completed requests (nginx: master + worker from /proc, 10 ms ticks). ` +
+        `Client and servers share ${cpus().length} cores: compare ratios, not absolute figures.)`,
+    );
     const noisy = Object.values(t).some((s) => s.target !== 'direct' && (s.otherCores ?? 0) > 0.2);
-    if (noisy) log('WARNING: other processes used CPU during the proxy runs (see "other procs"): figures are noisy; the reversed order spreads it over all servers.');
+    if (noisy)
+      log(
+        'WARNING: other processes used CPU during the proxy runs (see "other procs"): figures are noisy; the reversed order spreads it over all servers.',
+      );
     if (proxy.cpuProfiles.length) {
-      const served = (target: string) => proxy.runs.filter((r) => r.target === target).reduce((s, r) => s + r.load.requests, 0);
+      const served = (target: string) =>
+        proxy.runs.filter((r) => r.target === target).reduce((s, r) => s + r.load.requests, 0);
       const name = (dir: string) => dir.slice(dir.lastIndexOf('/') + 1);
       for (const dir of proxy.cpuProfiles) {
         // Every request the server answered, warm-ups included (the profile covers the whole process).
@@ -296,10 +372,14 @@ function summarize(
       const w = proxy.cpuProfiles.find((d) => name(d) === 'waymark') as string;
       const u = proxy.cpuProfiles.find((d) => name(d) === 'undici') as string;
       log();
-      log('Where Waymark spends more than the bare undici proxy per request (inclusive time; callers include their callees):');
+      log(
+        'Where Waymark spends more than the bare undici proxy per request (inclusive time; callers include their callees):',
+      );
       log(diffProfiles(readProfile(w).profile, served('waymark'), readProfile(u).profile, served('undici'), 30));
       log();
-      log(`CPU profiles: ${proxy.cpuProfiles.join(', ')} (one .cpuprofile per thread; the largest is the main thread. Summarize with: npx tsx bench/profile.ts DIR-or-FILE)`);
+      log(
+        `CPU profiles: ${proxy.cpuProfiles.join(', ')} (one .cpuprofile per thread; the largest is the main thread. Summarize with: npx tsx bench/profile.ts DIR-or-FILE)`,
+      );
     }
     log();
   }
@@ -308,30 +388,53 @@ function summarize(
     log(ratioLine('waymark/passthrough (edge)', edge.ratios, TARGET_EDGE_RATIO, 'workerd CPU per request'));
     const wh = edge.targets['waymark-edge']?.harnessCpuUsPerRequest ?? Number.NaN;
     const bh = edge.targets['bare-edge']?.harnessCpuUsPerRequest ?? Number.NaN;
-    log(`this process (Miniflare's Node side, the Hrana store, the harness) used ${fixed(wh, 0)} µs/req under Waymark, ${fixed(bh, 0)} µs/req under the passthrough`);
-    log('(server CPU: the workerd process Miniflare started, from /proc (10 ms ticks): the worker, Miniflare\'s entry worker (the same in both) and workerd\'s I/O. ' +
-      'BENCH_CPU_PROF=1 adds a V8 profile of each worker\'s isolate.)');
+    log(
+      `this process (Miniflare's Node side, the Hrana store, the harness) used ${fixed(wh, 0)} µs/req under Waymark, ${fixed(bh, 0)} µs/req under the passthrough`,
+    );
+    log(
+      "(server CPU: the workerd process Miniflare started, from /proc (10 ms ticks): the worker, Miniflare's entry worker (the same in both) and workerd's I/O. " +
+        "BENCH_CPU_PROF=1 adds a V8 profile of each worker's isolate.)",
+    );
     if (edge.cpuProfiles.length) {
-      const served = (target: string) => edge.runs.filter((r) => r.target === target).reduce((s, r) => s + r.load.requests, 0);
+      const served = (target: string) =>
+        edge.runs.filter((r) => r.target === target).reduce((s, r) => s + r.load.requests, 0);
       const [w, b] = edge.cpuProfiles as [string, string];
       log();
-      log(`CPU profile of Waymark's worker isolate (${w}, mapped to source files through the bundle's source map; profiling adds overhead):`);
-      log(summarizeProfile(readProfile(w).profile, { requests: served('waymark-edge'), top: 15, sourcePositions: true }));
+      log(
+        `CPU profile of Waymark's worker isolate (${w}, mapped to source files through the bundle's source map; profiling adds overhead):`,
+      );
+      log(
+        summarizeProfile(readProfile(w).profile, { requests: served('waymark-edge'), top: 15, sourcePositions: true }),
+      );
       log();
-      log(`the passthrough worker's isolate (${b}): ${summarizeProfile(readProfile(b).profile, { requests: served('bare-edge'), top: 0 }).split('\n')[0]}`);
+      log(
+        `the passthrough worker's isolate (${b}): ${summarizeProfile(readProfile(b).profile, { requests: served('bare-edge'), top: 0 }).split('\n')[0]}`,
+      );
     }
     log();
   }
   if (websocket) {
-    const rows = [['WebSocket', 'msg/s', 'rtt p50 ms', 'rtt p99 ms', 'Waymark CPU µs/msg', 'messages', 'echoes intact']];
+    const rows = [
+      ['WebSocket', 'msg/s', 'rtt p50 ms', 'rtt p99 ms', 'Waymark CPU µs/msg', 'messages', 'echoes intact'],
+    ];
     for (const s of [websocket.waymark, websocket.direct]) {
       if (!s) continue;
-      rows.push([s.target === 'waymark' ? 'through Waymark (Node)' : 'direct to the echo server', int(s.messagesPerSec), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), s.serverCpuUsPerMessage === null ? '' : fixed(s.serverCpuUsPerMessage, 0), int(s.messages), s.verified ? 'yes' : 'NO']);
+      rows.push([
+        s.target === 'waymark' ? 'through Waymark (Node)' : 'direct to the echo server',
+        int(s.messagesPerSec),
+        fixed(s.p50Ms, 2),
+        fixed(s.p99Ms, 2),
+        s.serverCpuUsPerMessage === null ? '' : fixed(s.serverCpuUsPerMessage, 0),
+        int(s.messages),
+        s.verified ? 'yes' : 'NO',
+      ]);
     }
     log(table(rows));
     if (websocket.ratios) {
       const r = websocket.ratios;
-      log(`waymark/direct (WebSocket, ${websocket.sockets} sockets): messages/s ${fixed(r.throughput, 2)}x; rtt p50 ${fixed(r.p50, 2)}x, p99 ${fixed(r.p99, 2)}x (lower is better)`);
+      log(
+        `waymark/direct (WebSocket, ${websocket.sockets} sockets): messages/s ${fixed(r.throughput, 2)}x; rtt p50 ${fixed(r.p50, 2)}x, p99 ${fixed(r.p99, 2)}x (lower is better)`,
+      );
     } else {
       log(describeHandshake(websocket.handshake));
     }
@@ -346,11 +449,21 @@ function routesSection(): RouteBenchResult {
     ? { batchSize: 100, batches: 500, passes: 3, warmup: 50_000, perCallSamples: 20_000, factsCount: 50_000 }
     : { batchSize: 100, batches: 1_000, passes: 5, warmup: 200_000, perCallSamples: 50_000, factsCount: 100_000 };
   const r = benchRouteMatching(options, (source) => buildFacts(source, options.factsCount, 17));
-  log(`1b. Route matching: ${int(r.services)} services, the same requests with no routes and with ${r.routesPerService} routes per service`);
-  log('    routes: path regex (10), exact paths with methods, prefixes with a header, header regex, prefixes with a query parameter, then a catch-all; most requests fall through to the catch-all');
-  log(`    no routes:  p50 ${fixed(r.noRoutes.p50Us, 3)} µs, p99 ${fixed(r.noRoutes.p99Us, 3)} µs, ${int(r.noRoutes.decisionsPerSec)} decisions/s`);
-  log(`    50 routes:  p50 ${fixed(r.withRoutes.p50Us, 3)} µs, p99 ${fixed(r.withRoutes.p99Us, 3)} µs, ${int(r.withRoutes.decisionsPerSec)} decisions/s`);
-  log(`    with/without: p50 ${fixed(r.p50Ratio, 2)}x, p99 ${fixed(r.p99Ratio, 2)}x (target: within ${TARGET_ROUTES_RATIO}x) ${mark(r.p99Ratio <= TARGET_ROUTES_RATIO)}`);
+  log(
+    `1b. Route matching: ${int(r.services)} services, the same requests with no routes and with ${r.routesPerService} routes per service`,
+  );
+  log(
+    '    routes: path regex (10), exact paths with methods, prefixes with a header, header regex, prefixes with a query parameter, then a catch-all; most requests fall through to the catch-all',
+  );
+  log(
+    `    no routes:  p50 ${fixed(r.noRoutes.p50Us, 3)} µs, p99 ${fixed(r.noRoutes.p99Us, 3)} µs, ${int(r.noRoutes.decisionsPerSec)} decisions/s`,
+  );
+  log(
+    `    50 routes:  p50 ${fixed(r.withRoutes.p50Us, 3)} µs, p99 ${fixed(r.withRoutes.p99Us, 3)} µs, ${int(r.withRoutes.decisionsPerSec)} decisions/s`,
+  );
+  log(
+    `    with/without: p50 ${fixed(r.p50Ratio, 2)}x, p99 ${fixed(r.p99Ratio, 2)}x (target: within ${TARGET_ROUTES_RATIO}x) ${mark(r.p99Ratio <= TARGET_ROUTES_RATIO)}`,
+  );
   log(
     `    the same 50 routes but with text of their own in every service (no compiled match shared): p50 ${fixed(r.distinct.p50Us, 3)} µs, ` +
       `p99 ${fixed(r.distinct.p99Us, 3)} µs; with/without p50 ${fixed(r.distinctP50Ratio, 2)}x, p99 ${fixed(r.distinctP99Ratio, 2)}x (a larger working set: CPU cache misses)`,
@@ -359,7 +472,11 @@ function routesSection(): RouteBenchResult {
 }
 
 /** Runs one I/O section; a failure is reported and the run goes on with the next section. */
-async function attempt<T>(name: Section, failures: Record<string, string>, section: () => Promise<T>): Promise<T | null> {
+async function attempt<T>(
+  name: Section,
+  failures: Record<string, string>,
+  section: () => Promise<T>,
+): Promise<T | null> {
   try {
     return await section();
   } catch (error) {
@@ -373,7 +490,11 @@ async function attempt<T>(name: Section, failures: Record<string, string>, secti
 async function main(): Promise<void> {
   const startedAt = Date.now();
   log(`Waymark benchmark${quick ? ' (BENCH_QUICK=1: short runs, N up to 1,000; for checking, not for quoting)' : ''}`);
-  log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   log();
   const failures: Record<string, string> = {};
   const decisions = selected('decisions') ? decisionsSection() : null;
@@ -403,7 +524,15 @@ async function main(): Promise<void> {
       proxyVsUndiciThroughputRatio: TARGET_UNDICI_RATIO,
       edgeVsPassthroughThroughputRatio: TARGET_EDGE_RATIO,
     },
-    decisions: decisions && { method: decisions.method, mix: FACTS_MIX, results: decisions.results, flatness: decisions.flatness, p50Flatness: decisions.p50Flatness, hotSetFlatness: decisions.hotFlatness, hotSetP50Flatness: decisions.hotP50Flatness },
+    decisions: decisions && {
+      method: decisions.method,
+      mix: FACTS_MIX,
+      results: decisions.results,
+      flatness: decisions.flatness,
+      p50Flatness: decisions.p50Flatness,
+      hotSetFlatness: decisions.hotFlatness,
+      hotSetP50Flatness: decisions.hotP50Flatness,
+    },
     routes,
     proxy,
     edge,

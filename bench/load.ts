@@ -79,7 +79,9 @@ export function wrkGenerator(threads: number): LoadGenerator {
             reject(new Error(`wrk failed (exit ${code}):\n${out}\n${err}`));
             return;
           }
-          const raw = JSON.parse(line.slice('WRK_RESULT '.length)) as Omit<LoadResult, 'tool' | 'durationS' | 'rps'> & { durationUs: number };
+          const raw = JSON.parse(line.slice('WRK_RESULT '.length)) as Omit<LoadResult, 'tool' | 'durationS' | 'rps'> & {
+            durationUs: number;
+          };
           const durationS = raw.durationUs / 1e6;
           resolve({
             tool: 'wrk',
@@ -103,10 +105,16 @@ export function nodeGenerator(): LoadGenerator {
   let child: ChildProcess | null = null;
   return {
     name: 'node',
-    describe: 'Node load generator (bench/loadgen.ts: node:http keep-alive Agent) in its own process, every response checked',
+    describe:
+      'Node load generator (bench/loadgen.ts: node:http keep-alive Agent) in its own process, every response checked',
     async run(spec) {
       child ??= forkTs('loadgen.ts', []);
-      const reply = nextMessage<LoadResult>(child, (m) => m && typeof m.requests === 'number', (spec.durationS + 30) * 1000, 'the Node load generator');
+      const reply = nextMessage<LoadResult>(
+        child,
+        (m) => m && typeof m.requests === 'number',
+        (spec.durationS + 30) * 1000,
+        'the Node load generator',
+      );
       child.send(spec);
       return reply;
     },

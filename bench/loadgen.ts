@@ -29,7 +29,9 @@ function run(spec: LoadSpec): Promise<LoadResult> {
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 400) errors.status += 1;
           const good =
-            status === 200 && res.headers['x-served-by'] === spec.expectServedBy && (!spec.expectCluster || res.headers['x-waymark-cluster'] === spec.expectCluster);
+            status === 200 &&
+            res.headers['x-served-by'] === spec.expectServedBy &&
+            (!spec.expectCluster || res.headers['x-waymark-cluster'] === spec.expectCluster);
           if (good) ok += 1;
           else {
             bad += 1;

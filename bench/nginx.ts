@@ -78,7 +78,11 @@ export async function startNginx(bin: string, dir: string, upstream: string, rea
     const port = await freePort();
     const file = join(dir, 'nginx.conf');
     writeFileSync(file, config(dir, port, upstream));
-    const child = track(spawn(bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', file, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const child = track(
+      spawn(bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', file, '-g', 'daemon off;'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const url = `http://127.0.0.1:${port}`;

@@ -30,7 +30,11 @@ export function processTable(): Map<number, ProcEntry> {
       const open = stat.indexOf('(');
       const close = stat.lastIndexOf(')');
       const rest = stat.slice(close + 2).split(' ');
-      procs.set(pid, { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]), comm: stat.slice(open + 1, close) });
+      procs.set(pid, {
+        ppid: Number(rest[1]),
+        ticks: Number(rest[11]) + Number(rest[12]),
+        comm: stat.slice(open + 1, close),
+      });
     } catch {
       // ended meanwhile
     }

@@ -47,14 +47,20 @@ export function forkTs(script: string, args: string[], extraExecArgv: string[] =
 }
 
 /** The next IPC message that satisfies `accept`; rejects when the child exits or after `timeoutMs`. */
-export function nextMessage<T>(child: ChildProcess, accept: (m: any) => boolean, timeoutMs: number, what: string): Promise<T> {
+export function nextMessage<T>(
+  child: ChildProcess,
+  accept: (m: any) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
     const onMessage = (m: any) => {
       if (m?.type === 'error') finish(new Error(`${what}: ${m.message}`));
       else if (accept(m)) finish(null, m as T);
     };
-    const onExit = (code: number | null, signal: string | null) => finish(new Error(`${what}: process exited (${code ?? signal})`));
+    const onExit = (code: number | null, signal: string | null) =>
+      finish(new Error(`${what}: process exited (${code ?? signal})`));
     function finish(error: Error | null, value?: T) {
       clearTimeout(timer);
       child.off('message', onMessage);

@@ -47,7 +47,13 @@ export function area(url: string, name: string): string {
   if (url.includes('/node_modules/hono/')) return 'hono';
   if (url.includes('/node_modules/@hono/node-server/')) return '@hono/node-server';
   // In wrangler's bundle map drizzle-orm's files appear as node_modules/src/... (its own maps say ../src/).
-  if (url.includes('/node_modules/drizzle-orm/') || url.includes('/node_modules/src/') || url.includes('/node_modules/@libsql/') || url.includes('libsql')) return 'drizzle/libsql';
+  if (
+    url.includes('/node_modules/drizzle-orm/') ||
+    url.includes('/node_modules/src/') ||
+    url.includes('/node_modules/@libsql/') ||
+    url.includes('libsql')
+  )
+    return 'drizzle/libsql';
   if (url.includes('/node_modules/zod/')) return 'zod';
   if (url.includes('/node_modules/undici/')) return 'undici (npm)';
   if (url.includes('/node_modules/tsx/') || url.includes('internal/modules/')) return 'module loading (tsx, startup)';
@@ -116,7 +122,10 @@ function tsxCache(): Map<string, Transformed[]> {
   for (const file of files) {
     try {
       const path = join(dir, file);
-      const entry = JSON.parse(readFileSync(path, 'utf8')) as { code?: string; map?: { sources?: string[]; mappings?: string } };
+      const entry = JSON.parse(readFileSync(path, 'utf8')) as {
+        code?: string;
+        map?: { sources?: string[]; mappings?: string };
+      };
       const source = entry.map?.sources?.[0];
       if (!entry.code || !source || !entry.map?.mappings) continue;
       const list = byPath.get(source) ?? [];
@@ -144,7 +153,9 @@ function mapLine(cache: Map<string, Transformed[]>, frame: CallFrame): number | 
   const fits = (t: Transformed) => {
     if (!frame.functionName) return true;
     const lineText = t.code.split('\n')[frame.lineNumber] ?? '';
-    return lineText.slice(Math.max(0, frame.columnNumber - 40), frame.columnNumber + 40).includes(frame.functionName.replace(/^#/, ''));
+    return lineText
+      .slice(Math.max(0, frame.columnNumber - 40), frame.columnNumber + 40)
+      .includes(frame.functionName.replace(/^#/, ''));
   };
   const t = candidates.find(fits) ?? candidates[0];
   const segments = t?.lines[frame.lineNumber];
@@ -195,10 +206,13 @@ function frameIndex(profile: CpuProfile, cache: Map<string, Transformed[]>) {
  * `sourcePositions`: the frames already point at source lines (a workerd profile mapped through the
  * bundle's source map), so tsx's cache is not consulted.
  */
-export function summarize(profile: CpuProfile, options: { requests?: number; top?: number; sourcePositions?: boolean } = {}): string {
+export function summarize(
+  profile: CpuProfile,
+  options: { requests?: number; top?: number; sourcePositions?: boolean } = {},
+): string {
   const top = options.top ?? 25;
   const { byId, parent, label } = frameIndex(profile, options.sourcePositions ? new Map() : tsxCache());
-  const srcPrefix = pathToFileURL(join(ROOT_DIR, 'src')).href + '/';
+  const srcPrefix = `${pathToFileURL(join(ROOT_DIR, 'src')).href}/`;
   const isSrc = (id: number) => (byId.get(id) as ProfileNode).callFrame.url.startsWith(srcPrefix);
 
   const selfUs = new Map<number, number>();
@@ -243,9 +257,12 @@ export function summarize(profile: CpuProfile, options: { requests?: number; top
   }
   const busy = total - (areas.get('idle') ?? 0);
   const req = options.requests;
-  const fmt = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%${req ? `  ${(us / req).toFixed(1).padStart(7)} µs/req` : ''}`;
+  const fmt = (us: number) =>
+    `${((100 * us) / busy).toFixed(1).padStart(5)}%${req ? `  ${(us / req).toFixed(1).padStart(7)} µs/req` : ''}`;
   const out: string[] = [];
-  out.push(`profile: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s busy${req ? `, ${req} requests: ${(busy / req).toFixed(0)} µs busy per request` : ''} (percentages are of busy time)`);
+  out.push(
+    `profile: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s busy${req ? `, ${req} requests: ${(busy / req).toFixed(0)} µs busy per request` : ''} (percentages are of busy time)`,
+  );
   out.push('', 'by area (self time):');
   for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1])) if (a !== 'idle') out.push(`  ${fmt(us)}  ${a}`);
   out.push('', `top ${top} functions by self time:`);
@@ -253,10 +270,13 @@ export function summarize(profile: CpuProfile, options: { requests?: number; top
   out.push('', `Waymark (src/) functions by inclusive time (while on the stack):`);
   for (const [k, us] of [...inclusive].sort((x, y) => y[1] - x[1]).slice(0, top)) out.push(`  ${fmt(us)}  ${k}`);
   out.push('', 'what the innermost Waymark function on the stack was calling:');
-  const rows = [...calls].map(([fn, m]) => [fn, m, [...m.values()].reduce((s, v) => s + v, 0)] as const).sort((x, y) => y[2] - x[2]);
+  const rows = [...calls]
+    .map(([fn, m]) => [fn, m, [...m.values()].reduce((s, v) => s + v, 0)] as const)
+    .sort((x, y) => y[2] - x[2]);
   for (const [fn, m, sum] of rows.slice(0, 12)) {
     out.push(`  ${fmt(sum)}  ${fn}`);
-    for (const [callee, us] of [...m].sort((x, y) => y[1] - x[1]).slice(0, 5)) out.push(`      ${fmt(us)}  -> ${callee}`);
+    for (const [callee, us] of [...m].sort((x, y) => y[1] - x[1]).slice(0, 5))
+      out.push(`      ${fmt(us)}  -> ${callee}`);
   }
   return out.join('\n');
 }
@@ -303,9 +323,14 @@ export function diff(a: CpuProfile, aRequests: number, b: CpuProfile, bRequests:
     return { k, x, y, d: x - y };
   });
   rows.sort((p, q) => q.d - p.d);
-  const out = [`busy per request: ${(busy(a) / aRequests).toFixed(0)} µs vs ${(busy(b) / bRequests).toFixed(0)} µs (profiled)`];
+  const out = [
+    `busy per request: ${(busy(a) / aRequests).toFixed(0)} µs vs ${(busy(b) / bRequests).toFixed(0)} µs (profiled)`,
+  ];
   out.push('   this   baseline   delta  µs/req inclusive');
-  for (const r of rows.slice(0, top)) out.push(`${r.x.toFixed(1).padStart(7)} ${r.y.toFixed(1).padStart(10)} ${r.d >= 0 ? '+' : ''}${r.d.toFixed(1).padStart(7)}  ${r.k}`);
+  for (const r of rows.slice(0, top))
+    out.push(
+      `${r.x.toFixed(1).padStart(7)} ${r.y.toFixed(1).padStart(10)} ${r.d >= 0 ? '+' : ''}${r.d.toFixed(1).padStart(7)}  ${r.k}`,
+    );
   return out.join('\n');
 }
 

@@ -56,12 +56,22 @@ export interface Server {
 
 export async function startChild(role: ChildRole, args: string[], execArgv: string[] = []): Promise<Server> {
   const child = forkTs('child.ts', [role, ...args], execArgv);
-  const ready = await nextMessage<Extract<ChildMessage, { type: 'ready' }>>(child, (m) => m?.type === 'ready', 30_000, `the ${role} server`);
+  const ready = await nextMessage<Extract<ChildMessage, { type: 'ready' }>>(
+    child,
+    (m) => m?.type === 'ready',
+    30_000,
+    `the ${role} server`,
+  );
   return { role, child, url: ready.url };
 }
 
 export async function stats(server: Server): Promise<Extract<ChildMessage, { type: 'stats' }>> {
-  const reply = nextMessage<Extract<ChildMessage, { type: 'stats' }>>(server.child, (m) => m?.type === 'stats', 5_000, `${server.role} stats`);
+  const reply = nextMessage<Extract<ChildMessage, { type: 'stats' }>>(
+    server.child,
+    (m) => m?.type === 'stats',
+    5_000,
+    `${server.role} stats`,
+  );
   server.child.send({ type: 'stats' });
   return reply;
 }
@@ -74,7 +84,12 @@ export function stopServers(servers: Server[]): Promise<void> {
  * Registers the service and its one cluster through the admin API, then waits until Waymark routes to it
  * (a worker picks the change up at its next snapshot refresh: up to WAYMARK_SNAPSHOT_REFRESH_MS).
  */
-export async function configureWaymark(waymark: string, upstream: string, extraHosts: string[] = [], timeoutMs = 10_000): Promise<void> {
+export async function configureWaymark(
+  waymark: string,
+  upstream: string,
+  extraHosts: string[] = [],
+  timeoutMs = 10_000,
+): Promise<void> {
   const admin = (method: string, path: string, body: unknown) =>
     send(`${waymark}/_waymark/api/v1${path}`, {
       method,
@@ -82,7 +97,8 @@ export async function configureWaymark(waymark: string, upstream: string, extraH
       body: JSON.stringify(body),
     });
   const service = await admin('PUT', `/services/${SERVICE}`, { hosts: [BENCH_HOST, ...extraHosts], failover: [] });
-  if (service.status !== 201 && service.status !== 200) throw new Error(`PUT service: ${service.status} ${service.body}`);
+  if (service.status !== 201 && service.status !== 200)
+    throw new Error(`PUT service: ${service.status} ${service.body}`);
   const cluster = await admin('PUT', `/services/${SERVICE}/clusters/${CLUSTER}`, {
     region: 'us-east1',
     origin: upstream,
@@ -92,11 +108,18 @@ export async function configureWaymark(waymark: string, upstream: string, extraH
     labels: { version: 'v1' },
     healthCheck: { path: '/health/ready' },
   });
-  if (cluster.status !== 201 && cluster.status !== 200) throw new Error(`PUT cluster: ${cluster.status} ${cluster.body}`);
+  if (cluster.status !== 201 && cluster.status !== 200)
+    throw new Error(`PUT cluster: ${cluster.status} ${cluster.body}`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await send(`${waymark}${BENCH_PATH}`, { host: BENCH_HOST });
-    if (res.status === 200 && res.headers['x-waymark-cluster'] === CLUSTER && res.json?.cluster === SERVED_BY && res.json?.path === BENCH_PATH) return;
+    if (
+      res.status === 200 &&
+      res.headers['x-waymark-cluster'] === CLUSTER &&
+      res.json?.cluster === SERVED_BY &&
+      res.json?.path === BENCH_PATH
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`Waymark does not route to the upstream: ${res.status} ${res.body}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -119,7 +142,10 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
     const upstream = await startChild('upstream', []);
     servers.push(upstream);
     // One folder per server: with tsx's loader thread a process writes one profile per thread.
-    const prof = (name: string) => (options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', join(options.cpuProfDir, name)] : []);
+    const prof = (name: string) =>
+      options.cpuProfDir
+        ? ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', join(options.cpuProfDir, name)]
+        : [];
     const [waymark, undici, bare] = await Promise.all([
       startChild('waymark', [`file:${join(dir, 'waymark.db')}`, ADMIN_TOKEN], prof('waymark')),
       startChild('undici', [upstream.url], prof('undici')),
@@ -148,7 +174,13 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
       const s = await stats(server);
       return s.cpuUserUs + s.cpuSystemUs;
     };
-    const target = (name: string, label: string, url: string, cpuUs: () => Promise<number>, cluster?: string): LoadTarget => ({
+    const target = (
+      name: string,
+      label: string,
+      url: string,
+      cpuUs: () => Promise<number>,
+      cluster?: string,
+    ): LoadTarget => ({
       name,
       label,
       spec: { ...spec(options, url), ...(cluster ? { expectCluster: cluster } : {}) },
@@ -157,7 +189,9 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
     const nginxNow = nginx;
     const targets: LoadTarget[] = [
       target('waymark', 'Waymark (Node)', waymark.url, childCpu(waymark), CLUSTER),
-      ...(nginxNow ? [target('nginx', 'nginx (1 worker, keepalive 64)', nginxNow.url, async () => nginxNow.cpuUs())] : []),
+      ...(nginxNow
+        ? [target('nginx', 'nginx (1 worker, keepalive 64)', nginxNow.url, async () => nginxNow.cpuUs())]
+        : []),
       target('undici', 'bare undici Pool proxy', undici.url, childCpu(undici)),
       ...(bare ? [target('bare', 'bare Hono fetch proxy', bare.url, childCpu(bare))] : []),
     ];
@@ -170,7 +204,12 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
       roundS: options.roundS,
       rounds: options.rounds,
       extra: options.direct
-        ? [{ target: target('direct', 'upstream direct (ref.)', upstream.url, childCpu(upstream)), durationS: Math.max(2, Math.round(options.roundS / 2)) }]
+        ? [
+            {
+              target: target('direct', 'upstream direct (ref.)', upstream.url, childCpu(upstream)),
+              durationS: Math.max(2, Math.round(options.roundS / 2)),
+            },
+          ]
         : [],
       log,
     });
@@ -189,7 +228,9 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
         undici: ratios(w, summaries.undici as TargetSummary, runs),
         bare: summaries.bare ? ratios(w, summaries.bare, runs) : null,
       },
-      cpuProfiles: options.cpuProfDir ? ['waymark', 'undici', ...(bare ? ['bare'] : [])].map((n) => join(options.cpuProfDir as string, n)) : [],
+      cpuProfiles: options.cpuProfDir
+        ? ['waymark', 'undici', ...(bare ? ['bare'] : [])].map((n) => join(options.cpuProfDir as string, n))
+        : [],
     };
   } finally {
     await nginx?.stop();
@@ -200,5 +241,12 @@ export async function benchProxy(options: ProxyOptions): Promise<ProxyResult> {
 }
 
 export function spec(options: { connections: number; roundS: number }, url: string): LoadSpec {
-  return { url, path: BENCH_PATH, host: BENCH_HOST, connections: options.connections, durationS: options.roundS, expectServedBy: SERVED_BY };
+  return {
+    url,
+    path: BENCH_PATH,
+    host: BENCH_HOST,
+    connections: options.connections,
+    durationS: options.roundS,
+    expectServedBy: SERVED_BY,
+  };
 }

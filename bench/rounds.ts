@@ -89,7 +89,9 @@ export interface RoundsResult {
  */
 export async function runRounds(options: RoundsOptions): Promise<RoundsResult> {
   const { log } = options;
-  const width = Math.max(...[...options.targets, ...(options.extra ?? []).map((e) => e.target)].map((t) => t.name.length));
+  const width = Math.max(
+    ...[...options.targets, ...(options.extra ?? []).map((e) => e.target)].map((t) => t.name.length),
+  );
   const runs: Run[] = [];
   const runOne = async (target: LoadTarget, phase: Run['phase'], round: number, durationS: number): Promise<Run> => {
     const cpuBefore = await target.cpuUs();
@@ -158,9 +160,13 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsResult> {
       rps: requests / seconds,
       p50Ms: median(mine.map((r) => r.load.latencyUs.p50)) / 1e3,
       p99Ms: median(mine.map((r) => r.load.latencyUs.p99)) / 1e3,
-      serverCpuUsPerRequest: mine.reduce((s, r) => s + r.serverCpuUsPerRequest * r.load.requests, 0) / Math.max(1, requests),
-      otherCores: mine.some((r) => r.otherCores === null) ? null : mine.reduce((s, r) => s + (r.otherCores ?? 0), 0) / mine.length,
-      harnessCpuUsPerRequest: mine.reduce((s, r) => s + r.harnessCpuUsPerRequest * r.load.requests, 0) / Math.max(1, requests),
+      serverCpuUsPerRequest:
+        mine.reduce((s, r) => s + r.serverCpuUsPerRequest * r.load.requests, 0) / Math.max(1, requests),
+      otherCores: mine.some((r) => r.otherCores === null)
+        ? null
+        : mine.reduce((s, r) => s + (r.otherCores ?? 0), 0) / mine.length,
+      harnessCpuUsPerRequest:
+        mine.reduce((s, r) => s + r.harnessCpuUsPerRequest * r.load.requests, 0) / Math.max(1, requests),
       verified: all.every((r) => r.verified),
     };
   }

@@ -34,7 +34,18 @@ export function benchRoutes(): RouteSpec[] {
   return routes;
 }
 
-const PATHS = ['/', '/index.html', '/api/v5/items/42', '/exact/11', '/svc12/orders', '/q14?debug=1', '/static/app.js', '/api/v40/items/7/reviews', '/checkout', '/account/settings'];
+const PATHS = [
+  '/',
+  '/index.html',
+  '/api/v5/items/42',
+  '/exact/11',
+  '/svc12/orders',
+  '/q14?debug=1',
+  '/static/app.js',
+  '/api/v40/items/7/reviews',
+  '/checkout',
+  '/account/settings',
+];
 
 function withRequests(facts: RequestFacts[], seed: number): RequestFacts[] {
   const r = seededRandom(seed);
@@ -69,18 +80,34 @@ export interface RouteBenchResult {
 }
 
 /** Decision cost for the same services and requests with no routes, then with 50 routes each (regex included). */
-export function benchRouteMatching(options: DecisionOptions, facts: (source: SnapshotSource) => RequestFacts[]): RouteBenchResult {
+export function benchRouteMatching(
+  options: DecisionOptions,
+  facts: (source: SnapshotSource) => RequestFacts[],
+): RouteBenchResult {
   const plain = buildSource(ROUTE_SERVICES, 21);
-  const routed: SnapshotSource = { ...plain, services: plain.services.map((s): ServiceSpec => ({ ...s, routes: benchRoutes() })) };
+  const routed: SnapshotSource = {
+    ...plain,
+    services: plain.services.map((s): ServiceSpec => ({ ...s, routes: benchRoutes() })),
+  };
   const requests = withRequests(facts(plain), 5);
   const noRoutes = measure(compileSnapshot(plain, COMPILE_NOW), requests, seededRandom(99), options);
   const withRoutes = measure(compileSnapshot(routed, COMPILE_NOW), requests, seededRandom(99), options);
   const own: SnapshotSource = {
     ...plain,
-    services: plain.services.map((s, k): ServiceSpec => ({
-      ...s,
-      routes: benchRoutes().map((r) => ({ ...r, match: JSON.parse(JSON.stringify(r.match).replaceAll('/api/v', `/api${k}/v`).replaceAll('tenant-', `t${k}-`).replaceAll('user-', `u${k}-`)) })),
-    })),
+    services: plain.services.map(
+      (s, k): ServiceSpec => ({
+        ...s,
+        routes: benchRoutes().map((r) => ({
+          ...r,
+          match: JSON.parse(
+            JSON.stringify(r.match)
+              .replaceAll('/api/v', `/api${k}/v`)
+              .replaceAll('tenant-', `t${k}-`)
+              .replaceAll('user-', `u${k}-`),
+          ),
+        })),
+      }),
+    ),
   };
   const distinct = measure(compileSnapshot(own, COMPILE_NOW), requests, seededRandom(99), options);
   return {

@@ -75,7 +75,12 @@ export function describeHandshake(handshake: WebSocketResult['handshake']): stri
 }
 
 function runClient(client: ChildProcess, spec: WsLoadSpec): Promise<WsLoadResult> {
-  const reply = nextMessage<WsLoadResult>(client, (m) => typeof m?.ok === 'boolean', (spec.durationS + 20) * 1000, 'the WebSocket client');
+  const reply = nextMessage<WsLoadResult>(
+    client,
+    (m) => typeof m?.ok === 'boolean',
+    (spec.durationS + 20) * 1000,
+    'the WebSocket client',
+  );
   client.send(spec);
   return reply;
 }
@@ -87,16 +92,34 @@ export async function benchWebSocket(options: WebSocketOptions): Promise<WebSock
   const servers: Server[] = [];
   let client: ChildProcess | null = null;
   try {
-    const [echo, waymark] = await Promise.all([startChild('ws-echo', []), startChild('waymark', [`file:${join(dir, 'waymark.db')}`, ADMIN_TOKEN])]);
+    const [echo, waymark] = await Promise.all([
+      startChild('ws-echo', []),
+      startChild('waymark', [`file:${join(dir, 'waymark.db')}`, ADMIN_TOKEN]),
+    ]);
     servers.push(echo, waymark);
     await configureWaymark(waymark.url, echo.url);
     client = forkTs('ws-client.ts', []);
     const ws = (url: string) => `${url.replace(/^http/, 'ws')}${WS_PATH}`;
     const specs: Record<WsTarget, WsLoadSpec> = {
-      direct: { url: ws(echo.url), sockets: options.sockets, inflight: options.inflight, durationS: options.roundS, payloadBytes: options.payloadBytes },
-      waymark: { url: ws(waymark.url), host: BENCH_HOST, sockets: options.sockets, inflight: options.inflight, durationS: options.roundS, payloadBytes: options.payloadBytes },
+      direct: {
+        url: ws(echo.url),
+        sockets: options.sockets,
+        inflight: options.inflight,
+        durationS: options.roundS,
+        payloadBytes: options.payloadBytes,
+      },
+      waymark: {
+        url: ws(waymark.url),
+        host: BENCH_HOST,
+        sockets: options.sockets,
+        inflight: options.inflight,
+        durationS: options.roundS,
+        payloadBytes: options.payloadBytes,
+      },
     };
-    log(`  echo server ${echo.url} | waymark ${waymark.url} (each in its own process) | client: bench/ws-client.ts in its own process`);
+    log(
+      `  echo server ${echo.url} | waymark ${waymark.url} (each in its own process) | client: bench/ws-client.ts in its own process`,
+    );
 
     const probe = await runClient(client, { ...specs.waymark, sockets: 1, durationS: 0.2 });
     const handshake: WebSocketResult['handshake'] = !probe.ok
@@ -118,13 +141,17 @@ export async function benchWebSocket(options: WebSocketOptions): Promise<WebSock
       const otherCores = noise.stop();
       const cpuAfter = target === 'waymark' ? await stats(waymark) : null;
       const served = (await stats(echo)).served - servedBefore;
-      if (!result.ok) throw new Error(`WebSocket ${target}: handshake failed (status ${result.status}) ${result.detail}`);
+      if (!result.ok)
+        throw new Error(`WebSocket ${target}: handshake failed (status ${result.status}) ${result.detail}`);
       const problems: string[] = [];
       if (result.mismatched > 0) problems.push(`${result.mismatched} echoes differ from what was sent`);
       if (result.dropped > 0) problems.push(`${result.dropped} sockets closed early`);
       if (served < result.messages) problems.push(`echo server saw ${served} < ${result.messages} messages`);
       if (result.messages === 0) problems.push('no messages echoed');
-      const cpuUs = cpuBefore && cpuAfter ? cpuAfter.cpuUserUs + cpuAfter.cpuSystemUs - cpuBefore.cpuUserUs - cpuBefore.cpuSystemUs : null;
+      const cpuUs =
+        cpuBefore && cpuAfter
+          ? cpuAfter.cpuUserUs + cpuAfter.cpuSystemUs - cpuBefore.cpuUserUs - cpuBefore.cpuSystemUs
+          : null;
       const run: WsRun = {
         target,
         phase,
@@ -149,7 +176,8 @@ export async function benchWebSocket(options: WebSocketOptions): Promise<WebSock
     const targets: WsTarget[] = handshake.ok ? ['direct', 'waymark'] : ['direct'];
     for (const target of targets) await runOne(target, 'warmup', 0, options.warmupS);
     for (let round = 1; round <= options.rounds; round++) {
-      for (const target of round % 2 === 1 ? targets : [...targets].reverse()) await runOne(target, 'measure', round, options.roundS);
+      for (const target of round % 2 === 1 ? targets : [...targets].reverse())
+        await runOne(target, 'measure', round, options.roundS);
     }
 
     const summary = (target: WsTarget): WsSummary | null => {
@@ -185,7 +213,11 @@ export async function benchWebSocket(options: WebSocketOptions): Promise<WebSock
       waymark: through,
       ratios:
         direct && through
-          ? { throughput: through.messagesPerSec / direct.messagesPerSec, p50: through.p50Ms / direct.p50Ms, p99: through.p99Ms / direct.p99Ms }
+          ? {
+              throughput: through.messagesPerSec / direct.messagesPerSec,
+              p50: through.p50Ms / direct.p50Ms,
+              p99: through.p99Ms / direct.p99Ms,
+            }
           : null,
     };
   } finally {

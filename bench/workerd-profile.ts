@@ -17,7 +17,10 @@ const CALL_TIMEOUT_MS = 10_000;
 const SAMPLING_INTERVAL_US = 250;
 
 export async function startWorkerdProfiler(inspector: URL, worker: string): Promise<WorkerdProfiler> {
-  const socket = new WebSocket(new URL(`/core:user:${worker}`, inspector), { perMessageDeflate: false, maxPayload: 1024 * 2 ** 20 });
+  const socket = new WebSocket(new URL(`/core:user:${worker}`, inspector), {
+    perMessageDeflate: false,
+    maxPayload: 1024 * 2 ** 20,
+  });
   await new Promise<void>((ok, fail) => {
     socket.once('open', () => ok());
     socket.once('error', fail);

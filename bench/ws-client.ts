@@ -45,7 +45,11 @@ function open(spec: WsLoadSpec): Promise<WebSocket | { status: number; detail: s
       done = true;
       resolve(value);
     };
-    const ws = new WebSocket(spec.url, { headers: spec.host ? { host: spec.host } : {}, perMessageDeflate: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+    const ws = new WebSocket(spec.url, {
+      headers: spec.host ? { host: spec.host } : {},
+      perMessageDeflate: false,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    });
     ws.once('open', () => finish(ws));
     ws.once('unexpected-response', (req, res) => {
       let body = '';
@@ -154,7 +158,12 @@ async function run(spec: WsLoadSpec): Promise<WsLoadResult> {
 process.on('message', (spec: WsLoadSpec) => {
   void run(spec).then(
     (result) => process.send?.(result),
-    (error: unknown) => process.send?.({ ok: false, status: 0, detail: error instanceof Error ? error.message : String(error) } satisfies WsLoadResult),
+    (error: unknown) =>
+      process.send?.({
+        ok: false,
+        status: 0,
+        detail: error instanceof Error ? error.message : String(error),
+      } satisfies WsLoadResult),
   );
 });
 process.on('disconnect', () => process.exit(0));

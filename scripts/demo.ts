@@ -70,7 +70,8 @@ const control = createServer(async (req, res) => {
 await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
 const controlUrl = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
 
-const curl = (region: string) => `curl -s -H 'Host: ${HOST}' -H 'x-waymark-client-region: ${region}' ${server.url}/hello -D - -o /dev/null | grep -i x-waymark`;
+const curl = (region: string) =>
+  `curl -s -H 'Host: ${HOST}' -H 'x-waymark-client-region: ${region}' ${server.url}/hello -D - -o /dev/null | grep -i x-waymark`;
 console.log(`
 Waymark demo: ${server.url}  (service "shop" at Host ${HOST}, clusters: ${REGIONS.map((r) => `${r.cluster}=${r.region}`).join(', ')})
 Admin token: ${token}

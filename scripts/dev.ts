@@ -21,7 +21,18 @@ const token = process.env.WAYMARK_ADMIN_TOKEN ?? 'dev-admin-token-change-me';
 console.log(`libSQL over HTTP at ${store.url} (${DB_PATH}); admin token: ${token}`);
 const wrangler = spawn(
   'node_modules/.bin/wrangler',
-  ['dev', '--ip', '127.0.0.1', '--port', process.env.PORT ?? '8787', '--var', `WAYMARK_DATABASE_URL:${store.url}`, '--var', `WAYMARK_ADMIN_TOKEN:${token}`, ...process.argv.slice(2)],
+  [
+    'dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    process.env.PORT ?? '8787',
+    '--var',
+    `WAYMARK_DATABASE_URL:${store.url}`,
+    '--var',
+    `WAYMARK_ADMIN_TOKEN:${token}`,
+    ...process.argv.slice(2),
+  ],
   {
     stdio: 'inherit',
     env: {

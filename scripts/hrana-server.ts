@@ -30,10 +30,10 @@
  * - SQLite errors are reported like sqld does: message "SQLite error: ...",
  *   code = primary result code name (e.g. "SQLITE_CONSTRAINT").
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { randomBytes } from "node:crypto";
-import Database from "libsql";
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import Database from 'libsql';
 
 export interface HranaServer {
   /** Base URL, e.g. "http://127.0.0.1:41234". */
@@ -57,11 +57,11 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 // ---------------------------------------------------------------------------
 
 type ProtoValue =
-  | { type: "null" }
-  | { type: "integer"; value: string }
-  | { type: "float"; value: number }
-  | { type: "text"; value: string }
-  | { type: "blob"; base64: string };
+  | { type: 'null' }
+  | { type: 'integer'; value: string }
+  | { type: 'float'; value: number }
+  | { type: 'text'; value: string }
+  | { type: 'blob'; base64: string };
 
 interface ProtoError {
   message: string;
@@ -93,16 +93,16 @@ interface DescribeResult {
 }
 
 type StreamResponse =
-  | { type: "close" }
-  | { type: "execute"; result: StmtResult }
-  | { type: "batch"; result: BatchResult }
-  | { type: "sequence" }
-  | { type: "describe"; result: DescribeResult }
-  | { type: "store_sql" }
-  | { type: "close_sql" }
-  | { type: "get_autocommit"; is_autocommit: boolean };
+  | { type: 'close' }
+  | { type: 'execute'; result: StmtResult }
+  | { type: 'batch'; result: BatchResult }
+  | { type: 'sequence' }
+  | { type: 'describe'; result: DescribeResult }
+  | { type: 'store_sql' }
+  | { type: 'close_sql' }
+  | { type: 'get_autocommit'; is_autocommit: boolean };
 
-type StreamResult = { type: "ok"; response: StreamResponse } | { type: "error"; error: ProtoError };
+type StreamResult = { type: 'ok'; response: StreamResponse } | { type: 'error'; error: ProtoError };
 
 /** An error reported to the client as a Hrana `Error` (`{message, code}`). */
 class HranaError extends Error {
@@ -111,12 +111,12 @@ class HranaError extends Error {
     readonly code: string,
   ) {
     super(message);
-    this.name = "HranaError";
+    this.name = 'HranaError';
   }
 }
 
 function protoError(message: string): HranaError {
-  return new HranaError(message, "PROTO_ERROR");
+  return new HranaError(message, 'PROTO_ERROR');
 }
 
 // ---------------------------------------------------------------------------
@@ -126,7 +126,7 @@ function protoError(message: string): HranaError {
 type JsonObject = Record<string, unknown>;
 
 function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function expectObject(v: unknown, what: string): JsonObject {
@@ -144,12 +144,12 @@ function optArray(v: unknown, what: string): unknown[] {
 }
 
 function expectString(v: unknown, what: string): string {
-  if (typeof v !== "string") throw protoError(`Expected ${what} to be a string`);
+  if (typeof v !== 'string') throw protoError(`Expected ${what} to be a string`);
   return v;
 }
 
 function expectInt32(v: unknown, what: string): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
     throw protoError(`Expected ${what} to be a 32-bit integer`);
   }
   return v;
@@ -165,55 +165,55 @@ const MIN_INT64 = -(2n ** 63n);
 const MAX_INT64 = 2n ** 63n - 1n;
 
 function decodeValue(v: unknown): SqlValue {
-  const obj = expectObject(v, "value");
-  switch (obj["type"]) {
-    case "null":
+  const obj = expectObject(v, 'value');
+  switch (obj['type']) {
+    case 'null':
       return null;
-    case "integer": {
-      const raw = obj["value"];
+    case 'integer': {
+      const raw = obj['value'];
       let int: bigint;
-      if (typeof raw === "string" && /^[+-]?\d+$/.test(raw.trim())) {
+      if (typeof raw === 'string' && /^[+-]?\d+$/.test(raw.trim())) {
         int = BigInt(raw.trim());
-      } else if (typeof raw === "number" && Number.isSafeInteger(raw)) {
+      } else if (typeof raw === 'number' && Number.isSafeInteger(raw)) {
         int = BigInt(raw);
       } else {
-        throw protoError("Expected the value of an integer to be a string with a decimal integer");
+        throw protoError('Expected the value of an integer to be a string with a decimal integer');
       }
-      if (int < MIN_INT64 || int > MAX_INT64) throw protoError("Integer value is out of the 64-bit range");
+      if (int < MIN_INT64 || int > MAX_INT64) throw protoError('Integer value is out of the 64-bit range');
       return int;
     }
-    case "float": {
-      const raw = obj["value"];
-      if (typeof raw !== "number") throw protoError("Expected the value of a float to be a number");
+    case 'float': {
+      const raw = obj['value'];
+      if (typeof raw !== 'number') throw protoError('Expected the value of a float to be a number');
       return raw;
     }
-    case "text":
-      return expectString(obj["value"], "the value of a text");
-    case "blob": {
-      const b64 = expectString(obj["base64"], "the base64 of a blob");
-      return Buffer.from(b64, "base64");
+    case 'text':
+      return expectString(obj['value'], 'the value of a text');
+    case 'blob': {
+      const b64 = expectString(obj['base64'], 'the base64 of a blob');
+      return Buffer.from(b64, 'base64');
     }
     default:
-      throw protoError(`Unknown type of value: ${JSON.stringify(obj["type"])}`);
+      throw protoError(`Unknown type of value: ${JSON.stringify(obj['type'])}`);
   }
 }
 
 function encodeValue(v: unknown): ProtoValue {
-  if (v === null || v === undefined) return { type: "null" };
-  if (typeof v === "bigint") return { type: "integer", value: v.toString() };
-  if (typeof v === "number") {
+  if (v === null || v === undefined) return { type: 'null' };
+  if (typeof v === 'bigint') return { type: 'integer', value: v.toString() };
+  if (typeof v === 'number') {
     // With safeIntegers(true), SQLite INTEGERs come back as bigint, so a number is a REAL.
     if (!Number.isFinite(v)) {
-      throw new HranaError(`Cannot encode non-finite float ${v} in JSON`, "VALUE_NOT_REPRESENTABLE");
+      throw new HranaError(`Cannot encode non-finite float ${v} in JSON`, 'VALUE_NOT_REPRESENTABLE');
     }
-    return { type: "float", value: v };
+    return { type: 'float', value: v };
   }
-  if (typeof v === "string") return { type: "text", value: v };
+  if (typeof v === 'string') return { type: 'text', value: v };
   if (v instanceof Uint8Array) {
-    return { type: "blob", base64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") };
+    return { type: 'blob', base64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
   }
-  if (v instanceof ArrayBuffer) return { type: "blob", base64: Buffer.from(v).toString("base64") };
-  throw new HranaError(`Cannot encode value of type ${typeof v}`, "INTERNAL");
+  if (v instanceof ArrayBuffer) return { type: 'blob', base64: Buffer.from(v).toString('base64') };
+  throw new HranaError(`Cannot encode value of type ${typeof v}`, 'INTERNAL');
 }
 
 // ---------------------------------------------------------------------------
@@ -247,7 +247,7 @@ function isIdChar(c: number): boolean {
 }
 
 function isSpace(ch: string | undefined): boolean {
-  return ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "\f" || ch === "\v";
+  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\f' || ch === '\v';
 }
 
 /**
@@ -288,13 +288,13 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
     const c = sql.charCodeAt(i);
     if (isSpace(ch)) {
       i++;
-    } else if (ch === "-" && sql[i + 1] === "-") {
-      const nl = sql.indexOf("\n", i + 2);
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i + 2);
       i = nl < 0 ? n : nl + 1;
-    } else if (ch === "/" && sql[i + 1] === "*") {
-      const close = sql.indexOf("*/", i + 2);
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      const close = sql.indexOf('*/', i + 2);
       i = close < 0 ? n : close + 2;
-    } else if (ch === "'" || ch === '"' || ch === "`") {
+    } else if (ch === "'" || ch === '"' || ch === '`') {
       const at = i;
       i++;
       while (i < n) {
@@ -308,19 +308,19 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
         }
         i++;
       }
-      push(ch === "'" ? "<string>" : "<id>", at);
-    } else if (ch === "[") {
-      const close = sql.indexOf("]", i + 1);
-      push("<id>", i);
+      push(ch === "'" ? '<string>' : '<id>', at);
+    } else if (ch === '[') {
+      const close = sql.indexOf(']', i + 1);
+      push('<id>', i);
       i = close < 0 ? n : close + 1;
-    } else if (ch === ";") {
+    } else if (ch === ';') {
       i++;
       if (tokens.length === 0) continue; // empty statement
       if (!inTrigger) return finish(i);
       const k = tokens.length;
-      if (tokens[k - 1] === "END" && tokens[k - 2] === ";") return finish(i);
-      tokens.push(";");
-    } else if (ch === "?") {
+      if (tokens[k - 1] === 'END' && tokens[k - 2] === ';') return finish(i);
+      tokens.push(';');
+    } else if (ch === '?') {
       let j = i + 1;
       while (j < n && isDigit(sql.charCodeAt(j))) j++;
       if (j === i + 1) {
@@ -331,9 +331,9 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
         if (idx > nVar) nVar = idx;
         if (!names.has(idx)) names.set(idx, text);
       }
-      push("?", i);
+      push('?', i);
       i = j;
-    } else if (ch === ":" || ch === "@" || ch === "$" || ch === "#") {
+    } else if (ch === ':' || ch === '@' || ch === '$' || ch === '#') {
       let j = i + 1;
       let len = 0;
       while (j < n) {
@@ -341,12 +341,12 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
         if (isIdChar(cj)) {
           len++;
           j++;
-        } else if (sql[j] === "(" && len > 0) {
+        } else if (sql[j] === '(' && len > 0) {
           j++;
-          while (j < n && !isSpace(sql[j]) && sql[j] !== ")") j++;
-          if (sql[j] === ")") j++;
+          while (j < n && !isSpace(sql[j]) && sql[j] !== ')') j++;
+          if (sql[j] === ')') j++;
           break;
-        } else if (sql[j] === ":" && sql[j + 1] === ":") {
+        } else if (sql[j] === ':' && sql[j + 1] === ':') {
           j += 2;
         } else {
           break;
@@ -359,7 +359,7 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
           namedIndex.set(name, nVar);
           names.set(nVar, name);
         }
-        push("<var>", i);
+        push('<var>', i);
         i = j;
       } else {
         push(ch, i);
@@ -371,20 +371,20 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
       const word = sql.slice(i, j).toUpperCase();
       push(word, i);
       i = j;
-      if (word === "TRIGGER" && !inTrigger) {
+      if (word === 'TRIGGER' && !inTrigger) {
         let s = 0;
-        if (tokens[0] === "EXPLAIN") s = tokens[1] === "QUERY" && tokens[2] === "PLAN" ? 3 : 1;
-        if (tokens[s] === "CREATE") {
+        if (tokens[0] === 'EXPLAIN') s = tokens[1] === 'QUERY' && tokens[2] === 'PLAN' ? 3 : 1;
+        if (tokens[s] === 'CREATE') {
           const next = tokens[s + 1];
-          if (tokens.length === s + 2 || (tokens.length === s + 3 && (next === "TEMP" || next === "TEMPORARY"))) {
+          if (tokens.length === s + 2 || (tokens.length === s + 3 && (next === 'TEMP' || next === 'TEMPORARY'))) {
             inTrigger = true;
           }
         }
       }
-    } else if (isDigit(c) || (ch === "." && isDigit(sql.charCodeAt(i + 1)))) {
+    } else if (isDigit(c) || (ch === '.' && isDigit(sql.charCodeAt(i + 1)))) {
       let j = i + 1;
-      while (j < n && (isIdChar(sql.charCodeAt(j)) || sql[j] === ".")) j++;
-      push("<number>", i);
+      while (j < n && (isIdChar(sql.charCodeAt(j)) || sql[j] === '.')) j++;
+      push('<number>', i);
       i = j;
     } else {
       push(ch, i);
@@ -399,43 +399,43 @@ function scanStatement(sql: string, from = 0): SqlStatementInfo {
 // ---------------------------------------------------------------------------
 
 const SQLITE_PRIMARY_CODES: Record<number, string> = {
-  1: "SQLITE_ERROR",
-  2: "SQLITE_INTERNAL",
-  3: "SQLITE_PERM",
-  4: "SQLITE_ABORT",
-  5: "SQLITE_BUSY",
-  6: "SQLITE_LOCKED",
-  7: "SQLITE_NOMEM",
-  8: "SQLITE_READONLY",
-  9: "SQLITE_INTERRUPT",
-  10: "SQLITE_IOERR",
-  11: "SQLITE_CORRUPT",
-  12: "SQLITE_NOTFOUND",
-  13: "SQLITE_FULL",
-  14: "SQLITE_CANTOPEN",
-  15: "SQLITE_PROTOCOL",
-  16: "SQLITE_EMPTY",
-  17: "SQLITE_SCHEMA",
-  18: "SQLITE_TOOBIG",
-  19: "SQLITE_CONSTRAINT",
-  20: "SQLITE_MISMATCH",
-  21: "SQLITE_MISUSE",
-  22: "SQLITE_NOLFS",
-  23: "SQLITE_AUTH",
-  24: "SQLITE_FORMAT",
-  25: "SQLITE_RANGE",
-  26: "SQLITE_NOTADB",
-  27: "SQLITE_NOTICE",
-  28: "SQLITE_WARNING",
+  1: 'SQLITE_ERROR',
+  2: 'SQLITE_INTERNAL',
+  3: 'SQLITE_PERM',
+  4: 'SQLITE_ABORT',
+  5: 'SQLITE_BUSY',
+  6: 'SQLITE_LOCKED',
+  7: 'SQLITE_NOMEM',
+  8: 'SQLITE_READONLY',
+  9: 'SQLITE_INTERRUPT',
+  10: 'SQLITE_IOERR',
+  11: 'SQLITE_CORRUPT',
+  12: 'SQLITE_NOTFOUND',
+  13: 'SQLITE_FULL',
+  14: 'SQLITE_CANTOPEN',
+  15: 'SQLITE_PROTOCOL',
+  16: 'SQLITE_EMPTY',
+  17: 'SQLITE_SCHEMA',
+  18: 'SQLITE_TOOBIG',
+  19: 'SQLITE_CONSTRAINT',
+  20: 'SQLITE_MISMATCH',
+  21: 'SQLITE_MISUSE',
+  22: 'SQLITE_NOLFS',
+  23: 'SQLITE_AUTH',
+  24: 'SQLITE_FORMAT',
+  25: 'SQLITE_RANGE',
+  26: 'SQLITE_NOTADB',
+  27: 'SQLITE_NOTICE',
+  28: 'SQLITE_WARNING',
 };
 
 function sqliteErrorInfo(e: unknown): { code: string; extendedCode: string; message: string } | undefined {
   if (!(e instanceof Error)) return undefined;
   const code = (e as { code?: unknown }).code;
-  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return undefined;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return undefined;
   const rawCode = (e as { rawCode?: unknown }).rawCode;
   const primary =
-    (typeof rawCode === "number" ? SQLITE_PRIMARY_CODES[rawCode & 0xff] : undefined) ??
+    (typeof rawCode === 'number' ? SQLITE_PRIMARY_CODES[rawCode & 0xff] : undefined) ??
     /^SQLITE_[A-Z]+/.exec(code)?.[0] ??
     code;
   return { code: primary, extendedCode: code, message: e.message };
@@ -447,17 +447,17 @@ function toProtoError(e: unknown): ProtoError {
   // sqld reports SQLite failures as "SQLite error: <message>" with the primary result code.
   if (sqlite) return { message: `SQLite error: ${sqlite.message}`, code: sqlite.code };
   const message = e instanceof Error ? e.message : String(e);
-  return { message, code: "INTERNAL" };
+  return { message, code: 'INTERNAL' };
 }
 
 function isBusy(e: unknown): boolean {
-  return sqliteErrorInfo(e)?.code === "SQLITE_BUSY";
+  return sqliteErrorInfo(e)?.code === 'SQLITE_BUSY';
 }
 
 function isRetryableBusy(e: unknown): boolean {
   const info = sqliteErrorInfo(e);
   // SQLITE_BUSY_SNAPSHOT cannot succeed by waiting: the transaction's snapshot is stale.
-  return info !== undefined && info.code === "SQLITE_BUSY" && info.extendedCode !== "SQLITE_BUSY_SNAPSHOT";
+  return info !== undefined && info.code === 'SQLITE_BUSY' && info.extendedCode !== 'SQLITE_BUSY_SNAPSHOT';
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -492,9 +492,9 @@ class Stream {
     const db = new Database(this.dbPath);
     try {
       db.exec(`PRAGMA busy_timeout = ${NATIVE_BUSY_TIMEOUT_MS}`);
-      db.exec("PRAGMA synchronous = NORMAL");
-      this.totalChangesStmt = db.prepare("SELECT total_changes()").raw(true).safeIntegers(true);
-      this.changesStmt = db.prepare("SELECT changes(), last_insert_rowid()").raw(true).safeIntegers(true);
+      db.exec('PRAGMA synchronous = NORMAL');
+      this.totalChangesStmt = db.prepare('SELECT total_changes()').raw(true).safeIntegers(true);
+      this.changesStmt = db.prepare('SELECT changes(), last_insert_rowid()').raw(true).safeIntegers(true);
     } catch (e) {
       db.close();
       throw e;
@@ -515,7 +515,7 @@ class Stream {
   }
 
   ensureOpen(): void {
-    if (this.closed) throw new HranaError("The stream has been closed", "STREAM_CLOSED");
+    if (this.closed) throw new HranaError('The stream has been closed', 'STREAM_CLOSED');
   }
 
   get inTransaction(): boolean {
@@ -562,7 +562,7 @@ class Stream {
     const db = this.db;
     // Retrying must reuse the same statement: running it again resets it.
     return this.withBusyRetry(() => {
-      if (this.db !== db) throw new HranaError("The connection was reset", "STREAM_RESET");
+      if (this.db !== db) throw new HranaError('The connection was reset', 'STREAM_RESET');
       const before = this.totalChanges();
       let cols: ProtoCol[] = [];
       let rows: ProtoValue[][] = [];
@@ -612,40 +612,40 @@ class Stream {
 // ---------------------------------------------------------------------------
 
 function resolveSql(stream: Stream, obj: JsonObject): string {
-  const sql = obj["sql"];
-  const sqlId = obj["sql_id"];
+  const sql = obj['sql'];
+  const sqlId = obj['sql_id'];
   const hasSql = sql !== undefined && sql !== null;
   const hasSqlId = sqlId !== undefined && sqlId !== null;
-  if (hasSql && hasSqlId) throw protoError("Only one of `sql` and `sql_id` may be given");
-  if (hasSql) return expectString(sql, "sql");
+  if (hasSql && hasSqlId) throw protoError('Only one of `sql` and `sql_id` may be given');
+  if (hasSql) return expectString(sql, 'sql');
   if (hasSqlId) {
-    const id = expectInt32(sqlId, "sql_id");
+    const id = expectInt32(sqlId, 'sql_id');
     const text = stream.sqls.get(id);
-    if (text === undefined) throw new HranaError(`SQL text with id ${id} was not found`, "SQL_NOT_FOUND");
+    if (text === undefined) throw new HranaError(`SQL text with id ${id} was not found`, 'SQL_NOT_FOUND');
     return text;
   }
-  throw protoError("One of `sql` and `sql_id` must be given");
+  throw protoError('One of `sql` and `sql_id` must be given');
 }
 
 /** Scans `sql` and checks it holds exactly one statement. */
 function singleStatement(sql: string): SqlStatementInfo {
   const info = scanStatement(sql);
-  if (info.empty) throw new HranaError("SQL string does not contain any statement", "SQL_NO_STATEMENT");
+  if (info.empty) throw new HranaError('SQL string does not contain any statement', 'SQL_NO_STATEMENT');
   if (!scanStatement(sql, info.end).empty) {
-    throw new HranaError("SQL string contains more than one statement", "SQL_MANY_STATEMENTS");
+    throw new HranaError('SQL string contains more than one statement', 'SQL_MANY_STATEMENTS');
   }
   return info;
 }
 
 function bindArgs(stmtObj: JsonObject, info: SqlStatementInfo): SqlValue[] {
-  const args = optArray(stmtObj["args"], "args").map(decodeValue);
-  const namedRaw = optArray(stmtObj["named_args"], "named_args");
+  const args = optArray(stmtObj['args'], 'args').map(decodeValue);
+  const namedRaw = optArray(stmtObj['named_args'], 'named_args');
   if (namedRaw.length === 0) return args;
 
   const named = new Map<string, SqlValue>();
   for (const item of namedRaw) {
-    const obj = expectObject(item, "named argument");
-    named.set(expectString(obj["name"], "name of a named argument"), decodeValue(obj["value"]));
+    const obj = expectObject(item, 'named argument');
+    named.set(expectString(obj['name'], 'name of a named argument'), decodeValue(obj['value']));
   }
   // Positional arguments first; a named argument takes precedence (HRANA_1_SPEC).
   const bound: SqlValue[] = Array.from({ length: Math.max(info.paramNames.length, args.length) }, (_, k) =>
@@ -661,94 +661,95 @@ function bindArgs(stmtObj: JsonObject, info: SqlStatementInfo): SqlValue[] {
 }
 
 async function executeStmt(stream: Stream, stmtRaw: unknown): Promise<StmtResult> {
-  const stmtObj = expectObject(stmtRaw, "stmt");
+  const stmtObj = expectObject(stmtRaw, 'stmt');
   const sql = resolveSql(stream, stmtObj);
   const info = singleStatement(sql);
   const args = bindArgs(stmtObj, info);
-  const wantRowsRaw = stmtObj["want_rows"];
+  const wantRowsRaw = stmtObj['want_rows'];
   const wantRows = wantRowsRaw === undefined || wantRowsRaw === null ? true : wantRowsRaw === true;
   const text = sql.slice(info.start);
   return stream.execute(text, args, wantRows);
 }
 
-type StepOutcome = "ok" | "error" | "skipped";
+type StepOutcome = 'ok' | 'error' | 'skipped';
 
 function validateCond(cond: unknown, stepIndex: number): void {
-  const obj = expectObject(cond, "batch condition");
-  switch (obj["type"]) {
-    case "ok":
-    case "error": {
-      const step = expectInt32(obj["step"], "step of a batch condition");
+  const obj = expectObject(cond, 'batch condition');
+  switch (obj['type']) {
+    case 'ok':
+    case 'error': {
+      const step = expectInt32(obj['step'], 'step of a batch condition');
       if (step < 0 || step >= stepIndex) {
         throw new HranaError(
           `Batch condition of step ${stepIndex} refers to step ${step}, which is not an earlier step`,
-          "BATCH_COND_BAD_STEP",
+          'BATCH_COND_BAD_STEP',
         );
       }
       return;
     }
-    case "not":
-      validateCond(obj["cond"], stepIndex);
+    case 'not':
+      validateCond(obj['cond'], stepIndex);
       return;
-    case "and":
-    case "or":
-      for (const c of expectArray(obj["conds"], "conds of a batch condition")) validateCond(c, stepIndex);
+    case 'and':
+    case 'or':
+      for (const c of expectArray(obj['conds'], 'conds of a batch condition')) validateCond(c, stepIndex);
       return;
-    case "is_autocommit":
+    case 'is_autocommit':
       return;
     default:
-      throw protoError(`Unknown type of batch condition: ${JSON.stringify(obj["type"])}`);
+      throw protoError(`Unknown type of batch condition: ${JSON.stringify(obj['type'])}`);
   }
 }
 
 function evalCond(cond: JsonObject, outcomes: StepOutcome[], stream: Stream): boolean {
-  switch (cond["type"]) {
-    case "ok":
-      return outcomes[cond["step"] as number] === "ok";
-    case "error":
-      return outcomes[cond["step"] as number] === "error";
-    case "not":
-      return !evalCond(cond["cond"] as JsonObject, outcomes, stream);
-    case "and":
-      return (cond["conds"] as JsonObject[]).every((c) => evalCond(c, outcomes, stream));
-    case "or":
-      return (cond["conds"] as JsonObject[]).some((c) => evalCond(c, outcomes, stream));
-    case "is_autocommit":
+  switch (cond['type']) {
+    case 'ok':
+      return outcomes[cond['step'] as number] === 'ok';
+    case 'error':
+      return outcomes[cond['step'] as number] === 'error';
+    case 'not':
+      return !evalCond(cond['cond'] as JsonObject, outcomes, stream);
+    case 'and':
+      return (cond['conds'] as JsonObject[]).every((c) => evalCond(c, outcomes, stream));
+    case 'or':
+      return (cond['conds'] as JsonObject[]).some((c) => evalCond(c, outcomes, stream));
+    case 'is_autocommit':
       return !stream.inTransaction;
     default:
-      throw protoError("Unknown type of batch condition");
+      throw protoError('Unknown type of batch condition');
   }
 }
 
 async function executeBatch(stream: Stream, batchRaw: unknown): Promise<BatchResult> {
-  const batch = expectObject(batchRaw, "batch");
-  const steps = expectArray(batch["steps"], "steps").map((s, i) => {
-    const step = expectObject(s, "batch step");
-    const condition = step["condition"];
+  const batch = expectObject(batchRaw, 'batch');
+  const steps = expectArray(batch['steps'], 'steps').map((s, i) => {
+    const step = expectObject(s, 'batch step');
+    const condition = step['condition'];
     if (condition !== undefined && condition !== null) validateCond(condition, i);
-    expectObject(step["stmt"], "stmt of a batch step");
+    expectObject(step['stmt'], 'stmt of a batch step');
     return step;
   });
 
   const result: BatchResult = { step_results: [], step_errors: [] };
   const outcomes: StepOutcome[] = [];
   for (const step of steps) {
-    const condition = step["condition"];
-    const enabled = condition === undefined || condition === null || evalCond(condition as JsonObject, outcomes, stream);
+    const condition = step['condition'];
+    const enabled =
+      condition === undefined || condition === null || evalCond(condition as JsonObject, outcomes, stream);
     if (!enabled) {
       result.step_results.push(null);
       result.step_errors.push(null);
-      outcomes.push("skipped");
+      outcomes.push('skipped');
       continue;
     }
     try {
-      result.step_results.push(await executeStmt(stream, step["stmt"]));
+      result.step_results.push(await executeStmt(stream, step['stmt']));
       result.step_errors.push(null);
-      outcomes.push("ok");
+      outcomes.push('ok');
     } catch (e) {
       result.step_results.push(null);
       result.step_errors.push(toProtoError(e));
-      outcomes.push("error");
+      outcomes.push('error');
     }
   }
   return result;
@@ -765,7 +766,7 @@ async function executeSequence(stream: Stream, sql: string): Promise<void> {
   }
 }
 
-const TRANSACTION_CONTROL = new Set(["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"]);
+const TRANSACTION_CONTROL = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
 
 function describe(stream: Stream, sql: string): DescribeResult {
   stream.ensureOpen();
@@ -773,12 +774,12 @@ function describe(stream: Stream, sql: string): DescribeResult {
   const text = sql.slice(info.start);
   const stmt = stream.db.prepare(text);
   const cols = stmt.columns().map((c) => ({ name: c.name, decltype: c.type ?? null }));
-  const isExplain = info.firstWord === "EXPLAIN";
+  const isExplain = info.firstWord === 'EXPLAIN';
   let isReadonly = true;
-  if (!isExplain && !TRANSACTION_CONTROL.has(info.firstWord ?? "")) {
+  if (!isExplain && !TRANSACTION_CONTROL.has(info.firstWord ?? '')) {
     // Approximates sqlite3_stmt_readonly(): the program opens a write transaction.
     const program = stream.db.prepare(`EXPLAIN ${text}`).raw(true).all([]) as unknown[][];
-    isReadonly = !program.some((op) => op[1] === "Transaction" && Number(op[3]) !== 0);
+    isReadonly = !program.some((op) => op[1] === 'Transaction' && Number(op[3]) !== 0);
   }
   return {
     params: info.paramNames.map((name) => ({ name })),
@@ -789,36 +790,36 @@ function describe(stream: Stream, sql: string): DescribeResult {
 }
 
 async function handleStreamRequest(stream: Stream, reqRaw: unknown): Promise<StreamResponse> {
-  const req = expectObject(reqRaw, "request");
-  switch (req["type"]) {
-    case "close":
+  const req = expectObject(reqRaw, 'request');
+  switch (req['type']) {
+    case 'close':
       stream.close();
-      return { type: "close" };
-    case "execute":
-      return { type: "execute", result: await executeStmt(stream, req["stmt"]) };
-    case "batch":
-      return { type: "batch", result: await executeBatch(stream, req["batch"]) };
-    case "sequence":
+      return { type: 'close' };
+    case 'execute':
+      return { type: 'execute', result: await executeStmt(stream, req['stmt']) };
+    case 'batch':
+      return { type: 'batch', result: await executeBatch(stream, req['batch']) };
+    case 'sequence':
       await executeSequence(stream, resolveSql(stream, req));
-      return { type: "sequence" };
-    case "describe": {
+      return { type: 'sequence' };
+    case 'describe': {
       const sql = resolveSql(stream, req);
-      return { type: "describe", result: await stream.withBusyRetry(() => describe(stream, sql)) };
+      return { type: 'describe', result: await stream.withBusyRetry(() => describe(stream, sql)) };
     }
-    case "store_sql": {
-      const id = expectInt32(req["sql_id"], "sql_id");
-      const sql = expectString(req["sql"], "sql");
-      if (stream.sqls.has(id)) throw new HranaError(`SQL text with id ${id} already exists`, "SQL_STORE_ID_EXISTS");
+    case 'store_sql': {
+      const id = expectInt32(req['sql_id'], 'sql_id');
+      const sql = expectString(req['sql'], 'sql');
+      if (stream.sqls.has(id)) throw new HranaError(`SQL text with id ${id} already exists`, 'SQL_STORE_ID_EXISTS');
       stream.sqls.set(id, sql);
-      return { type: "store_sql" };
+      return { type: 'store_sql' };
     }
-    case "close_sql":
-      stream.sqls.delete(expectInt32(req["sql_id"], "sql_id"));
-      return { type: "close_sql" };
-    case "get_autocommit":
-      return { type: "get_autocommit", is_autocommit: !stream.inTransaction };
+    case 'close_sql':
+      stream.sqls.delete(expectInt32(req['sql_id'], 'sql_id'));
+      return { type: 'close_sql' };
+    case 'get_autocommit':
+      return { type: 'get_autocommit', is_autocommit: !stream.inTransaction };
     default:
-      throw protoError(`Unknown type of stream request: ${JSON.stringify(req["type"])}`);
+      throw protoError(`Unknown type of stream request: ${JSON.stringify(req['type'])}`);
   }
 }
 
@@ -839,12 +840,12 @@ class HttpError extends Error {
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   // The client only decodes error bodies whose content-type is exactly "application/json".
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
   res.end(data);
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -854,7 +855,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   for await (const chunk of req) {
     const buf = chunk as Buffer;
     size += buf.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, "Request body is too large", "PROTO_ERROR");
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'Request body is too large', 'PROTO_ERROR');
     chunks.push(buf);
   }
   return Buffer.concat(chunks);
@@ -868,7 +869,7 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
     const setup = new Database(dbPath);
     try {
       setup.exec(`PRAGMA busy_timeout = ${BUSY_RETRY_TIMEOUT_MS}`);
-      setup.exec("PRAGMA journal_mode = WAL");
+      setup.exec('PRAGMA journal_mode = WAL');
     } finally {
       setup.close();
     }
@@ -881,30 +882,30 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
   let unavailable = false;
   let closed = false;
 
-  const newBaton = () => randomBytes(24).toString("base64url");
+  const newBaton = () => randomBytes(24).toString('base64url');
 
   async function handlePipeline(body: unknown): Promise<unknown> {
-    if (!isObject(body)) throw new HttpError(400, "Expected the request body to be a JSON object", "PROTO_ERROR");
-    const requests = body["requests"];
-    if (!Array.isArray(requests)) throw new HttpError(400, "Expected `requests` to be an array", "PROTO_ERROR");
-    const baton = body["baton"];
+    if (!isObject(body)) throw new HttpError(400, 'Expected the request body to be a JSON object', 'PROTO_ERROR');
+    const requests = body['requests'];
+    if (!Array.isArray(requests)) throw new HttpError(400, 'Expected `requests` to be an array', 'PROTO_ERROR');
+    const baton = body['baton'];
 
     let stream: Stream;
     if (baton === undefined || baton === null) {
       try {
         stream = new Stream(dbPath);
       } catch (e) {
-        throw new HttpError(500, `Could not open the database: ${toProtoError(e).message}`, "INTERNAL");
+        throw new HttpError(500, `Could not open the database: ${toProtoError(e).message}`, 'INTERNAL');
       }
       openStreams.add(stream);
     } else {
-      if (typeof baton !== "string") throw new HttpError(400, "Expected `baton` to be a string", "PROTO_ERROR");
+      if (typeof baton !== 'string') throw new HttpError(400, 'Expected `baton` to be a string', 'PROTO_ERROR');
       const found = streams.get(baton);
       if (found === undefined) {
         if (expiredBatons.has(baton)) {
-          throw new HttpError(400, "The stream has expired due to inactivity", "STREAM_EXPIRED");
+          throw new HttpError(400, 'The stream has expired due to inactivity', 'STREAM_EXPIRED');
         }
-        throw new HttpError(400, "Received an invalid baton", "BATON_INVALID");
+        throw new HttpError(400, 'Received an invalid baton', 'BATON_INVALID');
       }
       streams.delete(baton); // every baton is single-use
       stream = found;
@@ -914,10 +915,10 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
     const results: StreamResult[] = [];
     for (const request of requests) {
       try {
-        if (stream.closed) throw new HranaError("The stream has already been closed", "STREAM_CLOSED");
-        results.push({ type: "ok", response: await handleStreamRequest(stream, request) });
+        if (stream.closed) throw new HranaError('The stream has already been closed', 'STREAM_CLOSED');
+        results.push({ type: 'ok', response: await handleStreamRequest(stream, request) });
       } catch (e) {
-        results.push({ type: "error", error: toProtoError(e) });
+        results.push({ type: 'error', error: toProtoError(e) });
       }
     }
 
@@ -941,28 +942,28 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? "/").split("?")[0]!.replace(/\/+$/, "") || "/";
-    const method = req.method ?? "GET";
-    if (method === "POST" && path === "/v2/pipeline") pipelineCount++;
+    const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    if (method === 'POST' && path === '/v2/pipeline') pipelineCount++;
 
     if (unavailable || closed) {
       req.resume();
-      sendText(res, 503, "Service Unavailable");
+      sendText(res, 503, 'Service Unavailable');
       return;
     }
 
-    if ((method === "GET" || method === "HEAD") && (path === "/" || path === "/health" || path === "/v2")) {
+    if ((method === 'GET' || method === 'HEAD') && (path === '/' || path === '/health' || path === '/v2')) {
       req.resume();
-      sendText(res, 200, "");
+      sendText(res, 200, '');
       return;
     }
-    if (method === "POST" && path === "/v2/pipeline") {
+    if (method === 'POST' && path === '/v2/pipeline') {
       let body: unknown;
       const raw = await readBody(req);
       try {
-        body = JSON.parse(raw.toString("utf8"));
+        body = JSON.parse(raw.toString('utf8'));
       } catch {
-        throw new HttpError(400, "The request body is not valid JSON", "PROTO_ERROR");
+        throw new HttpError(400, 'The request body is not valid JSON', 'PROTO_ERROR');
       }
       sendJson(res, 200, await handlePipeline(body));
       return;
@@ -970,7 +971,7 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
     // Anything else, including the v3 / v3-protobuf version probes: not supported,
     // so a probing client falls back to v2 JSON.
     req.resume();
-    sendText(res, 404, "Not Found");
+    sendText(res, 404, 'Not Found');
   }
 
   const server = createServer((req, res) => {
@@ -980,14 +981,14 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
         return;
       }
       if (e instanceof HttpError) sendJson(res, e.status, { message: e.message, code: e.code });
-      else sendJson(res, 500, { message: e instanceof Error ? e.message : String(e), code: "INTERNAL" });
+      else sendJson(res, 500, { message: e instanceof Error ? e.message : String(e), code: 'INTERNAL' });
     });
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
       resolve();
     });
   });

@@ -14,7 +14,13 @@ export interface SimpleResponse {
  */
 export function send(
   url: string,
-  init: { method?: string; host?: string; headers?: Record<string, string>; body?: string; agent?: import('node:http').Agent } = {},
+  init: {
+    method?: string;
+    host?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    agent?: import('node:http').Agent;
+  } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...init.headers };

@@ -70,7 +70,9 @@ export async function startUpstream(name: string, region: string, port = 0): Pro
 
 function handle(upstream: Upstream, hanging: Set<ServerResponse>, req: IncomingMessage, res: ServerResponse): void {
   if (req.url === '/health/ready') {
-    res.writeHead(upstream.healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(upstream.healthy ? 'ready' : 'not ready');
+    res
+      .writeHead(upstream.healthy ? 200 : 503, { 'content-type': 'text/plain' })
+      .end(upstream.healthy ? 'ready' : 'not ready');
     return;
   }
   const chunks: Buffer[] = [];
@@ -85,8 +87,15 @@ function handle(upstream: Upstream, hanging: Set<ServerResponse>, req: IncomingM
       return;
     }
     const status = upstream.mode === 'fail' ? upstream.failStatus : 200;
-    const payload = JSON.stringify({ cluster: upstream.name, region: upstream.region, method: req.method, path: req.url, body });
-    const answer = () => res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': upstream.name }).end(payload);
+    const payload = JSON.stringify({
+      cluster: upstream.name,
+      region: upstream.region,
+      method: req.method,
+      path: req.url,
+      body,
+    });
+    const answer = () =>
+      res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': upstream.name }).end(payload);
     const delayMs = upstream.delayMs ?? 0;
     if (delayMs <= 0) {
       answer();

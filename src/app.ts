@@ -25,7 +25,10 @@ const WAYMARK_PREFIX = '/_waymark';
 
 /** Whether a request path (query allowed) is one of Waymark's own: those are never proxied. */
 export function isWaymarkPath(path: string): boolean {
-  return path.startsWith(WAYMARK_PREFIX) && (path.length === WAYMARK_PREFIX.length || '/?'.includes(path[WAYMARK_PREFIX.length] as string));
+  return (
+    path.startsWith(WAYMARK_PREFIX) &&
+    (path.length === WAYMARK_PREFIX.length || '/?'.includes(path[WAYMARK_PREFIX.length] as string))
+  );
 }
 
 /** What load balancers and orchestrators probe: answered on every host, and they reveal nothing. */
@@ -38,7 +41,11 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set([`${WAYMARK_PREFIX}/health/liv
  * proxy routes by it (one value, lower case, no port, no trailing dot); the health paths are matched
  * exactly, so no dot segment or escape can reach the admin API through them.
  */
-export function isWaymarkRequest(pathAndQuery: string, hostValues: readonly string[], adminHosts: ReadonlySet<string> | undefined): boolean {
+export function isWaymarkRequest(
+  pathAndQuery: string,
+  hostValues: readonly string[],
+  adminHosts: ReadonlySet<string> | undefined,
+): boolean {
   if (!isWaymarkPath(pathAndQuery)) return false;
   if (adminHosts === undefined || PUBLIC_PATHS.has(requestTarget(pathAndQuery).path)) return true;
   const host = requestHost(hostValues);
@@ -52,7 +59,11 @@ const limitJsonBody = except(
   `${WAYMARK_PREFIX}/api/v1/import/istio`,
   bodyLimit({
     maxSize: MAX_JSON_BODY_BYTES,
-    onError: (c) => problemResponse(c, new Problem({ code: 'payload-too-large', detail: `the body is over ${MAX_JSON_BODY_BYTES} bytes (1 MiB)` })),
+    onError: (c) =>
+      problemResponse(
+        c,
+        new Problem({ code: 'payload-too-large', detail: `the body is over ${MAX_JSON_BODY_BYTES} bytes (1 MiB)` }),
+      ),
   }),
 );
 
@@ -68,10 +79,22 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
     const lastError = rt.snapshots.lastError;
     const storeUnreachableSince = lastError ? new Date(lastError.at).toISOString() : null;
     if (!snapshot) {
-      throw new Problem({ code: 'not-ready', detail: `the routing table is not loaded${storeUnreachableSince ? `: the store is unreachable since ${storeUnreachableSince}` : ''}` });
+      throw new Problem({
+        code: 'not-ready',
+        detail: `the routing table is not loaded${storeUnreachableSince ? `: the store is unreachable since ${storeUnreachableSince}` : ''}`,
+      });
     }
-    if (rt.lifecycle.draining) throw new Problem({ code: 'draining', detail: 'this instance is shutting down; in-flight requests are finishing' });
-    return c.json({ status: 'ready', snapshotVersion: snapshot.version, services: snapshot.byName.size, storeUnreachableSince });
+    if (rt.lifecycle.draining)
+      throw new Problem({
+        code: 'draining',
+        detail: 'this instance is shutting down; in-flight requests are finishing',
+      });
+    return c.json({
+      status: 'ready',
+      snapshotVersion: snapshot.version,
+      services: snapshot.byName.size,
+      storeUnreachableSince,
+    });
   });
 
   app.use(`${WAYMARK_PREFIX}/api/*`, limitJsonBody);
@@ -100,7 +123,10 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
       return problemResponse(c, fromStore);
     }
     rt.log.log('error', 'unhandled error', { requestId: c.get('requestId'), path: c.req.path, ...errorFields(error) });
-    return problemResponse(c, new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' }));
+    return problemResponse(
+      c,
+      new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' }),
+    );
   });
   return app;
 }

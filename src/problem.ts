@@ -93,9 +93,17 @@ const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const NULL_BODY_STATUSES = new Set<number>([101, 204, 205, 304]);
 
 /** A problem as an HTTP answer (RFC 9457), for any writer: Hono's context, a Node response, a Response. */
-export function renderProblem(problem: Problem, requestId: string | undefined): { status: number; headers: Record<string, string>; body: string | null } {
+export function renderProblem(
+  problem: Problem,
+  requestId: string | undefined,
+): { status: number; headers: Record<string, string>; body: string | null } {
   // Some statuses cannot carry a body (an injected fault may ask for one): send the headers alone.
-  if (NULL_BODY_STATUSES.has(problem.status)) return { status: problem.status, headers: { ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers }, body: null };
+  if (NULL_BODY_STATUSES.has(problem.status))
+    return {
+      status: problem.status,
+      headers: { ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers },
+      body: null,
+    };
   const body = {
     type: `urn:waymark:problem:${problem.code}`,
     title: problem.title,
@@ -107,7 +115,11 @@ export function renderProblem(problem: Problem, requestId: string | undefined): 
   };
   return {
     status: problem.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...(requestId ? { 'x-request-id': requestId } : {}), ...problem.headers },
+    headers: {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      ...(requestId ? { 'x-request-id': requestId } : {}),
+      ...problem.headers,
+    },
     body: JSON.stringify(body),
   };
 }

@@ -73,13 +73,19 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   });
   const reports = new ReportBuffer(now, parts.settings.WAYMARK_REPORT_FLUSH_MS);
   const instanceId = crypto.randomUUID();
-  const probeConcurrency = Math.min(parts.settings.WAYMARK_PROBE_CONCURRENCY, parts.maxProbeConcurrency ?? Number.POSITIVE_INFINITY);
+  const probeConcurrency = Math.min(
+    parts.settings.WAYMARK_PROBE_CONCURRENCY,
+    parts.maxProbeConcurrency ?? Number.POSITIVE_INFINITY,
+  );
   const routeSamples = new RouteSampleBuffer();
   const flushReports = singleFlight(async () => {
     const rows = reports.take();
     const samples = routeSamples.take();
     try {
-      await Promise.all([insertEdgeReports(db, instanceId, now(), rows), insertRouteSamples(db, instanceId, now(), samples)]);
+      await Promise.all([
+        insertEdgeReports(db, instanceId, now(), rows),
+        insertRouteSamples(db, instanceId, now(), samples),
+      ]);
     } catch (error) {
       reports.restore(rows);
       routeSamples.restore(samples);
@@ -98,7 +104,10 @@ export function createRuntime(parts: RuntimeParts): Runtime {
       holder: instanceId,
       // Timers drift: a run may come a little early and still count as the next interval's.
       minIntervalMs: Math.floor((options.everyMs ?? 0) * SYNC_INTERVAL_SLACK),
-      retention: { days: parts.settings.WAYMARK_RETENTION_DAYS, auditDays: parts.settings.WAYMARK_AUDIT_RETENTION_DAYS },
+      retention: {
+        days: parts.settings.WAYMARK_RETENTION_DAYS,
+        auditDays: parts.settings.WAYMARK_AUDIT_RETENTION_DAYS,
+      },
       ...(options.requestId ? { requestId: options.requestId } : {}),
     })
       .then(async (summary) => {
@@ -145,7 +154,8 @@ function singleFlight(work: () => Promise<void>): () => Promise<void> {
 /** The admin token may do anything; read tokens only read; on-call tokens read and manage overrides. */
 function tokenGrants(settings: Settings): TokenGrant[] {
   const grants: TokenGrant[] = [];
-  if (settings.WAYMARK_ADMIN_TOKEN) grants.push({ name: 'admin', token: settings.WAYMARK_ADMIN_TOKEN, scopes: ['read', 'write', 'override'] });
+  if (settings.WAYMARK_ADMIN_TOKEN)
+    grants.push({ name: 'admin', token: settings.WAYMARK_ADMIN_TOKEN, scopes: ['read', 'write', 'override'] });
   for (const g of settings.WAYMARK_READ_TOKENS) grants.push({ ...g, scopes: ['read'] });
   for (const g of settings.WAYMARK_ONCALL_TOKENS) grants.push({ ...g, scopes: ['read', 'override'] });
   return grants;

@@ -9,35 +9,49 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const RESERVED_ACTORS = new Set(['admin', 'health-sync', 'expiry']);
 
 /** "name:token,name:token": who holds each token, for the audit log. */
-const tokenList = z
-  .string()
-  .transform((value, ctx) => {
-    const grants: { name: string; token: string }[] = [];
-    for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const colon = part.indexOf(':');
-      const name = part.slice(0, colon).trim();
-      const token = part.slice(colon + 1).trim();
-      if (colon < 1 || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name) || token.length < 16 || /\s/.test(token) || RESERVED_ACTORS.has(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be "name:token" pairs separated by commas; names are letters, digits, ".", "_" or "-" (not ${[...RESERVED_ACTORS].join(', ')}); tokens at least 16 characters without spaces`,
-        });
-        return z.NEVER;
-      }
-      grants.push({ name, token });
+const tokenList = z.string().transform((value, ctx) => {
+  const grants: { name: string; token: string }[] = [];
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const colon = part.indexOf(':');
+    const name = part.slice(0, colon).trim();
+    const token = part.slice(colon + 1).trim();
+    if (
+      colon < 1 ||
+      !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name) ||
+      token.length < 16 ||
+      /\s/.test(token) ||
+      RESERVED_ACTORS.has(name)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be "name:token" pairs separated by commas; names are letters, digits, ".", "_" or "-" (not ${[...RESERVED_ACTORS].join(', ')}); tokens at least 16 characters without spaces`,
+      });
+      return z.NEVER;
     }
-    return grants;
-  });
+    grants.push({ name, token });
+  }
+  return grants;
+});
 const zone = z.string().regex(ZONE_NAME, 'must be a zone name like "us-east1-b", or "zone/subzone"');
 /** "COLO:zone,COLO:zone": the zone each Cloudflare colo (request.cf.colo, an IATA code) serves clients in. */
 const coloZones = z.string().transform((value, ctx) => {
   const map = new Map<string, string>();
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const colon = part.indexOf(':');
     const colo = part.slice(0, colon).trim().toUpperCase();
     const name = part.slice(colon + 1).trim();
     if (colon < 1 || !/^[A-Z]{3}$/.test(colo) || !ZONE_NAME.test(name) || map.has(colo)) {
-      ctx.addIssue({ code: 'custom', message: 'must be "COLO:zone" pairs separated by commas, each colo a three-letter code given once, like "DUB:eu-west1-a,NRT:ap-northeast1-a"' });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must be "COLO:zone" pairs separated by commas, each colo a three-letter code given once, like "DUB:eu-west1-a,NRT:ap-northeast1-a"',
+      });
       return z.NEVER;
     }
     map.set(colo, name);
@@ -54,7 +68,10 @@ const hostList = z.string().transform((value, ctx) => {
     .map((h) => h.trim().toLowerCase().replace(/\.$/, ''))
     .filter(Boolean);
   if (hosts.length === 0 || !hosts.every((h) => HOSTNAME.test(h))) {
-    ctx.addIssue({ code: 'custom', message: 'must be hostnames separated by commas, like "admin.example.com" (no scheme, port or path)' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be hostnames separated by commas, like "admin.example.com" (no scheme, port or path)',
+    });
     return z.NEVER;
   }
   return new Set(hosts) as ReadonlySet<string>;
@@ -90,7 +107,9 @@ const settingsSchema = z.object({
   /** How long events and route samples are kept. */
   WAYMARK_RETENTION_DAYS: int(1, 3_650).default(14),
   WAYMARK_AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),
-  WAYMARK_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { message: 'must be debug, info, warn, error or silent' }).default('info'),
+  WAYMARK_LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error', 'silent'], { message: 'must be debug, info, warn, error or silent' })
+    .default('info'),
   PORT: int(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });
@@ -102,7 +121,9 @@ function duplicateTokens(s: Settings): string[] {
   const seen = new Map<string, string>();
   const problems: string[] = [];
   const all = [
-    ...(s.WAYMARK_ADMIN_TOKEN ? [{ variable: 'WAYMARK_ADMIN_TOKEN', name: 'admin', token: s.WAYMARK_ADMIN_TOKEN }] : []),
+    ...(s.WAYMARK_ADMIN_TOKEN
+      ? [{ variable: 'WAYMARK_ADMIN_TOKEN', name: 'admin', token: s.WAYMARK_ADMIN_TOKEN }]
+      : []),
     ...s.WAYMARK_READ_TOKENS.map((g) => ({ variable: 'WAYMARK_READ_TOKENS', ...g })),
     ...s.WAYMARK_ONCALL_TOKENS.map((g) => ({ variable: 'WAYMARK_ONCALL_TOKENS', ...g })),
   ];
@@ -111,7 +132,8 @@ function duplicateTokens(s: Settings): string[] {
     const other = seen.get(g.token);
     if (other) problems.push(`  ${g.variable}: the token of "${g.name}" is also used by ${other}`);
     seen.set(g.token, `${g.variable} ("${g.name}")`);
-    if (g.variable !== 'WAYMARK_ADMIN_TOKEN' && names.has(g.name)) problems.push(`  ${g.variable}: the name "${g.name}" is used twice`);
+    if (g.variable !== 'WAYMARK_ADMIN_TOKEN' && names.has(g.name))
+      problems.push(`  ${g.variable}: the name "${g.name}" is used twice`);
     names.add(g.name);
   }
   return problems;
@@ -133,7 +155,9 @@ export function parseSettings(env: Record<string, unknown>): Settings {
     if (value !== undefined && value !== '') input[key] = typeof value === 'string' ? value : String(value);
   }
   const parsed = settingsSchema.safeParse(input);
-  const lines = parsed.success ? duplicateTokens(parsed.data) : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  const lines = parsed.success
+    ? duplicateTokens(parsed.data)
+    : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   if (parsed.success && lines.length === 0) return parsed.data;
   throw new SettingsError(`invalid settings:\n${lines.join('\n')}`);
 }

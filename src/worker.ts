@@ -62,10 +62,19 @@ export function createWorker(options: WorkerOptions = {}): WaymarkWorker {
       } catch (error) {
         (options.log ?? consoleLogger()).log('error', 'waymark cannot start', errorFields(error));
         const detail = error instanceof Error ? error.message : String(error);
-        return Response.json({ type: 'urn:waymark:problem:misconfigured', title: 'Misconfigured', status: 500, code: 'misconfigured', detail }, {
-          status: 500,
-          headers: { 'content-type': 'application/problem+json' },
-        });
+        return Response.json(
+          {
+            type: 'urn:waymark:problem:misconfigured',
+            title: 'Misconfigured',
+            status: 500,
+            code: 'misconfigured',
+            detail,
+          },
+          {
+            status: 500,
+            headers: { 'content-type': 'application/problem+json' },
+          },
+        );
       }
     },
     /** The Cron Trigger: flush what this isolate saw, then run the health sync. */

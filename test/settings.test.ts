@@ -19,40 +19,70 @@ describe('parseSettings', () => {
   });
 
   it('parses strings as the runtime gives them', () => {
-    const s = parseSettings({ PORT: '9000', WAYMARK_TRUST_LOCALITY_HEADERS: 'true', WAYMARK_REGION: 'eu-west1', WAYMARK_ADMIN_TOKEN: '' });
+    const s = parseSettings({
+      PORT: '9000',
+      WAYMARK_TRUST_LOCALITY_HEADERS: 'true',
+      WAYMARK_REGION: 'eu-west1',
+      WAYMARK_ADMIN_TOKEN: '',
+    });
     expect(s.PORT).toBe(9000);
     expect(s.WAYMARK_TRUST_LOCALITY_HEADERS).toBe(true);
     expect(s.WAYMARK_REGION).toBe('eu-west1');
     expect(s.WAYMARK_ADMIN_TOKEN).toBeUndefined();
   });
 
-  it('parses the node\'s zone and the colo -> zone map (colo codes in any case, trimmed)', () => {
-    const s = parseSettings({ WAYMARK_ZONE: 'zone1/sub1', WAYMARK_COLO_ZONES: ' DUB:eu-west1-a, nrt:ap-northeast1-a ' });
+  it("parses the node's zone and the colo -> zone map (colo codes in any case, trimmed)", () => {
+    const s = parseSettings({
+      WAYMARK_ZONE: 'zone1/sub1',
+      WAYMARK_COLO_ZONES: ' DUB:eu-west1-a, nrt:ap-northeast1-a ',
+    });
     expect(s.WAYMARK_ZONE).toBe('zone1/sub1');
-    expect([...s.WAYMARK_COLO_ZONES]).toEqual([['DUB', 'eu-west1-a'], ['NRT', 'ap-northeast1-a']]);
+    expect([...s.WAYMARK_COLO_ZONES]).toEqual([
+      ['DUB', 'eu-west1-a'],
+      ['NRT', 'ap-northeast1-a'],
+    ]);
     expect(parseSettings({}).WAYMARK_COLO_ZONES.size).toBe(0);
   });
 
-  it.each(['DUB:eu-west1-a,DUB:eu-west1-b', 'DUBL:eu-west1-a', 'DUB:Bad Zone', ':eu-west1-a'])('refuses WAYMARK_COLO_ZONES=%s naming it', (value) => {
-    expect(() => parseSettings({ WAYMARK_COLO_ZONES: value })).toThrow(/WAYMARK_COLO_ZONES: must be "COLO:zone" pairs/);
-  });
-
-  it('WAYMARK_ADMIN_HOSTS: unset means any host; set, hostnames lower-cased, trimmed, without a trailing dot', () => {
-    expect(parseSettings({}).WAYMARK_ADMIN_HOSTS).toBeUndefined();
-    expect([...(parseSettings({ WAYMARK_ADMIN_HOSTS: ' Admin.Example.com. , admin.internal,' }).WAYMARK_ADMIN_HOSTS ?? [])]).toEqual(['admin.example.com', 'admin.internal']);
-  });
-
-  it.each(['admin.example.com:8443', 'https://admin.example.com', 'admin.example.com/_waymark', ',', 'admin..example.com', 'admin_host'])(
-    'refuses WAYMARK_ADMIN_HOSTS=%s naming it',
+  it.each(['DUB:eu-west1-a,DUB:eu-west1-b', 'DUBL:eu-west1-a', 'DUB:Bad Zone', ':eu-west1-a'])(
+    'refuses WAYMARK_COLO_ZONES=%s naming it',
     (value) => {
-      expect(() => parseSettings({ WAYMARK_ADMIN_HOSTS: value })).toThrow(/WAYMARK_ADMIN_HOSTS: must be hostnames separated by commas/);
+      expect(() => parseSettings({ WAYMARK_COLO_ZONES: value })).toThrow(
+        /WAYMARK_COLO_ZONES: must be "COLO:zone" pairs/,
+      );
     },
   );
 
+  it('WAYMARK_ADMIN_HOSTS: unset means any host; set, hostnames lower-cased, trimmed, without a trailing dot', () => {
+    expect(parseSettings({}).WAYMARK_ADMIN_HOSTS).toBeUndefined();
+    expect([
+      ...(parseSettings({ WAYMARK_ADMIN_HOSTS: ' Admin.Example.com. , admin.internal,' }).WAYMARK_ADMIN_HOSTS ?? []),
+    ]).toEqual(['admin.example.com', 'admin.internal']);
+  });
+
+  it.each([
+    'admin.example.com:8443',
+    'https://admin.example.com',
+    'admin.example.com/_waymark',
+    ',',
+    'admin..example.com',
+    'admin_host',
+  ])('refuses WAYMARK_ADMIN_HOSTS=%s naming it', (value) => {
+    expect(() => parseSettings({ WAYMARK_ADMIN_HOSTS: value })).toThrow(
+      /WAYMARK_ADMIN_HOSTS: must be hostnames separated by commas/,
+    );
+  });
+
   it('retention: events and route samples 14 days, the audit log 365, unless set', () => {
     expect(parseSettings({})).toMatchObject({ WAYMARK_RETENTION_DAYS: 14, WAYMARK_AUDIT_RETENTION_DAYS: 365 });
-    expect(parseSettings({ WAYMARK_RETENTION_DAYS: '3650', WAYMARK_AUDIT_RETENTION_DAYS: '36500' })).toMatchObject({ WAYMARK_RETENTION_DAYS: 3650, WAYMARK_AUDIT_RETENTION_DAYS: 36500 });
-    expect(parseSettings({ WAYMARK_RETENTION_DAYS: '1', WAYMARK_AUDIT_RETENTION_DAYS: '1' })).toMatchObject({ WAYMARK_RETENTION_DAYS: 1, WAYMARK_AUDIT_RETENTION_DAYS: 1 });
+    expect(parseSettings({ WAYMARK_RETENTION_DAYS: '3650', WAYMARK_AUDIT_RETENTION_DAYS: '36500' })).toMatchObject({
+      WAYMARK_RETENTION_DAYS: 3650,
+      WAYMARK_AUDIT_RETENTION_DAYS: 36500,
+    });
+    expect(parseSettings({ WAYMARK_RETENTION_DAYS: '1', WAYMARK_AUDIT_RETENTION_DAYS: '1' })).toMatchObject({
+      WAYMARK_RETENTION_DAYS: 1,
+      WAYMARK_AUDIT_RETENTION_DAYS: 1,
+    });
   });
 
   it.each([

@@ -20,7 +20,11 @@ const auditQuery = z.strictObject({
 export function registerAuditRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/audit', requireScope(rt.grants, 'read'), async (c) => {
     const query = parseParam('query', c.req.query(), auditQuery);
-    const page = await listAudit(rt.store.db, { limit: query.limit, ...(query.target ? { target: query.target } : {}), ...(query.after !== undefined ? { after: query.after } : {}) });
+    const page = await listAudit(rt.store.db, {
+      limit: query.limit,
+      ...(query.target ? { target: query.target } : {}),
+      ...(query.after !== undefined ? { after: query.after } : {}),
+    });
     return c.json(page);
   });
 }

@@ -25,9 +25,13 @@ export function requireScope(grants: readonly TokenGrant[], scope: Scope): Middl
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const grant = match ? await findGrant(grants, match[1] as string) : undefined;
     if (!grant) {
-      throw new Problem({ code: 'unauthorized', detail: match ? 'the bearer token is not valid' : 'an Authorization: Bearer token is required', headers: {
-        'www-authenticate': 'Bearer realm="waymark"',
-      } });
+      throw new Problem({
+        code: 'unauthorized',
+        detail: match ? 'the bearer token is not valid' : 'an Authorization: Bearer token is required',
+        headers: {
+          'www-authenticate': 'Bearer realm="waymark"',
+        },
+      });
     }
     if (!grant.scopes.includes(scope)) {
       throw new Problem({ code: 'forbidden', detail: `this token lacks the "${scope}" scope` });

@@ -21,7 +21,13 @@ const explainSchema = z.strictObject({
     .default('GET'),
   path: z.string().startsWith('/', 'must start with "/" (a query may follow)').max(8192).default('/'),
   headers: z
-    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, 'must be a header name'), z.string().max(8192).regex(HEADER_VALUE, 'must be a header value: Latin-1 text without line breaks or control characters'))
+    .record(
+      z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/, 'must be a header name'),
+      z
+        .string()
+        .max(8192)
+        .regex(HEADER_VALUE, 'must be a header value: Latin-1 text without line breaks or control characters'),
+    )
     .default({}),
   clientRegion: regionSchema.optional(),
   clientZone: zoneSchema.optional(),

@@ -12,13 +12,25 @@ import { nameSchema } from '../spec/names.js';
 const downSchema = z
   .string()
   .optional()
-  .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []))
+  .transform((v) =>
+    v
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [],
+  )
   .pipe(z.array(nameSchema).max(1000));
 
 /** The routing table at the store's current revision (what every edge will use after its next refresh). */
 export async function currentSnapshot(rt: Runtime): Promise<Snapshot> {
   const snapshot = await rt.snapshots.latest();
-  if (!snapshot) throw new Problem({ code: 'store-unavailable', detail: 'the routing table cannot be loaded from the store; retry shortly', headers: { 'retry-after': '5' } });
+  if (!snapshot)
+    throw new Problem({
+      code: 'store-unavailable',
+      detail: 'the routing table cannot be loaded from the store; retry shortly',
+      headers: { 'retry-after': '5' },
+    });
   return snapshot;
 }
 
@@ -34,7 +46,10 @@ export function registerFailoverRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const service = snapshot.byName.get(name);
     if (!service) throw notFound(`service "${name}"`);
     const unknown = down.filter((d) => !service.clusters.some((cl) => cl.name === d));
-    if (unknown.length) throw invalid('down names clusters this service does not have', [{ field: 'down', message: `unknown clusters: ${unknown.join(', ')}` }]);
+    if (unknown.length)
+      throw invalid('down names clusters this service does not have', [
+        { field: 'down', message: `unknown clusters: ${unknown.join(', ')}` },
+      ]);
     return c.json({
       ...failoverMatrix(snapshot, service, new Set(down)),
       whatIf: down.length ? { down } : null,

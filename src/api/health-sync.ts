@@ -26,7 +26,11 @@ export function registerHealthSyncRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.get('/events', requireScope(rt.grants, 'read'), async (c) => {
     const q = parseParam('query', c.req.query(), eventsQuery);
-    const page = await listEvents(rt.store.db, { limit: q.limit, ...(q.service ? { service: q.service } : {}), ...(q.after !== undefined ? { after: q.after } : {}) });
+    const page = await listEvents(rt.store.db, {
+      limit: q.limit,
+      ...(q.service ? { service: q.service } : {}),
+      ...(q.after !== undefined ? { after: q.after } : {}),
+    });
     return c.json({ events: page.entries, next: page.next });
   });
 }

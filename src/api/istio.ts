@@ -20,7 +20,6 @@ const dryRunSchema = z
  * does); whatever Waymark cannot honour is listed in `warnings`.
  */
 export function registerIstioRoutes(api: Hono<AppEnv>, rt: Runtime): void {
-
   api.post('/import/istio', requireScope(rt.grants, 'write'), async (c) => {
     const dryRun = parseParam('dryRun', c.req.query('dryRun'), dryRunSchema);
     const declared = Number(c.req.header('content-length') ?? 0);
@@ -29,12 +28,17 @@ export function registerIstioRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const yaml = new TextDecoder().decode(await c.req.arrayBuffer());
     if (yaml.length > MAX_IMPORT_BYTES) throw tooLarge();
     if (yaml.trim() === '') {
-      throw invalid('the body is empty', [{ field: '(body)', message: 'must be YAML: VirtualService and DestinationRule documents separated by "---"' }]);
+      throw invalid('the body is empty', [
+        { field: '(body)', message: 'must be YAML: VirtualService and DestinationRule documents separated by "---"' },
+      ]);
     }
     return c.json(await applied(rt, await importIstio(rt.store.db, actorOf(c, rt), { yaml, dryRun })));
   });
 }
 
 function tooLarge(): Problem {
-  return new Problem({ code: 'payload-too-large', detail: `the body is over ${MAX_IMPORT_BYTES} bytes; import fewer resources at a time` });
+  return new Problem({
+    code: 'payload-too-large',
+    detail: `the body is over ${MAX_IMPORT_BYTES} bytes; import fewer resources at a time`,
+  });
 }

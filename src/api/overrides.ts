@@ -26,14 +26,21 @@ const overrideSchema = z
     force: z.boolean().default(false),
   })
   .superRefine((o, ctx) => {
-    if (o.action === 'drain' && !o.cluster && !o.region) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a drain names a cluster, a region, or both' });
-    if (o.action === 'pin' && !o.cluster) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a pin names the cluster clients go to' });
-    if (o.action === 'pin' && !o.region) ctx.addIssue({ code: 'custom', path: ['region'], message: 'a pin names the client region it applies to' });
+    if (o.action === 'drain' && !o.cluster && !o.region)
+      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a drain names a cluster, a region, or both' });
+    if (o.action === 'pin' && !o.cluster)
+      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'a pin names the cluster clients go to' });
+    if (o.action === 'pin' && !o.region)
+      ctx.addIssue({ code: 'custom', path: ['region'], message: 'a pin names the client region it applies to' });
     const holds = o.action === 'mirror-percent' || o.action === 'canary-weight';
-    if (holds && !o.route) ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} names the route it holds` });
-    if (holds && o.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: `${o.action} says the value to hold (0-100)` });
-    if (!holds && o.value !== undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: `${o.action} takes no value` });
-    if ((o.action === 'drain' || o.action === 'pin') && o.route) ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} applies to clusters, not routes` });
+    if (holds && !o.route)
+      ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} names the route it holds` });
+    if (holds && o.value === undefined)
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `${o.action} says the value to hold (0-100)` });
+    if (!holds && o.value !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `${o.action} takes no value` });
+    if ((o.action === 'drain' || o.action === 'pin') && o.route)
+      ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} applies to clusters, not routes` });
   });
 
 const listQuery = z.strictObject({

@@ -18,9 +18,16 @@ export function storeProblem(error: unknown): Problem | null {
   const code = storeErrorCode(error);
   if (code === null) return null;
   if (code.startsWith('SQLITE_CONSTRAINT')) {
-    return new Problem({ code: 'conflict', detail: 'the change conflicts with a concurrent one; read the current state and retry' });
+    return new Problem({
+      code: 'conflict',
+      detail: 'the change conflicts with a concurrent one; read the current state and retry',
+    });
   }
-  return new Problem({ code: 'store-unavailable', detail: 'the configuration store cannot be reached; nothing was changed, retry shortly', headers: { 'retry-after': '5' } });
+  return new Problem({
+    code: 'store-unavailable',
+    detail: 'the configuration store cannot be reached; nothing was changed, retry shortly',
+    headers: { 'retry-after': '5' },
+  });
 }
 
 /** zod issues as field errors, paths prefixed with where the input came from (`body`, `query`...). */

@@ -24,14 +24,23 @@ async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteStat
   const row = route.state || !automated ? null : await getRouteState(rt.store.db, route.service, route.name);
   const state = route.state ?? (row ? toRouteState(row) : initialState(route));
   const now = rt.now();
-  const active = await listOverrides(rt.store.db, { service: route.service, active: { now, active: true }, limit: 1000 });
+  const active = await listOverrides(rt.store.db, {
+    service: route.service,
+    active: { now, active: true },
+    limit: 1000,
+  });
   const held = routeHolds(active, route.service, route.name, now);
   return {
     mirrorPercent: held.mirrorPercent ?? state.mirrorPercent,
     canaryWeight: held.canaryWeight ?? state.canaryWeight,
     phase: automated ? state.phase : null,
     paused: state.paused,
-    heldBy: held.by.map((o) => ({ override: o.id, action: o.action, value: o.value, expiresAt: new Date(o.expiresAt).toISOString() })),
+    heldBy: held.by.map((o) => ({
+      override: o.id,
+      action: o.action,
+      value: o.value,
+      expiresAt: new Date(o.expiresAt).toISOString(),
+    })),
   };
 }
 
@@ -67,7 +76,10 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const service = parseParam('service', c.req.param('service'), nameSchema);
     const name = parseParam('route', c.req.param('route'), nameSchema);
     const body = await parseBody(c, routePutSchema);
-    const { config, created, warnings } = await applied(rt, await putRoute(db, actorOf(c, rt), { service, name, ...body }));
+    const { config, created, warnings } = await applied(
+      rt,
+      await putRoute(db, actorOf(c, rt), { service, name, ...body }),
+    );
     return c.json({ ...config, warnings }, created ? 201 : 200);
   });
 

@@ -10,18 +10,28 @@ import { endOverridesOf } from './services.js';
  * PUT a cluster by name into an existing service (checked in the same transaction as the write). A
  * cluster created under the name of a deleted one starts clean, with no health verdict of its namesake.
  */
-export function putCluster(db: Db, actor: Actor, after: ClusterConfig): Promise<CommandResult<{ config: ClusterConfig; created: boolean }>> {
+export function putCluster(
+  db: Db,
+  actor: Actor,
+  after: ClusterConfig,
+): Promise<CommandResult<{ config: ClusterConfig; created: boolean }>> {
   return runCommand(db, actor, async (c) => {
     if (!(await getService(c.tx, after.service))) return refuse(notFound(`service "${after.service}"`));
     const before = await getCluster(c.tx, after.service, after.name);
     const { service, name, ...fields } = after;
     const { now } = c.actor;
-    if (!before) await c.tx.delete(clusterHealth).where(and(eq(clusterHealth.service, service), eq(clusterHealth.cluster, name)));
+    if (!before)
+      await c.tx.delete(clusterHealth).where(and(eq(clusterHealth.service, service), eq(clusterHealth.cluster, name)));
     await c.tx
       .insert(clusters)
       .values({ service, name, ...fields, createdAt: now, updatedAt: now })
       .onConflictDoUpdate({ target: [clusters.service, clusters.name], set: { ...fields, updatedAt: now } });
-    await c.audit({ action: before ? 'cluster.update' : 'cluster.create', target: `services/${service}/clusters/${name}`, before, after });
+    await c.audit({
+      action: before ? 'cluster.update' : 'cluster.create',
+      target: `services/${service}/clusters/${name}`,
+      before,
+      after,
+    });
     return done({ config: after, created: !before });
   });
 }
@@ -38,7 +48,12 @@ export function deleteCluster(db: Db, actor: Actor, service: string, name: strin
     await c.tx.delete(clusterHealth).where(and(eq(clusterHealth.service, service), eq(clusterHealth.cluster, name)));
     await c.tx
       .delete(latencyOrders)
-      .where(and(eq(latencyOrders.service, service), sql`exists (select 1 from json_each(${latencyOrders.regions}) where json_extract(value, '$.region') = ${before.region})`));
+      .where(
+        and(
+          eq(latencyOrders.service, service),
+          sql`exists (select 1 from json_each(${latencyOrders.regions}) where json_extract(value, '$.region') = ${before.region})`,
+        ),
+      );
     await endOverridesOf(c, { service, cluster: name }, `cluster ${name} was deleted`);
     await c.audit({ action: 'cluster.delete', target: `services/${service}/clusters/${name}`, before, after: null });
     return done(null);

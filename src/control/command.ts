@@ -56,7 +56,11 @@ class Refused extends Error {
  * writes nothing. When routing changed, the revision moves in the same transaction, so edges see all
  * of the change or none; the audit entries and events go in with it.
  */
-export async function runCommand<T>(db: Db, actor: Actor, work: (c: CommandTx) => Promise<Outcome<T>>): Promise<CommandResult<T>> {
+export async function runCommand<T>(
+  db: Db,
+  actor: Actor,
+  work: (c: CommandTx) => Promise<Outcome<T>>,
+): Promise<CommandResult<T>> {
   try {
     return await transact(db, async (tx) => {
       const c: CommandTx = {
@@ -85,7 +89,10 @@ async function bumpRevision(tx: Tx, now: number): Promise<number> {
   const [row] = await tx
     .insert(revision)
     .values({ id: 1, version: 1, updatedAt: now })
-    .onConflictDoUpdate({ target: revision.id, set: { version: sql`${revision.version} + 1`, updatedAt: sql`excluded.updated_at` } })
+    .onConflictDoUpdate({
+      target: revision.id,
+      set: { version: sql`${revision.version} + 1`, updatedAt: sql`excluded.updated_at` },
+    })
     .returning({ version: revision.version });
   return row?.version ?? 0;
 }

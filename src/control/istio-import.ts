@@ -36,7 +36,11 @@ export interface IstioImportReport {
  * what already says the same is not written again (an unchanged import moves no revision), and a dry
  * run answers the same without writing.
  */
-export function importIstio(db: Db, actor: Actor, input: { yaml: string; dryRun: boolean }): Promise<CommandResult<IstioImportReport>> {
+export function importIstio(
+  db: Db,
+  actor: Actor,
+  input: { yaml: string; dryRun: boolean },
+): Promise<CommandResult<IstioImportReport>> {
   return runCommand(db, actor, async (c) => {
     // Subsets stored by earlier imports (or the admin API) are the ones a VirtualService may name besides its file's.
     const known = await listServices(c.tx);
@@ -47,12 +51,22 @@ export function importIstio(db: Db, actor: Actor, input: { yaml: string; dryRun:
     const missing = planServices.filter((_, i) => !stored[i]).map((s) => `"${s.name}"`);
     if (missing.length) {
       const which = missing.length === 1 ? `service ${missing[0]} does` : `services ${missing.join(', ')} do`;
-      return refuse(new Problem({ code: 'not-found', detail: `${which} not exist: create it with its clusters first; the import sets routes, subsets and policy, not origins` }));
+      return refuse(
+        new Problem({
+          code: 'not-found',
+          detail: `${which} not exist: create it with its clusters first; the import sets routes, subsets and policy, not origins`,
+        }),
+      );
     }
     const warnings = [...planWarnings];
     const changes: ServiceChange[] = [];
-    for (const [i, service] of planServices.entries()) changes.push(await changeFor(c.tx, service, stored[i] as ServiceConfig, warnings));
-    const report = { dryRun: input.dryRun, services: planServices.map((s, i) => describe(s, changes[i] as ServiceChange)), warnings };
+    for (const [i, service] of planServices.entries())
+      changes.push(await changeFor(c.tx, service, stored[i] as ServiceConfig, warnings));
+    const report = {
+      dryRun: input.dryRun,
+      services: planServices.map((s, i) => describe(s, changes[i] as ServiceChange)),
+      warnings,
+    };
     if (input.dryRun) return done(report, false);
     let wrote = false;
     for (const change of changes) {
@@ -63,8 +77,16 @@ export function importIstio(db: Db, actor: Actor, input: { yaml: string; dryRun:
       }
       if (change.after) {
         const { name, failover, policy, subsets } = change.after;
-        await c.tx.update(services).set({ failover, policy, subsets, updatedAt: actor.now }).where(eq(services.name, name));
-        await c.audit({ action: 'service.update', target: `services/${name}`, before: change.before, after: change.after });
+        await c.tx
+          .update(services)
+          .set({ failover, policy, subsets, updatedAt: actor.now })
+          .where(eq(services.name, name));
+        await c.audit({
+          action: 'service.update',
+          target: `services/${name}`,
+          before: change.before,
+          after: change.after,
+        });
         wrote = true;
       }
     }
@@ -76,29 +98,44 @@ export function importIstio(db: Db, actor: Actor, input: { yaml: string; dryRun:
  * The service's writes (none for what already says the same), warning about routes and subsets kept,
  * route subsets that select no cluster, and failover regions without clusters.
  */
-async function changeFor(tx: Tx, service: PlannedService, before: ServiceConfig, warnings: string[]): Promise<ServiceChange> {
+async function changeFor(
+  tx: Tx,
+  service: PlannedService,
+  before: ServiceConfig,
+  warnings: string[],
+): Promise<ServiceChange> {
   const existing = await listRoutes(tx, service.name);
   const clusters = await listClusters(tx, service.name);
   const imported = new Set(service.routes.map((r) => r.route.name));
   const kept = existing.filter((r) => !imported.has(r.name));
   if (kept.length && service.routes.length) {
-    warnings.push(`service "${service.name}": routes not in this import are kept as they are: ${kept.map((r) => `${r.name} (order ${r.order})`).join(', ')}`);
+    warnings.push(
+      `service "${service.name}": routes not in this import are kept as they are: ${kept.map((r) => `${r.name} (order ${r.order})`).join(', ')}`,
+    );
   }
   const subsets = service.subsets ? mergeSubsets(before.subsets, service.subsets) : before.subsets;
-  const keptSubsets = service.subsets ? Object.keys(before.subsets).filter((name) => !Object.hasOwn(service.subsets ?? {}, name)) : [];
+  const keptSubsets = service.subsets
+    ? Object.keys(before.subsets).filter((name) => !Object.hasOwn(service.subsets ?? {}, name))
+    : [];
   if (keptSubsets.length) {
-    warnings.push(`service "${service.name}": subsets not in this import's DestinationRule are kept as they are: ${keptSubsets.join(', ')}`);
+    warnings.push(
+      `service "${service.name}": subsets not in this import's DestinationRule are kept as they are: ${keptSubsets.join(', ')}`,
+    );
   }
   const routeChanges = service.routes.map(({ route }) => {
     const after = { service: service.name, ...route };
-    for (const w of subsetWarnings(after, subsets, clusters)) warnings.push(`service "${service.name}": route ${route.name}: ${w}`);
+    for (const w of subsetWarnings(after, subsets, clusters))
+      warnings.push(`service "${service.name}": route ${route.name}: ${w}`);
     const previous = existing.find((r) => r.name === route.name) ?? null;
     const action: RouteAction = !previous ? 'create' : sameConfig(previous, after) ? 'unchanged' : 'update';
     return { before: previous, after, action };
   });
   for (const rule of service.failover ?? []) {
     for (const to of rule.to) {
-      if (!clusters.some((cl) => cl.region === to)) warnings.push(`service "${service.name}": failover from ${rule.from} to ${to}: no cluster of the service is in ${to} yet`);
+      if (!clusters.some((cl) => cl.region === to))
+        warnings.push(
+          `service "${service.name}": failover from ${rule.from} to ${to}: no cluster of the service is in ${to} yet`,
+        );
     }
   }
   const after: ServiceConfig = {
@@ -115,7 +152,10 @@ async function changeFor(tx: Tx, service: PlannedService, before: ServiceConfig,
  * policy, failover rules and subsets after it (null: unchanged).
  */
 function describe(service: PlannedService, change: ServiceChange) {
-  const set = <K extends 'policy' | 'failover' | 'subsets'>(field: K) => (change.after && service[field] && !sameConfig(change.after[field], change.before[field]) ? change.after[field] : null);
+  const set = <K extends 'policy' | 'failover' | 'subsets'>(field: K) =>
+    change.after && service[field] && !sameConfig(change.after[field], change.before[field])
+      ? change.after[field]
+      : null;
   return {
     name: service.name,
     routes: change.routes.map(({ after, action }, i) => ({ ...after, source: service.routes[i]?.source, action })),

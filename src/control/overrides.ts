@@ -36,10 +36,18 @@ export function createOverride(db: Db, actor: Actor, input: OverrideInput): Prom
     if (!spec) return refuse(notFound(`service "${input.service}"`));
     const errors = referenceErrors(source, input);
     if (errors.length) return refuse(invalid('the override names something that does not exist', errors));
-    const rival = input.action === 'pin' ? source.overrides.find((o) => o.action === 'pin' && o.service === input.service && o.region === input.region && o.expiresAt > now) : undefined;
+    const rival =
+      input.action === 'pin'
+        ? source.overrides.find(
+            (o) => o.action === 'pin' && o.service === input.service && o.region === input.region && o.expiresAt > now,
+          )
+        : undefined;
     if (rival) {
       return refuse(
-        new Problem({ code: 'conflicting-override', detail: `pin ${rival.id} already sends ${input.region} clients of "${input.service}" to ${rival.cluster}; delete it first` }),
+        new Problem({
+          code: 'conflicting-override',
+          detail: `pin ${rival.id} already sends ${input.region} clients of "${input.service}" to ${rival.cluster}; delete it first`,
+        }),
       );
     }
     const row: OverrideRow = {
@@ -62,7 +70,10 @@ export function createOverride(db: Db, actor: Actor, input: OverrideInput): Prom
     const withIt = compileSnapshot({ ...source, overrides: [...source.overrides, toOverrideSpec(row)] }, now);
     const service = withIt.byName.get(input.service);
     const stranded = service ? strandedBy(service) : null;
-    if (stranded && !input.force) return refuse(new Problem({ code: 'would-strand', detail: `${stranded}; send "force": true to apply it anyway` }));
+    if (stranded && !input.force)
+      return refuse(
+        new Problem({ code: 'would-strand', detail: `${stranded}; send "force": true to apply it anyway` }),
+      );
     await c.tx.insert(overrides).values(row);
     await c.audit({ action: 'override.create', target: `overrides/${row.id}`, before: null, after: row });
     await c.event({
@@ -93,7 +104,11 @@ export function endOverride(db: Db, actor: Actor, id: string): Promise<CommandRe
  * Marks an override ended: deleted by an operator (now, by them), or expired (at its expiry, by the
  * expiry, whoever noticed it; the noticing actor is audited). Audited, with an event.
  */
-export async function recordEnd(c: CommandTx, row: OverrideRow, endReason: 'expired' | 'deleted'): Promise<OverrideRow> {
+export async function recordEnd(
+  c: CommandTx,
+  row: OverrideRow,
+  endReason: 'expired' | 'deleted',
+): Promise<OverrideRow> {
   const endedAt = endReason === 'expired' ? row.expiresAt : c.actor.now;
   const endedBy = endReason === 'expired' ? EXPIRY : c.actor.name;
   const ended: OverrideRow = { ...row, endedAt, endedBy, endReason };
@@ -101,7 +116,12 @@ export async function recordEnd(c: CommandTx, row: OverrideRow, endReason: 'expi
     .update(overrides)
     .set({ endedAt, endedBy, endReason })
     .where(and(eq(overrides.id, row.id), isNull(overrides.endedAt)));
-  await c.audit({ action: endReason === 'expired' ? 'override.expire' : 'override.delete', target: `overrides/${row.id}`, before: row, after: ended });
+  await c.audit({
+    action: endReason === 'expired' ? 'override.expire' : 'override.delete',
+    target: `overrides/${row.id}`,
+    before: row,
+    after: ended,
+  });
   await c.event({
     at: c.actor.now,
     service: row.service,
@@ -125,25 +145,50 @@ function referenceErrors(source: SnapshotSource, o: OverrideInput): FieldError[]
   const spec = source.services.find((s) => s.name === o.service);
   if (!spec) return [];
   const errors: FieldError[] = [];
-  if (o.cluster && !spec.clusters.some((cl) => cl.name === o.cluster)) errors.push({ field: 'cluster', message: `service "${o.service}" has no cluster "${o.cluster}"` });
-  if (o.action === 'drain' && o.region && !spec.clusters.some((cl) => cl.region === o.region && (!o.cluster || cl.name === o.cluster))) {
-    errors.push({ field: 'region', message: `service "${o.service}" has no cluster${o.cluster ? ` "${o.cluster}"` : ''} in region "${o.region}"` });
+  if (o.cluster && !spec.clusters.some((cl) => cl.name === o.cluster))
+    errors.push({ field: 'cluster', message: `service "${o.service}" has no cluster "${o.cluster}"` });
+  if (
+    o.action === 'drain' &&
+    o.region &&
+    !spec.clusters.some((cl) => cl.region === o.region && (!o.cluster || cl.name === o.cluster))
+  ) {
+    errors.push({
+      field: 'region',
+      message: `service "${o.service}" has no cluster${o.cluster ? ` "${o.cluster}"` : ''} in region "${o.region}"`,
+    });
   }
-  if (o.action === 'pin' && o.region && !source.services.some((sv) => sv.clusters.some((cl) => cl.region === o.region) || sv.failover.some((r) => r.from === o.region))) {
-    errors.push({ field: 'region', message: `no client region "${o.region}" is known to routing (no cluster or failover rule names it)` });
+  if (
+    o.action === 'pin' &&
+    o.region &&
+    !source.services.some(
+      (sv) => sv.clusters.some((cl) => cl.region === o.region) || sv.failover.some((r) => r.from === o.region),
+    )
+  ) {
+    errors.push({
+      field: 'region',
+      message: `no client region "${o.region}" is known to routing (no cluster or failover rule names it)`,
+    });
   }
   const route = o.route ? spec.routes?.find((r) => r.name === o.route) : undefined;
   if (o.route && !route) errors.push({ field: 'route', message: `service "${o.service}" has no route "${o.route}"` });
-  if (route && o.action === 'mirror-percent' && !route.mirror) errors.push({ field: 'route', message: `route "${o.route}" has no mirror` });
-  if (route && o.action === 'canary-weight' && !route.canary) errors.push({ field: 'route', message: `route "${o.route}" has no canary` });
+  if (route && o.action === 'mirror-percent' && !route.mirror)
+    errors.push({ field: 'route', message: `route "${o.route}" has no mirror` });
+  if (route && o.action === 'canary-weight' && !route.canary)
+    errors.push({ field: 'route', message: `route "${o.route}" has no canary` });
   return errors;
 }
 
 /** Why the service would have nowhere to send traffic, or null when it still has somewhere. */
 function strandedBy(service: CompiledService): string | null {
-  const plans = [service.anyRegion, ...service.byRegion.values(), ...[...service.byZone.values()].flatMap((zones) => [...zones.values()])];
+  const plans = [
+    service.anyRegion,
+    ...service.byRegion.values(),
+    ...[...service.byZone.values()].flatMap((zones) => [...zones.values()]),
+  ];
   if (plans.every((p) => p.shares.levels.some((l) => l.pool.length > 0))) return null;
-  const states = service.clusters.map((c) => `${c.name}: ${availability(c) === 'drained' ? 'drained' : c.health}`).join(', ');
+  const states = service.clusters
+    .map((c) => `${c.name}: ${availability(c) === 'drained' ? 'drained' : c.health}`)
+    .join(', ');
   const closed = plans.some((p) => p.shares.closed);
   return `this would leave service "${service.name}" with no routable cluster (${states})${closed ? ' and the service fails closed' : ''}`;
 }

@@ -42,7 +42,9 @@ export async function pruneHistory(tx: Tx, now: number, retention: Retention): P
 async function prune(tx: Tx, table: SQLiteTable, id: SQLiteColumn, old: SQL): Promise<number> {
   let total = 0;
   for (let i = 0; i < PRUNE_BATCHES_PER_SYNC; i++) {
-    const result = await tx.run(sql`delete from ${table} where ${id} in (select ${id} from ${table} where ${old} order by ${id} limit ${PRUNE_BATCH_ROWS})`);
+    const result = await tx.run(
+      sql`delete from ${table} where ${id} in (select ${id} from ${table} where ${old} order by ${id} limit ${PRUNE_BATCH_ROWS})`,
+    );
     total += result.rowsAffected;
     if (result.rowsAffected < PRUNE_BATCH_ROWS) break;
   }

@@ -17,7 +17,11 @@ import { endOverridesOf } from './services.js';
  * begins at its first step, with no samples of its namesake. Answers with subset warnings: subsets
  * that select no cluster yet are said, not refused.
  */
-export function putRoute(db: Db, actor: Actor, after: RouteConfig): Promise<CommandResult<{ config: RouteConfig; created: boolean; warnings: string[] }>> {
+export function putRoute(
+  db: Db,
+  actor: Actor,
+  after: RouteConfig,
+): Promise<CommandResult<{ config: RouteConfig; created: boolean; warnings: string[] }>> {
   return runCommand(db, actor, async (c) => {
     const owner = await getService(c.tx, after.service);
     if (!owner) return refuse(notFound(`service "${after.service}"`));
@@ -39,7 +43,12 @@ export async function upsertRoute(c: CommandTx, before: RouteConfig | null, afte
     .insert(routes)
     .values({ service, name, order, spec, createdAt: now, updatedAt: now })
     .onConflictDoUpdate({ target: [routes.service, routes.name], set: { order, spec, updatedAt: now } });
-  await c.audit({ action: before ? 'route.update' : 'route.create', target: `services/${service}/routes/${name}`, before, after });
+  await c.audit({
+    action: before ? 'route.update' : 'route.create',
+    target: `services/${service}/routes/${name}`,
+    before,
+    after,
+  });
 }
 
 /** DELETE a route, its automation state and samples; the overrides that hold it end. */
@@ -75,11 +84,17 @@ export function setAutomation(
   return runCommand(db, actor, async (c) => {
     const route = await getRoute(c.tx, service, name);
     if (!route) return refuse(notFound(`route "${name}" of service "${service}"`));
-    if (!route.mirror?.ramp && !route.canary) return refuse(new Problem({ code: 'not-automated', detail: `route "${name}" has no mirror ramp and no canary` }));
+    if (!route.mirror?.ramp && !route.canary)
+      return refuse(new Problem({ code: 'not-automated', detail: `route "${name}" has no mirror ramp and no canary` }));
     const row = await getRouteState(c.tx, service, name);
     const before = row ? toRouteState(row) : initialState(route);
     if (action === 'resume' && before.phase === 'promoted') {
-      return refuse(new Problem({ code: 'already-promoted', detail: 'make the canary subset a destination of the route (PUT the route) instead of resuming it' }));
+      return refuse(
+        new Problem({
+          code: 'already-promoted',
+          detail: 'make the canary subset a destination of the route (PUT the route) instead of resuming it',
+        }),
+      );
     }
     const after = action === 'pause' ? { ...before, paused: true } : resumed(route, before);
     await saveRouteState(c, service, name, after, bookmarksOf(row));
@@ -97,7 +112,13 @@ export function setAutomation(
 }
 
 /** Writes where automation has a route, with the bookmarks of the evidence its next steps start after. */
-export async function saveRouteState(c: Pick<CommandTx, 'tx' | 'actor'>, service: string, route: string, state: RouteState, bookmarks: { mirror: number; canary: number }): Promise<void> {
+export async function saveRouteState(
+  c: Pick<CommandTx, 'tx' | 'actor'>,
+  service: string,
+  route: string,
+  state: RouteState,
+  bookmarks: { mirror: number; canary: number },
+): Promise<void> {
   const set = { ...state, sampleBookmark: bookmarks.mirror, canaryBookmark: bookmarks.canary, updatedAt: c.actor.now };
   await c.tx
     .insert(routeState)
@@ -109,7 +130,10 @@ export async function saveRouteState(c: Pick<CommandTx, 'tx' | 'actor'>, service
 function resumed(route: RouteConfig, state: RouteState): RouteState {
   const start = initialState(route);
   return {
-    mirrorPercent: state.phase === 'halted' || state.mirrorPercent === 0 ? start.mirrorPercent || (route.mirror?.ramp?.step ?? null) : state.mirrorPercent,
+    mirrorPercent:
+      state.phase === 'halted' || state.mirrorPercent === 0
+        ? start.mirrorPercent || (route.mirror?.ramp?.step ?? null)
+        : state.mirrorPercent,
     canaryWeight: state.phase === 'rolled-back' ? start.canaryWeight : state.canaryWeight,
     phase: state.phase === 'halted' || state.phase === 'rolled-back' ? 'ramping' : state.phase,
     paused: false,
@@ -128,14 +152,21 @@ function subsetRefs(route: SubsetFields): { field: string; ref: SubsetRef }[] {
 
 function namedSubsets(subsets: ServiceSubsets): string {
   const names = Object.keys(subsets);
-  return names.length ? `one of ${names.map((n) => `"${n}"`).join(', ')}` : 'a subset defined on the service first (it has none)';
+  return names.length
+    ? `one of ${names.map((n) => `"${n}"`).join(', ')}`
+    : 'a subset defined on the service first (it has none)';
 }
 
 /** Subset names the service does not define: a route naming one is refused, each field named. */
 function undefinedSubsets(route: SubsetFields, service: string, subsets: ServiceSubsets): FieldError[] {
   return subsetRefs(route).flatMap(({ field, ref }) =>
     typeof ref === 'string' && resolveSubset(ref, subsets) === null
-      ? [{ field, message: `names subset "${ref}", which service "${service}" does not define: expected ${namedSubsets(subsets)}, or a label selector like {"version": "v1"}` }]
+      ? [
+          {
+            field,
+            message: `names subset "${ref}", which service "${service}" does not define: expected ${namedSubsets(subsets)}, or a label selector like {"version": "v1"}`,
+          },
+        ]
       : [],
   );
 }
@@ -147,8 +178,13 @@ function undefinedSubsets(route: SubsetFields, service: string, subsets: Service
 export function subsetWarnings(route: SubsetFields, subsets: ServiceSubsets, clusters: ClusterConfig[]): string[] {
   return subsetRefs(route).flatMap(({ field, ref }) => {
     const labels = resolveSubset(ref, subsets);
-    if (labels === null) return [`${field} "${ref}" is not a subset of the service: it selects no cluster until the service defines it (expected ${namedSubsets(subsets)})`];
+    if (labels === null)
+      return [
+        `${field} "${ref}" is not a subset of the service: it selects no cluster until the service defines it (expected ${namedSubsets(subsets)})`,
+      ];
     if (clusters.some((c) => selects(labels, c.labels))) return [];
-    return [`${field} ${typeof ref === 'string' ? `"${ref}" (${JSON.stringify(labels)})` : JSON.stringify(ref)} matches no cluster yet`];
+    return [
+      `${field} ${typeof ref === 'string' ? `"${ref}" (${JSON.stringify(labels)})` : JSON.stringify(ref)} matches no cluster yet`,
+    ];
   });
 }

@@ -1,7 +1,17 @@
 import { and, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
 import { Problem, notFound } from '../problem.js';
 import type { Db } from '../store/client.js';
-import { clusterHealth, clusters, latencyOrders, overrides, routes, routeSamples, routeState, serviceHosts, services } from '../store/schema.js';
+import {
+  clusterHealth,
+  clusters,
+  latencyOrders,
+  overrides,
+  routes,
+  routeSamples,
+  routeState,
+  serviceHosts,
+  services,
+} from '../store/schema.js';
 import { getService, listClusters, type ServiceConfig } from '../store/services.js';
 import type { Tx } from '../store/transaction.js';
 import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx } from './command.js';
@@ -11,15 +21,27 @@ import { done, refuse, runCommand, type Actor, type CommandResult, type CommandT
  * transaction, so two services cannot take one host at once). A service created under the name of a
  * deleted one starts clean: no health, route state or samples of its namesake.
  */
-export function putService(db: Db, actor: Actor, after: ServiceConfig): Promise<CommandResult<{ config: ServiceConfig; created: boolean }>> {
+export function putService(
+  db: Db,
+  actor: Actor,
+  after: ServiceConfig,
+): Promise<CommandResult<{ config: ServiceConfig; created: boolean }>> {
   return runCommand(db, actor, async (c) => {
-    const taken = after.hosts.length ? await c.tx.select().from(serviceHosts).where(and(inArray(serviceHosts.host, after.hosts), ne(serviceHosts.service, after.name))) : [];
+    const taken = after.hosts.length
+      ? await c.tx
+          .select()
+          .from(serviceHosts)
+          .where(and(inArray(serviceHosts.host, after.hosts), ne(serviceHosts.service, after.name)))
+      : [];
     if (taken.length) {
       return refuse(
         new Problem({
           code: 'host-taken',
           detail: taken.map((t) => `${t.host} belongs to service "${t.service}"`).join('; '),
-          errors: taken.map((t) => ({ field: `hosts.${after.hosts.indexOf(t.host)}`, message: `already belongs to service "${t.service}"` })),
+          errors: taken.map((t) => ({
+            field: `hosts.${after.hosts.indexOf(t.host)}`,
+            message: `already belongs to service "${t.service}"`,
+          })),
         }),
       );
     }
@@ -28,11 +50,27 @@ export function putService(db: Db, actor: Actor, after: ServiceConfig): Promise<
     if (!before) await forgetDerivedState(c.tx, after.name);
     await c.tx
       .insert(services)
-      .values({ name: after.name, failover: after.failover, policy: after.policy, subsets: after.subsets, createdAt: now, updatedAt: now })
-      .onConflictDoUpdate({ target: services.name, set: { failover: after.failover, policy: after.policy, subsets: after.subsets, updatedAt: now } });
+      .values({
+        name: after.name,
+        failover: after.failover,
+        policy: after.policy,
+        subsets: after.subsets,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoUpdate({
+        target: services.name,
+        set: { failover: after.failover, policy: after.policy, subsets: after.subsets, updatedAt: now },
+      });
     await c.tx.delete(serviceHosts).where(eq(serviceHosts.service, after.name));
-    if (after.hosts.length) await c.tx.insert(serviceHosts).values(after.hosts.map((host) => ({ host, service: after.name })));
-    await c.audit({ action: before ? 'service.update' : 'service.create', target: `services/${after.name}`, before, after });
+    if (after.hosts.length)
+      await c.tx.insert(serviceHosts).values(after.hosts.map((host) => ({ host, service: after.name })));
+    await c.audit({
+      action: before ? 'service.update' : 'service.create',
+      target: `services/${after.name}`,
+      before,
+      after,
+    });
     return done({ config: after, created: !before });
   });
 }
@@ -49,7 +87,12 @@ export function deleteService(db: Db, actor: Actor, name: string): Promise<Comma
     await c.tx.delete(routes).where(eq(routes.service, name));
     await c.tx.delete(serviceHosts).where(eq(serviceHosts.service, name));
     await c.tx.delete(services).where(eq(services.name, name));
-    await c.audit({ action: 'service.delete', target: `services/${name}`, before: { ...before, clusters: clustersBefore }, after: null });
+    await c.audit({
+      action: 'service.delete',
+      target: `services/${name}`,
+      before: { ...before, clusters: clustersBefore },
+      after: null,
+    });
     return done(null);
   });
 }
@@ -67,7 +110,11 @@ async function forgetDerivedState(tx: Tx, service: string): Promise<void> {
  * would (audited, with an event): an override about something that no longer exists must not come back
  * with its namesake.
  */
-export async function endOverridesOf(c: CommandTx, about: { service: string; cluster?: string; route?: string }, why: string): Promise<void> {
+export async function endOverridesOf(
+  c: CommandTx,
+  about: { service: string; cluster?: string; route?: string },
+  why: string,
+): Promise<void> {
   const { now, name } = c.actor;
   const which = and(
     eq(overrides.service, about.service),
@@ -80,7 +127,19 @@ export async function endOverridesOf(c: CommandTx, about: { service: string; clu
     .where(and(which, isNull(overrides.endedAt), gt(overrides.expiresAt, now)))
     .returning();
   for (const row of rows) {
-    await c.audit({ action: 'override.delete', target: `overrides/${row.id}`, before: { ...row, endedAt: null, endedBy: null, endReason: null }, after: row });
-    await c.event({ at: now, service: row.service, cluster: row.cluster, kind: 'override-ended', message: `${row.action} override ${row.id} ended: ${why}`, detail: row });
+    await c.audit({
+      action: 'override.delete',
+      target: `overrides/${row.id}`,
+      before: { ...row, endedAt: null, endedBy: null, endReason: null },
+      after: row,
+    });
+    await c.event({
+      at: now,
+      service: row.service,
+      cluster: row.cluster,
+      kind: 'override-ended',
+      message: `${row.action} override ${row.id} ended: ${why}`,
+      detail: row,
+    });
   }
 }

@@ -32,14 +32,24 @@ export interface SyncRound {
  * routing changed (a cluster's state, an override's end, a traffic move, a latency order); history is
  * pruned to its retention in the same transaction.
  */
-export function recordSyncRound(db: Db, actor: Actor, round: SyncRound): Promise<CommandResult<{ routingChanged: boolean; pruned: Pruned }>> {
+export function recordSyncRound(
+  db: Db,
+  actor: Actor,
+  round: SyncRound,
+): Promise<CommandResult<{ routingChanged: boolean; pruned: Pruned }>> {
   return runCommand(db, actor, async (c) => {
     const { tx } = c;
     const at = actor.now;
     const judged = lte(clusters.createdAt, round.readAt);
-    const clusterRows = await tx.select({ service: clusters.service, name: clusters.name }).from(clusters).where(judged);
+    const clusterRows = await tx
+      .select({ service: clusters.service, name: clusters.name })
+      .from(clusters)
+      .where(judged);
     const exists = (service: string, name: string) => clusterRows.some((r) => r.service === service && r.name === name);
-    const serviceRows = await tx.select({ name: services.name }).from(services).where(lte(services.createdAt, round.readAt));
+    const serviceRows = await tx
+      .select({ name: services.name })
+      .from(services)
+      .where(lte(services.createdAt, round.readAt));
     const serviceExists = (name: string) => serviceRows.some((r) => r.name === name);
     // One statement for every verdict: a remote store answers it in one round trip.
     const verdicts = round.health.filter((h) => exists(h.service, h.cluster));
@@ -61,7 +71,10 @@ export function recordSyncRound(db: Db, actor: Actor, round: SyncRound): Promise
             changedAt: h.record.changedAt,
           })),
         )
-        .onConflictDoUpdate({ target: [clusterHealth.service, clusterHealth.cluster], set: excluded(clusterHealth, UPDATED_HEALTH_COLUMNS) });
+        .onConflictDoUpdate({
+          target: [clusterHealth.service, clusterHealth.cluster],
+          set: excluded(clusterHealth, UPDATED_HEALTH_COLUMNS),
+        });
     }
     let routingChanged = verdicts.some((h) => h.changed);
     for (const o of round.expired) {
@@ -87,12 +100,19 @@ export function recordSyncRound(db: Db, actor: Actor, round: SyncRound): Promise
         await tx
           .insert(latencyOrders)
           .values({ service: l.service, clientRegion: l.clientRegion, regions: l.order, updatedAt: at })
-          .onConflictDoUpdate({ target: [latencyOrders.service, latencyOrders.clientRegion], set: { regions: l.order, updatedAt: at } });
+          .onConflictDoUpdate({
+            target: [latencyOrders.service, latencyOrders.clientRegion],
+            set: { regions: l.order, updatedAt: at },
+          });
       }
       routingChanged = true;
     }
     for (const e of round.events) {
-      if (!serviceExists(e.service) || (e.kind === 'cluster-state' && e.cluster !== null && !exists(e.service, e.cluster))) continue;
+      if (
+        !serviceExists(e.service) ||
+        (e.kind === 'cluster-state' && e.cluster !== null && !exists(e.service, e.cluster))
+      )
+        continue;
       await c.event(e);
     }
     await tx
@@ -104,9 +124,22 @@ export function recordSyncRound(db: Db, actor: Actor, round: SyncRound): Promise
   });
 }
 
-const UPDATED_HEALTH_COLUMNS = ['state', 'consecutiveSuccesses', 'consecutiveFailures', 'lastProbeAt', 'lastStatus', 'lastLatencyMs', 'lastError', 'reason', 'changedAt'] as const;
+const UPDATED_HEALTH_COLUMNS = [
+  'state',
+  'consecutiveSuccesses',
+  'consecutiveFailures',
+  'lastProbeAt',
+  'lastStatus',
+  'lastLatencyMs',
+  'lastError',
+  'reason',
+  'changedAt',
+] as const;
 
 /** `set` for a multi-row upsert: each column takes the value the conflicting row brought (`excluded.x`). */
-function excluded<K extends keyof typeof clusterHealth.$inferInsert>(table: typeof clusterHealth, columns: readonly K[]): Record<K, SQL> {
+function excluded<K extends keyof typeof clusterHealth.$inferInsert>(
+  table: typeof clusterHealth,
+  columns: readonly K[],
+): Record<K, SQL> {
   return Object.fromEntries(columns.map((k) => [k, sql.raw(`excluded.${table[k].name}`)])) as Record<K, SQL>;
 }

@@ -21,7 +21,15 @@ export interface RouteStateChange {
 export interface AutomationPlan {
   states: RouteStateChange[];
   events: NewEvent[];
-  moves: { service: string; route: string; kind: 'mirror' | 'canary'; from: number; to: number; phase: string; reason: string }[];
+  moves: {
+    service: string;
+    route: string;
+    kind: 'mirror' | 'canary';
+    from: number;
+    to: number;
+    phase: string;
+    reason: string;
+  }[];
 }
 
 /**
@@ -53,14 +61,24 @@ export function planAutomation(
       if (route.mirror?.ramp && held.mirrorPercent === null && state.mirrorPercent !== null) {
         const w = sumWindows(rows, bookmarks.mirror);
         const phase = route.canary ? mirrorPhase(route.mirror.ramp, state.mirrorPercent) : state.phase;
-        const d = decideMirrorRamp(route.mirror.ramp, { value: state.mirrorPercent, phase }, evidence(w.primary), evidence(w.mirror));
+        const d = decideMirrorRamp(
+          route.mirror.ramp,
+          { value: state.mirrorPercent, phase },
+          evidence(w.primary),
+          evidence(w.mirror),
+        );
         if (d.move) moved.push({ kind: 'mirror', move: d.move });
         state = { ...state, mirrorPercent: d.next.value, phase: route.canary ? state.phase : d.next.phase };
         if (d.consumed) next.mirror = Math.max(bookmarks.mirror, w.primary.lastId, w.mirror.lastId);
       }
       if (route.canary && held.canaryWeight === null && state.canaryWeight !== null) {
         const w = sumWindows(rows, bookmarks.canary);
-        const d = decideCanary(route.canary, { value: state.canaryWeight, phase: state.phase }, evidence(w.primary), evidence(w.canary));
+        const d = decideCanary(
+          route.canary,
+          { value: state.canaryWeight, phase: state.phase },
+          evidence(w.primary),
+          evidence(w.canary),
+        );
         if (d.move) moved.push({ kind: 'canary', move: d.move });
         state = { ...state, canaryWeight: d.next.value, phase: d.next.phase };
         if (d.consumed) next.canary = Math.max(bookmarks.canary, w.primary.lastId, w.canary.lastId);
@@ -68,7 +86,15 @@ export function planAutomation(
       if (moved.length === 0 && next.mirror === bookmarks.mirror && next.canary === bookmarks.canary) continue;
       plan.states.push({ service: service.name, route: route.name, state, bookmarks: next, moved: moved.length > 0 });
       for (const { kind, move } of moved) {
-        plan.moves.push({ service: service.name, route: route.name, kind, from: move.from, to: move.to, phase: move.phase, reason: move.reason });
+        plan.moves.push({
+          service: service.name,
+          route: route.name,
+          kind,
+          from: move.from,
+          to: move.to,
+          phase: move.phase,
+          reason: move.reason,
+        });
         plan.events.push({
           at,
           service: service.name,
@@ -111,7 +137,13 @@ export interface LatencyOrderChange {
  */
 export function planLatencyOrders(
   snapshot: Snapshot,
-  latencies: readonly { service: string; clientRegion: string; cluster: string; requests: number; latencyMsSum: number }[],
+  latencies: readonly {
+    service: string;
+    clientRegion: string;
+    cluster: string;
+    requests: number;
+    latencyMsSum: number;
+  }[],
   stored: readonly { service: string; clientRegion: string; regions: { region: string }[] }[],
   at: number,
 ): { changes: LatencyOrderChange[]; events: NewEvent[] } {
@@ -121,7 +153,8 @@ export function planLatencyOrders(
   for (const l of latencies) {
     const region = snapshot.byName.get(l.service)?.clusters.find((c) => c.name === l.cluster)?.region;
     if (!region || region === l.clientRegion || l.clientRegion === UNKNOWN_REGION) continue;
-    const byClient = measured.get(l.service) ?? new Map<string, Map<string, { requests: number; latencyMsSum: number }>>();
+    const byClient =
+      measured.get(l.service) ?? new Map<string, Map<string, { requests: number; latencyMsSum: number }>>();
     measured.set(l.service, byClient);
     const regions = byClient.get(l.clientRegion) ?? new Map<string, { requests: number; latencyMsSum: number }>();
     byClient.set(l.clientRegion, regions);
@@ -135,8 +168,14 @@ export function planLatencyOrders(
   for (const s of stored) keys.set(s.service, (keys.get(s.service) ?? new Set<string>()).add(s.clientRegion));
   for (const [service, clientRegions] of keys) {
     for (const clientRegion of clientRegions) {
-      const samples = [...(measured.get(service)?.get(clientRegion) ?? [])].map(([region, s]) => ({ region, meanMs: Math.round((s.latencyMsSum / s.requests) * 10) / 10, samples: s.requests }));
-      const before = stored.find((s) => s.service === service && s.clientRegion === clientRegion)?.regions.map((r) => r.region);
+      const samples = [...(measured.get(service)?.get(clientRegion) ?? [])].map(([region, s]) => ({
+        region,
+        meanMs: Math.round((s.latencyMsSum / s.requests) * 10) / 10,
+        samples: s.requests,
+      }));
+      const before = stored
+        .find((s) => s.service === service && s.clientRegion === clientRegion)
+        ?.regions.map((r) => r.region);
       // Without a stored order, measured regions start from the order distance gives them, so the first
       // latency order too needs a clear (hysteresis) margin to move a region ahead.
       const order = latencyOrder(before ?? distanceOrder(snapshot, service, clientRegion), samples);
@@ -146,7 +185,14 @@ export function planLatencyOrders(
       if (order.length === 0) {
         // The evidence aged out: distance orders this client region again.
         out.changes.push({ service, clientRegion, order: null });
-        out.events.push({ at, service, cluster: null, kind: 'latency-order', message: `failover for clients in ${clientRegion} back to distance: too few recent samples`, detail: { clientRegion, before, after: [] } });
+        out.events.push({
+          at,
+          service,
+          cluster: null,
+          kind: 'latency-order',
+          message: `failover for clients in ${clientRegion} back to distance: too few recent samples`,
+          detail: { clientRegion, before, after: [] },
+        });
         continue;
       }
       out.changes.push({ service, clientRegion, order });
@@ -168,6 +214,12 @@ function distanceOrder(snapshot: Snapshot, service: string, clientRegion: string
   const compiled = snapshot.byName.get(service);
   const spec = snapshot.source.services.find((s) => s.name === service);
   if (!compiled || !spec) return [];
-  const list = priorityList({ ...spec, latencyOrders: {} }, compiled.clusters, clientRegion, snapshot.regions.get(clientRegion) ?? null, snapshot.regions);
+  const list = priorityList(
+    { ...spec, latencyOrders: {} },
+    compiled.clusters,
+    clientRegion,
+    snapshot.regions.get(clientRegion) ?? null,
+    snapshot.regions,
+  );
   return list.levels.flatMap((level, i) => (list.reasons[i] === 'distance' && level.region ? [level.region] : []));
 }

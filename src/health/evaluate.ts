@@ -37,7 +37,13 @@ export interface HealthVerdict {
   change: { from: ClusterHealth; to: ClusterHealth; reason: string } | null;
 }
 
-export const NEW_CLUSTER: HealthRecord = { state: 'unknown', consecutiveSuccesses: 0, consecutiveFailures: 0, reason: null, changedAt: 0 };
+export const NEW_CLUSTER: HealthRecord = {
+  state: 'unknown',
+  consecutiveSuccesses: 0,
+  consecutiveFailures: 0,
+  reason: null,
+  changedAt: 0,
+};
 
 /**
  * Folds one probe, and what edges saw of real traffic, into a cluster's health with hysteresis: it takes
@@ -46,7 +52,13 @@ export const NEW_CLUSTER: HealthRecord = { state: 'unknown', consecutiveSuccesse
  * fails or when edges saw most real requests fail even though the health endpoint answers (a gray
  * failure).
  */
-export function evaluateHealth(prev: HealthRecord, probe: ProbeResult, edge: EdgeWindow | undefined, check: HealthCheck, now: number): HealthVerdict {
+export function evaluateHealth(
+  prev: HealthRecord,
+  probe: ProbeResult,
+  edge: EdgeWindow | undefined,
+  check: HealthCheck,
+  now: number,
+): HealthVerdict {
   const failure = roundFailure(probe, edge);
   const next: HealthRecord = failure
     ? { ...prev, consecutiveFailures: prev.consecutiveFailures + 1, consecutiveSuccesses: 0 }
@@ -54,7 +66,12 @@ export function evaluateHealth(prev: HealthRecord, probe: ProbeResult, edge: Edg
 
   let to: ClusterHealth = prev.state;
   if (failure && prev.state !== 'unhealthy' && next.consecutiveFailures >= check.unhealthyThreshold) to = 'unhealthy';
-  if (!failure && prev.state !== 'healthy' && (prev.state === 'unknown' || next.consecutiveSuccesses >= check.healthyThreshold)) to = 'healthy';
+  if (
+    !failure &&
+    prev.state !== 'healthy' &&
+    (prev.state === 'unknown' || next.consecutiveSuccesses >= check.healthyThreshold)
+  )
+    to = 'healthy';
   if (to === prev.state) return { next, change: null };
 
   const reason = failure
@@ -64,7 +81,10 @@ export function evaluateHealth(prev: HealthRecord, probe: ProbeResult, edge: Edg
 }
 
 function roundFailure(probe: ProbeResult, edge: EdgeWindow | undefined): string | null {
-  if (!probe.ok) return probe.status !== null ? `health check answered ${probe.status}` : `health check failed: ${probe.error ?? 'no answer'}`;
+  if (!probe.ok)
+    return probe.status !== null
+      ? `health check answered ${probe.status}`
+      : `health check failed: ${probe.error ?? 'no answer'}`;
   if (edge && edge.requests >= EDGE_MIN_REQUESTS && edge.failures / edge.requests >= EDGE_FAILURE_RATIO) {
     return `edges saw ${edge.failures} of ${edge.requests} requests fail`;
   }
@@ -73,5 +93,7 @@ function roundFailure(probe: ProbeResult, edge: EdgeWindow | undefined): string 
 
 /** Whether a status is one the health check expects: an exact code, or a class like "2xx". */
 export function statusExpected(status: number, expected: readonly (number | string)[]): boolean {
-  return expected.some((e) => (typeof e === 'number' ? e === status : e.length === 3 && e[0] === String(status)[0] && e.endsWith('xx')));
+  return expected.some((e) =>
+    typeof e === 'number' ? e === status : e.length === 3 && e[0] === String(status)[0] && e.endsWith('xx'),
+  );
 }

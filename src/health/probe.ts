@@ -14,15 +14,32 @@ export type ProbeTransport = Transport<never, unknown>;
  * the runtime's transport, with a timeout. Failures are results, never exceptions. Workers' fetch cannot
  * set Host outside the account's zone, so there a probe reaches the origin under its URL's host.
  */
-export async function probeCluster(transport: ProbeTransport, target: ProbeTarget, check: HealthCheck, now: () => number): Promise<ProbeResult> {
+export async function probeCluster(
+  transport: ProbeTransport,
+  target: ProbeTarget,
+  check: HealthCheck,
+  now: () => number,
+): Promise<ProbeResult> {
   const started = now();
   const sent = await transport.send(
-    { cluster: target, method: 'GET', path: target.basePath + check.path, headers: { 'user-agent': 'waymark-health-check/1' }, body: null, upgrade: false },
+    {
+      cluster: target,
+      method: 'GET',
+      path: target.basePath + check.path,
+      headers: { 'user-agent': 'waymark-health-check/1' },
+      body: null,
+      upgrade: false,
+    },
     check.timeoutMs,
     new Exchange(),
   );
   if (!sent.ok) {
-    return { ok: false, status: null, latencyMs: now() - started, error: sent.failure === 'timeout' ? `timed out after ${check.timeoutMs} ms` : sent.message };
+    return {
+      ok: false,
+      status: null,
+      latencyMs: now() - started,
+      error: sent.failure === 'timeout' ? `timed out after ${check.timeoutMs} ms` : sent.message,
+    };
   }
   transport.discard(sent.response);
   const ok = statusExpected(sent.status, check.expectedStatuses);
@@ -30,7 +47,11 @@ export async function probeCluster(transport: ProbeTransport, target: ProbeTarge
 }
 
 /** Runs `work` over `items` with at most `limit` at once (Workers allow 6 simultaneous connections). */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {

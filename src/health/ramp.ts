@@ -38,17 +38,31 @@ export interface RampDecision {
  * sooner: no fixed analysis interval, and no step without its own samples. At `max` the guard keeps
  * guarding: each new window of evidence is judged, and a breach halts the mirror at 0 as before max.
  */
-export function decideMirrorRamp(policy: RampPolicy, state: RampState, primary: Evidence, shadow: Evidence): RampDecision {
+export function decideMirrorRamp(
+  policy: RampPolicy,
+  state: RampState,
+  primary: Evidence,
+  shadow: Evidence,
+): RampDecision {
   if (state.phase === 'halted') return { next: state, move: null, consumed: false };
   const verdict = judge(policy, primary, shadow);
   if (verdict === 'wait') return { next: state, move: null, consumed: false };
   const figures = { samples: shadow.samples, primary, candidate: shadow, bounds: bounds(policy) };
-  if (verdict !== 'ok') return { next: { value: 0, phase: 'halted' }, move: { from: state.value, to: 0, phase: 'halted', reason: `shadow breached: ${verdict}`, figures }, consumed: true };
+  if (verdict !== 'ok')
+    return {
+      next: { value: 0, phase: 'halted' },
+      move: { from: state.value, to: 0, phase: 'halted', reason: `shadow breached: ${verdict}`, figures },
+      consumed: true,
+    };
   // At max and within bounds: nothing to move; the window is used up so the next one is judged on its own.
   if (state.phase === 'complete') return { next: state, move: null, consumed: true };
   const to = Math.min(policy.max, round2(state.value + policy.step));
   const phase: RoutePhase = to >= policy.max ? 'complete' : 'ramping';
-  return { next: { value: to, phase }, move: { from: state.value, to, phase, reason: `shadow within bounds over ${shadow.samples} samples`, figures }, consumed: true };
+  return {
+    next: { value: to, phase },
+    move: { from: state.value, to, phase, reason: `shadow within bounds over ${shadow.samples} samples`, figures },
+    consumed: true,
+  };
 }
 
 /**
@@ -58,20 +72,49 @@ export function decideMirrorRamp(policy: RampPolicy, state: RampState, primary: 
  * judged against what the primary last showed (bounds are relative, so a primary without traffic counts
  * as error-free): a breach after promotion rolls it back too.
  */
-export function decideCanary(policy: CanaryPolicy, state: RampState, primary: Evidence, canary: Evidence): RampDecision {
+export function decideCanary(
+  policy: CanaryPolicy,
+  state: RampState,
+  primary: Evidence,
+  canary: Evidence,
+): RampDecision {
   if (state.phase === 'rolled-back') return { next: state, move: null, consumed: false };
   const verdict = judge(policy, primary, canary);
   if (verdict === 'wait') return { next: state, move: null, consumed: false };
   const figures = { samples: canary.samples, primary, candidate: canary, bounds: bounds(policy) };
   if (verdict !== 'ok') {
-    return { next: { value: 0, phase: 'rolled-back' }, move: { from: state.value, to: 0, phase: 'rolled-back', reason: `canary breached: ${verdict}`, figures }, consumed: true };
+    return {
+      next: { value: 0, phase: 'rolled-back' },
+      move: { from: state.value, to: 0, phase: 'rolled-back', reason: `canary breached: ${verdict}`, figures },
+      consumed: true,
+    };
   }
   if (state.phase === 'promoted') return { next: state, move: null, consumed: true };
   if (state.value >= policy.maxWeight) {
-    return { next: { value: 100, phase: 'promoted' }, move: { from: state.value, to: 100, phase: 'promoted', reason: `canary held ${policy.maxWeight}% within bounds over ${canary.samples} samples: promoted`, figures }, consumed: true };
+    return {
+      next: { value: 100, phase: 'promoted' },
+      move: {
+        from: state.value,
+        to: 100,
+        phase: 'promoted',
+        reason: `canary held ${policy.maxWeight}% within bounds over ${canary.samples} samples: promoted`,
+        figures,
+      },
+      consumed: true,
+    };
   }
   const to = Math.min(policy.maxWeight, state.value + policy.stepWeight);
-  return { next: { value: to, phase: 'ramping' }, move: { from: state.value, to, phase: 'ramping', reason: `canary within bounds over ${canary.samples} samples`, figures }, consumed: true };
+  return {
+    next: { value: to, phase: 'ramping' },
+    move: {
+      from: state.value,
+      to,
+      phase: 'ramping',
+      reason: `canary within bounds over ${canary.samples} samples`,
+      figures,
+    },
+    consumed: true,
+  };
 }
 
 const EPSILON = 1e-9;
@@ -84,14 +127,22 @@ function judge(policy: EvidenceBounds, primary: Evidence, candidate: Evidence): 
   if (errorDelta > policy.maxErrorRateDelta + EPSILON) {
     return `error rate ${pct(candidate.errorRate ?? 0)} against the primary's ${pct(primary.errorRate ?? 0)} (allowed +${pct(policy.maxErrorRateDelta)})`;
   }
-  if (primary.p95Ms !== null && candidate.p95Ms !== null && candidate.p95Ms > primary.p95Ms * policy.maxLatencyRatio + EPSILON) {
+  if (
+    primary.p95Ms !== null &&
+    candidate.p95Ms !== null &&
+    candidate.p95Ms > primary.p95Ms * policy.maxLatencyRatio + EPSILON
+  ) {
     return `p95 ${candidate.p95Ms} ms against the primary's ${primary.p95Ms} ms (allowed ${policy.maxLatencyRatio}x)`;
   }
   return 'ok';
 }
 
 function bounds(policy: EvidenceBounds): EvidenceBounds {
-  return { minSamples: policy.minSamples, maxErrorRateDelta: policy.maxErrorRateDelta, maxLatencyRatio: policy.maxLatencyRatio };
+  return {
+    minSamples: policy.minSamples,
+    maxErrorRateDelta: policy.maxErrorRateDelta,
+    maxLatencyRatio: policy.maxLatencyRatio,
+  };
 }
 
 function pct(rate: number): string {

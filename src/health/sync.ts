@@ -88,15 +88,30 @@ interface SyncRan {
 export async function runHealthSync(deps: SyncDeps): Promise<SyncSummary> {
   const { db, now } = deps;
   const started = now();
-  const lease = await acquireLease(db, { name: SYNC_LEASE, holder: deps.holder, now: started, ttlMs: SYNC_LEASE_TTL_MS, minIntervalMs: deps.minIntervalMs });
+  const lease = await acquireLease(db, {
+    name: SYNC_LEASE,
+    holder: deps.holder,
+    now: started,
+    ttlMs: SYNC_LEASE_TTL_MS,
+    minIntervalMs: deps.minIntervalMs,
+  });
   if (!lease.ok) {
-    const reason = lease.reason === 'held' ? 'another instance is running the sync' : 'the sync already ran in this interval';
-    return { skipped: true, at: new Date(started).toISOString(), reason, holder: lease.holder, until: new Date(lease.until).toISOString() };
+    const reason =
+      lease.reason === 'held' ? 'another instance is running the sync' : 'the sync already ran in this interval';
+    return {
+      skipped: true,
+      at: new Date(started).toISOString(),
+      reason,
+      holder: lease.holder,
+      until: new Date(lease.until).toISOString(),
+    };
   }
   try {
     return await syncOnce(deps, started);
   } finally {
-    await releaseLease(db, { name: SYNC_LEASE, holder: deps.holder, now: now() }).catch((error: unknown) => deps.log.log('warn', 'could not release the sync lease', { error: String(error) }));
+    await releaseLease(db, { name: SYNC_LEASE, holder: deps.holder, now: now() }).catch((error: unknown) =>
+      deps.log.log('warn', 'could not release the sync lease', { error: String(error) }),
+    );
   }
 }
 
@@ -114,7 +129,9 @@ async function syncOnce(deps: SyncDeps, started: number): Promise<SyncRan> {
     loadRegionLatencies(db, started - LATENCY_WINDOW_MS),
     loadLatencyOrders(db),
   ]);
-  const probes = await mapBounded(clusters, deps.probeConcurrency, (c) => probeCluster(deps.transport, { ...splitOrigin(c.origin), originHost: c.originHost }, c.healthCheck, now));
+  const probes = await mapBounded(clusters, deps.probeConcurrency, (c) =>
+    probeCluster(deps.transport, { ...splitOrigin(c.origin), originHost: c.originHost }, c.healthCheck, now),
+  );
   const at = now();
   const actor: Actor = { name: SYNC_ACTOR, requestId: deps.requestId ?? `sync-${at}`, now: at };
 
@@ -125,8 +142,17 @@ async function syncOnce(deps: SyncDeps, started: number): Promise<SyncRan> {
   const health: SyncRound['health'] = clusters.map((c, i) => {
     const probe = probes[i] as NonNullable<(typeof probes)[number]>;
     const window = edge.windows.get(c.service)?.get(c.name);
-    const verdict = evaluateHealth(records.get(c.service)?.get(c.name) ?? NEW_CLUSTER, probe, window, c.healthCheck, at);
-    nextState.set(c.service, (nextState.get(c.service) ?? new Map<string, ClusterHealth>()).set(c.name, verdict.next.state));
+    const verdict = evaluateHealth(
+      records.get(c.service)?.get(c.name) ?? NEW_CLUSTER,
+      probe,
+      window,
+      c.healthCheck,
+      at,
+    );
+    nextState.set(
+      c.service,
+      (nextState.get(c.service) ?? new Map<string, ClusterHealth>()).set(c.name, verdict.next.state),
+    );
     counts[verdict.next.state] += 1;
     if (verdict.change) {
       changes.push({ service: c.service, cluster: c.name, ...verdict.change });
@@ -141,14 +167,22 @@ async function syncOnce(deps: SyncDeps, started: number): Promise<SyncRan> {
     }
     return { service: c.service, cluster: c.name, record: verdict.next, probe, changed: verdict.change !== null };
   });
-  const automation = planAutomation(before, samples, (service, route) => bookmarksOf(states.get(service)?.get(route)), at);
+  const automation = planAutomation(
+    before,
+    samples,
+    (service, route) => bookmarksOf(states.get(service)?.get(route)),
+    at,
+  );
   const latency = planLatencyOrders(before, latencies, orders, at);
   events.push(...automation.events, ...latency.events);
 
   // The one compile of the run: the table as it will be after this round's health verdicts.
   const afterSource: SnapshotSource = {
     ...before.source,
-    services: before.source.services.map((s) => ({ ...s, clusters: s.clusters.map((c) => ({ ...c, health: nextState.get(s.name)?.get(c.name) ?? c.health })) })),
+    services: before.source.services.map((s) => ({
+      ...s,
+      clusters: s.clusters.map((c) => ({ ...c, health: nextState.get(s.name)?.get(c.name) ?? c.health })),
+    })),
   };
   const shareEvents = shareChanges(before, compileSnapshot(afterSource, at, before), at);
   events.push(...shareEvents);
@@ -197,7 +231,14 @@ function shareChanges(before: Snapshot, after: Snapshot, at: number): NewEvent[]
     }
     const regions = Object.keys(moved);
     if (regions.length === 0) continue;
-    out.push({ at, service: name, cluster: null, kind: 'shares', message: `traffic shares moved for clients in ${regions.join(', ')}`, detail: moved });
+    out.push({
+      at,
+      service: name,
+      cluster: null,
+      kind: 'shares',
+      message: `traffic shares moved for clients in ${regions.join(', ')}`,
+      detail: moved,
+    });
   }
   return out;
 }

@@ -1,8 +1,7 @@
 import { fieldErrors } from '../api/problem.js';
 import { labelsSchema, regionSchema, subsetNameSchema } from '../spec/names.js';
-import { policySchema } from '../spec/service.js';
 import type { FailoverRule, Subset } from '../routing/types.js';
-import { Fields, Loc, asFields, checkNumber, type Report } from './reader.js';
+import { type Fields, type Loc, asFields, checkNumber, type Report } from './reader.js';
 import { serviceOf } from './names.js';
 
 /** Service policy fields as read from Istio, before the policy schema checks them. */
@@ -43,7 +42,8 @@ const POLICY_WHY = {
 };
 const SUBSET_WHY = { trafficPolicy: 'Waymark policies are per service and per route, not per subset' };
 const LB_WHY = {
-  simple: 'Waymark replaces it with its locality-aware weighted choice (nearest healthy region first, by cluster weight)',
+  simple:
+    'Waymark replaces it with its locality-aware weighted choice (nearest healthy region first, by cluster weight)',
   warmupDurationSecs: 'Waymark does not ramp new clusters up slowly',
   warmup: 'Waymark does not ramp new clusters up slowly',
 };
@@ -70,14 +70,14 @@ const OUTLIER_WHY = {
 };
 const HTTP_POOL_WHY = {
   maxRequestsPerConnection: 'Waymark leaves connection reuse to the runtime',
-  maxRetries: 'Waymark bounds retries with each route\'s retries.budgetPercent instead',
+  maxRetries: "Waymark bounds retries with each route's retries.budgetPercent instead",
   idleTimeout: 'Waymark leaves connection reuse to the runtime',
   h2UpgradePolicy: 'Waymark leaves the HTTP version to the runtime',
   useClientProtocol: 'Waymark leaves the HTTP version to the runtime',
   maxConcurrentStreams: 'Waymark leaves the HTTP version to the runtime',
 };
 const TCP_POOL_WHY = {
-  connectTimeout: 'a connect timeout counts against each route\'s retries.perTryTimeoutMs in Waymark',
+  connectTimeout: "a connect timeout counts against each route's retries.perTryTimeoutMs in Waymark",
   tcpKeepalive: 'Waymark leaves connections to the runtime',
   maxConnectionDuration: 'Waymark leaves connections to the runtime',
   idleTimeout: 'Waymark leaves connections to the runtime',
@@ -103,7 +103,8 @@ const MAX_SUBSETS = 100;
 function readSubsets(spec: Fields, report: Report): Map<string, Subset> {
   const subsets = new Map<string, Subset>();
   const items = spec.list('subsets') ?? [];
-  if (items.length > MAX_SUBSETS) report.error(spec.at.key('subsets'), `has ${items.length} subsets; a Waymark service holds at most ${MAX_SUBSETS}`);
+  if (items.length > MAX_SUBSETS)
+    report.error(spec.at.key('subsets'), `has ${items.length} subsets; a Waymark service holds at most ${MAX_SUBSETS}`);
   for (const item of items) {
     const f = asFields(item.value, item.at, report);
     if (!f) continue;
@@ -121,8 +122,10 @@ function readSubsets(spec: Fields, report: Report): Map<string, Subset> {
     f.rest(SUBSET_WHY);
     if (name === undefined) continue;
     const named = subsetNameSchema.safeParse(name);
-    if (!named.success) report.error(f.at.key('name'), `"${name}" ${named.error.issues[0]?.message ?? 'is not a subset name'}`);
-    else if (subsets.has(name)) report.error(f.at.key('name'), `subset "${name}" is defined twice: give each subset its own name`);
+    if (!named.success)
+      report.error(f.at.key('name'), `"${name}" ${named.error.issues[0]?.message ?? 'is not a subset name'}`);
+    else if (subsets.has(name))
+      report.error(f.at.key('name'), `subset "${name}" is defined twice: give each subset its own name`);
     else subsets.set(name, labels);
   }
   return subsets;
@@ -145,7 +148,13 @@ function readTrafficPolicy(policy: Fields, result: DestinationRuleImport, report
  * Istio's OutlierDetection defaults (istio/api networking/v1alpha3/destination_rule.proto), filled in
  * for fields a rule leaves out, as Istio configures Envoy with them; each with the Waymark field it sets.
  */
-const ISTIO_OUTLIER_DEFAULTS: readonly { istio: string; waymark: string; value: number; shown: string; mapped: boolean }[] = [
+const ISTIO_OUTLIER_DEFAULTS: readonly {
+  istio: string;
+  waymark: string;
+  value: number;
+  shown: string;
+  mapped: boolean;
+}[] = [
   { istio: 'consecutive5xxErrors', waymark: 'consecutiveFailures', value: 5, shown: '5', mapped: true },
   { istio: 'interval', waymark: 'intervalMs', value: 10_000, shown: '10s', mapped: true },
   { istio: 'baseEjectionTime', waymark: 'baseEjectionMs', value: 30_000, shown: '30s', mapped: true },
@@ -165,13 +174,20 @@ function readOutlierDetection(f: Fields, report: Report): PolicyDraft | undefine
   const policy: PolicyDraft = {};
 
   const consecutive5xx = f.num('consecutive5xxErrors', { int: true, min: 0 });
-  if (consecutive5xx === 0) report.warn(f.at.key('consecutive5xxErrors'), 'is 0, which turns 5xx ejection off in Istio; Waymark cannot turn it off, so its setting is left unchanged');
+  if (consecutive5xx === 0)
+    report.warn(
+      f.at.key('consecutive5xxErrors'),
+      'is 0, which turns 5xx ejection off in Istio; Waymark cannot turn it off, so its setting is left unchanged',
+    );
   else if (consecutive5xx !== undefined) outlier.consecutiveFailures = consecutive5xx;
 
   for (const name of ['consecutiveGatewayErrors', 'consecutiveErrors']) {
     if (f.has(name)) {
       f.consume(name);
-      report.warn(f.at.key(name), 'is not supported: Waymark counts every 5xx answer and connect failure (consecutive5xxErrors), not gateway errors apart');
+      report.warn(
+        f.at.key(name),
+        'is not supported: Waymark counts every 5xx answer and connect failure (consecutive5xxErrors), not gateway errors apart',
+      );
     }
   }
 
@@ -188,7 +204,7 @@ function readOutlierDetection(f: Fields, report: Report): PolicyDraft | undefine
   else {
     report.warn(
       f.at,
-      'has no minHealthPercent: Istio then turns panic mode off (threshold 0); Waymark keeps the service\'s panicThresholdPercent (50% by default). Set minHealthPercent to carry a threshold over',
+      "has no minHealthPercent: Istio then turns panic mode off (threshold 0); Waymark keeps the service's panicThresholdPercent (50% by default). Set minHealthPercent to carry a threshold over",
     );
   }
 
@@ -208,7 +224,12 @@ function readOutlierDetection(f: Fields, report: Report): PolicyDraft | undefine
   return Object.keys(policy).length ? policy : undefined;
 }
 
-function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierDetection: boolean, report: Report): void {
+function readLoadBalancer(
+  lb: Fields,
+  result: DestinationRuleImport,
+  hasOutlierDetection: boolean,
+  report: Report,
+): void {
   const hash = lb.obj('consistentHash');
   if (hash) {
     const cookie = hash.obj('httpCookie');
@@ -219,7 +240,8 @@ function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierD
       cookie.rest(COOKIE_WHY);
     }
     if (header !== undefined) {
-      if (result.affinity) report.warn(hash.at.key('httpHeaderName'), 'is not used: httpCookie already gives the affinity key');
+      if (result.affinity)
+        report.warn(hash.at.key('httpHeaderName'), 'is not used: httpCookie already gives the affinity key');
       else result.affinity = { header };
     }
     if (result.affinity) result.routeExtrasAt ??= hash.at;
@@ -229,14 +251,18 @@ function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierD
   const locality = lb.obj('localityLbSetting');
   if (locality) {
     const enabled = locality.bool('enabled');
-    if (enabled === false) report.warn(locality.at.key('enabled'), 'is false: Waymark routing is always locality-aware; the failover rules below are still imported');
+    if (enabled === false)
+      report.warn(
+        locality.at.key('enabled'),
+        'is false: Waymark routing is always locality-aware; the failover rules below are still imported',
+      );
     const failover = locality.list('failover');
     if (failover) {
       result.failover = readFailover(failover, report);
       if (!hasOutlierDetection && result.failover.length) {
         report.warn(
           locality.at.key('failover'),
-          'takes effect in Istio only with outlierDetection; Waymark applies it whenever its health checks or outlier detection find a region\'s clusters down',
+          "takes effect in Istio only with outlierDetection; Waymark applies it whenever its health checks or outlier detection find a region's clusters down",
         );
       }
     }
@@ -244,7 +270,11 @@ function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierD
     if (distribute) {
       result.policy = { ...result.policy, distribute: readDistribute(distribute, report) };
       // Istio refuses distribute and failover together; Waymark keeps both (istio/istio#35124).
-      if (failover) report.warn(locality.at.key('distribute'), 'is kept with failover: Waymark distributes among the healthy localities and fails over by priority when they are not (Istio accepts only one of the two)');
+      if (failover)
+        report.warn(
+          locality.at.key('distribute'),
+          'is kept with failover: Waymark distributes among the healthy localities and fails over by priority when they are not (Istio accepts only one of the two)',
+        );
     }
     locality.rest(LOCALITY_WHY);
   }
@@ -252,7 +282,10 @@ function readLoadBalancer(lb: Fields, result: DestinationRuleImport, hasOutlierD
 }
 
 /** localityLbSetting.distribute as Waymark's policy.distribute (the policy schema checks the localities and percents). */
-function readDistribute(items: { value: unknown; at: Loc }[], report: Report): { from: string; to: Record<string, number> }[] {
+function readDistribute(
+  items: { value: unknown; at: Loc }[],
+  report: Report,
+): { from: string; to: Record<string, number> }[] {
   const rules: { from: string; to: Record<string, number> }[] = [];
   for (const item of items) {
     const f = asFields(item.value, item.at, report);
@@ -316,8 +349,13 @@ function readConnectionPool(pool: Fields, result: DestinationRuleImport, report:
   if (maxRequests !== undefined) {
     limit = maxRequests;
     source = 'http.http2MaxRequests';
-    if (maxConnections !== undefined) report.warn(tcp?.at.key('maxConnections') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
-    if (pending !== undefined) report.warn(http?.at.key('http1MaxPendingRequests') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
+    if (maxConnections !== undefined)
+      report.warn(tcp?.at.key('maxConnections') ?? pool.at, 'is not used: http.http2MaxRequests gives the limit');
+    if (pending !== undefined)
+      report.warn(
+        http?.at.key('http1MaxPendingRequests') ?? pool.at,
+        'is not used: http.http2MaxRequests gives the limit',
+      );
   } else if (maxConnections !== undefined) {
     limit = maxConnections + (pending ?? 0);
     source = pending === undefined ? 'tcp.maxConnections' : 'tcp.maxConnections + http.http1MaxPendingRequests';
@@ -328,7 +366,7 @@ function readConnectionPool(pool: Fields, result: DestinationRuleImport, report:
     );
   }
   if (limit !== undefined) {
-    const scope = 'Waymark\'s limit is per cluster per Waymark instance, not per Envoy host across the mesh';
+    const scope = "Waymark's limit is per cluster per Waymark instance, not per Envoy host across the mesh";
     result.policy = { ...result.policy, maxConcurrent: limit };
     report.warn(pool.at, `(${source}) becomes the service's policy.maxConcurrent ${limit}: ${scope}`);
   }

@@ -1,5 +1,5 @@
 import { parseAllDocuments } from 'yaml';
-import { type FieldError } from '../problem.js';
+import type { FieldError } from '../problem.js';
 import { fieldErrors } from '../api/problem.js';
 import { routePutSchema } from '../spec/route.js';
 import { policySchema } from '../spec/service.js';
@@ -76,7 +76,10 @@ interface Resource {
  * (other kinds, gateway-bound or `*` VirtualServices) are skipped with a warning. Any error (bad YAML,
  * unknown subset, a value Waymark refuses) fails the whole plan.
  */
-export function planIstioImport(yamlText: string, stored: ReadonlyMap<string, ServiceSubsets> = new Map()): IstioImportResult {
+export function planIstioImport(
+  yamlText: string,
+  stored: ReadonlyMap<string, ServiceSubsets> = new Map(),
+): IstioImportResult {
   const report = new Report();
   const resources = readDocuments(yamlText, report).flatMap((o) => readResource(o.value, o.where, report));
   report.position = Number.MAX_SAFE_INTEGER;
@@ -96,7 +99,11 @@ export function planIstioImport(yamlText: string, stored: ReadonlyMap<string, Se
     if (!rule) continue;
     ruleServices.set(r, rule.service);
     const first = rules.get(rule.service);
-    if (first) report.error(rule.at, `is service "${rule.service}", which ${first.owner} already configures: give one DestinationRule per host`);
+    if (first)
+      report.error(
+        rule.at,
+        `is service "${rule.service}", which ${first.owner} already configures: give one DestinationRule per host`,
+      );
     else rules.set(rule.service, { ...rule, owner: r.owner });
   }
 
@@ -125,7 +132,16 @@ export function planIstioImport(yamlText: string, stored: ReadonlyMap<string, Se
   const services = appearance.map((name) => planService(name, drafts.get(name) ?? [], rules.get(name), report));
   if (report.errors.length) return { ok: false, errors: report.errors };
   if (services.length === 0 && report.warnings.length === 0) {
-    return { ok: false, errors: [{ field: BODY.field, message: 'holds no Kubernetes object: expected networking.istio.io VirtualService and DestinationRule documents' }] };
+    return {
+      ok: false,
+      errors: [
+        {
+          field: BODY.field,
+          message:
+            'holds no Kubernetes object: expected networking.istio.io VirtualService and DestinationRule documents',
+        },
+      ],
+    };
   }
   return { ok: true, plan: { services, warnings: report.warnings } };
 }
@@ -137,7 +153,8 @@ function readDocuments(text: string, report: Report): { value: Obj; where: strin
     const where = `document ${i + 1}`;
     if (doc.errors.length) {
       // The parser's message says where ("at line 3, column 5"); its source excerpt is left out.
-      for (const e of doc.errors) report.error(BODY, `is not valid YAML: ${(e.message.split('\n')[0] ?? '').replace(/:$/, '')}`);
+      for (const e of doc.errors)
+        report.error(BODY, `is not valid YAML: ${(e.message.split('\n')[0] ?? '').replace(/:$/, '')}`);
       return;
     }
     let value: unknown;
@@ -176,11 +193,17 @@ function readResource(value: Obj, where: string, report: Report): Resource[] {
   const name = isObj(metadata) && typeof metadata.name === 'string' ? metadata.name : undefined;
   const [group, version] = apiVersion.split('/');
   if (group !== ISTIO_GROUP || !KINDS.has(kind)) {
-    report.warn(doc.at, `(${apiVersion} ${kind}${name ? ` ${name}` : ''}) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only`);
+    report.warn(
+      doc.at,
+      `(${apiVersion} ${kind}${name ? ` ${name}` : ''}) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only`,
+    );
     return [];
   }
   if (!version || !ISTIO_VERSIONS.has(version)) {
-    report.error(doc.at.key('apiVersion'), `"${apiVersion}" is not supported: use ${ISTIO_GROUP}/v1, v1beta1 or v1alpha3`);
+    report.error(
+      doc.at.key('apiVersion'),
+      `"${apiVersion}" is not supported: use ${ISTIO_GROUP}/v1, v1beta1 or v1alpha3`,
+    );
     return [];
   }
   if (name === undefined) {
@@ -193,20 +216,33 @@ function readResource(value: Obj, where: string, report: Report): Resource[] {
     report.error(new Loc(owner, 'spec'), spec === undefined ? 'is required' : 'must be a mapping');
     return [];
   }
-  return [{ position: report.position, kind: kind as Kind, name, owner, spec: new Fields(spec, new Loc(owner), report) }];
+  return [
+    { position: report.position, kind: kind as Kind, name, owner, spec: new Fields(spec, new Loc(owner), report) },
+  ];
 }
 
 /** Validates a service's routes against the admin API's route schema, and its policy and failover. */
-function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleImport & { owner: string }) | undefined, report: Report): PlannedService {
+function planService(
+  name: string,
+  drafts: RouteDraft[],
+  rule: (DestinationRuleImport & { owner: string }) | undefined,
+  report: Report,
+): PlannedService {
   const planned: PlannedService = { name, routes: [] };
   if (rule && drafts.length === 0 && rule.routeExtrasAt) {
-    report.warn(rule.routeExtrasAt, `applies to routes, and this import has no VirtualService for service "${name}": it is not imported`);
+    report.warn(
+      rule.routeExtrasAt,
+      `applies to routes, and this import has no VirtualService for service "${name}": it is not imported`,
+    );
   }
   const sources = new Map<string, string>();
   for (const draft of drafts) {
     const other = sources.get(draft.name);
     if (other) {
-      report.fail(draft.source, `gives route name "${draft.name}" for service "${name}", as ${other} does: name the http routes apart`);
+      report.fail(
+        draft.source,
+        `gives route name "${draft.name}" for service "${name}", as ${other} does: name the http routes apart`,
+      );
       continue;
     }
     sources.set(draft.name, draft.source);
@@ -217,7 +253,8 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
     };
     const parsed = routePutSchema.safeParse(body);
     if (!parsed.success) {
-      for (const e of fieldErrors(parsed.error, draft.name)) report.fail(e.field, `${e.message} (from ${draft.source})`);
+      for (const e of fieldErrors(parsed.error, draft.name))
+        report.fail(e.field, `${e.message} (from ${draft.source})`);
       continue;
     }
     planned.routes.push({ route: { name: draft.name, ...parsed.data }, source: draft.source });
@@ -229,7 +266,10 @@ function planService(name: string, drafts: RouteDraft[], rule: (DestinationRuleI
     else {
       for (const e of fieldErrors(parsed.error)) {
         const source = POLICY_SOURCES[e.field];
-        report.fail(`${rule.owner}: ${source ?? e.field}`, source ? `${e.message} (as Waymark's policy.${e.field})` : e.message);
+        report.fail(
+          `${rule.owner}: ${source ?? e.field}`,
+          source ? `${e.message} (as Waymark's policy.${e.field})` : e.message,
+        );
       }
     }
   }

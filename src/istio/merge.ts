@@ -3,7 +3,10 @@ import type { FailoverRule, ServiceSubsets } from '../routing/types.js';
 
 /** A stored policy with an import's fields set over it; outlier detection fields merge one by one. */
 export function mergePolicy(stored: StoredPolicy, imported: StoredPolicy): StoredPolicy {
-  const outlier = stored.outlierDetection || imported.outlierDetection ? { outlierDetection: { ...stored.outlierDetection, ...imported.outlierDetection } } : {};
+  const outlier =
+    stored.outlierDetection || imported.outlierDetection
+      ? { outlierDetection: { ...stored.outlierDetection, ...imported.outlierDetection } }
+      : {};
   return { ...stored, ...imported, ...outlier };
 }
 
@@ -26,6 +29,8 @@ export function sameConfig(a: unknown, b: unknown): boolean {
 
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
   );
 }

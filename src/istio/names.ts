@@ -12,7 +12,10 @@ export function shortName(host: string): string {
 export function serviceOf(host: string, at: Loc, report: Report): string | null {
   const name = shortName(host);
   if (nameSchema.safeParse(name).success) return name;
-  report.error(at, `"${host}" gives no Waymark service name: its first label "${name}" must be 1-63 lowercase letters, digits or dashes`);
+  report.error(
+    at,
+    `"${host}" gives no Waymark service name: its first label "${name}" must be 1-63 lowercase letters, digits or dashes`,
+  );
   return null;
 }
 

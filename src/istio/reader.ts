@@ -196,7 +196,12 @@ export function asFields(value: unknown, at: Loc, report: Report): Fields | unde
   return undefined;
 }
 
-export function checkNumber(v: unknown, at: Loc, report: Report, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
+export function checkNumber(
+  v: unknown,
+  at: Loc,
+  report: Report,
+  opts: { int?: boolean; min?: number; max?: number } = {},
+): number | undefined {
   if (typeof v !== 'number' || !Number.isFinite(v)) {
     report.error(at, 'must be a number');
     return undefined;
@@ -216,7 +221,15 @@ export function checkNumber(v: unknown, at: Loc, report: Report, opts: { int?: b
   return v;
 }
 
-const DURATION_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000_001 };
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1_000,
+  ms: 1,
+  us: 0.001,
+  µs: 0.001,
+  ns: 0.000_001,
+};
 
 /**
  * Istio's durations: Go's `time.ParseDuration` syntax ("1h", "1m30s", "500ms") as its CRDs accept,

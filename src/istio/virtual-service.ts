@@ -1,6 +1,6 @@
 import { compileRegex } from '../routing/match.js';
 import type { ServiceSubsets, Subset, SubsetRef } from '../routing/types.js';
-import { Fields, Loc, asFields, type Report } from './reader.js';
+import { type Fields, type Loc, asFields, type Report } from './reader.js';
 import { serviceOf, shortName, toName } from './names.js';
 
 /** A route before validation: the body `routePutSchema` will check, and where it came from. */
@@ -47,14 +47,15 @@ const MATCH_WHY = {
   gateways: 'Waymark applies routes at every edge; this route matches without it',
   port: 'Waymark listens on one port; this route matches without it',
   scheme: 'this route matches without it',
-  authority: 'the service\'s hosts choose the service; this route matches without it',
-  withoutHeaders: 'Waymark cannot match on a header\'s absence; this route matches without it',
+  authority: "the service's hosts choose the service; this route matches without it",
+  withoutHeaders: "Waymark cannot match on a header's absence; this route matches without it",
   name: 'Waymark names routes <http name>-m<index>',
   statPrefix: 'Waymark reports per route name',
 };
 const DESTINATION_WHY = { headers: 'Waymark does not add, set or remove headers on routes' };
 const RETRY_WHY = {
-  retryRemoteLocalities: 'Waymark retries move on to the next cluster in failover order, which may be in another region',
+  retryRemoteLocalities:
+    'Waymark retries move on to the next cluster in failover order, which may be in another region',
   retryIgnorePreviousHosts: 'Waymark never retries the cluster that just failed',
   backoff: 'Waymark retries at once, on the next cluster',
 };
@@ -78,7 +79,11 @@ const MESH_GATEWAY = 'mesh';
  * ingress gateways only, or to every host (`*`), is not a service's own routing: it is skipped with a
  * warning. Unknown subsets are errors; whatever Waymark cannot honour is a warning.
  */
-export function readVirtualService(name: string, spec: Fields, ctx: VirtualServiceContext): { service: string; routes: RouteDraft[] } | null {
+export function readVirtualService(
+  name: string,
+  spec: Fields,
+  ctx: VirtualServiceContext,
+): { service: string; routes: RouteDraft[] } | null {
   const { report } = ctx;
   if (skipped(spec, report)) return null;
   const hosts = spec.list('hosts', true);
@@ -96,7 +101,10 @@ export function readVirtualService(name: string, spec: Fields, ctx: VirtualServi
   for (const other of hosts.slice(1)) {
     if (typeof other.value !== 'string') report.error(other.at, 'must be a string');
     else if (shortName(other.value) !== service) {
-      report.warn(other.at, `("${other.value}") is not imported: the routes go to service "${service}" (hosts[0]); import a VirtualService per service`);
+      report.warn(
+        other.at,
+        `("${other.value}") is not imported: the routes go to service "${service}" (hosts[0]); import a VirtualService per service`,
+      );
     }
   }
   const http = spec.list('http') ?? [];
@@ -143,11 +151,17 @@ function skipped(spec: Fields, report: Report): boolean {
     return true;
   }
   if (ingress.length) {
-    report.warn(spec.at.key('gateways'), `(${quoted}) are not imported: the routes apply as Waymark applies every route, to requests for the service's hosts at every edge`);
+    report.warn(
+      spec.at.key('gateways'),
+      `(${quoted}) are not imported: the routes apply as Waymark applies every route, to requests for the service's hosts at every edge`,
+    );
   }
   const hosts = spec.value.hosts;
   if (Array.isArray(hosts) && hosts[0] === '*') {
-    report.warn(spec.at.key('hosts[0]'), '("*") matches every host and names no Waymark service: it is skipped. Expected a service\'s host, like "reviews" or "reviews.prod.svc.cluster.local"');
+    report.warn(
+      spec.at.key('hosts[0]'),
+      '("*") matches every host and names no Waymark service: it is skipped. Expected a service\'s host, like "reviews" or "reviews.prod.svc.cluster.local"',
+    );
     return true;
   }
   return false;
@@ -159,7 +173,10 @@ function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx
   const destinations = entry.list('route');
   if (!destinations) {
     const actions = ['redirect', 'directResponse', 'delegate'].filter((k) => entry.has(k));
-    report.warn(entry.at, `is not imported: it has no route${actions.length ? ` (${actions.join(', ')} is not supported: Waymark only forwards)` : ''}`);
+    report.warn(
+      entry.at,
+      `is not imported: it has no route${actions.length ? ` (${actions.join(', ')} is not supported: Waymark only forwards)` : ''}`,
+    );
     return [];
   }
   const body: Record<string, unknown> = {};
@@ -167,14 +184,30 @@ function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx
     .map((d) => readDestination(d.value, d.at, service, destinations.length, ctx))
     .filter((d): d is { subset: SubsetRef; weight: number } => d !== null);
   if (routed.length === 0) {
-    entry.consume('match', 'timeout', 'retries', 'fault', 'mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'corsPolicy', 'headers', 'rewrite');
+    entry.consume(
+      'match',
+      'timeout',
+      'retries',
+      'fault',
+      'mirror',
+      'mirrors',
+      'mirrorPercentage',
+      'mirrorPercent',
+      'corsPolicy',
+      'headers',
+      'rewrite',
+    );
     report.warn(entry.at, `is not imported: none of its destinations is service "${service}"`);
     return [];
   }
   body.destinations = routed;
 
   const timeout = entry.duration('timeout');
-  if (timeout === 0) report.warn(entry.at.key('timeout'), 'is 0 (no timeout) in Istio; Waymark has no unlimited timeout, so the route keeps Waymark\'s default');
+  if (timeout === 0)
+    report.warn(
+      entry.at.key('timeout'),
+      "is 0 (no timeout) in Istio; Waymark has no unlimited timeout, so the route keeps Waymark's default",
+    );
   else if (timeout !== undefined) body.timeoutMs = timeout;
 
   const retries = entry.obj('retries');
@@ -197,11 +230,19 @@ function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx
   const position = ctx.nextPosition(service);
   let base = httpName === undefined ? '' : toName(httpName);
   if (httpName !== undefined && base !== httpName) {
-    report.warn(entry.at.key('name'), base ? `("${httpName}") becomes route name "${base}"` : `("${httpName}") has no usable characters: the route is named "${toName(fallbackName)}"`);
+    report.warn(
+      entry.at.key('name'),
+      base
+        ? `("${httpName}") becomes route name "${base}"`
+        : `("${httpName}") has no usable characters: the route is named "${toName(fallbackName)}"`,
+    );
   }
   if (!base) base = toName(fallbackName);
   if (matches.length > MAX_MATCH_BLOCKS) {
-    report.error(entry.at.key('match'), `has ${matches.length} blocks; at most ${MAX_MATCH_BLOCKS} can be imported (one route each, ordered 10 apart)`);
+    report.error(
+      entry.at.key('match'),
+      `has ${matches.length} blocks; at most ${MAX_MATCH_BLOCKS} can be imported (one route each, ordered 10 apart)`,
+    );
     return [];
   }
   return matches.map((match, j) => {
@@ -212,7 +253,13 @@ function readHttpRoute(entry: Fields, fallbackName: string, service: string, ctx
 }
 
 /** A route destination of the service itself; null (with a warning) for other hosts. */
-function readDestination(value: unknown, at: Loc, service: string, count: number, ctx: VirtualServiceContext): { subset: SubsetRef; weight: number } | null {
+function readDestination(
+  value: unknown,
+  at: Loc,
+  service: string,
+  count: number,
+  ctx: VirtualServiceContext,
+): { subset: SubsetRef; weight: number } | null {
   const { report } = ctx;
   const f = asFields(value, at, report);
   if (!f) return null;
@@ -233,18 +280,29 @@ function readDestination(value: unknown, at: Loc, service: string, count: number
  * A `Destination` (host, subset, port) of the service: its subset by name (the service keeps the
  * labels, so a later DestinationRule moves the route as it does in Istio); null for another host.
  */
-function readTarget(dest: Fields, service: string, what: string, ctx: VirtualServiceContext): { subset: SubsetRef } | null {
+function readTarget(
+  dest: Fields,
+  service: string,
+  what: string,
+  ctx: VirtualServiceContext,
+): { subset: SubsetRef } | null {
   const { report } = ctx;
   const host = dest.str('host', true);
   const subsetName = dest.str('subset');
   if (dest.has('port')) {
     dest.consume('port');
-    report.warn(dest.at.key('port'), 'is not supported: Waymark sends to each cluster\'s origin, whose URL sets the port');
+    report.warn(
+      dest.at.key('port'),
+      "is not supported: Waymark sends to each cluster's origin, whose URL sets the port",
+    );
   }
   dest.rest();
   if (host === undefined) return null;
   if (shortName(host) !== service) {
-    report.warn(dest.at.key('host'), `("${host}") is not service "${service}": cross-service routing is not supported, so this ${what} is dropped`);
+    report.warn(
+      dest.at.key('host'),
+      `("${host}") is not service "${service}": cross-service routing is not supported, so this ${what} is dropped`,
+    );
     return null;
   }
   if (subsetName === undefined) return { subset: {} };
@@ -256,12 +314,20 @@ function readTarget(dest: Fields, service: string, what: string, ctx: VirtualSer
 }
 
 /** Why a subset name is unknown, and what was expected instead. */
-function unknownSubset(name: string, service: string, rule: { owner: string; subsets: ReadonlyMap<string, Subset> } | undefined, stored: ServiceSubsets): string {
+function unknownSubset(
+  name: string,
+  service: string,
+  rule: { owner: string; subsets: ReadonlyMap<string, Subset> } | undefined,
+  stored: ServiceSubsets,
+): string {
   const known = [...new Set([...(rule?.subsets.keys() ?? []), ...Object.keys(stored)])];
   if (known.length === 0) {
     return `subset "${name}" is not defined: service "${service}" has no subsets and this import has no DestinationRule for host "${service}"; expected a DestinationRule that defines it, imported earlier or in the same file`;
   }
-  const sources = [Object.keys(stored).length ? `stored on service "${service}"` : '', rule ? `defined by ${rule.owner} in this import` : ''].filter(Boolean);
+  const sources = [
+    Object.keys(stored).length ? `stored on service "${service}"` : '',
+    rule ? `defined by ${rule.owner} in this import` : '',
+  ].filter(Boolean);
   return `subset "${name}" is not defined: expected one of ${known.map((k) => `"${k}"`).join(', ')} (${sources.join(', or ')})`;
 }
 
@@ -303,7 +369,11 @@ function readStringMatches(f: Fields, name: string, report: Report): Record<stri
 }
 
 /** Istio's StringMatch: exactly one of exact, prefix, regex; an empty one (headers, query) means "present". */
-function readStringMatch(f: Fields, report: Report, emptyIsPresent: boolean): { exact: string } | { prefix: string } | { regex: string } | { present: true } | undefined {
+function readStringMatch(
+  f: Fields,
+  report: Report,
+  emptyIsPresent: boolean,
+): { exact: string } | { prefix: string } | { regex: string } | { present: true } | undefined {
   const found: ({ exact: string } | { prefix: string } | { regex: string })[] = [];
   const exact = f.str('exact');
   if (exact !== undefined) found.push({ exact });
@@ -337,7 +407,8 @@ function readRetries(f: Fields, report: Report): Record<string, unknown> | undef
   const retryOn = f.str('retryOn');
   const retry: Record<string, unknown> = {};
   if (perTry !== undefined) retry.perTryTimeoutMs = perTry;
-  retry.retryOn = retryOn === undefined ? ISTIO_DEFAULT_RETRY_ON : retryConditions(retryOn, f.at.key('retryOn'), report);
+  retry.retryOn =
+    retryOn === undefined ? ISTIO_DEFAULT_RETRY_ON : retryConditions(retryOn, f.at.key('retryOn'), report);
   f.rest(RETRY_WHY);
   if (!attempts) {
     report.warn(f.at.key('attempts'), 'is 0 or missing, which turns retries off in Istio: the route gets none');
@@ -351,7 +422,10 @@ function readRetries(f: Fields, report: Report): Record<string, unknown> | undef
 function retryConditions(text: string, at: Loc, report: Report): (string | number)[] {
   const out: (string | number)[] = [];
   const unsupported: string[] = [];
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const add = (...conditions: (string | number)[]) => {
     for (const c of conditions) if (!out.includes(c)) out.push(c);
   };
@@ -363,7 +437,10 @@ function retryConditions(text: string, at: Loc, report: Report): (string | numbe
   }
   // Istio adds retriable-status-codes itself when codes are listed; alone, it lists none.
   if (items.includes('retriable-status-codes') && !items.some((i) => /^\d+$/.test(i))) {
-    report.warn(at, 'has retriable-status-codes but no status code: Istio then retries on no status, and so does the import');
+    report.warn(
+      at,
+      'has retriable-status-codes but no status code: Istio then retries on no status, and so does the import',
+    );
   }
   if (unsupported.length) {
     report.warn(
@@ -425,7 +502,11 @@ function faultPercent(f: Fields, report: Report): number | undefined {
  * `mirror` with `mirrorPercentage.value` (or the deprecated integer `mirrorPercent`/`mirror_percent`),
  * 100 when absent, as Istio does; or the first of `mirrors[]`. Waymark has one mirror per route.
  */
-function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext): { subset: SubsetRef; percent: number } | undefined {
+function readMirror(
+  entry: Fields,
+  service: string,
+  ctx: VirtualServiceContext,
+): { subset: SubsetRef; percent: number } | undefined {
   const { report } = ctx;
   const single = entry.obj('mirror');
   const percentage = entry.obj('mirrorPercentage');
@@ -439,7 +520,10 @@ function readMirror(entry: Fields, service: string, ctx: VirtualServiceContext):
     const target = readTarget(single, service, 'mirror', ctx);
     if (target) mirror = { subset: target.subset, percent: percent ?? 100 };
   } else if (percentage || legacy !== undefined) {
-    report.warn(entry.at.key(percentage ? 'mirrorPercentage' : 'mirrorPercent'), 'is set without mirror: nothing is mirrored');
+    report.warn(
+      entry.at.key(percentage ? 'mirrorPercentage' : 'mirrorPercent'),
+      'is set without mirror: nothing is mirrored',
+    );
   }
   const many = entry.list('mirrors') ?? [];
   many.forEach((item, i) => {

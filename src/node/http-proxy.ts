@@ -3,7 +3,14 @@ import type { Duplex, Readable } from 'node:stream';
 import { Problem, renderProblem } from '../problem.js';
 import { errorFields } from '../observe/log.js';
 import { requestIdFrom } from '../observe/request-id.js';
-import { connectRefused, handleProxy, requestTarget, type Incoming, type ProxyReply, type ProxyTools } from '../proxy/handle.js';
+import {
+  connectRefused,
+  handleProxy,
+  requestTarget,
+  type Incoming,
+  type ProxyReply,
+  type ProxyTools,
+} from '../proxy/handle.js';
 import { droppedResponseHeaders, isBodyless } from '../proxy/headers.js';
 import { Exchange, ExchangeAbort } from '../proxy/transport.js';
 import type { Runtime } from '../runtime.js';
@@ -62,7 +69,13 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       },
       (error: unknown) => {
         if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
-        const problem = error instanceof Problem ? error : new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' });
+        const problem =
+          error instanceof Problem
+            ? error
+            : new Problem({
+                code: 'internal',
+                detail: 'an unexpected error occurred; the request id finds it in the logs',
+              });
         writeProblem(res, problem, requestId, draining);
       },
     );
@@ -80,7 +93,15 @@ export function createNodeProxy(rt: Runtime, transport: UndiciTransport): NodePr
       const res = onSocket(req, socket);
       if (protocol !== 'websocket') {
         res.once('close', end);
-        writeProblem(res, new Problem({ code: 'unsupported-upgrade', detail: `only WebSocket upgrades are proxied, not "${protocol}"` }), requestIdFrom(undefined), true);
+        writeProblem(
+          res,
+          new Problem({
+            code: 'unsupported-upgrade',
+            detail: `only WebSocket upgrades are proxied, not "${protocol}"`,
+          }),
+          requestIdFrom(undefined),
+          true,
+        );
         return;
       }
       if (head.length) socket.unshift(head);
@@ -129,7 +150,7 @@ function incomingFrom(req: IncomingMessage, rt: Runtime, upgrade: string | null)
     method: req.method ?? 'GET',
     hostValues,
     proto: forwardedProto === 'https' || forwardedProto === 'http' ? forwardedProto : 'http',
-    ...requestTarget(req.url && req.url.startsWith('/') ? req.url : originForm(req.url)),
+    ...requestTarget(req.url?.startsWith('/') ? req.url : originForm(req.url)),
     header: (name) => single(h[name]) ?? null,
     eachHeader: (visit) => {
       for (const name in h) {
@@ -147,10 +168,18 @@ function incomingFrom(req: IncomingMessage, rt: Runtime, upgrade: string | null)
 }
 
 /** Writes the origin's answer: its status, headers (less hop-by-hop) and body, streamed as it comes. */
-function write(req: IncomingMessage, res: ServerResponse, reply: ProxyReply<NodeUpstream>, draining: boolean, spliced: Set<Duplex>, transport: UndiciTransport): void {
+function write(
+  req: IncomingMessage,
+  res: ServerResponse,
+  reply: ProxyReply<NodeUpstream>,
+  draining: boolean,
+  spliced: Set<Duplex>,
+  transport: UndiciTransport,
+): void {
   const { status, response } = reply;
   const headers: OutgoingHttpHeaders = response.headers;
-  for (const name of droppedResponseHeaders(status, single(response.headers.connection))) if (headers[name] !== undefined) delete headers[name];
+  for (const name of droppedResponseHeaders(status, single(response.headers.connection)))
+    if (headers[name] !== undefined) delete headers[name];
   const ours = reply.headers;
   for (const name in ours) {
     const prior = headers[name];
@@ -208,7 +237,10 @@ function writeProblem(res: ServerResponse, problem: Problem, requestId: string, 
     return;
   }
   const rendered = renderProblem(problem, requestId);
-  const headers: OutgoingHttpHeaders = rendered.body === null ? { ...rendered.headers } : { ...rendered.headers, 'content-length': Buffer.byteLength(rendered.body) };
+  const headers: OutgoingHttpHeaders =
+    rendered.body === null
+      ? { ...rendered.headers }
+      : { ...rendered.headers, 'content-length': Buffer.byteLength(rendered.body) };
   if (close) headers.connection = 'close';
   res.writeHead(rendered.status, headers);
   res.end(rendered.body ?? undefined);

@@ -39,7 +39,8 @@ export interface NodeServerOptions {
 /** Opens the store (creating a file database's folder), applies migrations, loads the snapshot, listens. */
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
   const settings = parseSettings(options.env);
-  const store = options.store ?? openStore(localPath(settings.WAYMARK_DATABASE_URL), settings.WAYMARK_DATABASE_AUTH_TOKEN);
+  const store =
+    options.store ?? openStore(localPath(settings.WAYMARK_DATABASE_URL), settings.WAYMARK_DATABASE_AUTH_TOKEN);
   const migrated = await migrateStore(store, { holder: 'node-server' });
   if (!migrated.ok) throw new Error(migrated.message);
   const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
@@ -56,16 +57,26 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const log = (what: string) => (error: unknown) => runtime.log.log('error', `${what} failed`, errorFields(error));
   // The health sync on a timer (a Cron Trigger on Workers); 0 turns it off for this process.
   const syncTimer =
-    settings.WAYMARK_SYNC_INTERVAL_MS > 0 ? setInterval(() => void runtime.runSync({ everyMs: settings.WAYMARK_SYNC_INTERVAL_MS }).catch(log('health sync')), settings.WAYMARK_SYNC_INTERVAL_MS) : null;
-  const flushTimer = setInterval(() => {
-    if (runtime.reports.due()) void runtime.flushReports();
-  }, Math.min(settings.WAYMARK_REPORT_FLUSH_MS, 1_000));
+    settings.WAYMARK_SYNC_INTERVAL_MS > 0
+      ? setInterval(
+          () => void runtime.runSync({ everyMs: settings.WAYMARK_SYNC_INTERVAL_MS }).catch(log('health sync')),
+          settings.WAYMARK_SYNC_INTERVAL_MS,
+        )
+      : null;
+  const flushTimer = setInterval(
+    () => {
+      if (runtime.reports.due()) void runtime.flushReports();
+    },
+    Math.min(settings.WAYMARK_REPORT_FLUSH_MS, 1_000),
+  );
   syncTimer?.unref();
   flushTimer.unref();
 
   const proxy = createNodeProxy(runtime, transport);
   // Keep the runtime's own Response: admin answers then leave with a content-length in one write.
-  const admin = getRequestListener((request, env) => app.fetch(rebuildable(request), env), { overrideGlobalObjects: false });
+  const admin = getRequestListener((request, env) => app.fetch(rebuildable(request), env), {
+    overrideGlobalObjects: false,
+  });
   const adminHosts = settings.WAYMARK_ADMIN_HOSTS;
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
@@ -118,7 +129,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
  */
 function rebuildable(request: Request): Request {
   if (request.method === 'GET' || request.method === 'HEAD' || request.headers.has('content-length')) return request;
-  return new Request(request.url, { method: request.method, headers: request.headers, body: request.body, signal: request.signal, duplex: 'half' } as RequestInit);
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    signal: request.signal,
+    duplex: 'half',
+  } as RequestInit);
 }
 
 /** For a file: database, make sure its folder exists. */

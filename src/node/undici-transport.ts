@@ -3,12 +3,33 @@ import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import { abortKind, ExchangeAbort, tryAbort, type Exchange, type Transport, type TryFailure, type TryResult, type UpstreamRequest } from '../proxy/transport.js';
+import {
+  abortKind,
+  ExchangeAbort,
+  tryAbort,
+  type Exchange,
+  type Transport,
+  type TryFailure,
+  type TryResult,
+  type UpstreamRequest,
+} from '../proxy/transport.js';
 
 /** Errors that mean the connection was never made, so nothing was sent. */
-const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CONNECT_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 /** undici refusing what it was asked to send: the request's doing, not the origin's. */
-const UNSENDABLE_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']);
+const UNSENDABLE_CODES = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'ERR_INVALID_CHAR',
+  'ERR_INVALID_HTTP_TOKEN',
+]);
 /** A body that does not add up to its content-length: the client's doing. */
 const CLIENT_BODY_CODES = new Set(['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH']);
 
@@ -47,7 +68,15 @@ export function undiciTransport(options: { streamIdleMs: number }): UndiciTransp
   return {
     send(request, headersTimeoutMs, exchange) {
       if (request.upgrade) return upgrade(request, headersTimeoutMs, exchange);
-      if (request.body instanceof Readable) return sendStreamed(poolFor(request.cluster.origin), request, request.body, headersTimeoutMs, exchange, options.streamIdleMs);
+      if (request.body instanceof Readable)
+        return sendStreamed(
+          poolFor(request.cluster.origin),
+          request,
+          request.body,
+          headersTimeoutMs,
+          exchange,
+          options.streamIdleMs,
+        );
       // Bytes or nothing: the request is sent at once, so undici's headers timeout is the per-try timeout.
       const { cluster } = request;
       return new Promise((resolve) => {
@@ -77,14 +106,25 @@ export function undiciTransport(options: { streamIdleMs: number }): UndiciTransp
 }
 
 function answered(res: Dispatcher.ResponseData): TryResult<NodeUpstream> {
-  return { ok: true, status: res.statusCode, response: { headers: res.headers, body: res.body, socket: null, head: null } };
+  return {
+    ok: true,
+    status: res.statusCode,
+    response: { headers: res.headers, body: res.body, socket: null, head: null },
+  };
 }
 
 /**
  * A streamed body: the per-try timeout starts when the client has sent its last byte (undici's own
  * headers timeout would run during the upload, and charge the cluster for a slow client).
  */
-async function sendStreamed(pool: Pool, request: UpstreamRequest<Readable>, body: Readable, headersTimeoutMs: number, exchange: Exchange, streamIdleMs: number): Promise<TryResult<NodeUpstream>> {
+async function sendStreamed(
+  pool: Pool,
+  request: UpstreamRequest<Readable>,
+  body: Readable,
+  headersTimeoutMs: number,
+  exchange: Exchange,
+  streamIdleMs: number,
+): Promise<TryResult<NodeUpstream>> {
   const { cluster } = request;
   const attempt = tryAbort(exchange, headersTimeoutMs);
   if (body.readableEnded) attempt.startTimer();
@@ -109,7 +149,11 @@ async function sendStreamed(pool: Pool, request: UpstreamRequest<Readable>, body
 }
 
 /** A WebSocket (or other upgrade) handshake with one cluster. */
-function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, exchange: Exchange): Promise<TryResult<NodeUpstream>> {
+function upgrade(
+  request: UpstreamRequest<Readable>,
+  headersTimeoutMs: number,
+  exchange: Exchange,
+): Promise<TryResult<NodeUpstream>> {
   const { cluster } = request;
   const url = new URL(cluster.origin);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -130,7 +174,11 @@ function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, e
     });
     req.once('response', (res) => {
       clearTimeout(timer);
-      resolve({ ok: true, status: res.statusCode ?? 502, response: { headers: res.headers, body: res, socket: null, head: null } });
+      resolve({
+        ok: true,
+        status: res.statusCode ?? 502,
+        response: { headers: res.headers, body: res, socket: null, head: null },
+      });
     });
     req.once('error', (error) => {
       clearTimeout(timer);
@@ -141,12 +189,22 @@ function upgrade(request: UpstreamRequest<Readable>, headersTimeoutMs: number, e
 }
 
 /** What a failed try says: Waymark's own abort, the client's doing, or the origin's. */
-function failed(error: unknown, signal: Exchange | AbortSignal, body: Readable | null): { ok: false; failure: TryFailure; message: string } {
+function failed(
+  error: unknown,
+  signal: Exchange | AbortSignal,
+  body: Readable | null,
+): { ok: false; failure: TryFailure; message: string } {
   const aborted = error instanceof ExchangeAbort ? error.kind : abortKind(signal);
-  if (aborted) return { ok: false, failure: aborted, message: error instanceof ExchangeAbort ? error.message : (signal.reason as Error).message };
+  if (aborted)
+    return {
+      ok: false,
+      failure: aborted,
+      message: error instanceof ExchangeAbort ? error.message : (signal.reason as Error).message,
+    };
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
-  if (body && (body.errored || body.readableAborted || (body.destroyed && !body.readableEnded))) return { ok: false, failure: 'client-gone', message: 'the client stopped sending its body' };
+  if (body && (body.errored || body.readableAborted || (body.destroyed && !body.readableEnded)))
+    return { ok: false, failure: 'client-gone', message: 'the client stopped sending its body' };
   if (CLIENT_BODY_CODES.has(code)) return { ok: false, failure: 'client-gone', message };
   if (UNSENDABLE_CODES.has(code)) return { ok: false, failure: 'unsendable', message };
   if (CONNECT_ERROR_CODES.has(code)) return { ok: false, failure: 'connect-failure', message };

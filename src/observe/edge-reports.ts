@@ -50,7 +50,9 @@ export class ReportBuffer {
 
   /** Time to flush: something is pending and the interval passed, or the buffer is filling up. */
   due(): boolean {
-    return this.#outcomes > 0 && (this.now() - this.#lastFlushAt >= this.flushEveryMs || this.#outcomes >= this.maxOutcomes);
+    return (
+      this.#outcomes > 0 && (this.now() - this.#lastFlushAt >= this.flushEveryMs || this.#outcomes >= this.maxOutcomes)
+    );
   }
 
   /** Hands over everything pending and starts a new interval. */

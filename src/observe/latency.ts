@@ -1,5 +1,7 @@
 /** Upper bounds (ms) of the latency buckets; the last bucket takes everything above. */
-const LATENCY_BOUNDS_MS = [1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000];
+const LATENCY_BOUNDS_MS = [
+  1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
+];
 
 /** The bucket a latency falls in. */
 export function latencyBucket(ms: number): number {

@@ -14,14 +14,30 @@ const RESERVED_CLOSE_CODES = new Set([1005, 1006, 1015]);
  * The proxy on a fetch-style runtime (Workers): the client's Request in, the origin's Response out, with
  * Waymark's own answers as problem documents. `background` is waitUntil.
  */
-export async function proxyFetch(request: Request, rt: Runtime, background: (work: Promise<unknown>) => void): Promise<Response> {
+export async function proxyFetch(
+  request: Request,
+  rt: Runtime,
+  background: (work: Promise<unknown>) => void,
+): Promise<Response> {
   const requestId = requestIdFrom(request.headers.get('x-request-id'));
   try {
-    const reply = await handleProxy(incomingFrom(request), requestId, rt, { transport: fetchTransport, background }, new Exchange());
+    const reply = await handleProxy(
+      incomingFrom(request),
+      requestId,
+      rt,
+      { transport: fetchTransport, background },
+      new Exchange(),
+    );
     return toResponse(reply);
   } catch (error) {
     if (!(error instanceof Problem)) rt.log.log('error', 'unhandled error', { requestId, ...errorFields(error) });
-    const problem = error instanceof Problem ? error : new Problem({ code: 'internal', detail: 'an unexpected error occurred; the request id finds it in the logs' });
+    const problem =
+      error instanceof Problem
+        ? error
+        : new Problem({
+            code: 'internal',
+            detail: 'an unexpected error occurred; the request id finds it in the logs',
+          });
     const rendered = renderProblem(problem, requestId);
     return new Response(rendered.body, { status: rendered.status, headers: rendered.headers });
   }
@@ -34,7 +50,8 @@ function incomingFrom(request: Request): Incoming<ReadableStream<Uint8Array>> {
   const host = headers.get('host') ?? url.slice(schemeEnd + 3, pathStart < 0 ? undefined : pathStart);
   const declared = headers.get('content-length');
   // Decide from the headers first: touching request.body makes some runtimes build a stream for nothing.
-  const hasBody = method !== 'GET' && method !== 'HEAD' && (declared === null ? request.body !== null : declared !== '0');
+  const hasBody =
+    method !== 'GET' && method !== 'HEAD' && (declared === null ? request.body !== null : declared !== '0');
   return {
     method,
     hostValues: [host],
@@ -66,7 +83,12 @@ function toResponse(reply: ProxyReply<Response>): Response {
     finish?.();
     body = null;
   } else if (finish) body = finishAtEnd(body, finish);
-  const response = new Response(body, { status, statusText: upstream.statusText, headers: upstream.headers, encodeBody: 'manual' });
+  const response = new Response(body, {
+    status,
+    statusText: upstream.statusText,
+    headers: upstream.headers,
+    encodeBody: 'manual',
+  });
   for (const name of droppedResponseHeaders(status, upstream.headers.get('connection'))) response.headers.delete(name);
   withWaymarkHeaders(response.headers, reply);
   return response;

@@ -13,7 +13,8 @@ export const fetchTransport: Transport<ReadableStream<Uint8Array>, Response> = {
     const attempt = tryAbort(exchange, headersTimeoutMs);
     // The per-try timeout starts once the request is sent: at once for bytes, at the end of a stream.
     let body: BodyInit | null = request.body;
-    if (request.body instanceof ReadableStream) body = request.body.pipeThrough(new TransformStream({ flush: attempt.startTimer }));
+    if (request.body instanceof ReadableStream)
+      body = request.body.pipeThrough(new TransformStream({ flush: attempt.startTimer }));
     else attempt.startTimer();
     try {
       const response = await fetch(cluster.origin + request.path, {

@@ -1,5 +1,11 @@
 import type { Cluster } from '../routing/types.js';
-import { countsAgainstCluster, type Exchange, type Transport, type TryFailure, type UpstreamRequest } from './transport.js';
+import {
+  countsAgainstCluster,
+  type Exchange,
+  type Transport,
+  type TryFailure,
+  type UpstreamRequest,
+} from './transport.js';
 
 /** RFC 9110 §9.2.2: repeating these has the same effect as sending them once. */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -73,7 +79,10 @@ export async function forward<Body, Res>(
   const idempotent = IDEMPOTENT_METHODS.has(request.method) || policy.nonIdempotent;
   const replayable = !(request.body !== null && !(request.body instanceof Uint8Array));
   const attempts: Attempt[] = [];
-  let failure: { kind: TryFailure; message: string } = { kind: 'deadline', message: "the route's deadline passed before a try" };
+  let failure: { kind: TryFailure; message: string } = {
+    kind: 'deadline',
+    message: "the route's deadline passed before a try",
+  };
 
   for (let i = 0; i < clusters.length; i++) {
     const cluster = clusters[i] as Cluster;
@@ -82,10 +91,22 @@ export async function forward<Body, Res>(
     const full = limits.slots ? limits.slots.admit(cluster) : null;
     if (full !== null) {
       attempts.push({ cluster, outcome: 'overflow', ms: 0 });
-      return { ok: false, failure: 'overflow', message: `cluster ${cluster.name} is at its concurrency limit (${full})`, attempts };
+      return {
+        ok: false,
+        failure: 'overflow',
+        message: `cluster ${cluster.name} is at its concurrency limit (${full})`,
+        attempts,
+      };
     }
     const started = now();
-    const upstream: UpstreamRequest<Body> = { cluster, method: request.method, path: cluster.basePath + pathAndQuery, headers: request.headers, body: request.body, upgrade: request.upgrade };
+    const upstream: UpstreamRequest<Body> = {
+      cluster,
+      method: request.method,
+      path: cluster.basePath + pathAndQuery,
+      headers: request.headers,
+      body: request.body,
+      upgrade: request.upgrade,
+    };
     const sent = await transport.send(upstream, policy.perTryTimeoutMs, exchange);
     if (sent.ok) {
       if (!last && idempotent && retriesOn(policy.retryOn, sent.status) && limits.allowRetry()) {
@@ -99,7 +120,10 @@ export async function forward<Body, Res>(
     }
     limits.slots?.done(cluster);
     attempts.push({ cluster, outcome: sent.failure, ms: now() - started });
-    failure = { kind: sent.failure, message: sent.failure === 'timeout' ? `no response headers within ${policy.perTryTimeoutMs} ms` : sent.message };
+    failure = {
+      kind: sent.failure,
+      message: sent.failure === 'timeout' ? `no response headers within ${policy.perTryTimeoutMs} ms` : sent.message,
+    };
     if (!countsAgainstCluster(sent.failure)) break;
     // A connect failure sent nothing, so any method may move on; otherwise only idempotent ones.
     const may = sent.failure === 'connect-failure' || idempotent;

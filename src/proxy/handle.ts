@@ -53,7 +53,9 @@ export interface Incoming<Body> extends RequestView {
 /** A request target (`/path?query`) as the three fields an Incoming carries. */
 export function requestTarget(pathAndQuery: string): Pick<Incoming<unknown>, 'pathAndQuery' | 'path' | 'query'> {
   const q = pathAndQuery.indexOf('?');
-  return q < 0 ? { pathAndQuery, path: pathAndQuery, query: '' } : { pathAndQuery, path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q + 1) };
+  return q < 0
+    ? { pathAndQuery, path: pathAndQuery, query: '' }
+    : { pathAndQuery, path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q + 1) };
 }
 
 /** What a runtime lends the proxy: its transport, and a way to run work after the answer. */
@@ -90,7 +92,8 @@ export async function handleProxy<Body, Res>(
   const hostCheck = requestHost(incoming.hostValues);
   if (!hostCheck.ok) throw new Problem({ code: 'bad-host', detail: hostCheck.detail });
   const snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
-  if (!snapshot) throw new Problem({ code: 'not-ready', detail: 'the routing table has not been loaded from the store yet' });
+  if (!snapshot)
+    throw new Problem({ code: 'not-ready', detail: 'the routing table has not been loaded from the store yet' });
 
   const facts = requestFacts(incoming, hostCheck.host, rt.settings, requestId);
   const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS, rt.outliers);
@@ -98,20 +101,32 @@ export async function handleProxy<Body, Res>(
     throw new Problem({ code: 'unknown-host', detail: `no service is configured for host "${decision.host}"` });
   }
   if (decision.kind === 'no-cluster') {
-    const why = decision.failClosed ? 'too few healthy clusters and the service fails closed' : 'no cluster can take this request';
-    throw new Problem({ code: 'no-cluster', detail: `service "${decision.service.name}": ${why}`, headers: routeHeader(decision.route) });
+    const why = decision.failClosed
+      ? 'too few healthy clusters and the service fails closed'
+      : 'no cluster can take this request';
+    throw new Problem({
+      code: 'no-cluster',
+      detail: `service "${decision.service.name}": ${why}`,
+      headers: routeHeader(decision.route),
+    });
   }
   const { route } = decision;
   const client = clientAddress(incoming.header('x-forwarded-for'), incoming.peerIp, rt.settings.WAYMARK_TRUSTED_HOPS);
   if (route?.spec.rateLimit) limitRate(incoming, client.clientIp, rt, decision.service, route);
   // Faults and mirrors apply to requests, not to the bytes of an upgraded connection.
   const upgrade = incoming.upgrade;
-  if (!upgrade && decision.fault.delayMs !== null) await new Promise((resolve) => setTimeout(resolve, decision.fault.delayMs as number));
+  if (!upgrade && decision.fault.delayMs !== null)
+    await new Promise((resolve) => setTimeout(resolve, decision.fault.delayMs as number));
   if (!upgrade && decision.fault.abortStatus !== null) {
-    throw new Problem({ code: 'fault-injected', detail: `route "${route?.name}" aborts this share of requests`, headers: {
-      'x-waymark-fault': 'abort',
-      ...routeHeader(route),
-    }, status: decision.fault.abortStatus });
+    throw new Problem({
+      code: 'fault-injected',
+      detail: `route "${route?.name}" aborts this share of requests`,
+      headers: {
+        'x-waymark-fault': 'abort',
+        ...routeHeader(route),
+      },
+      status: decision.fault.abortStatus,
+    });
   }
 
   const headers = upstreamHeaders(incoming, connectionTokens(incoming.header('connection')), {
@@ -127,20 +142,41 @@ export async function handleProxy<Body, Res>(
   if (decision.mirror && !upgrade) mirror(rt, tools, decision, incoming.method, incoming.pathAndQuery, headers, body);
 
   const timeoutMs = route?.spec.timeoutMs ?? null;
-  const deadline = timeoutMs === null ? null : setTimeout(() => exchange.abort(new ExchangeAbort('deadline')), timeoutMs);
-  const limits = new RequestLimits(rt, route ?? decision.service, route?.spec.retries?.budgetPercent ?? DEFAULT_BUDGET_PERCENT, concurrencySlots(rt, decision.service, route), exchange);
+  const deadline =
+    timeoutMs === null ? null : setTimeout(() => exchange.abort(new ExchangeAbort('deadline')), timeoutMs);
+  const limits = new RequestLimits(
+    rt,
+    route ?? decision.service,
+    route?.spec.retries?.budgetPercent ?? DEFAULT_BUDGET_PERCENT,
+    concurrencySlots(rt, decision.service, route),
+    exchange,
+  );
   rt.retryBudget.start(limits.budgetKey);
-  const result = await forward(tools.transport, { method: incoming.method, headers, body, upgrade: upgrade !== null }, incoming.pathAndQuery, decision.attempts, tryPolicy(rt, route), limits, exchange, rt.now);
+  const result = await forward(
+    tools.transport,
+    { method: incoming.method, headers, body, upgrade: upgrade !== null },
+    incoming.pathAndQuery,
+    decision.attempts,
+    tryPolicy(rt, route),
+    limits,
+    exchange,
+    rt.now,
+  );
   rt.retryBudget.end(limits.budgetKey, limits.retries);
   observe(rt, tools, decision, result.attempts, requestId);
   const tries = String(result.attempts.length);
   if (!result.ok) {
     if (deadline) clearTimeout(deadline);
     if (result.failure === 'overflow') {
-      throw new Problem({ code: 'overflow', detail: result.message, headers: { 'x-waymark-overflow': '1', 'x-waymark-attempts': tries, ...routeHeader(route) } });
+      throw new Problem({
+        code: 'overflow',
+        detail: result.message,
+        headers: { 'x-waymark-overflow': '1', 'x-waymark-attempts': tries, ...routeHeader(route) },
+      });
     }
     if (result.failure === 'client-gone') throw new Problem({ code: 'client-gone', detail: result.message });
-    if (result.failure === 'unsendable') throw new Problem({ code: 'unsendable', detail: result.message, headers: routeHeader(route) });
+    if (result.failure === 'unsendable')
+      throw new Problem({ code: 'unsendable', detail: result.message, headers: routeHeader(route) });
     const tried = result.attempts.map((a) => `${a.cluster.name}: ${a.outcome}`).join(', ');
     const message = result.failure === 'deadline' ? `the route's ${timeoutMs} ms deadline passed` : result.message;
     throw new Problem({
@@ -174,9 +210,13 @@ export async function handleProxy<Body, Res>(
 
 /** CONNECT asks for a tunnel: Waymark is a reverse proxy, not a forward one. */
 export function connectRefused(): Problem {
-  return new Problem({ code: 'method-not-allowed', detail: 'Waymark is not a forward proxy: CONNECT is not supported', headers: {
-    allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
-  } });
+  return new Problem({
+    code: 'method-not-allowed',
+    detail: 'Waymark is not a forward proxy: CONNECT is not supported',
+    headers: {
+      allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
+    },
+  });
 }
 
 function routeHeader(route: CompiledRoute | null): Record<string, string> {
@@ -184,17 +224,32 @@ function routeHeader(route: CompiledRoute | null): Record<string, string> {
 }
 
 /** The route's token bucket for this client (per instance): 429 with Retry-After when empty. */
-function limitRate<Body>(incoming: Incoming<Body>, clientIp: string | null, rt: Runtime, service: CompiledService, route: CompiledRoute): void {
+function limitRate<Body>(
+  incoming: Incoming<Body>,
+  clientIp: string | null,
+  rt: Runtime,
+  service: CompiledService,
+  route: CompiledRoute,
+): void {
   const limit = route.spec.rateLimit;
   if (!limit) return;
   // Client-chosen values are hashed: a key's size must not depend on what the client sends.
-  const key = limit.key === 'global' ? '' : limit.key === 'client-ip' ? boundedKey(clientIp ?? 'unknown') : boundedKey(incoming.header(limit.key.header) ?? '');
+  const key =
+    limit.key === 'global'
+      ? ''
+      : limit.key === 'client-ip'
+        ? boundedKey(clientIp ?? 'unknown')
+        : boundedKey(incoming.header(limit.key.header) ?? '');
   const taken = rt.rateLimiter.take(`${service.name}/${route.name}/${key}`, limit.requestsPerSecond, limit.burst);
   if (!taken.ok) {
-    throw new Problem({ code: 'rate-limited', detail: `route "${route.name}" allows ${limit.requestsPerSecond} requests per second`, headers: {
-      'retry-after': String(taken.retryAfterS),
-      'x-waymark-route': route.name,
-    } });
+    throw new Problem({
+      code: 'rate-limited',
+      detail: `route "${route.name}" allows ${limit.requestsPerSecond} requests per second`,
+      headers: {
+        'retry-after': String(taken.retryAfterS),
+        'x-waymark-route': route.name,
+      },
+    });
   }
 }
 
@@ -250,7 +305,8 @@ function concurrencySlots(rt: Runtime, service: CompiledService, route: Compiled
   const ownKey = (cluster: Cluster) => `${service.name}/${route?.name}/${cluster.name}`;
   return {
     admit: (cluster) => {
-      if (shared !== undefined && !rt.concurrency.acquire(sharedKey(cluster), shared)) return `the service's policy.maxConcurrent ${shared}`;
+      if (shared !== undefined && !rt.concurrency.acquire(sharedKey(cluster), shared))
+        return `the service's policy.maxConcurrent ${shared}`;
       if (own !== undefined && !rt.concurrency.acquire(ownKey(cluster), own)) {
         if (shared !== undefined) rt.concurrency.release(sharedKey(cluster));
         return `route "${route?.name}" maxConcurrent ${own}`;
@@ -275,16 +331,31 @@ async function requestBody<Body>(incoming: Incoming<Body>, bufferBytes: number):
 }
 
 /** A copy to the mirror cluster, in the background; its outcome is recorded next to the primary's. */
-function mirror<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision: Routed, method: string, pathAndQuery: string, headers: Record<string, string>, body: Uint8Array | Body | null): void {
+function mirror<Body, Res>(
+  rt: Runtime,
+  tools: ProxyTools<Body, Res>,
+  decision: Routed,
+  method: string,
+  pathAndQuery: string,
+  headers: Record<string, string>,
+  body: Uint8Array | Body | null,
+): void {
   const { mirror: target, route, service } = decision;
   if (!target || !route) return;
   // A body that streams (too large to buffer) cannot be sent twice: such requests are not mirrored.
   const bytes = body instanceof Uint8Array ? body : null;
   if (body !== null && (bytes === null || bytes.byteLength > rt.settings.WAYMARK_MIRROR_BODY_BYTES)) return;
   tools.background(
-    sendMirror(tools.transport, target, method, pathAndQuery, headers, bytes, rt.settings.WAYMARK_TRY_TIMEOUT_MS, rt.now).then((outcome) =>
-      rt.routeSamples.record(service.name, route.name, 'mirror', outcome.ok, outcome.ms),
-    ),
+    sendMirror(
+      tools.transport,
+      target,
+      method,
+      pathAndQuery,
+      headers,
+      bytes,
+      rt.settings.WAYMARK_TRY_TIMEOUT_MS,
+      rt.now,
+    ).then((outcome) => rt.routeSamples.record(service.name, route.name, 'mirror', outcome.ok, outcome.ms)),
   );
 }
 
@@ -294,7 +365,13 @@ function mirror<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision: 
  * what the origin did counts: a client that went away, a request that could not be sent or the route's
  * own deadline say nothing about the cluster.
  */
-function observe<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision: Routed, attempts: Attempt[], requestId: string): void {
+function observe<Body, Res>(
+  rt: Runtime,
+  tools: ProxyTools<Body, Res>,
+  decision: Routed,
+  attempts: Attempt[],
+  requestId: string,
+): void {
   const { service, clientRegion, route } = decision;
   for (const a of attempts) {
     const failed = attemptFailed(a);
@@ -307,7 +384,13 @@ function observe<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision:
   const finalFailed = final ? attemptFailed(final) : null;
   if (route && final && finalFailed !== null) {
     const canary = decision.destination !== null && route.destinations[decision.destination]?.canary === true;
-    rt.routeSamples.record(service.name, route.name, canary ? 'canary' : 'primary', !finalFailed, attempts.reduce((ms, a) => ms + a.ms, 0));
+    rt.routeSamples.record(
+      service.name,
+      route.name,
+      canary ? 'canary' : 'primary',
+      !finalFailed,
+      attempts.reduce((ms, a) => ms + a.ms, 0),
+    );
   }
   if (rt.reports.due()) tools.background(rt.flushReports());
 }
@@ -317,7 +400,12 @@ function observe<Body, Res>(rt: Runtime, tools: ProxyTools<Body, Res>, decision:
  * request.cf, then this node's region. The zone: a trusted `x-waymark-client-zone`, else the colo's
  * zone (WAYMARK_COLO_ZONES) on Workers, else this node's WAYMARK_ZONE when the node's region is used.
  */
-export function requestFacts<Body>(incoming: Incoming<Body>, host: string, settings: Settings, requestId: string): RequestFacts {
+export function requestFacts<Body>(
+  incoming: Incoming<Body>,
+  host: string,
+  settings: Settings,
+  requestId: string,
+): RequestFacts {
   // Built by assignment, not spreads: this runs for every request (spreads cost it 3 µs here).
   const facts: RequestFacts = { host, request: incoming, sampleKey: requestId };
   const trusted = settings.WAYMARK_TRUST_LOCALITY_HEADERS;

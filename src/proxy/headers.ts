@@ -16,7 +16,17 @@ const HOP_BY_HOP = new Set([
  * is answered here (Node sends the 100 Continue; on Workers the edge does), as nginx does, so the origin
  * gets the body without waiting. The forwarding headers are rebuilt from what Waymark saw.
  */
-const REPLACED = new Set(['host', 'expect', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent']);
+const REPLACED = new Set([
+  'host',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'forwarded',
+  'x-request-id',
+  'traceparent',
+]);
 
 /** Statuses whose responses have no body (RFC 9110 §6.4.1), so they carry no body framing headers. */
 export function isBodyless(status: number): boolean {
@@ -26,7 +36,12 @@ export function isBodyless(status: number): boolean {
 /** The lowercase header names a Connection header lists (they are hop-by-hop too); null when none. */
 export function connectionTokens(value: string | null | undefined): Set<string> | null {
   if (!value) return null;
-  return new Set(value.toLowerCase().split(',').map((h) => h.trim()));
+  return new Set(
+    value
+      .toLowerCase()
+      .split(',')
+      .map((h) => h.trim()),
+  );
 }
 
 const HOP_BY_HOP_LIST: readonly string[] = [...HOP_BY_HOP];
@@ -65,10 +80,15 @@ export interface ForwardFacts {
  * forwarded (RFC 7239), x-request-id and traceparent. Nothing else is added: accept-encoding and the
  * rest pass as the client sent them.
  */
-export function upstreamHeaders(incoming: { eachHeader(visit: (name: string, value: string) => void): void }, named: Set<string> | null, facts: ForwardFacts): Record<string, string> {
+export function upstreamHeaders(
+  incoming: { eachHeader(visit: (name: string, value: string) => void): void },
+  named: Set<string> | null,
+  facts: ForwardFacts,
+): Record<string, string> {
   const out: Record<string, string> = {};
   incoming.eachHeader((name, value) => {
-    if (!(HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || named?.has(name))) out[name] = value;
+    if (!(HOP_BY_HOP.has(name) || REPLACED.has(name) || name.startsWith('x-waymark-') || named?.has(name)))
+      out[name] = value;
   });
   if (facts.upgrade) out.upgrade = facts.upgrade;
   if (facts.forwardedFor) out['x-forwarded-for'] = facts.forwardedFor;
@@ -90,9 +110,16 @@ export function upstreamHeaders(incoming: { eachHeader(visit: (name: string, val
  * x-forwarded-for (those proxies appended what they saw), and only those n entries are kept before the
  * peer is appended. Too few entries: the peer is the client, as in Envoy.
  */
-export function clientAddress(xff: string | null, peerIp: string | null, trustedHops: number): { clientIp: string | null; forwardedFor: string | null } {
+export function clientAddress(
+  xff: string | null,
+  peerIp: string | null,
+  trustedHops: number,
+): { clientIp: string | null; forwardedFor: string | null } {
   if (trustedHops === 0 || !xff) return { clientIp: peerIp, forwardedFor: peerIp };
-  const entries = xff.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = xff
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length < trustedHops) return { clientIp: peerIp, forwardedFor: peerIp };
   const trusted = entries.slice(entries.length - trustedHops);
   return { clientIp: trusted[0] ?? peerIp, forwardedFor: [...trusted, ...(peerIp ? [peerIp] : [])].join(', ') };
@@ -108,7 +135,8 @@ function quoteIfNeeded(value: string): string {
 }
 
 /** A Host header value: a DNS name or IP literal with an optional port (RFC 9110 §7.2, RFC 3986 §3.2.2). */
-const HOST_VALUE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i;
+const HOST_VALUE =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i;
 
 /**
  * The host a request is for, or why it cannot be routed (answered 400): none, several (request
@@ -119,7 +147,8 @@ export function requestHost(values: readonly string[]): { ok: true; host: string
   if (values.length === 0) return { ok: false, detail: 'the request has no Host header' };
   if (values.length > 1) return { ok: false, detail: 'the request has more than one Host header' };
   const value = (values[0] as string).trim();
-  if (value.length > 261 || !HOST_VALUE.test(value)) return { ok: false, detail: 'the Host header is not a valid host' };
+  if (value.length > 261 || !HOST_VALUE.test(value))
+    return { ok: false, detail: 'the Host header is not a valid host' };
   return { ok: true, host: value };
 }
 

@@ -23,7 +23,14 @@ export async function sendMirror<Body, Res>(
 ): Promise<MirrorOutcome> {
   const started = now();
   const sent = await transport.send(
-    { cluster, method, path: cluster.basePath + pathAndQuery, headers: { ...headers, 'x-waymark-mirror': '1' }, body, upgrade: false },
+    {
+      cluster,
+      method,
+      path: cluster.basePath + pathAndQuery,
+      headers: { ...headers, 'x-waymark-mirror': '1' },
+      body,
+      upgrade: false,
+    },
     timeoutMs,
     new Exchange(),
   );

@@ -34,7 +34,9 @@ export interface UpstreamRequest<Body> {
   upgrade: boolean;
 }
 
-export type TryResult<Res> = { ok: true; status: number; response: Res } | { ok: false; failure: TryFailure; message: string };
+export type TryResult<Res> =
+  | { ok: true; status: number; response: Res }
+  | { ok: false; failure: TryFailure; message: string };
 
 /**
  * Why a try got no response. The first three are the origin's doing and count against the cluster
@@ -52,7 +54,13 @@ export function countsAgainstCluster(failure: TryFailure): boolean {
 export class ExchangeAbort extends Error {
   override readonly name = 'ExchangeAbort';
   constructor(readonly kind: 'deadline' | 'client-gone' | 'timeout') {
-    super(kind === 'deadline' ? "the route's deadline passed" : kind === 'timeout' ? 'no response headers in time' : 'the client went away');
+    super(
+      kind === 'deadline'
+        ? "the route's deadline passed"
+        : kind === 'timeout'
+          ? 'no response headers in time'
+          : 'the client went away',
+    );
   }
 }
 
@@ -101,7 +109,10 @@ export function abortKind(signal: { aborted: boolean; reason?: unknown }): Excha
  * One try's own abort signal: it follows the exchange's (deadline, client gone: the response body too)
  * and, once `startTimer` is called (the request has been sent), the per-try timeout until `stopTimer`.
  */
-export function tryAbort(exchange: Exchange, headersTimeoutMs: number): { signal: AbortSignal; startTimer: () => void; stopTimer: () => void } {
+export function tryAbort(
+  exchange: Exchange,
+  headersTimeoutMs: number,
+): { signal: AbortSignal; startTimer: () => void; stopTimer: () => void } {
   const attempt = new AbortController();
   if (exchange.aborted) attempt.abort(exchange.reason);
   else exchange.once('abort', () => attempt.abort(exchange.reason));

@@ -8,27 +8,27 @@ import { computeShares } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import { resolveSubset, selects } from './subset.js';
 import { localityMatches, patternZone, zoneOf } from './zone.js';
-import {
-  type Cluster,
-  type CompiledService,
-  type GeoPoint,
-  type Level,
-  type LevelReason,
-  type LocalityDistribution,
-  type OverrideSpec,
-  type CompiledRoute,
-  type PriorityList,
-  type RoutePlan,
-  type RouteMatch,
-  type RouteSpec,
-  type ServicePolicy,
-  type ZonePlans,
-  type Subset,
-  type SubsetPlans,
-  type SubsetRef,
-  type ServiceSpec,
-  type Snapshot,
-  type SnapshotSource,
+import type {
+  Cluster,
+  CompiledService,
+  GeoPoint,
+  Level,
+  LevelReason,
+  LocalityDistribution,
+  OverrideSpec,
+  CompiledRoute,
+  PriorityList,
+  RoutePlan,
+  RouteMatch,
+  RouteSpec,
+  ServicePolicy,
+  ZonePlans,
+  Subset,
+  SubsetPlans,
+  SubsetRef,
+  ServiceSpec,
+  Snapshot,
+  SnapshotSource,
 } from './types.js';
 
 /**
@@ -89,7 +89,13 @@ function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
   return catalog;
 }
 
-function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], fingerprint: number, now: number): CompiledService {
+function compileService(
+  spec: ServiceSpec,
+  regions: ReadonlyMap<string, GeoPoint | null>,
+  overrides: OverrideSpec[],
+  fingerprint: number,
+  now: number,
+): CompiledService {
   const drains = overrides.filter((o) => o.action === 'drain');
   const clusters: Cluster[] = spec.clusters
     .map((c) => ({
@@ -104,7 +110,9 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
       labels: c.labels,
       location: { lat: c.latitude, lon: c.longitude },
       health: c.health ?? 'unknown',
-      drained: drains.some((o) => (o.cluster === null || o.cluster === c.name) && (o.region === null || o.region === c.region)),
+      drained: drains.some(
+        (o) => (o.cluster === null || o.cluster === c.name) && (o.region === null || o.region === c.region),
+      ),
     }))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const policy = spec.policy ?? DEFAULT_POLICY;
@@ -123,12 +131,27 @@ function compileService(spec: ServiceSpec, regions: ReadonlyMap<string, GeoPoint
     }
     return { labels, plans };
   };
-  const routes = [...(spec.routes ?? [])].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1)).map((r) => compileRoute(r, spec.name, subsetPlans, overrides, now));
+  const routes = [...(spec.routes ?? [])]
+    .sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1))
+    .map((r) => compileRoute(r, spec.name, subsetPlans, overrides, now));
   const routeGates = routes.map((r) => r.match.pathGate);
   const routeMatches = routes.map((r) => r.match);
   const routeHeaderGates = routes.map((r) => r.match.headerGate);
 
-  return { name: spec.name, fingerprint, hosts: spec.hosts, clusters, policy, byRegion: all.byRegion, byZone: all.byZone, anyRegion: all.anyRegion, routes, routeGates, routeHeaderGates, routeMatches };
+  return {
+    name: spec.name,
+    fingerprint,
+    hosts: spec.hosts,
+    clusters,
+    policy,
+    byRegion: all.byRegion,
+    byZone: all.byZone,
+    anyRegion: all.anyRegion,
+    routes,
+    routeGates,
+    routeHeaderGates,
+    routeMatches,
+  };
 }
 
 /** A route's subset resolved against its service: the labels it stands for (null: an undefined name) and their plans. */
@@ -137,9 +160,20 @@ interface ResolvedSubset {
   plans: SubsetPlans;
 }
 
-function compileRoute(spec: RouteSpec, service: string, subsetPlans: (ref: SubsetRef) => ResolvedSubset, overrides: OverrideSpec[], now: number): CompiledRoute {
+function compileRoute(
+  spec: RouteSpec,
+  service: string,
+  subsetPlans: (ref: SubsetRef) => ResolvedSubset,
+  overrides: OverrideSpec[],
+  now: number,
+): CompiledRoute {
   const held = routeHolds(overrides, service, spec.name, now);
-  const destinations = spec.destinations.map((d) => ({ subset: d.subset, weight: d.weight, ...subsetPlans(d.subset), canary: false }));
+  const destinations = spec.destinations.map((d) => ({
+    subset: d.subset,
+    weight: d.weight,
+    ...subsetPlans(d.subset),
+    canary: false,
+  }));
   if (spec.canary) {
     // The canary's weight (held by an override, else automation's, else its first step) comes out of
     // the other destinations in proportion to theirs.
@@ -182,8 +216,17 @@ const MATCH_CACHE_MAX = 100_000;
  * For a set of clusters (a service, or a subset of it): a plan per client region, per client region and
  * zone (only for the zones its clusters are in), and one for no region.
  */
-function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<string, GeoPoint | null>, overrides: OverrideSpec[], policy: ServicePolicy): SubsetPlans {
-  const plan = (list: PriorityList): RoutePlan => ({ list, shares: computeShares(list, (c) => availability(c), policy) });
+function plansFor(
+  spec: ServiceSpec,
+  clusters: Cluster[],
+  regions: ReadonlyMap<string, GeoPoint | null>,
+  overrides: OverrideSpec[],
+  policy: ServicePolicy,
+): SubsetPlans {
+  const plan = (list: PriorityList): RoutePlan => ({
+    list,
+    shares: computeShares(list, (c) => availability(c), policy),
+  });
   const rules = policy.distribute ?? [];
   const byRegion = new Map<string, RoutePlan>();
   const byZone = new Map<string, Map<string, RoutePlan>>();
@@ -198,10 +241,14 @@ function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<s
     }
     if (zones.size === 0) continue;
     const plans = new Map<string, RoutePlan>();
-    for (const zone of zones) plans.set(zone, plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
+    for (const zone of zones)
+      plans.set(zone, plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
     byZone.set(region, plans);
   }
-  const anyRegion = plan({ levels: clusters.length ? [{ region: null, clusters }] : [], reasons: clusters.length ? ['no-locality'] : [] });
+  const anyRegion = plan({
+    levels: clusters.length ? [{ region: null, clusters }] : [],
+    reasons: clusters.length ? ['no-locality'] : [],
+  });
   return { clusters, byRegion, byZone: byZone as ZonePlans, anyRegion };
 }
 
@@ -212,7 +259,12 @@ function plansFor(spec: ServiceSpec, clusters: Cluster[], regions: ReadonlyMap<s
  * Envoy normalises locality weights). The other clusters keep their order behind, so that when the
  * distributed ones fail, traffic fails over by priority (istio/istio#35124: distribute with failover).
  */
-function distributed(list: PriorityList, rules: readonly LocalityDistribution[], region: string, zone: string | null): PriorityList {
+function distributed(
+  list: PriorityList,
+  rules: readonly LocalityDistribution[],
+  region: string,
+  zone: string | null,
+): PriorityList {
   const rule = rules.find((r) => localityMatches(r.from, region, zone));
   if (!rule) return list;
   const all = list.levels.flatMap((l) => l.clusters);

@@ -4,7 +4,16 @@ import { unitHash } from './hash.js';
 import type { CompiledMatch, RequestView } from './match.js';
 import { computeShares, pickAttempts, type ShareTable } from './shares.js';
 import { zoneOf } from './zone.js';
-import type { Cluster, CompiledRoute, CompiledService, RandomSource, RequestFacts, RoutePlan, Snapshot, SubsetPlans } from './types.js';
+import type {
+  Cluster,
+  CompiledRoute,
+  CompiledService,
+  RandomSource,
+  RequestFacts,
+  RoutePlan,
+  Snapshot,
+  SubsetPlans,
+} from './types.js';
 
 /** What this instance saw itself: clusters it ejected after consecutive failures. */
 export interface LocalHealth {
@@ -43,7 +52,13 @@ export type Decision =
       fault: FaultDecision;
     }
   | { kind: 'unknown-host'; host: string }
-  | { kind: 'no-cluster'; service: CompiledService; clientRegion: string | null; route: CompiledRoute | null; failClosed: boolean };
+  | {
+      kind: 'no-cluster';
+      service: CompiledService;
+      clientRegion: string | null;
+      route: CompiledRoute | null;
+      failClosed: boolean;
+    };
 
 /**
  * Routes a request: Host -> service, then the first route whose match takes the request, then one of
@@ -52,7 +67,13 @@ export type Decision =
  * load and weight, and the retry order after it. Clusters ejected by this instance count as unhealthy.
  * Pure: the same inputs and random sequence give the same decision.
  */
-export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSource, maxAttempts: number, local?: LocalHealth): Decision {
+export function decide(
+  snapshot: Snapshot,
+  facts: RequestFacts,
+  random: RandomSource,
+  maxAttempts: number,
+  local?: LocalHealth,
+): Decision {
   const host = normalizeHost(facts.host);
   const service = snapshot.byHost.get(host);
   if (!service) return { kind: 'unknown-host', host };
@@ -78,7 +99,19 @@ export function decide(snapshot: Snapshot, facts: RequestFacts, random: RandomSo
   const shares = local?.affects(service.name) ? sharesWithEjections(plan, service, local) : plan.shares;
   const attempts = pickAttempts(shares, random, attemptsAllowed);
   if (attempts.length === 0) return { kind: 'no-cluster', service, clientRegion, route, failClosed: shares.closed };
-  return { kind: 'route', service, clientRegion, clientZone: zonePlanKey(plans, clientRegion, clientZone), route, destination, plan, shares, attempts, mirror, fault };
+  return {
+    kind: 'route',
+    service,
+    clientRegion,
+    clientZone: zonePlanKey(plans, clientRegion, clientZone),
+    route,
+    destination,
+    plan,
+    shares,
+    attempts,
+    mirror,
+    fault,
+  };
 }
 
 /** Workers allow 6 simultaneous outbound connections per invocation; no request tries more clusters. */
@@ -148,7 +181,10 @@ export function pickDestination(route: CompiledRoute, key: string | null, random
     if (r < w) return i;
     r -= w;
   }
-  return Math.max(0, route.destinations.findLastIndex((d) => d.weight > 0));
+  return Math.max(
+    0,
+    route.destinations.findLastIndex((d) => d.weight > 0),
+  );
 }
 
 function drawFault(route: CompiledRoute, random: RandomSource): FaultDecision {

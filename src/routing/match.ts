@@ -40,14 +40,26 @@ export function compileMatch(match: RouteMatch): CompiledMatch {
   const conditions: Condition[] = [];
   if (match.methods?.length) {
     const methods = new Set(match.methods);
-    conditions.push({ describe: `method is ${match.methods.join(' or ')}`, test: (req) => methods.has(req.method), cost: 0 });
+    conditions.push({
+      describe: `method is ${match.methods.join(' or ')}`,
+      test: (req) => methods.has(req.method),
+      cost: 0,
+    });
   }
   if (match.path) conditions.push(stringCondition('path', match.path, (req) => req.path, 1));
-  for (const [name, m] of Object.entries(match.headers ?? {})) conditions.push(stringCondition(`header ${name}`, m, (req) => req.header(name), 2));
-  for (const [name, m] of Object.entries(match.query ?? {})) conditions.push(stringCondition(`query ${name}`, m, (req) => queryParam(req.query, name), 4));
+  for (const [name, m] of Object.entries(match.headers ?? {}))
+    conditions.push(stringCondition(`header ${name}`, m, (req) => req.header(name), 2));
+  for (const [name, m] of Object.entries(match.query ?? {}))
+    conditions.push(stringCondition(`query ${name}`, m, (req) => queryParam(req.query, name), 4));
   conditions.sort((a, b) => a.cost - b.cost);
   const n = conditions.length;
-  const pathGate = match.path ? ('exact' in match.path ? match.path.exact : 'prefix' in match.path ? match.path.prefix : literalPrefix(match.path.regex)) : null;
+  const pathGate = match.path
+    ? 'exact' in match.path
+      ? match.path.exact
+      : 'prefix' in match.path
+        ? match.path.prefix
+        : literalPrefix(match.path.regex)
+    : null;
   return {
     conditions,
     pathGate: pathGate || null,
@@ -100,7 +112,12 @@ export function compileRegex(source: string): CompiledRegex {
   }
 }
 
-function stringCondition(what: string, m: StringMatch, read: (req: RequestView) => string | null, cost: number): Condition {
+function stringCondition(
+  what: string,
+  m: StringMatch,
+  read: (req: RequestView) => string | null,
+  cost: number,
+): Condition {
   if ('exact' in m) {
     const value = m.exact;
     return { describe: `${what} is "${value}"`, test: (req) => read(req) === value, cost };
@@ -113,7 +130,12 @@ function stringCondition(what: string, m: StringMatch, read: (req: RequestView) 
     const compiled = compileRegex(m.regex);
     // The admin API and the import refuse what RE2 cannot take; a route stored before they did
     // matches nothing rather than failing the whole snapshot.
-    if (!compiled.ok) return { describe: `${what} matches /${m.regex}/, which ${compiled.error} (it matches nothing)`, test: () => false, cost };
+    if (!compiled.ok)
+      return {
+        describe: `${what} matches /${m.regex}/, which ${compiled.error} (it matches nothing)`,
+        test: () => false,
+        cost,
+      };
     const re = compiled.regex;
     return {
       describe: `${what} matches /${m.regex}/`,

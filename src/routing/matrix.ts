@@ -1,6 +1,6 @@
 import { availability, healthLabel, type HealthLabel } from './availability.js';
 import { clusterShares, computeShares, type ShareTable } from './shares.js';
-import type { Cluster, CompiledService, LevelReason, RoutePlan, Snapshot } from './types.js';
+import type { CompiledService, LevelReason, RoutePlan, Snapshot } from './types.js';
 
 /** One cluster's place in the failover order of one client region. */
 export interface MatrixEntry {
@@ -35,14 +35,21 @@ export interface FailoverMatrix {
  * For every client region routing knows, the service's clusters in failover order with their share of
  * that region's traffic, as the edges compute it. `down` names clusters to treat as down (what-if).
  */
-export function failoverMatrix(snapshot: Snapshot, service: CompiledService, down: ReadonlySet<string> = new Set()): FailoverMatrix {
+export function failoverMatrix(
+  snapshot: Snapshot,
+  service: CompiledService,
+  down: ReadonlySet<string> = new Set(),
+): FailoverMatrix {
   const regions: Record<string, MatrixEntry[]> = {};
   const summary: Record<string, MatrixSummary> = {};
   const zones: Record<string, Record<string, MatrixEntry[]>> = {};
   const zoneSummary: Record<string, Record<string, MatrixSummary>> = {};
   const show = (plan: RoutePlan): { entries: MatrixEntry[]; summary: MatrixSummary } => {
     const shares = down.size ? computeShares(plan.list, (c) => availability(c, { down }), service.policy) : plan.shares;
-    return { entries: planEntries(plan, shares, down), summary: { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed } };
+    return {
+      entries: planEntries(plan, shares, down),
+      summary: { totalHealth: round1(shares.totalHealth), panic: shares.panic, closed: shares.closed },
+    };
   };
   const regionNames = [...snapshot.regions.keys()].sort();
   for (const region of regionNames) {
@@ -65,7 +72,11 @@ export function failoverMatrix(snapshot: Snapshot, service: CompiledService, dow
 }
 
 /** A plan's clusters in failover order with their shares under `shares` (the plan's own by default). */
-export function planEntries(plan: RoutePlan, shares: ShareTable = plan.shares, down: ReadonlySet<string> = new Set()): MatrixEntry[] {
+export function planEntries(
+  plan: RoutePlan,
+  shares: ShareTable = plan.shares,
+  down: ReadonlySet<string> = new Set(),
+): MatrixEntry[] {
   const levels = plan.list.levels.map((l) => l.clusters);
   const reasons = plan.list.reasons;
   const byCluster = clusterShares(shares);
@@ -82,12 +93,27 @@ export function planEntries(plan: RoutePlan, shares: ShareTable = plan.shares, d
     const routable = health === 'healthy' || health === 'unknown' || (levelPanic && !failsClosed);
     const why = [
       `level ${level} (${levelReason})`,
-      levelShare ? `${round1(levelShare.healthyPercent)}% of the level healthy, level takes ${round1(levelShare.load)}%` : '',
-      takes || failsClosed ? '' : routable ? 'no traffic: higher levels take it all (retries may come here)' : `no traffic: ${health}`,
+      levelShare
+        ? `${round1(levelShare.healthyPercent)}% of the level healthy, level takes ${round1(levelShare.load)}%`
+        : '',
+      takes || failsClosed
+        ? ''
+        : routable
+          ? 'no traffic: higher levels take it all (retries may come here)'
+          : `no traffic: ${health}`,
       levelPanic && !failsClosed ? 'level in panic: health ignored' : '',
       failsClosed ? 'fail closed: nothing routable in this level (in panic); its share is refused (503)' : '',
     ];
-    return { cluster: c.name, region: c.region, zone: c.zone, share: rounded[i] as number, level, levelReason, health, reason: why.filter(Boolean).join('; ') };
+    return {
+      cluster: c.name,
+      region: c.region,
+      zone: c.zone,
+      share: rounded[i] as number,
+      level,
+      levelReason,
+      health,
+      reason: why.filter(Boolean).join('; '),
+    };
   });
 }
 

@@ -118,13 +118,27 @@ export class OutlierDetector implements LocalHealth {
     const set = this.#ejectedByService.get(service.name) ?? new Set<string>();
     set.add(cluster.key);
     this.#ejectedByService.set(service.name, set);
-    return { cluster: cluster.name, service: service.name, untilMs: state.ejectedUntil, ejections: state.ejections, multiplier: state.multiplier, consecutiveFailures };
+    return {
+      cluster: cluster.name,
+      service: service.name,
+      untilMs: state.ejectedUntil,
+      ejections: state.ejections,
+      multiplier: state.multiplier,
+      consecutiveFailures,
+    };
   }
 
   #stateOf(service: CompiledService, cluster: Cluster): ClusterState {
     let state = this.#states.get(cluster.key);
     if (!state) {
-      state = { service: service.name, consecutiveFailures: 0, multiplier: 0, ejections: 0, ejectedUntil: null, unejectedAt: null };
+      state = {
+        service: service.name,
+        consecutiveFailures: 0,
+        multiplier: 0,
+        ejections: 0,
+        ejectedUntil: null,
+        unejectedAt: null,
+      };
       this.#states.set(cluster.key, state);
     }
     return state;
@@ -137,8 +151,11 @@ export class OutlierDetector implements LocalHealth {
    */
   #mayEject(service: CompiledService, cluster: Cluster): boolean {
     const ejected = service.clusters.filter((c) => this.isEjected(c.key)).length;
-    if (((ejected + 1) * 100) / service.clusters.length > service.policy.outlierDetection.maxEjectionPercent) return false;
-    return service.clusters.some((c) => c !== cluster && availability(c, { ejectedHere: (x) => this.isEjected(x.key) }) === 'healthy');
+    if (((ejected + 1) * 100) / service.clusters.length > service.policy.outlierDetection.maxEjectionPercent)
+      return false;
+    return service.clusters.some(
+      (c) => c !== cluster && availability(c, { ejectedHere: (x) => this.isEjected(x.key) }) === 'healthy',
+    );
   }
 }
 

@@ -12,7 +12,13 @@ export type { StoredPolicy };
 export const DEFAULT_POLICY: ServicePolicy = {
   panicThresholdPercent: 50,
   failClosed: false,
-  outlierDetection: { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
+  outlierDetection: {
+    consecutiveFailures: 5,
+    intervalMs: 10_000,
+    baseEjectionMs: 30_000,
+    maxEjectionMs: 300_000,
+    maxEjectionPercent: 50,
+  },
 };
 
 /**
@@ -22,6 +28,7 @@ export const DEFAULT_POLICY: ServicePolicy = {
  */
 export function resolvePolicy(stored: StoredPolicy = {}): ServicePolicy {
   const outlier = { ...DEFAULT_POLICY.outlierDetection, ...stored.outlierDetection };
-  if (stored.outlierDetection?.maxEjectionMs === undefined) outlier.maxEjectionMs = Math.max(outlier.maxEjectionMs, outlier.baseEjectionMs);
+  if (stored.outlierDetection?.maxEjectionMs === undefined)
+    outlier.maxEjectionMs = Math.max(outlier.maxEjectionMs, outlier.baseEjectionMs);
   return { ...DEFAULT_POLICY, ...stored, outlierDetection: outlier };
 }

@@ -109,14 +109,28 @@ export function computePriorityLoad(
   const healthyLoad = levels.map(() => 0);
   const degradedLoad = levels.map(() => 0);
   const panic = levels.map(() => false);
-  const result = { healthyLoad, degradedLoad, health, degradedHealth, normalizedTotalAvailability, panic, totalPanic: false };
+  const result = {
+    healthyLoad,
+    degradedLoad,
+    health,
+    degradedHealth,
+    normalizedTotalAvailability,
+    panic,
+    totalPanic: false,
+  };
   if (levels.length === 0) return result;
 
   if (normalizedTotalAvailability > 0) {
     const healthyPass = distributeLoad(healthyLoad, health, 100, normalizedTotalAvailability);
-    const degradedPass = distributeLoad(degradedLoad, degradedHealth, healthyPass.remaining, normalizedTotalAvailability);
+    const degradedPass = distributeLoad(
+      degradedLoad,
+      degradedHealth,
+      healthyPass.remaining,
+      normalizedTotalAvailability,
+    );
     if (degradedPass.remaining > 0) {
-      const [loads, first] = healthyPass.first >= 0 ? [healthyLoad, healthyPass.first] : [degradedLoad, degradedPass.first];
+      const [loads, first] =
+        healthyPass.first >= 0 ? [healthyLoad, healthyPass.first] : [degradedLoad, degradedPass.first];
       loads[first] = (loads[first] as number) + degradedPass.remaining;
     }
   }
@@ -141,7 +155,12 @@ export function computePriorityLoad(
 }
 
 /** Envoy's `distributeLoad`: as much load as possible to the first levels, in integer percents. */
-function distributeLoad(loads: number[], availability: readonly number[], totalLoad: number, normalizedTotal: number): { first: number; remaining: number } {
+function distributeLoad(
+  loads: number[],
+  availability: readonly number[],
+  totalLoad: number,
+  normalizedTotal: number,
+): { first: number; remaining: number } {
   let first = -1;
   let remaining = totalLoad;
   availability.forEach((a, i) => {
@@ -197,7 +216,11 @@ function sum(values: readonly number[]): number {
  * In total panic every request is refused; a level in panic with no load refuses nothing (and takes no
  * retries).
  */
-export function computeShares(list: PriorityList, availability: (c: Cluster) => Availability, policy: ServicePolicy): ShareTable {
+export function computeShares(
+  list: PriorityList,
+  availability: (c: Cluster) => Availability,
+  policy: ServicePolicy,
+): ShareTable {
   const states = list.levels.map((level) => level.clusters.map(availability));
   const counts = states.map((s): HostCounts => {
     const hosts = s.filter((a) => a !== 'drained').length;
@@ -218,7 +241,14 @@ export function computeShares(list: PriorityList, availability: (c: Cluster) => 
     const takes = (a: Availability) => (levelPanic ? !policy.failClosed && a !== 'drained' : a === 'healthy');
     const pool = level.clusters.filter((_, j) => takes(levelStates[j] as Availability));
     const weights = pool.map((c) => c.weight);
-    return { load, healthyPercent: hosts === 0 ? 0 : (100 * healthy) / hosts, panic: levelPanic, pool, weights, totalWeight: sum(weights) };
+    return {
+      load,
+      healthyPercent: hosts === 0 ? 0 : (100 * healthy) / hosts,
+      panic: levelPanic,
+      pool,
+      weights,
+      totalWeight: sum(weights),
+    };
   });
   return { levels, totalHealth: priority.normalizedTotalAvailability, panic, closed, failClosed: policy.failClosed };
 }
@@ -298,6 +328,11 @@ function weightedIndex(weights: readonly number[], length: number, totalWeight: 
 }
 
 /** A weighted draw; weight-0 clusters only when nothing else is left. */
-function weightedPick(pool: readonly Cluster[], weights: readonly number[], totalWeight: number, random: RandomSource): Cluster {
+function weightedPick(
+  pool: readonly Cluster[],
+  weights: readonly number[],
+  totalWeight: number,
+  random: RandomSource,
+): Cluster {
   return pool[weightedIndex(weights, pool.length, totalWeight, random)] as Cluster;
 }

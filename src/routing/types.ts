@@ -110,7 +110,16 @@ export interface Level {
 }
 
 /** Why a level holds the place it does in a priority list. */
-export type LevelReason = 'pin' | 'distribute' | 'same-subzone' | 'same-zone' | 'same-region' | 'failover-rule' | 'latency' | 'distance' | 'no-locality';
+export type LevelReason =
+  | 'pin'
+  | 'distribute'
+  | 'same-subzone'
+  | 'same-zone'
+  | 'same-region'
+  | 'failover-rule'
+  | 'latency'
+  | 'distance'
+  | 'no-locality';
 
 /** A service's clusters in failover order for one client region. */
 export interface PriorityList {

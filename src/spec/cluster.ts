@@ -12,13 +12,22 @@ const ORIGIN_SHAPE =
  */
 const originSchema = z.string().transform((value, ctx) => {
   const url = parseUrl(value);
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || /[?#]/.test(value)) {
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.username ||
+    url.password ||
+    /[?#]/.test(value)
+  ) {
     ctx.addIssue({ code: 'custom', message: ORIGIN_SHAPE });
     return z.NEVER;
   }
   // The URL parser leaves `port` empty for the scheme's default port, which fetch always allows.
   if (url.port !== '' && isFetchBlockedPort(Number(url.port))) {
-    ctx.addIssue({ code: 'custom', message: `port ${url.port} is blocked by fetch (a bad port in the Fetch standard, refused by Node and browsers); use another port` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `port ${url.port} is blocked by fetch (a bad port in the Fetch standard, refused by Node and browsers); use another port`,
+    });
     return z.NEVER;
   }
   return url.origin + url.pathname.replace(/\/+$/, '');
@@ -35,7 +44,10 @@ function parseUrl(value: string): URL | null {
 /** The Host header a cluster's origin sees (a virtual host behind a shared load balancer). */
 const originHostSchema = z
   .string()
-  .refine(isHostWithPort, 'must be a hostname with an optional port, like "shop.example.com" or "shop.example.com:8443" (no scheme or path)')
+  .refine(
+    isHostWithPort,
+    'must be a hostname with an optional port, like "shop.example.com" or "shop.example.com:8443" (no scheme or path)',
+  )
   .transform((h) => h.toLowerCase());
 
 function isHostWithPort(value: string): boolean {
@@ -49,7 +61,12 @@ const healthCheckSchema = z.strictObject({
   path: z.string().startsWith('/', 'must start with "/"').max(1024).default('/'),
   /** Statuses that count as healthy: exact codes (204) or classes ("2xx"). */
   expectedStatuses: z
-    .array(z.union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]xx$/, 'must be a status like 204 or a class like "2xx"')]))
+    .array(
+      z.union([
+        z.number().int().min(100).max(599),
+        z.string().regex(/^[1-5]xx$/, 'must be a status like 204 or a class like "2xx"'),
+      ]),
+    )
     .min(1)
     .default(['2xx']),
   timeoutMs: z.number().int().min(100).max(30_000).default(2_000),
@@ -72,7 +89,13 @@ export const clusterPutSchema = z.strictObject({
   longitude: z.number().min(-180).max(180),
   weight: z.number().int().min(0).max(10_000).default(100),
   labels: labelsSchema.default({}),
-  healthCheck: healthCheckSchema.default({ path: '/', expectedStatuses: ['2xx'], timeoutMs: 2_000, healthyThreshold: 2, unhealthyThreshold: 2 }),
+  healthCheck: healthCheckSchema.default({
+    path: '/',
+    expectedStatuses: ['2xx'],
+    timeoutMs: 2_000,
+    healthyThreshold: 2,
+    unhealthyThreshold: 2,
+  }),
 });
 
 export type HealthCheck = z.output<typeof healthCheckSchema>;

@@ -4,7 +4,10 @@ import { ZONE_NAME } from '../routing/zone.js';
 /** Names of services and clusters: DNS-label style, so they are safe in URLs, headers and logs. */
 export const nameSchema = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit',
+  );
 
 export const regionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
 
@@ -20,7 +23,9 @@ export const hostnameSchema = z
   .transform((h) => h.toLowerCase())
   .pipe(z.string().max(253).regex(HOSTNAME, 'must be a hostname like "shop.example.com" (no scheme, port or path)'));
 
-const labelKeySchema = z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/, 'label keys are 1-63 letters, digits, ".", "_", "/" or "-"');
+const labelKeySchema = z
+  .string()
+  .regex(/^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,62})$/, 'label keys are 1-63 letters, digits, ".", "_", "/" or "-"');
 
 /** Cluster labels, and the label selectors that pick clusters by them. */
 export const labelsSchema = z.record(labelKeySchema, z.string().max(253));
@@ -28,4 +33,7 @@ export const labelsSchema = z.record(labelKeySchema, z.string().max(253));
 /** A service subset's name: a DNS-1123 label, as Istio requires of DestinationRule subset names. */
 export const subsetNameSchema = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")',
+  );

@@ -35,7 +35,10 @@ const pathMatchSchema = z.union(
   { message: 'must be exactly one of {"exact": "/..."}, {"prefix": "/..."} or {"regex": "..."}' },
 );
 
-const headerNameSchema = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name').transform((h) => h.toLowerCase());
+const headerNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name')
+  .transform((h) => h.toLowerCase());
 const percentSchema = z.number().min(0).max(100);
 
 /** A label selector over a service's clusters (Istio's DestinationRule subset). Empty: every cluster. */
@@ -55,7 +58,12 @@ const matchSchema = z
     path: pathMatchSchema.optional(),
     /** Stored uppercase. */
     methods: z
-      .array(z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method').transform((m) => m.toUpperCase()))
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z]+$/, 'must be an HTTP method')
+          .transform((m) => m.toUpperCase()),
+      )
       .min(1)
       .optional(),
     /** Keyed by lowercase header name. */
@@ -64,7 +72,10 @@ const matchSchema = z
   })
   .default({});
 
-const destinationSchema = z.strictObject({ subset: subsetRefSchema.default({}), weight: z.number().int().min(0).max(10_000).default(100) });
+const destinationSchema = z.strictObject({
+  subset: subsetRefSchema.default({}),
+  weight: z.number().int().min(0).max(10_000).default(100),
+});
 
 const retriesSchema = z.strictObject({
   attempts: z.number().int().min(1).max(6),
@@ -73,7 +84,9 @@ const retriesSchema = z.strictObject({
   retryOn: z
     .array(
       z
-        .union([z.enum(RETRY_CONDITIONS), z.number().int().min(400).max(599)], { message: `must be one of ${RETRY_CONDITIONS.join(', ')} or a status code from 400 to 599` })
+        .union([z.enum(RETRY_CONDITIONS), z.number().int().min(400).max(599)], {
+          message: `must be one of ${RETRY_CONDITIONS.join(', ')} or a status code from 400 to 599`,
+        })
         .transform(String),
     )
     .min(1)
@@ -95,7 +108,11 @@ const evidenceBoundsShape = {
 };
 
 /** Mirror percent automation: up by `step` to `max` while the shadow keeps within bounds. */
-const rampSchema = z.strictObject({ step: z.number().min(0.1).max(100), max: percentSchema.default(100), ...evidenceBoundsShape });
+const rampSchema = z.strictObject({
+  step: z.number().min(0.1).max(100),
+  max: percentSchema.default(100),
+  ...evidenceBoundsShape,
+});
 
 /** Canary automation: weight up by `stepWeight` to `maxWeight`, then promotion; rollback on a breach. */
 const canarySchema = z.strictObject({
@@ -110,8 +127,14 @@ export const routePutSchema = z
   .strictObject({
     order: z.number().int().min(0).max(1_000_000),
     match: matchSchema,
-    destinations: z.array(destinationSchema).min(1).max(20).default([{ subset: {}, weight: 100 }]),
-    affinity: z.union([z.strictObject({ cookie: z.string().min(1).max(256) }), z.strictObject({ header: headerNameSchema })]).optional(),
+    destinations: z
+      .array(destinationSchema)
+      .min(1)
+      .max(20)
+      .default([{ subset: {}, weight: 100 }]),
+    affinity: z
+      .union([z.strictObject({ cookie: z.string().min(1).max(256) }), z.strictObject({ header: headerNameSchema })])
+      .optional(),
     mirror: z.strictObject({ subset: subsetRefSchema, percent: percentSchema, ramp: rampSchema.optional() }).optional(),
     /** A canary subset whose weight the health sync moves step by step from what edges observe. */
     canary: canarySchema.optional(),
@@ -128,13 +151,24 @@ export const routePutSchema = z
       .strictObject({
         requestsPerSecond: z.number().positive().max(1_000_000),
         burst: z.number().int().min(1).max(10_000_000),
-        key: z.union([z.enum(['client-ip', 'global']), z.strictObject({ header: headerNameSchema })]).default('client-ip'),
+        key: z
+          .union([z.enum(['client-ip', 'global']), z.strictObject({ header: headerNameSchema })])
+          .default('client-ip'),
       })
       .optional(),
   })
-  .refine((r) => r.destinations.some((d) => d.weight > 0), { path: ['destinations'], message: 'at least one destination needs a weight above 0' })
-  .refine((r) => !r.mirror?.ramp || r.mirror.ramp.max >= r.mirror.percent, { path: ['mirror', 'ramp', 'max'], message: 'must be at least the starting percent' })
-  .refine((r) => !r.canary || r.canary.maxWeight >= r.canary.stepWeight, { path: ['canary', 'maxWeight'], message: 'must be at least stepWeight' });
+  .refine((r) => r.destinations.some((d) => d.weight > 0), {
+    path: ['destinations'],
+    message: 'at least one destination needs a weight above 0',
+  })
+  .refine((r) => !r.mirror?.ramp || r.mirror.ramp.max >= r.mirror.percent, {
+    path: ['mirror', 'ramp', 'max'],
+    message: 'must be at least the starting percent',
+  })
+  .refine((r) => !r.canary || r.canary.maxWeight >= r.canary.stepWeight, {
+    path: ['canary', 'maxWeight'],
+    message: 'must be at least stepWeight',
+  });
 
 export type StringMatch = z.output<typeof stringMatchSchema>;
 export type RouteMatch = z.output<typeof matchSchema>;

@@ -11,7 +11,10 @@ const failoverRuleSchema = z.strictObject({
 /** Istio's locality pattern: `region`, `region/zone` or `region/zone/subzone`, any part `*` (the rest then omitted or `*`). */
 const localityPatternSchema = z
   .string()
-  .regex(/^(\*|[a-z0-9][a-z0-9-]{0,62})(\/(\*|[a-z0-9][a-z0-9-]{0,62})){0,2}$/, 'must be a locality like "region1/zone1/*" (region, zone, subzone; "*" matches any)');
+  .regex(
+    /^(\*|[a-z0-9][a-z0-9-]{0,62})(\/(\*|[a-z0-9][a-z0-9-]{0,62})){0,2}$/,
+    'must be a locality like "region1/zone1/*" (region, zone, subzone; "*" matches any)',
+  );
 
 /**
  * Istio's localityLbSetting.distribute: clients in `from` (a locality `region`, `region/zone` or
@@ -30,7 +33,10 @@ const localityDistributionSchema = z.strictObject({
 const distributeSchema = z
   .array(localityDistributionSchema)
   .max(100)
-  .refine((rules) => new Set(rules.map((r) => r.from)).size === rules.length, 'must have at most one rule per "from" locality');
+  .refine(
+    (rules) => new Set(rules.map((r) => r.from)).size === rules.length,
+    'must have at most one rule per "from" locality',
+  );
 
 /** Passive health at the edge (Envoy's outlier detection, consecutive-5xx flavour); any field may be left to its default. */
 const outlierDetectionSchema = z
@@ -38,11 +44,21 @@ const outlierDetectionSchema = z
     /** Consecutive 5xx answers or connect failures that eject a cluster (Envoy's consecutive_5xx). */
     consecutiveFailures: z.number().int().min(1).max(1000).optional(),
     /** Each interval a cluster spends back in rotation takes one off its ejection multiplier (Envoy's interval). */
-    intervalMs: z.number().int().min(1000, 'must be at least 1000 (1 s)').max(3_600_000, 'must be at most 3600000 (1 h)').optional(),
+    intervalMs: z
+      .number()
+      .int()
+      .min(1000, 'must be at least 1000 (1 s)')
+      .max(3_600_000, 'must be at most 3600000 (1 h)')
+      .optional(),
     /** An ejection lasts this long times the cluster's ejection multiplier (Envoy's base_ejection_time). */
     baseEjectionMs: z.number().int().min(1000).max(3_600_000).optional(),
     /** No ejection lasts longer than this, or than baseEjectionMs if that is longer (Envoy's max_ejection_time). */
-    maxEjectionMs: z.number().int().min(1000, 'must be at least 1000 (1 s)').max(86_400_000, 'must be at most 86400000 (24 h)').optional(),
+    maxEjectionMs: z
+      .number()
+      .int()
+      .min(1000, 'must be at least 1000 (1 s)')
+      .max(86_400_000, 'must be at most 86400000 (24 h)')
+      .optional(),
     /** Never more than this percent of a service's clusters ejected at once (Envoy's max_ejection_percent). */
     maxEjectionPercent: z.number().min(0).max(100).optional(),
   })
@@ -87,7 +103,10 @@ export const servicePutSchema = z.strictObject({
     .refine((hosts) => new Set(hosts).size === hosts.length, 'must not repeat a host'),
   failover: z
     .array(failoverRuleSchema)
-    .refine((rules) => new Set(rules.map((r) => r.from)).size === rules.length, 'must have at most one rule per "from" region')
+    .refine(
+      (rules) => new Set(rules.map((r) => r.from)).size === rules.length,
+      'must have at most one rule per "from" region',
+    )
     .default([]),
   policy: policySchema.default({}),
   /** Absent: none; routes name them as `"subset": "v1"`. */

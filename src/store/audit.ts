@@ -27,16 +27,24 @@ export interface Page<T> {
  * `services/shop/clusters/ew1`, not `services/shop-eu`, matched literally). Without `after`: the newest
  * first. With `after` (a poller's cursor): the entries after that id, oldest first.
  */
-export async function listAudit(db: Reader, opts: { target?: string; after?: number; limit: number }): Promise<Page<AuditEntry>> {
+export async function listAudit(
+  db: Reader,
+  opts: { target?: string; after?: number; limit: number },
+): Promise<Page<AuditEntry>> {
   const t = opts.target?.replace(/\/+$/, '');
-  const about: SQL | undefined = t ? sql`(${auditLog.target} = ${t} or substr(${auditLog.target}, 1, ${t.length + 1}) = ${`${t}/`})` : undefined;
+  const about: SQL | undefined = t
+    ? sql`(${auditLog.target} = ${t} or substr(${auditLog.target}, 1, ${t.length + 1}) = ${`${t}/`})`
+    : undefined;
   const rows = await db
     .select()
     .from(auditLog)
     .where(and(about, opts.after === undefined ? undefined : gt(auditLog.id, opts.after)))
     .orderBy(opts.after === undefined ? desc(auditLog.id) : asc(auditLog.id))
     .limit(opts.limit);
-  return { entries: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })), next: cursorAfter(rows, opts.after) };
+  return {
+    entries: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })),
+    next: cursorAfter(rows, opts.after),
+  };
 }
 
 /** The newest id among `rows`, or `after` (0 for none) when there are none. */

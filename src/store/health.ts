@@ -25,7 +25,13 @@ export async function loadHealthRecords(db: Reader): Promise<Map<string, Map<str
   return byServiceThen(
     rows,
     (r) => r.cluster,
-    (r) => ({ state: r.state, consecutiveSuccesses: r.consecutiveSuccesses, consecutiveFailures: r.consecutiveFailures, reason: r.reason, changedAt: r.changedAt }),
+    (r) => ({
+      state: r.state,
+      consecutiveSuccesses: r.consecutiveSuccesses,
+      consecutiveFailures: r.consecutiveFailures,
+      reason: r.reason,
+      changedAt: r.changedAt,
+    }),
   );
 }
 
@@ -42,7 +48,12 @@ export async function insertEdgeReports(db: Db, instance: string, at: number, ro
 export async function loadEdgeWindow(
   db: Reader,
   since: number,
-): Promise<{ windows: Map<string, Map<string, EdgeWindow>>; lastId: number; previousId: number; lastRunAt: number | null }> {
+): Promise<{
+  windows: Map<string, Map<string, EdgeWindow>>;
+  lastId: number;
+  previousId: number;
+  lastRunAt: number | null;
+}> {
   const [state] = await db.select().from(syncState).where(eq(syncState.id, 1));
   const previousId = state?.lastReportId ?? 0;
   const rows = await db
@@ -69,14 +80,25 @@ export async function loadEdgeWindow(
  * Events for one service or all. Without `after`: the newest first. With `after` (a poller's cursor):
  * the events after that id, oldest first.
  */
-export async function listEvents(db: Reader, opts: { service?: string; after?: number; limit: number }): Promise<Page<EventEntry>> {
+export async function listEvents(
+  db: Reader,
+  opts: { service?: string; after?: number; limit: number },
+): Promise<Page<EventEntry>> {
   const rows = await db
     .select()
     .from(events)
-    .where(and(opts.service ? eq(events.service, opts.service) : undefined, opts.after === undefined ? undefined : gt(events.id, opts.after)))
+    .where(
+      and(
+        opts.service ? eq(events.service, opts.service) : undefined,
+        opts.after === undefined ? undefined : gt(events.id, opts.after),
+      ),
+    )
     .orderBy(opts.after === undefined ? desc(events.id) : asc(events.id))
     .limit(opts.limit);
-  return { entries: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })), next: cursorAfter(rows, opts.after) };
+  return {
+    entries: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })),
+    next: cursorAfter(rows, opts.after),
+  };
 }
 
 /** Mean latency and samples per (service, client region, cluster) from edge reports since `since`. */

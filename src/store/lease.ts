@@ -59,13 +59,13 @@ export async function acquireLease(db: Db, request: LeaseRequest): Promise<Lease
     const won = await serialized(db, () =>
       db
         .insert(leases)
-      .values({ name, ...taken })
-      .onConflictDoUpdate({
-        target: leases.name,
-        set: taken,
-        setWhere: and(lte(leases.expiresAt, now), lte(sql`${leases.acquiredAt} + ${minIntervalMs}`, now)),
-      })
-      .returning({ holder: leases.holder }),
+        .values({ name, ...taken })
+        .onConflictDoUpdate({
+          target: leases.name,
+          set: taken,
+          setWhere: and(lte(leases.expiresAt, now), lte(sql`${leases.acquiredAt} + ${minIntervalMs}`, now)),
+        })
+        .returning({ holder: leases.holder }),
     );
     if (won.length > 0) return { ok: true };
     const lease = await readLease(db, name);

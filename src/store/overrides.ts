@@ -30,7 +30,16 @@ export interface OverrideView {
 
 /** The part of an override routing uses. */
 export function toOverrideSpec(row: OverrideRow): OverrideSpec {
-  return { id: row.id, service: row.service, action: row.action, cluster: row.cluster, region: row.region, route: row.route, value: row.value, expiresAt: row.expiresAt };
+  return {
+    id: row.id,
+    service: row.service,
+    action: row.action,
+    cluster: row.cluster,
+    region: row.region,
+    route: row.route,
+    value: row.value,
+    expiresAt: row.expiresAt,
+  };
 }
 
 export function viewOverride(row: OverrideRow, now: number): OverrideView {
@@ -48,18 +57,28 @@ export function viewOverride(row: OverrideRow, now: number): OverrideView {
     createdAt: new Date(row.createdAt).toISOString(),
     expiresAt: new Date(row.expiresAt).toISOString(),
     active: row.endedAt === null && row.expiresAt > now,
-    endedAt: row.endedAt !== null ? new Date(row.endedAt).toISOString() : row.expiresAt <= now ? new Date(row.expiresAt).toISOString() : null,
+    endedAt:
+      row.endedAt !== null
+        ? new Date(row.endedAt).toISOString()
+        : row.expiresAt <= now
+          ? new Date(row.expiresAt).toISOString()
+          : null,
     endedBy: row.endedBy ?? (row.endedAt === null && row.expiresAt <= now ? EXPIRY : null),
     endReason: row.endReason ?? (row.endedAt === null && row.expiresAt <= now ? 'expired' : null),
   };
 }
 
 /** Overrides newest first; `active` keeps only those in force at `now` (true) or only those ended (false). */
-export async function listOverrides(db: Reader, opts: { service?: string; active?: { now: number; active: boolean }; limit: number }): Promise<OverrideRow[]> {
+export async function listOverrides(
+  db: Reader,
+  opts: { service?: string; active?: { now: number; active: boolean }; limit: number },
+): Promise<OverrideRow[]> {
   const conditions: (SQL | undefined)[] = [];
   if (opts.service) conditions.push(eq(overrides.service, opts.service));
-  if (opts.active?.active === true) conditions.push(isNull(overrides.endedAt), gt(overrides.expiresAt, opts.active.now));
-  if (opts.active?.active === false) conditions.push(or(isNotNull(overrides.endedAt), lte(overrides.expiresAt, opts.active.now)));
+  if (opts.active?.active === true)
+    conditions.push(isNull(overrides.endedAt), gt(overrides.expiresAt, opts.active.now));
+  if (opts.active?.active === false)
+    conditions.push(or(isNotNull(overrides.endedAt), lte(overrides.expiresAt, opts.active.now)));
   return db
     .select()
     .from(overrides)

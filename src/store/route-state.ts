@@ -7,7 +7,12 @@ export type RouteStateRow = typeof routeState.$inferSelect;
 
 /** Where automation starts a route: the mirror at its configured percent, a canary at its first step. */
 export function initialState(spec: Pick<RouteSpec, 'mirror' | 'canary'>): RouteState {
-  return { mirrorPercent: spec.mirror ? spec.mirror.percent : null, canaryWeight: spec.canary ? spec.canary.stepWeight : null, phase: 'ramping', paused: false };
+  return {
+    mirrorPercent: spec.mirror ? spec.mirror.percent : null,
+    canaryWeight: spec.canary ? spec.canary.stepWeight : null,
+    phase: 'ramping',
+    paused: false,
+  };
 }
 
 export function toRouteState(row: RouteStateRow): RouteState {

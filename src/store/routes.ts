@@ -15,7 +15,11 @@ function toRouteConfig(row: typeof routes.$inferSelect): RouteConfig {
 }
 
 export async function listRoutes(db: Reader, service: string): Promise<RouteConfig[]> {
-  const rows = await db.select().from(routes).where(eq(routes.service, service)).orderBy(asc(routes.order), asc(routes.name));
+  const rows = await db
+    .select()
+    .from(routes)
+    .where(eq(routes.service, service))
+    .orderBy(asc(routes.order), asc(routes.name));
   return rows.map(toRouteConfig);
 }
 
@@ -52,7 +56,14 @@ export async function loadSampleWindows(
   const rows = await db
     .select()
     .from(routeSamples)
-    .where(and(eq(routeSamples.service, service), eq(routeSamples.route, route), gte(routeSamples.at, opts.since ?? 0), gt(routeSamples.id, opts.afterId ?? 0)));
+    .where(
+      and(
+        eq(routeSamples.service, service),
+        eq(routeSamples.route, route),
+        gte(routeSamples.at, opts.since ?? 0),
+        gt(routeSamples.id, opts.afterId ?? 0),
+      ),
+    );
   return sumWindows(rows, opts.afterId ?? 0);
 }
 
@@ -67,7 +78,9 @@ export async function loadUnusedSamples(db: Reader): Promise<Map<string, Map<str
     .select({ sample: routeSamples })
     .from(routeSamples)
     .leftJoin(routeState, and(eq(routeState.service, routeSamples.service), eq(routeState.route, routeSamples.route)))
-    .where(sql`${routeSamples.id} > min(coalesce(${routeState.sampleBookmark}, 0), coalesce(${routeState.canaryBookmark}, 0))`);
+    .where(
+      sql`${routeSamples.id} > min(coalesce(${routeState.sampleBookmark}, 0), coalesce(${routeState.canaryBookmark}, 0))`,
+    );
   const byService = new Map<string, Map<string, RouteSampleRow[]>>();
   for (const { sample } of rows) {
     const routes = byService.get(sample.service) ?? new Map<string, RouteSampleRow[]>();

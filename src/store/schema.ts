@@ -2,8 +2,14 @@ import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm
 import type { StoredPolicy } from '../routing/policy.js';
 import type { SampleKind } from '../observe/route-samples.js';
 import type { HealthCheck } from '../spec/cluster.js';
-import type { ClusterHealth, FailoverRule, OverrideAction, RoutePhase, RouteSpec, ServiceSubsets } from '../routing/types.js';
-
+import type {
+  ClusterHealth,
+  FailoverRule,
+  OverrideAction,
+  RoutePhase,
+  RouteSpec,
+  ServiceSubsets,
+} from '../routing/types.js';
 
 export const services = sqliteTable('services', {
   name: text('name').primaryKey(),

@@ -30,11 +30,23 @@ export async function getService(db: Reader, name: string): Promise<ServiceConfi
     db.select().from(serviceHosts).where(eq(serviceHosts.service, name)).orderBy(serviceHosts.host),
   ]);
   const row = serviceRows[0];
-  return row ? { name: row.name, hosts: hostRows.map((h) => h.host), failover: row.failover, policy: row.policy, subsets: row.subsets } : null;
+  return row
+    ? {
+        name: row.name,
+        hosts: hostRows.map((h) => h.host),
+        failover: row.failover,
+        policy: row.policy,
+        subsets: row.subsets,
+      }
+    : null;
 }
 
 /** Hosts among `hosts` that already belong to a service other than `service`. */
-export async function hostsTakenByOthers(db: Reader, service: string, hosts: string[]): Promise<{ host: string; service: string }[]> {
+export async function hostsTakenByOthers(
+  db: Reader,
+  service: string,
+  hosts: string[],
+): Promise<{ host: string; service: string }[]> {
   if (hosts.length === 0) return [];
   const rows = await db
     .select()

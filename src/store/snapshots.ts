@@ -12,10 +12,19 @@ import type { ClusterSpec, ServiceSpec, Snapshot, SnapshotSource } from '../rout
 import { toOverrideSpec } from './overrides.js';
 import { readTogether, type Reader } from './reader.js';
 import { initialState, toRouteState } from './route-state.js';
-import { clusterHealth, clusters, latencyOrders, overrides, revision, routes, routeState, serviceHosts, services } from './schema.js';
+import {
+  clusterHealth,
+  clusters,
+  latencyOrders,
+  overrides,
+  revision,
+  routes,
+  routeState,
+  serviceHosts,
+  services,
+} from './schema.js';
 import type { Db } from './client.js';
 import { toClusterConfig } from './services.js';
-
 
 export interface SnapshotCacheOptions {
   /** The store's current revision: one cheap query. */
@@ -124,21 +133,35 @@ export async function readRevision(db: Reader): Promise<number> {
  * verdicts and the overrides not yet ended (routing drops the expired ones by the clock).
  */
 export async function loadSnapshotSource(db: Reader): Promise<SnapshotSource> {
-  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows, routeRows, stateRows, latencyRows] = await readTogether(db, [
-    db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
-    db.select().from(services),
-    db.select().from(serviceHosts),
-    db.select().from(clusters),
-    db.select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state }).from(clusterHealth),
-    db.select().from(overrides).where(isNull(overrides.endedAt)),
-    db.select().from(routes).orderBy(routes.order, routes.name),
-    db.select().from(routeState),
-    db.select().from(latencyOrders),
-  ]);
+  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows, routeRows, stateRows, latencyRows] =
+    await readTogether(db, [
+      db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
+      db.select().from(services),
+      db.select().from(serviceHosts),
+      db.select().from(clusters),
+      db
+        .select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state })
+        .from(clusterHealth),
+      db.select().from(overrides).where(isNull(overrides.endedAt)),
+      db.select().from(routes).orderBy(routes.order, routes.name),
+      db.select().from(routeState),
+      db.select().from(latencyOrders),
+    ]);
   const states = new Map(stateRows.map((r) => [`${r.service}/${r.route}`, toRouteState(r)]));
   const health = new Map(healthRows.map((h) => [`${h.service}/${h.cluster}`, h.state]));
   const specs = new Map<string, ServiceSpec>(
-    serviceRows.map((s) => [s.name, { name: s.name, failover: s.failover, policy: resolvePolicy(s.policy), subsets: s.subsets, hosts: [], clusters: [], routes: [] }]),
+    serviceRows.map((s) => [
+      s.name,
+      {
+        name: s.name,
+        failover: s.failover,
+        policy: resolvePolicy(s.policy),
+        subsets: s.subsets,
+        hosts: [],
+        clusters: [],
+        routes: [],
+      },
+    ]),
   );
   for (const r of routeRows) {
     const automated = r.spec.mirror?.ramp || r.spec.canary;

@@ -13,17 +13,35 @@ describe('isWaymarkRequest', () => {
   it.each<[string, string, string[], ReadonlySet<string> | undefined, boolean]>([
     ['any host when WAYMARK_ADMIN_HOSTS is unset', '/_waymark/api/v1/services', ['shop.test'], undefined, true],
     ['an admin host', '/_waymark/api/v1/services', ['admin.test'], ADMIN_HOSTS, true],
-    ['an admin host in another case, with a port and a trailing dot', '/_waymark/api/v1/services?x=1', ['Admin.TEST.:8443'], ADMIN_HOSTS, true],
+    [
+      'an admin host in another case, with a port and a trailing dot',
+      '/_waymark/api/v1/services?x=1',
+      ['Admin.TEST.:8443'],
+      ADMIN_HOSTS,
+      true,
+    ],
     ['another host', '/_waymark/api/v1/services', ['shop.test'], ADMIN_HOSTS, false],
     ['a host that ends like an admin host', '/_waymark/api/v1/services', ['evil-admin.test'], ADMIN_HOSTS, false],
     ['the dashboard, another host', '/_waymark/dashboard', ['shop.test'], ADMIN_HOSTS, false],
     ['the bare prefix, another host', '/_waymark', ['shop.test'], ADMIN_HOSTS, false],
-    ['two Host headers, one of them an admin host', '/_waymark/api/v1/services', ['admin.test', 'shop.test'], ADMIN_HOSTS, false],
+    [
+      'two Host headers, one of them an admin host',
+      '/_waymark/api/v1/services',
+      ['admin.test', 'shop.test'],
+      ADMIN_HOSTS,
+      false,
+    ],
     ['no Host header', '/_waymark/api/v1/services', [], ADMIN_HOSTS, false],
     ['not a host', '/_waymark/api/v1/services', ['admin.test/x'], ADMIN_HOSTS, false],
     ['live, another host', '/_waymark/health/live', ['shop.test'], ADMIN_HOSTS, true],
     ['ready with a query, another host', '/_waymark/health/ready?full=1', ['shop.test'], ADMIN_HOSTS, true],
-    ['a dot segment after a health path, another host', '/_waymark/health/../api/v1/services', ['shop.test'], ADMIN_HOSTS, false],
+    [
+      'a dot segment after a health path, another host',
+      '/_waymark/health/../api/v1/services',
+      ['shop.test'],
+      ADMIN_HOSTS,
+      false,
+    ],
     ['an escaped admin path, another host', '/_waymark/%61pi/v1/services', ['shop.test'], ADMIN_HOSTS, false],
     ['a path of the service', '/_waymarks/api', ['admin.test'], ADMIN_HOSTS, false],
     ['a path of the service, any host', '/shop', ['admin.test'], undefined, false],
@@ -50,20 +68,23 @@ describe('WAYMARK_ADMIN_HOSTS on Node', () => {
   /** Like `call`, with the request target written byte for byte (send() would resolve dot segments). */
   function raw(host: string, path: string): Promise<SimpleResponse> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: server.port, path, headers: { host, authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
-        });
-      });
+      const req = request(
+        { host: '127.0.0.1', port: server.port, path, headers: { host, authorization: `Bearer ${ADMIN_TOKEN}` } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let json: unknown;
+            try {
+              json = JSON.parse(text);
+            } catch {
+              json = undefined;
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
+          });
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -72,8 +93,18 @@ describe('WAYMARK_ADMIN_HOSTS on Node', () => {
   beforeAll(async () => {
     upstream = await startUpstream('ew1', 'eu-west1');
     server = await startTestServer({ WAYMARK_ADMIN_HOSTS: 'admin.test' });
-    expect((await call('admin.test', '/_waymark/api/v1/services/shop', { method: 'PUT', body: serviceBody(['shop.example.com']) })).status).toBe(201);
-    const cluster = await call('admin.test', '/_waymark/api/v1/services/shop/clusters/ew1', { method: 'PUT', body: clusterBody('eu-west1', upstream.url) });
+    expect(
+      (
+        await call('admin.test', '/_waymark/api/v1/services/shop', {
+          method: 'PUT',
+          body: serviceBody(['shop.example.com']),
+        })
+      ).status,
+    ).toBe(201);
+    const cluster = await call('admin.test', '/_waymark/api/v1/services/shop/clusters/ew1', {
+      method: 'PUT',
+      body: clusterBody('eu-west1', upstream.url),
+    });
     expect(cluster.status, cluster.body).toBe(201);
     await server.runtime.snapshots.refresh();
   });
@@ -107,13 +138,20 @@ describe('WAYMARK_ADMIN_HOSTS on Node', () => {
   });
 
   it('no write reaches the API from another host', async () => {
-    const res = await call('shop.test', '/_waymark/api/v1/services/blog', { method: 'PUT', body: serviceBody(['blog.example.com']) });
+    const res = await call('shop.test', '/_waymark/api/v1/services/blog', {
+      method: 'PUT',
+      body: serviceBody(['blog.example.com']),
+    });
     expectProblem(res, 404, 'unknown-host');
     expect((await call('admin.test', '/_waymark/api/v1/services/blog')).status).toBe(404);
   });
 
   it('dot segments and escapes do not lead from a health path to the API', async () => {
-    for (const path of ['/_waymark/health/../api/v1/services', '/_waymark/health/live/../../api/v1/services', '/_waymark/%61pi/v1/services']) {
+    for (const path of [
+      '/_waymark/health/../api/v1/services',
+      '/_waymark/health/live/../../api/v1/services',
+      '/_waymark/%61pi/v1/services',
+    ]) {
       const res = await raw('shop.test', path);
       expect(res.status, `${path}: ${res.body}`).toBe(404);
       expect(res.json.code, path).toBe('unknown-host');

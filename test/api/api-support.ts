@@ -44,6 +44,7 @@ export function expectProblem(res: SimpleResponse, status: number, code: string,
     expect(Array.isArray(res.json.errors), summary).toBe(true);
     const named = (res.json.errors as { field: string; message: string }[]).map((e) => e.field);
     expect([...named].sort(), summary).toEqual([...fields].sort());
-    for (const e of res.json.errors as { message: unknown }[]) expect(e.message, summary).toEqual(expect.stringMatching(/\S/));
+    for (const e of res.json.errors as { message: unknown }[])
+      expect(e.message, summary).toEqual(expect.stringMatching(/\S/));
   }
 }

@@ -14,7 +14,10 @@ beforeEach(async () => {
   ] as const) {
     expect((await server.admin('PUT', `/services/${name}`, serviceBody([host]))).status).toBe(201);
   }
-  expect((await server.admin('PUT', '/services/shop/clusters/eu', clusterBody('eu-west1', 'https://eu.shop.internal'))).status).toBe(201);
+  expect(
+    (await server.admin('PUT', '/services/shop/clusters/eu', clusterBody('eu-west1', 'https://eu.shop.internal')))
+      .status,
+  ).toBe(201);
 });
 
 afterEach(async () => {
@@ -29,7 +32,12 @@ async function targets(query: string): Promise<string[]> {
 
 describe('audit: happy', () => {
   it('without a target lists every write, newest first', async () => {
-    expect(await targets('')).toEqual(['services/shop/clusters/eu', 'services/blog', 'services/shop-eu', 'services/shop']);
+    expect(await targets('')).toEqual([
+      'services/shop/clusters/eu',
+      'services/blog',
+      'services/shop-eu',
+      'services/shop',
+    ]);
   });
 
   it('a cluster target lists only that cluster', async () => {

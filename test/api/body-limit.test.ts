@@ -19,7 +19,7 @@ afterEach(async () => {
 /** A valid service document padded with spaces (JSON whitespace) to `bytes`. */
 function paddedService(bytes: number): string {
   const json = JSON.stringify(serviceBody(['shop.example.com']));
-  return json.slice(0, -1) + ' '.repeat(bytes - json.length) + '}';
+  return `${json.slice(0, -1) + ' '.repeat(bytes - json.length)}}`;
 }
 
 /** A PUT whose body is sent in 64 KiB chunks with Transfer-Encoding: chunked and no Content-Length. */
@@ -27,7 +27,11 @@ function putChunked(path: string, body: string): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
     const req = request(`${server.url}/_waymark/api/v1${path}`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        'content-type': 'application/json',
+        'transfer-encoding': 'chunked',
+      },
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { expectProblem } from './api-support.js';
-import { entryFor, matrix, ONCALL_TOKEN, overrideState, READ_TOKEN, servedBy, shopPerTest } from './override-support.js';
+import {
+  entryFor,
+  matrix,
+  ONCALL_TOKEN,
+  overrideState,
+  READ_TOKEN,
+  servedBy,
+  shopPerTest,
+} from './override-support.js';
 
 const CLIENT_REGIONS = ['ap-southeast1', 'eu-west1', 'us-east1'];
 
@@ -18,7 +26,10 @@ describe('failover: happy', () => {
       const entries = m.regions[region] ?? [];
       expect(entries.map((e) => e.cluster).sort(), region).toEqual(['as1', 'ew1', 'ue1']);
       expect(sum(entries), region).toBe(100);
-      expect(entries.map((e) => e.level), region).toEqual([...entries.map((e) => e.level)].sort((a, b) => a - b));
+      expect(
+        entries.map((e) => e.level),
+        region,
+      ).toEqual([...entries.map((e) => e.level)].sort((a, b) => a - b));
     }
     expect(m.whatIf).toBeNull();
     expect(Object.keys(m.summary).sort()).toEqual(CLIENT_REGIONS);
@@ -26,7 +37,13 @@ describe('failover: happy', () => {
 
   it('for eu-west1 the first entry is ew1 at level 0, same-region, taking everything', async () => {
     const m = await matrix(shop.server);
-    expect(m.regions['eu-west1']?.[0]).toMatchObject({ cluster: 'ew1', region: 'eu-west1', level: 0, levelReason: 'same-region', share: 100 });
+    expect(m.regions['eu-west1']?.[0]).toMatchObject({
+      cluster: 'ew1',
+      region: 'eu-west1',
+      level: 0,
+      levelReason: 'same-region',
+      share: 100,
+    });
     expect(m.regions['eu-west1']?.slice(1).map((e) => e.levelReason)).toEqual(['distance', 'distance']);
     // Nearest first: Belgium is closer to South Carolina than to Singapore.
     expect(m.regions['eu-west1']?.[1]?.cluster).toBe('ue1');
@@ -62,7 +79,9 @@ describe('failover: errors', () => {
   });
 
   it('?down with one known and one unknown cluster -> 400 naming down', async () => {
-    expectProblem(await shop.server.admin('GET', '/services/shop/failover?down=ew1,nope'), 400, 'invalid-request', ['down']);
+    expectProblem(await shop.server.admin('GET', '/services/shop/failover?down=ew1,nope'), 400, 'invalid-request', [
+      'down',
+    ]);
   });
 
   it('an unknown service -> 404', async () => {

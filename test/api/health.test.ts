@@ -21,7 +21,11 @@ afterEach(async () => {
 });
 
 /** Polls `probe` until `done` holds, for at most `timeoutMs`; returns the last answer. */
-async function pollUntil(probe: () => Promise<SimpleResponse>, done: (r: SimpleResponse) => boolean, timeoutMs = 2_000): Promise<SimpleResponse> {
+async function pollUntil(
+  probe: () => Promise<SimpleResponse>,
+  done: (r: SimpleResponse) => boolean,
+  timeoutMs = 2_000,
+): Promise<SimpleResponse> {
   const deadline = Date.now() + timeoutMs;
   let last = await probe();
   while (!done(last) && Date.now() < deadline) {
@@ -59,7 +63,12 @@ describe('health', () => {
     expect(server.runtime.snapshots.lastError?.message).toContain('connection refused');
     const res = await send(`${server.url}/_waymark/health/ready`);
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ status: 'ready', snapshotVersion: 0, services: 0, storeUnreachableSince: new Date(failedAt).toISOString() });
+    expect(res.json).toEqual({
+      status: 'ready',
+      snapshotVersion: 0,
+      services: 0,
+      storeUnreachableSince: new Date(failedAt).toISOString(),
+    });
     expect(res.body).not.toMatch(/refused|select|revision|libsql|failed query/i);
   });
 
@@ -69,16 +78,26 @@ describe('health', () => {
     const failing = instrumentedClient(createClient({ url: ':memory:' }));
     failing.setDown(true);
     const NOW = Date.UTC(2026, 11, 1, 9, 30);
-    const rt = createRuntime({ settings: parseSettings({}), store: storeFromClient(failing.client), transport: fetchTransport, log, now: () => NOW });
+    const rt = createRuntime({
+      settings: parseSettings({}),
+      store: storeFromClient(failing.client),
+      transport: fetchTransport,
+      log,
+      now: () => NOW,
+    });
     try {
       const res = await createApp(rt).request('/_waymark/health/ready');
       expect(res.status).toBe(503);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       const body = (await res.json()) as { code: string; detail: string };
       expect(body.code).toBe('not-ready');
-      expect(body.detail).toBe('the routing table is not loaded: the store is unreachable since 2026-12-01T09:30:00.000Z');
+      expect(body.detail).toBe(
+        'the routing table is not loaded: the store is unreachable since 2026-12-01T09:30:00.000Z',
+      );
       expect(JSON.stringify(body)).not.toMatch(/refused|select|revision|libsql|failed query/i);
-      expect(lines.map((l) => `${l.message}: ${String(l.fields.error)}`).join('\n')).toMatch(/snapshot refresh failed.*select.*connection refused/is);
+      expect(lines.map((l) => `${l.message}: ${String(l.fields.error)}`).join('\n')).toMatch(
+        /snapshot refresh failed.*select.*connection refused/is,
+      );
     } finally {
       failing.client.close();
     }

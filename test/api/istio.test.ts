@@ -62,8 +62,20 @@ describe('istio import: happy', () => {
     expect(res.json.services[0]).toMatchObject({
       name: 'reviews',
       routes: [
-        { service: 'reviews', name: 'reviews-0', order: 0, action: 'create', source: 'VirtualService reviews: http[0]' },
-        { service: 'reviews', name: 'reviews-1', order: 10, action: 'create', source: 'VirtualService reviews: http[1]' },
+        {
+          service: 'reviews',
+          name: 'reviews-0',
+          order: 0,
+          action: 'create',
+          source: 'VirtualService reviews: http[0]',
+        },
+        {
+          service: 'reviews',
+          name: 'reviews-1',
+          order: 10,
+          action: 'create',
+          source: 'VirtualService reviews: http[1]',
+        },
       ],
       policy: { outlierDetection: { consecutiveFailures: 7, baseEjectionMs: 15_000, maxEjectionPercent: 30 } },
       failover: [{ from: 'us-east1', to: ['eu-west1'] }],
@@ -74,19 +86,29 @@ describe('istio import: happy', () => {
       ['reviews-0', 0],
       ['reviews-1', 10],
     ]);
-    expect(routes[0]).toMatchObject({ match: { headers: { 'end-user': { exact: 'jason' } } }, destinations: [{ subset: 'v2', weight: 100 }] });
+    expect(routes[0]).toMatchObject({
+      match: { headers: { 'end-user': { exact: 'jason' } } },
+      destinations: [{ subset: 'v2', weight: 100 }],
+    });
     expect(routes[1]).toMatchObject({ match: {}, destinations: [{ subset: 'v1', weight: 100 }] });
 
     const svc = await server.admin('GET', '/services/reviews');
     expect(svc.json).toMatchObject({
       hosts: ['reviews.example.com'],
       failover: [{ from: 'us-east1', to: ['eu-west1'] }],
-      policy: { outlierDetection: { consecutiveFailures: 7, intervalMs: 10_000, baseEjectionMs: 15_000, maxEjectionPercent: 30 } },
+      policy: {
+        outlierDetection: {
+          consecutiveFailures: 7,
+          intervalMs: 10_000,
+          baseEjectionMs: 15_000,
+          maxEjectionPercent: 30,
+        },
+      },
       subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } },
     });
   });
 
-  it('writes one batch (one revision) with one audit entry per object, by the token\'s owner', async () => {
+  it("writes one batch (one revision) with one audit entry per object, by the token's owner", async () => {
     const before = await state();
     const res = await server.admin('POST', IMPORT, REVIEWS_WITH_POLICY);
     expect(res.status, res.body).toBe(200);
@@ -94,7 +116,13 @@ describe('istio import: happy', () => {
     expect(after).toEqual({ ...before, revision: before.revision + 1, audit_log: before.audit_log + 3, routes: 2 });
 
     const audit = await server.admin('GET', '/audit?target=services/reviews&limit=3');
-    const entries = audit.json.entries as { action: string; target: string; actor: string; requestId: string; after: unknown }[];
+    const entries = audit.json.entries as {
+      action: string;
+      target: string;
+      actor: string;
+      requestId: string;
+      after: unknown;
+    }[];
     expect(entries.map((e) => [e.action, e.target]).sort()).toEqual([
       ['route.create', 'services/reviews/routes/reviews-0'],
       ['route.create', 'services/reviews/routes/reviews-1'],
@@ -126,7 +154,9 @@ describe('istio import: happy', () => {
     expect(res.json.services[0].routes.map((r: { action: string }) => r.action)).toEqual(['update', 'unchanged']);
     expect(await state()).toEqual({ ...before, revision: before.revision + 1, audit_log: before.audit_log + 1 });
     const audit = await server.admin('GET', '/audit?target=services/reviews&limit=1');
-    expect(audit.json.entries.map((e: { action: string; target: string }) => [e.action, e.target])).toEqual([['route.update', 'services/reviews/routes/reviews-0']]);
+    expect(audit.json.entries.map((e: { action: string; target: string }) => [e.action, e.target])).toEqual([
+      ['route.update', 'services/reviews/routes/reviews-0'],
+    ]);
   });
 
   it('?dryRun=true answers what would be written and writes nothing', async () => {
@@ -140,18 +170,39 @@ describe('istio import: happy', () => {
     expect(await listedRoutes()).toEqual([]);
   });
 
-  it('keeps the service\'s other policy fields and failover rules (outlier fields the rule leaves out take Istio\'s defaults), and says which routes it leaves alone', async () => {
-    const service = { ...serviceBody(['reviews.example.com'], [{ from: 'eu-west1', to: ['us-east1'] }]), policy: { failClosed: true, outlierDetection: { consecutiveFailures: 3 } } };
+  it("keeps the service's other policy fields and failover rules (outlier fields the rule leaves out take Istio's defaults), and says which routes it leaves alone", async () => {
+    const service = {
+      ...serviceBody(['reviews.example.com'], [{ from: 'eu-west1', to: ['us-east1'] }]),
+      policy: { failClosed: true, outlierDetection: { consecutiveFailures: 3 } },
+    };
     expect((await server.admin('PUT', '/services/reviews', service)).status).toBe(200);
     const manual = { order: 5, destinations: [{ subset: { version: 'v1' }, weight: 100 }] };
     expect((await server.admin('PUT', '/services/reviews/routes/manual', manual)).status).toBe(201);
 
-    const res = await server.admin('POST', IMPORT, docs(reviewsDr('outlierDetection:\n  baseEjectionTime: 1m\nloadBalancer:\n  localityLbSetting:\n    failover:\n    - from: us-east1\n      to: eu-west1'), HEADER_ROUTING_VS));
+    const res = await server.admin(
+      'POST',
+      IMPORT,
+      docs(
+        reviewsDr(
+          'outlierDetection:\n  baseEjectionTime: 1m\nloadBalancer:\n  localityLbSetting:\n    failover:\n    - from: us-east1\n      to: eu-west1',
+        ),
+        HEADER_ROUTING_VS,
+      ),
+    );
     expect(res.status, res.body).toBe(200);
-    expect(res.json.warnings).toContain('service "reviews": routes not in this import are kept as they are: manual (order 5)');
+    expect(res.json.warnings).toContain(
+      'service "reviews": routes not in this import are kept as they are: manual (order 5)',
+    );
     const svc = await server.admin('GET', '/services/reviews');
-    expect(svc.json.policy).toEqual({ failClosed: true, outlierDetection: { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 60_000, maxEjectionPercent: 10 } });
-    expect(res.json.warnings).toContainEqual(expect.stringContaining("leaves consecutive5xxErrors (5), interval (10s), maxEjectionPercent (10) to Istio's defaults"));
+    expect(svc.json.policy).toEqual({
+      failClosed: true,
+      outlierDetection: { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 60_000, maxEjectionPercent: 10 },
+    });
+    expect(res.json.warnings).toContainEqual(
+      expect.stringContaining(
+        "leaves consecutive5xxErrors (5), interval (10s), maxEjectionPercent (10) to Istio's defaults",
+      ),
+    );
     expect(svc.json.failover).toEqual([
       { from: 'eu-west1', to: ['us-east1'] },
       { from: 'us-east1', to: ['eu-west1'] },
@@ -160,7 +211,10 @@ describe('istio import: happy', () => {
   });
 
   it('warns about subsets that match no cluster and passes on what Waymark cannot honour', async () => {
-    const yaml = docs(REVIEWS_DR, reviewsVs('rewrite:\n  uri: /v3\nroute:\n- destination:\n    host: reviews\n    subset: v3'));
+    const yaml = docs(
+      REVIEWS_DR,
+      reviewsVs('rewrite:\n  uri: /v3\nroute:\n- destination:\n    host: reviews\n    subset: v3'),
+    );
     const res = await server.admin('POST', IMPORT, yaml);
     expect(res.status, res.body).toBe(200);
     expect(res.json.warnings).toEqual([
@@ -170,7 +224,12 @@ describe('istio import: happy', () => {
   });
 
   it("the connection pool limit becomes the service's policy.maxConcurrent; cookie affinity lands on every route", async () => {
-    const yaml = docs(reviewsDr('connectionPool:\n  http:\n    http2MaxRequests: 100\nloadBalancer:\n  consistentHash:\n    httpCookie:\n      name: user'), HEADER_ROUTING_VS);
+    const yaml = docs(
+      reviewsDr(
+        'connectionPool:\n  http:\n    http2MaxRequests: 100\nloadBalancer:\n  consistentHash:\n    httpCookie:\n      name: user',
+      ),
+      HEADER_ROUTING_VS,
+    );
     const res = await server.admin('POST', IMPORT, yaml);
     expect(res.status, res.body).toBe(200);
     for (const route of await listedRoutes()) {
@@ -200,30 +259,45 @@ describe('istio import: one file at a time, as kubectl apply takes them', () => 
     const before = await state();
     const res = await server.admin('POST', IMPORT, REVIEWS_DR);
     expect(res.status, res.body).toBe(200);
-    expect(res.json).toEqual({ dryRun: false, services: [{ name: 'reviews', routes: [], policy: null, failover: null, subsets: SUBSETS }], warnings: [] });
+    expect(res.json).toEqual({
+      dryRun: false,
+      services: [{ name: 'reviews', routes: [], policy: null, failover: null, subsets: SUBSETS }],
+      warnings: [],
+    });
     expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual(SUBSETS);
     expect(await state()).toEqual({ ...before, revision: before.revision + 1, audit_log: before.audit_log + 1 });
     const audit = await server.admin('GET', '/audit?target=services/reviews&limit=1');
     expect(audit.json.entries[0]).toMatchObject({ action: 'service.update', after: { subsets: SUBSETS } });
   });
 
-  it('a VirtualService imported later names the stored subsets; routes follow the service\'s labels', async () => {
+  it("a VirtualService imported later names the stored subsets; routes follow the service's labels", async () => {
     expect((await server.admin('POST', IMPORT, REVIEWS_DR)).status).toBe(200);
     const res = await server.admin('POST', IMPORT, HEADER_ROUTING_VS);
     expect(res.status, res.body).toBe(200);
     expect(res.json.warnings).toEqual([]);
-    expect((await listedRoutes()).map((r) => r.destinations)).toEqual([[{ subset: 'v2', weight: 100 }], [{ subset: 'v1', weight: 100 }]]);
+    expect((await listedRoutes()).map((r) => r.destinations)).toEqual([
+      [{ subset: 'v2', weight: 100 }],
+      [{ subset: 'v1', weight: 100 }],
+    ]);
     const route = await server.admin('GET', '/services/reviews/routes/reviews-0');
     expect(route.json.warnings).toEqual([]);
   });
 
   it('a later DestinationRule keeps subsets it does not name, and says so', async () => {
     expect((await server.admin('POST', IMPORT, REVIEWS_DR)).status).toBe(200);
-    const onlyV1 = REVIEWS_DR.replace(/ {2}- name: v2\n {4}labels:\n {6}version: v2\n {2}- name: v3\n {4}labels:\n {6}version: v3\n/, '').replace('version: v1', 'version: v1-new');
+    const onlyV1 = REVIEWS_DR.replace(
+      / {2}- name: v2\n {4}labels:\n {6}version: v2\n {2}- name: v3\n {4}labels:\n {6}version: v3\n/,
+      '',
+    ).replace('version: v1', 'version: v1-new');
     const res = await server.admin('POST', IMPORT, onlyV1);
     expect(res.status, res.body).toBe(200);
-    expect(res.json.warnings).toEqual(['service "reviews": subsets not in this import\'s DestinationRule are kept as they are: v2, v3']);
-    expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual({ ...SUBSETS, v1: { version: 'v1-new' } });
+    expect(res.json.warnings).toEqual([
+      'service "reviews": subsets not in this import\'s DestinationRule are kept as they are: v2, v3',
+    ]);
+    expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual({
+      ...SUBSETS,
+      v1: { version: 'v1-new' },
+    });
   });
 
   it('the same DestinationRule twice changes nothing the second time', async () => {
@@ -240,36 +314,80 @@ describe('istio import: one file at a time, as kubectl apply takes them', () => 
     const before = await state();
     const res = await server.admin('POST', IMPORT, docs(HEADER_ROUTING_VS.replace('subset: v2', 'subset: v4')));
     expectProblem(res, 400, 'invalid-request', ['VirtualService reviews: http[0].route[0].destination.subset']);
-    expect(res.json.errors[0].message).toBe('subset "v4" is not defined: expected one of "v1", "v2", "v3" (stored on service "reviews")');
+    expect(res.json.errors[0].message).toBe(
+      'subset "v4" is not defined: expected one of "v1", "v2", "v3" (stored on service "reviews")',
+    );
     expect(await state()).toEqual(before);
   });
 
   it('a gateway-bound VirtualService and a Gateway are skipped with a warning each while the rest of the file imports', async () => {
-    const gateway = 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: reviews-gateway\nspec:\n  selector:\n    istio: ingressgateway\n';
-    const ingress = HEADER_ROUTING_VS.replace('name: reviews\n', 'name: reviews-ingress\n').replace('  hosts:\n  - reviews.prod.svc.cluster.local\n', '  hosts: ["*"]\n  gateways: [reviews-gateway]\n');
+    const gateway =
+      'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: reviews-gateway\nspec:\n  selector:\n    istio: ingressgateway\n';
+    const ingress = HEADER_ROUTING_VS.replace('name: reviews\n', 'name: reviews-ingress\n').replace(
+      '  hosts:\n  - reviews.prod.svc.cluster.local\n',
+      '  hosts: ["*"]\n  gateways: [reviews-gateway]\n',
+    );
     const res = await server.admin('POST', IMPORT, docs(gateway, ingress, REVIEWS_DR, HEADER_ROUTING_VS));
     expect(res.status, res.body).toBe(200);
     expect(res.json.warnings).toEqual([
       'document 1 (networking.istio.io/v1 Gateway reviews-gateway) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only',
-      expect.stringMatching(/^VirtualService reviews-ingress: gateways \("reviews-gateway"\) bind it to ingress gateways, not to the mesh: it is skipped/),
+      expect.stringMatching(
+        /^VirtualService reviews-ingress: gateways \("reviews-gateway"\) bind it to ingress gateways, not to the mesh: it is skipped/,
+      ),
     ]);
     expect((await listedRoutes()).map((r) => r.name)).toEqual(['reviews-0', 'reviews-1']);
   });
 
   it('a file with nothing Waymark imports (a Gateway) answers 200 with its warning and writes nothing', async () => {
     const before = await state();
-    const res = await server.admin('POST', IMPORT, 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: g\nspec: {}\n');
+    const res = await server.admin(
+      'POST',
+      IMPORT,
+      'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: g\nspec: {}\n',
+    );
     expect(res.status, res.body).toBe(200);
-    expect(res.json).toEqual({ dryRun: false, services: [], warnings: ['document 1 (networking.istio.io/v1 Gateway g) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only'] });
+    expect(res.json).toEqual({
+      dryRun: false,
+      services: [],
+      warnings: [
+        'document 1 (networking.istio.io/v1 Gateway g) is skipped: Waymark imports networking.istio.io VirtualService and DestinationRule only',
+      ],
+    });
     expect(await state()).toEqual(before);
   });
 });
 
 describe('istio import: errors change nothing', () => {
-  const cases: { name: string; path?: string; body: string; status: number; code: string; fields?: string[]; detail?: RegExp }[] = [
-    { name: 'invalid YAML -> 400 naming (body)', body: 'apiVersion: networking.istio.io/v1\nkind: [VirtualService\n', status: 400, code: 'invalid-request', fields: ['(body)'] },
-    { name: 'an empty body -> 400 naming (body)', body: '  \n', status: 400, code: 'invalid-request', fields: ['(body)'] },
-    { name: 'JSON that is no Istio object -> 400 naming (body)', body: '[1, 2, 3]', status: 400, code: 'invalid-request', fields: ['(body)'] },
+  const cases: {
+    name: string;
+    path?: string;
+    body: string;
+    status: number;
+    code: string;
+    fields?: string[];
+    detail?: RegExp;
+  }[] = [
+    {
+      name: 'invalid YAML -> 400 naming (body)',
+      body: 'apiVersion: networking.istio.io/v1\nkind: [VirtualService\n',
+      status: 400,
+      code: 'invalid-request',
+      fields: ['(body)'],
+    },
+    {
+      name: 'an empty body -> 400 naming (body)',
+      body: '  \n',
+      status: 400,
+      code: 'invalid-request',
+      fields: ['(body)'],
+    },
+    {
+      name: 'JSON that is no Istio object -> 400 naming (body)',
+      body: '[1, 2, 3]',
+      status: 400,
+      code: 'invalid-request',
+      fields: ['(body)'],
+    },
     {
       name: 'an unknown subset -> 400 naming the field',
       body: docs(REVIEWS_DR, reviewsVs('route:\n- destination:\n    host: reviews\n    subset: v9')),
@@ -286,13 +404,28 @@ describe('istio import: errors change nothing', () => {
     },
     {
       name: 'a service that does not exist -> 404 naming it, even with another that does',
-      body: docs(REVIEWS_WITH_POLICY, 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: ratings\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n'),
+      body: docs(
+        REVIEWS_WITH_POLICY,
+        'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: ratings\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n',
+      ),
       status: 404,
       code: 'not-found',
       detail: /service "ratings" does not exist/,
     },
-    { name: 'a bad dryRun -> 400 naming dryRun', path: `${IMPORT}?dryRun=maybe`, body: REVIEWS_WITH_POLICY, status: 400, code: 'invalid-request', fields: ['dryRun'] },
-    { name: 'a body over the limit -> 413', body: `# ${'x'.repeat(1_000_001)}\n${REVIEWS_WITH_POLICY}`, status: 413, code: 'payload-too-large' },
+    {
+      name: 'a bad dryRun -> 400 naming dryRun',
+      path: `${IMPORT}?dryRun=maybe`,
+      body: REVIEWS_WITH_POLICY,
+      status: 400,
+      code: 'invalid-request',
+      fields: ['dryRun'],
+    },
+    {
+      name: 'a body over the limit -> 413',
+      body: `# ${'x'.repeat(1_000_001)}\n${REVIEWS_WITH_POLICY}`,
+      status: 413,
+      code: 'payload-too-large',
+    },
   ];
 
   it.each(cases)('$name', async ({ path, body, status, code, fields, detail }) => {
@@ -303,7 +436,7 @@ describe('istio import: errors change nothing', () => {
     expect(await state()).toEqual(before);
   });
 
-  it('invalid YAML says where, with the parser\'s line', async () => {
+  it("invalid YAML says where, with the parser's line", async () => {
     const res = await server.admin('POST', IMPORT, 'apiVersion: networking.istio.io/v1\nkind: [VirtualService\n');
     expect(res.json.errors[0].message).toMatch(/is not valid YAML: .* at line \d+, column \d+/);
   });

@@ -18,7 +18,9 @@ export const TOKEN_ENV = {
 };
 
 /** A server with read and on-call tokens, routing service "shop" over three real upstreams. */
-export async function startShop(env: Record<string, string> = {}): Promise<{ server: TestServer; fleet: Fleet; stop: () => Promise<void> }> {
+export async function startShop(
+  env: Record<string, string> = {},
+): Promise<{ server: TestServer; fleet: Fleet; stop: () => Promise<void> }> {
   const fleet = await startFleet();
   const server = await startTestServer({ ...TOKEN_ENV, WAYMARK_TRY_TIMEOUT_MS: '1000', ...env });
   await registerFleet(server, fleet);
@@ -46,11 +48,26 @@ export function shopPerTest(): { server: TestServer; fleet: Fleet } {
 
 /** An override body; `extra` overrides or adds fields. */
 export function drainBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { service: 'shop', action: 'drain', cluster: 'ew1', reason: 'kernel upgrade in eu-west1', ttlSeconds: 600, ...extra };
+  return {
+    service: 'shop',
+    action: 'drain',
+    cluster: 'ew1',
+    reason: 'kernel upgrade in eu-west1',
+    ttlSeconds: 600,
+    ...extra,
+  };
 }
 
 export function pinBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { service: 'shop', action: 'pin', region: 'eu-west1', cluster: 'as1', reason: 'testing as1 with eu traffic', ttlSeconds: 600, ...extra };
+  return {
+    service: 'shop',
+    action: 'pin',
+    region: 'eu-west1',
+    cluster: 'as1',
+    reason: 'testing as1 with eu traffic',
+    ttlSeconds: 600,
+    ...extra,
+  };
 }
 
 export interface OverrideState extends DbState {
@@ -88,7 +105,10 @@ export interface MatrixEntry {
 }
 
 /** The failover matrix for `shop` (optionally a what-if), asserting 200. */
-export async function matrix(server: TestServer, query = ''): Promise<{ regions: Record<string, MatrixEntry[]>; whatIf: unknown; summary: Record<string, unknown> }> {
+export async function matrix(
+  server: TestServer,
+  query = '',
+): Promise<{ regions: Record<string, MatrixEntry[]>; whatIf: unknown; summary: Record<string, unknown> }> {
   const res = await server.admin('GET', `/services/shop/failover${query}`);
   expect(res.status, res.body).toBe(200);
   return res.json;
@@ -105,16 +125,29 @@ export function entryFor(m: { regions: Record<string, MatrixEntry[]> }, region: 
 export async function createOverride(server: TestServer, body: Record<string, unknown>, token?: string) {
   const res = await server.admin('POST', '/overrides', body, token);
   expect(res.status, res.body).toBe(201);
-  return res.json as { id: string; active: boolean; actor: string; createdAt: string; expiresAt: string; [k: string]: unknown };
+  return res.json as {
+    id: string;
+    active: boolean;
+    actor: string;
+    createdAt: string;
+    expiresAt: string;
+    [k: string]: unknown;
+  };
 }
 
-export async function eventsFor(server: TestServer, service = 'shop'): Promise<{ kind: string; cluster: string | null; message: string; detail: any }[]> {
+export async function eventsFor(
+  server: TestServer,
+  service = 'shop',
+): Promise<{ kind: string; cluster: string | null; message: string; detail: any }[]> {
   const res = await server.admin('GET', `/events?service=${service}`);
   expect(res.status, res.body).toBe(200);
   return res.json.events;
 }
 
-export async function auditFor(server: TestServer, target: string): Promise<{ action: string; actor: string; target: string; before: any; after: any }[]> {
+export async function auditFor(
+  server: TestServer,
+  target: string,
+): Promise<{ action: string; actor: string; target: string; before: any; after: any }[]> {
   const res = await server.admin('GET', `/audit?target=${target}`);
   expect(res.status, res.body).toBe(200);
   return res.json.entries;

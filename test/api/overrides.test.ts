@@ -33,7 +33,12 @@ function ids(views: { id: string }[]): string[] {
 
 /** Sums of every client region's shares in the matrix: each must be 100 while anything is routable. */
 function shareSums(m: { regions: Record<string, { share: number }[]> }): Record<string, number> {
-  return Object.fromEntries(Object.entries(m.regions).map(([region, entries]) => [region, Math.round(entries.reduce((a, e) => a + e.share, 0) * 10) / 10]));
+  return Object.fromEntries(
+    Object.entries(m.regions).map(([region, entries]) => [
+      region,
+      Math.round(entries.reduce((a, e) => a + e.share, 0) * 10) / 10,
+    ]),
+  );
 }
 
 describe('overrides: happy', () => {
@@ -66,7 +71,8 @@ describe('overrides: happy', () => {
     expect(created).toBeLessThanOrEqual(after);
     expect(Date.parse(res.json.expiresAt) - created).toBe(TTL_SECONDS * 1000);
 
-    const row = (await shop.server.db.execute({ sql: 'select * from overrides where id = ?', args: [res.json.id] })).rows[0];
+    const row = (await shop.server.db.execute({ sql: 'select * from overrides where id = ?', args: [res.json.id] }))
+      .rows[0];
     expect(row).toMatchObject({ service: 'shop', action: 'drain', cluster: 'ew1', actor: 'admin', ended_at: null });
     expect(Number(row?.expires_at) - Number(row?.created_at)).toBe(TTL_SECONDS * 1000);
   });
@@ -78,7 +84,15 @@ describe('overrides: happy', () => {
 
   it('GET /overrides lists it, filtered by active and by service; GET /overrides/{id} returns it', async () => {
     expect((await shop.server.admin('PUT', '/services/blog', serviceBody(['blog.example.com']))).status).toBe(201);
-    expect((await shop.server.admin('PUT', '/services/blog/clusters/bl1', clusterBody('us-east1', shop.fleet['us-east1'].url))).status).toBe(201);
+    expect(
+      (
+        await shop.server.admin(
+          'PUT',
+          '/services/blog/clusters/bl1',
+          clusterBody('us-east1', shop.fleet['us-east1'].url),
+        )
+      ).status,
+    ).toBe(201);
     const first = await createOverride(shop.server, drainBody());
     const second = await createOverride(shop.server, { ...pinBody(), service: 'blog', cluster: 'bl1' });
 
@@ -97,15 +111,25 @@ describe('overrides: happy', () => {
     const blogOnly = await shop.server.admin('GET', '/overrides?service=blog');
     expect(blogOnly.json.overrides.map((o: { id: string }) => o.id)).toEqual([second.id]);
 
-    expect(ids((await shop.server.admin('GET', '/overrides?active=true')).json.overrides)).toEqual([first.id, second.id].sort());
+    expect(ids((await shop.server.admin('GET', '/overrides?active=true')).json.overrides)).toEqual(
+      [first.id, second.id].sort(),
+    );
     expect((await shop.server.admin('DELETE', `/overrides/${first.id}`)).status).toBe(204);
 
     const active = await shop.server.admin('GET', '/overrides?active=true&service=shop');
     expect(active.json.overrides).toEqual([]);
     const ended = await shop.server.admin('GET', '/overrides?active=false');
     expect(ended.json.overrides.map((o: { id: string }) => o.id)).toEqual([first.id]);
-    expect(ended.json.overrides[0]).toMatchObject({ active: false, endedBy: 'admin', endReason: 'deleted', endedAt: expect.any(String) });
-    expect((await shop.server.admin('GET', `/overrides/${first.id}`)).json).toMatchObject({ active: false, endReason: 'deleted' });
+    expect(ended.json.overrides[0]).toMatchObject({
+      active: false,
+      endedBy: 'admin',
+      endReason: 'deleted',
+      endedAt: expect.any(String),
+    });
+    expect((await shop.server.admin('GET', `/overrides/${first.id}`)).json).toMatchObject({
+      active: false,
+      endReason: 'deleted',
+    });
   });
 
   it('a drain takes effect on this instance right away, shows as drained with share 0, and DELETE brings traffic back', async () => {
@@ -138,7 +162,12 @@ describe('overrides: happy', () => {
     expect(await servedBy(shop.server, 'ap-southeast1')).toBe('as1');
     const m = await matrix(shop.server);
     expect(m.regions['eu-west1']?.[0]).toMatchObject({ cluster: 'as1', level: 0, levelReason: 'pin', share: 100 });
-    expect(m.regions['us-east1']?.[0]).toMatchObject({ cluster: 'ue1', level: 0, levelReason: 'same-region', share: 100 });
+    expect(m.regions['us-east1']?.[0]).toMatchObject({
+      cluster: 'ue1',
+      level: 0,
+      levelReason: 'same-region',
+      share: 100,
+    });
 
     expect((await shop.server.admin('DELETE', `/overrides/${o.id}`)).status).toBe(204);
     expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
@@ -176,7 +205,12 @@ describe('overrides: happy', () => {
 
 describe('overrides: errors', () => {
   /** Asserts the call is refused as a problem and that nothing was written. */
-  async function refused(call: () => Promise<import('../../scripts/http-client.js').SimpleResponse>, status: number, code: string, fields?: string[]) {
+  async function refused(
+    call: () => Promise<import('../../scripts/http-client.js').SimpleResponse>,
+    status: number,
+    code: string,
+    fields?: string[],
+  ) {
     const before = await overrideState(shop.server.db);
     const res = await call();
     expectProblem(res, status, code, fields);
@@ -207,38 +241,67 @@ describe('overrides: errors', () => {
   });
 
   it('an unknown service -> 404, nothing written', async () => {
-    const res = await refused(() => shop.server.admin('POST', '/overrides', drainBody({ service: 'nope' })), 404, 'not-found');
+    const res = await refused(
+      () => shop.server.admin('POST', '/overrides', drainBody({ service: 'nope' })),
+      404,
+      'not-found',
+    );
     expect(res.json.detail).toContain('nope');
   });
 
   it('an unknown cluster -> 400 naming cluster, nothing written', async () => {
-    const res = await refused(() => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'zz1' })), 400, 'invalid-request', ['cluster']);
+    const res = await refused(
+      () => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'zz1' })),
+      400,
+      'invalid-request',
+      ['cluster'],
+    );
     expect(res.json.errors[0].message).toContain('zz1');
   });
 
   it('a pin to an unknown cluster -> 400 naming cluster, nothing written', async () => {
-    await refused(() => shop.server.admin('POST', '/overrides', pinBody({ cluster: 'zz1' })), 400, 'invalid-request', ['cluster']);
+    await refused(() => shop.server.admin('POST', '/overrides', pinBody({ cluster: 'zz1' })), 400, 'invalid-request', [
+      'cluster',
+    ]);
   });
 
   it('a drain of a region with no clusters -> 400 naming region, nothing written', async () => {
-    const res = await refused(() => shop.server.admin('POST', '/overrides', drainBody({ cluster: undefined, region: 'sa-east1' })), 400, 'invalid-request', ['region']);
+    const res = await refused(
+      () => shop.server.admin('POST', '/overrides', drainBody({ cluster: undefined, region: 'sa-east1' })),
+      400,
+      'invalid-request',
+      ['region'],
+    );
     expect(res.json.errors[0].message).toContain('sa-east1');
   });
 
   it('a drain of a cluster in a region it is not in -> 400 naming region, nothing written', async () => {
-    await refused(() => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'ew1', region: 'us-east1' })), 400, 'invalid-request', ['region']);
+    await refused(
+      () => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'ew1', region: 'us-east1' })),
+      400,
+      'invalid-request',
+      ['region'],
+    );
   });
 
   it('an override that would strand the service -> 409 would-strand naming the clusters, nothing written; with force it is accepted', async () => {
     await createOverride(shop.server, drainBody({ cluster: 'ue1' }));
     await createOverride(shop.server, drainBody({ cluster: 'as1' }));
 
-    const res = await refused(() => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'ew1' })), 409, 'would-strand');
+    const res = await refused(
+      () => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'ew1' })),
+      409,
+      'would-strand',
+    );
     for (const c of ['as1: drained', 'ew1: drained', 'ue1: drained']) expect(res.json.detail).toContain(c);
     expect(res.json.detail).toContain('force');
     expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
 
-    await refused(() => shop.server.admin('POST', '/overrides', drainBody({ cluster: undefined, region: 'eu-west1' })), 409, 'would-strand');
+    await refused(
+      () => shop.server.admin('POST', '/overrides', drainBody({ cluster: undefined, region: 'eu-west1' })),
+      409,
+      'would-strand',
+    );
 
     const forced = await createOverride(shop.server, drainBody({ cluster: 'ew1', force: true }));
     expect(forced).toMatchObject({ forced: true, active: true });
@@ -262,19 +325,30 @@ describe('overrides: errors', () => {
   });
 
   it('DELETE of an unknown id -> 404, nothing written', async () => {
-    await refused(() => shop.server.admin('DELETE', '/overrides/00000000-0000-0000-0000-000000000000'), 404, 'not-found');
+    await refused(
+      () => shop.server.admin('DELETE', '/overrides/00000000-0000-0000-0000-000000000000'),
+      404,
+      'not-found',
+    );
   });
 
   it('DELETE twice -> the second is 409 already-ended and writes nothing', async () => {
     const o = await createOverride(shop.server, drainBody());
     expect((await shop.server.admin('DELETE', `/overrides/${o.id}`)).status).toBe(204);
     await refused(() => shop.server.admin('DELETE', `/overrides/${o.id}`), 409, 'already-ended');
-    expect((await auditFor(shop.server, `overrides/${o.id}`)).map((e) => e.action)).toEqual(['override.delete', 'override.create']);
+    expect((await auditFor(shop.server, `overrides/${o.id}`)).map((e) => e.action)).toEqual([
+      'override.delete',
+      'override.create',
+    ]);
   });
 });
 
 describe('overrides: security', () => {
-  async function unchanged(call: () => Promise<import('../../scripts/http-client.js').SimpleResponse>, status: number, code: string) {
+  async function unchanged(
+    call: () => Promise<import('../../scripts/http-client.js').SimpleResponse>,
+    status: number,
+    code: string,
+  ) {
     const before = await overrideState(shop.server.db);
     const res = await call();
     expectProblem(res, status, code);
@@ -296,15 +370,27 @@ describe('overrides: security', () => {
   });
 
   it('an unknown token -> 401, nothing written', async () => {
-    await unchanged(() => shop.server.admin('POST', '/overrides', drainBody(), 'not-a-real-token-0123456789'), 401, 'unauthorized');
+    await unchanged(
+      () => shop.server.admin('POST', '/overrides', drainBody(), 'not-a-real-token-0123456789'),
+      401,
+      'unauthorized',
+    );
   });
 
   it('a read token can GET overrides but POST and DELETE get 403 and write nothing', async () => {
     const o = await createOverride(shop.server, drainBody());
-    expect((await shop.server.admin('GET', '/overrides', undefined, READ_TOKEN)).json.overrides.map((v: { id: string }) => v.id)).toEqual([o.id]);
+    expect(
+      (await shop.server.admin('GET', '/overrides', undefined, READ_TOKEN)).json.overrides.map(
+        (v: { id: string }) => v.id,
+      ),
+    ).toEqual([o.id]);
     expect((await shop.server.admin('GET', `/overrides/${o.id}`, undefined, READ_TOKEN)).json).toEqual(o);
 
-    const post = await unchanged(() => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'as1' }), READ_TOKEN), 403, 'forbidden');
+    const post = await unchanged(
+      () => shop.server.admin('POST', '/overrides', drainBody({ cluster: 'as1' }), READ_TOKEN),
+      403,
+      'forbidden',
+    );
     expect(post.json.detail).toContain('override');
     await unchanged(() => shop.server.admin('DELETE', `/overrides/${o.id}`, undefined, READ_TOKEN), 403, 'forbidden');
     expect((await shop.server.admin('GET', `/overrides/${o.id}`)).json.active).toBe(true);
@@ -315,7 +401,10 @@ describe('overrides: security', () => {
     expect(o.actor).toBe(ONCALL_NAME);
     expect(await servedBy(shop.server, 'eu-west1')).toBe('ue1');
     expect((await shop.server.admin('DELETE', `/overrides/${o.id}`, undefined, ONCALL_TOKEN)).status).toBe(204);
-    expect((await shop.server.admin('GET', `/overrides/${o.id}`, undefined, ONCALL_TOKEN)).json).toMatchObject({ active: false, endedBy: ONCALL_NAME });
+    expect((await shop.server.admin('GET', `/overrides/${o.id}`, undefined, ONCALL_TOKEN)).json).toMatchObject({
+      active: false,
+      endedBy: ONCALL_NAME,
+    });
 
     const audit = await auditFor(shop.server, `overrides/${o.id}`);
     expect(audit.map((e) => [e.action, e.actor])).toEqual([
@@ -324,14 +413,36 @@ describe('overrides: security', () => {
     ]);
     expect((await eventsFor(shop.server))[0]?.message).toContain(`ended by ${ONCALL_NAME}`);
 
-    await unchanged(() => shop.server.admin('PUT', '/services/shop', serviceBody(['shop.example.com', 'x.example.com']), ONCALL_TOKEN), 403, 'forbidden');
-    await unchanged(() => shop.server.admin('PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', shop.fleet['eu-west1'].url), ONCALL_TOKEN), 403, 'forbidden');
-    await unchanged(() => shop.server.admin('DELETE', '/services/shop/clusters/ew1', undefined, ONCALL_TOKEN), 403, 'forbidden');
+    await unchanged(
+      () =>
+        shop.server.admin('PUT', '/services/shop', serviceBody(['shop.example.com', 'x.example.com']), ONCALL_TOKEN),
+      403,
+      'forbidden',
+    );
+    await unchanged(
+      () =>
+        shop.server.admin(
+          'PUT',
+          '/services/shop/clusters/ew2',
+          clusterBody('eu-west1', shop.fleet['eu-west1'].url),
+          ONCALL_TOKEN,
+        ),
+      403,
+      'forbidden',
+    );
+    await unchanged(
+      () => shop.server.admin('DELETE', '/services/shop/clusters/ew1', undefined, ONCALL_TOKEN),
+      403,
+      'forbidden',
+    );
     await unchanged(() => shop.server.admin('DELETE', '/services/shop', undefined, ONCALL_TOKEN), 403, 'forbidden');
   });
 
   it('the admin token can do all of it', async () => {
-    expect((await shop.server.admin('PUT', '/services/shop', serviceBody(['shop.example.com', 'www.shop.example.com']))).status).toBe(200);
+    expect(
+      (await shop.server.admin('PUT', '/services/shop', serviceBody(['shop.example.com', 'www.shop.example.com'])))
+        .status,
+    ).toBe(200);
     const o = await createOverride(shop.server, pinBody());
     expect((await shop.server.admin('GET', `/overrides/${o.id}`)).status).toBe(200);
     expect((await shop.server.admin('DELETE', `/overrides/${o.id}`)).status).toBe(204);
@@ -379,7 +490,10 @@ describe('overrides: happy (expiry, on a fixed clock)', () => {
       ['override.create', 'admin'],
     ]);
     expect((await eventsFor(clocked)).some((e) => e.kind === 'override-expired' && e.cluster === 'ew1')).toBe(true);
-    expect((await clocked.admin('GET', `/overrides/${o.id}`)).json).toMatchObject({ active: false, endReason: 'expired' });
+    expect((await clocked.admin('GET', `/overrides/${o.id}`)).json).toMatchObject({
+      active: false,
+      endReason: 'expired',
+    });
   });
 
   // KNOWN BUG (src/store/snapshot-cache.ts, SnapshotCache.get): when an override in the snapshot has
@@ -404,7 +518,11 @@ describe('overrides: errors (conflicting pins)', () => {
     const res = await shop.server.admin('POST', '/overrides', pinBody({ cluster: 'as1' }));
     if (res.status === 201) {
       expect(await servedBy(shop.server, 'eu-west1')).toBe('as1');
-      expect((await matrix(shop.server)).regions['eu-west1']?.[0]).toMatchObject({ cluster: 'as1', levelReason: 'pin', share: 100 });
+      expect((await matrix(shop.server)).regions['eu-west1']?.[0]).toMatchObject({
+        cluster: 'as1',
+        levelReason: 'pin',
+        share: 100,
+      });
     } else {
       expectProblem(res, 409, res.json?.code);
       expect(await overrideState(shop.server.db)).toEqual(before);

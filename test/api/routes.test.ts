@@ -10,8 +10,24 @@ let server: TestServer;
 beforeEach(async () => {
   server = await startTestServer({ WAYMARK_READ_TOKENS: `viewer:${READ_TOKEN}` });
   expect((await server.admin('PUT', '/services/shop', serviceBody(['shop.example.com']))).status).toBe(201);
-  expect((await server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', 'https://ew1.shop.internal', { labels: { version: 'v1' } }))).status).toBe(201);
-  expect((await server.admin('PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'https://ew2.shop.internal', { labels: { version: 'v2' } }))).status).toBe(201);
+  expect(
+    (
+      await server.admin(
+        'PUT',
+        '/services/shop/clusters/ew1',
+        clusterBody('eu-west1', 'https://ew1.shop.internal', { labels: { version: 'v1' } }),
+      )
+    ).status,
+  ).toBe(201);
+  expect(
+    (
+      await server.admin(
+        'PUT',
+        '/services/shop/clusters/ew2',
+        clusterBody('eu-west1', 'https://ew2.shop.internal', { labels: { version: 'v2' } }),
+      )
+    ).status,
+  ).toBe(201);
 });
 
 afterEach(async () => {
@@ -26,7 +42,12 @@ async function state() {
 
 const canary = {
   order: 10,
-  match: { path: { prefix: '/api' }, methods: ['get', 'POST'], headers: { 'X-Canary': { exact: '1' } }, query: { beta: { present: true } } },
+  match: {
+    path: { prefix: '/api' },
+    methods: ['get', 'POST'],
+    headers: { 'X-Canary': { exact: '1' } },
+    query: { beta: { present: true } },
+  },
   destinations: [
     { subset: { version: 'v1' }, weight: 90 },
     { subset: { version: 'v2' }, weight: 10 },
@@ -68,14 +89,29 @@ describe('routes: happy', () => {
   it('a minimal route gets every default: match everything, one destination of every cluster', async () => {
     const res = await server.admin('PUT', '/services/shop/routes/all', { order: 0 });
     expect(res.status).toBe(201);
-    expect(res.json).toMatchObject({ service: 'shop', name: 'all', order: 0, match: {}, destinations: [{ subset: {}, weight: 100 }], warnings: [] });
-    for (const key of ['affinity', 'mirror', 'fault', 'retries', 'timeoutMs', 'maxConcurrent', 'rateLimit']) expect(res.json).not.toHaveProperty(key);
+    expect(res.json).toMatchObject({
+      service: 'shop',
+      name: 'all',
+      order: 0,
+      match: {},
+      destinations: [{ subset: {}, weight: 100 }],
+      warnings: [],
+    });
+    for (const key of ['affinity', 'mirror', 'fault', 'retries', 'timeoutMs', 'maxConcurrent', 'rateLimit'])
+      expect(res.json).not.toHaveProperty(key);
   });
 
   it('a subset that matches no cluster yet is accepted with a warning', async () => {
-    const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset: { version: 'v3' } }], mirror: { subset: { version: 'v9' }, percent: 1 } });
+    const res = await server.admin('PUT', '/services/shop/routes/r', {
+      order: 1,
+      destinations: [{ subset: { version: 'v3' } }],
+      mirror: { subset: { version: 'v9' }, percent: 1 },
+    });
     expect(res.status).toBe(201);
-    expect(res.json.warnings).toEqual(['destinations.0.subset {"version":"v3"} matches no cluster yet', 'mirror.subset {"version":"v9"} matches no cluster yet']);
+    expect(res.json.warnings).toEqual([
+      'destinations.0.subset {"version":"v3"} matches no cluster yet',
+      'mirror.subset {"version":"v9"} matches no cluster yet',
+    ]);
   });
 
   it('GET lists the routes in matching order (order, then name)', async () => {
@@ -85,10 +121,17 @@ describe('routes: happy', () => {
     await server.admin('PUT', '/services/shop/routes/first', { order: 1 });
     const list = await server.admin('GET', '/services/shop/routes');
     expect(list.status).toBe(200);
-    expect(list.json.routes.map((r: { name: string; order: number }) => `${r.order}:${r.name}`)).toEqual(['1:first', '5:alpha', '5:zeta', '100:late']);
+    expect(list.json.routes.map((r: { name: string; order: number }) => `${r.order}:${r.name}`)).toEqual([
+      '1:first',
+      '5:alpha',
+      '5:zeta',
+      '100:late',
+    ]);
     // Reordering moves a route.
     await server.admin('PUT', '/services/shop/routes/late', { order: 0 });
-    expect((await server.admin('GET', '/services/shop/routes')).json.routes.map((r: { name: string }) => r.name)).toEqual(['late', 'first', 'alpha', 'zeta']);
+    expect(
+      (await server.admin('GET', '/services/shop/routes')).json.routes.map((r: { name: string }) => r.name),
+    ).toEqual(['late', 'first', 'alpha', 'zeta']);
   });
 
   it('a service without routes lists none', async () => {
@@ -125,9 +168,18 @@ describe('routes: happy', () => {
     await server.admin('DELETE', '/services/shop/routes/r');
     const audit = await server.admin('GET', '/audit?target=services/shop/routes/r');
     expect(audit.status).toBe(200);
-    const entries = audit.json.entries as { actor: string; action: string; target: string; before: { order: number } | null; after: { order: number } | null; requestId: string }[];
+    const entries = audit.json.entries as {
+      actor: string;
+      action: string;
+      target: string;
+      before: { order: number } | null;
+      after: { order: number } | null;
+      requestId: string;
+    }[];
     expect(entries.map((e) => e.action)).toEqual(['route.delete', 'route.update', 'route.create']);
-    expect(entries.every((e) => e.actor === 'admin' && e.target === 'services/shop/routes/r' && e.requestId)).toBe(true);
+    expect(entries.every((e) => e.actor === 'admin' && e.target === 'services/shop/routes/r' && e.requestId)).toBe(
+      true,
+    );
     expect(entries.map((e) => [e.before?.order ?? null, e.after?.order ?? null])).toEqual([
       [2, null],
       [1, 2],
@@ -148,18 +200,34 @@ describe('routes: happy', () => {
   });
 });
 
-describe('routes: naming the service\'s subsets', () => {
+describe("routes: naming the service's subsets", () => {
   const CANARY_BOUNDS = { stepWeight: 10, maxWeight: 50 };
   beforeEach(async () => {
-    const res = await server.admin('PUT', '/services/shop', { ...serviceBody(['shop.example.com']), subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } } });
+    const res = await server.admin('PUT', '/services/shop', {
+      ...serviceBody(['shop.example.com']),
+      subsets: { v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } },
+    });
     expect(res.status, res.body).toBe(200);
   });
 
   it('destinations, the mirror and the canary may name a subset; the snapshot routes to its labels', async () => {
-    const body = { order: 1, destinations: [{ subset: 'v1', weight: 90 }, { subset: { version: 'v2' }, weight: 10 }], mirror: { subset: 'v2', percent: 5 }, canary: { subset: 'v2', ...CANARY_BOUNDS } };
+    const body = {
+      order: 1,
+      destinations: [
+        { subset: 'v1', weight: 90 },
+        { subset: { version: 'v2' }, weight: 10 },
+      ],
+      mirror: { subset: 'v2', percent: 5 },
+      canary: { subset: 'v2', ...CANARY_BOUNDS },
+    };
     const res = await server.admin('PUT', '/services/shop/routes/r', body);
     expect(res.status, res.body).toBe(201);
-    expect(res.json).toMatchObject({ destinations: body.destinations, mirror: { subset: 'v2', percent: 5 }, canary: { subset: 'v2' }, warnings: [] });
+    expect(res.json).toMatchObject({
+      destinations: body.destinations,
+      mirror: { subset: 'v2', percent: 5 },
+      canary: { subset: 'v2' },
+      warnings: [],
+    });
     const compiled = server.runtime.snapshots.current!.byName.get('shop')!.routes[0]!;
     expect(compiled.destinations.map((d) => [d.subset, d.labels, d.plans.clusters.map((c) => c.name)])).toEqual([
       ['v1', { version: 'v1' }, ['ew1']],
@@ -178,17 +246,30 @@ describe('routes: naming the service\'s subsets', () => {
     ['a destination', { destinations: [{ subset: 'v1' }, { subset: 'v9' }] }, 'destinations.1.subset'],
     ['the mirror', { mirror: { subset: 'shadow', percent: 1 } }, 'mirror.subset'],
     ['the canary', { canary: { subset: 'v4', ...CANARY_BOUNDS } }, 'canary.subset'],
-  ])('%s naming a subset the service does not define -> 400 naming the field and the subsets it has, nothing written', async (_name, extra, field) => {
-    const before = await state();
-    const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, ...extra });
-    expectProblem(res, 400, 'invalid-request', [field]);
-    expect(res.json.errors[0].message).toMatch(/^names subset "[a-z0-9]+", which service "shop" does not define: expected one of "v1", "v2", "v3", or a label selector like \{"version": "v1"\}$/);
-    expect(await state()).toEqual(before);
-  });
+  ])(
+    '%s naming a subset the service does not define -> 400 naming the field and the subsets it has, nothing written',
+    async (_name, extra, field) => {
+      const before = await state();
+      const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, ...extra });
+      expectProblem(res, 400, 'invalid-request', [field]);
+      expect(res.json.errors[0].message).toMatch(
+        /^names subset "[a-z0-9]+", which service "shop" does not define: expected one of "v1", "v2", "v3", or a label selector like \{"version": "v1"\}$/,
+      );
+      expect(await state()).toEqual(before);
+    },
+  );
 
   it.each<[string, unknown, string]>([
-    ['a string that is no subset name', 'V1 beta', 'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")'],
-    ['neither a string nor a selector', 42, 'must be the name of one of the service\'s subsets (like "v1") or a label selector (like {"version": "v1"})'],
+    [
+      'a string that is no subset name',
+      'V1 beta',
+      'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")',
+    ],
+    [
+      'neither a string nor a selector',
+      42,
+      'must be the name of one of the service\'s subsets (like "v1") or a label selector (like {"version": "v1"})',
+    ],
   ])('%s -> 400 saying what is expected', async (_name, subset, message) => {
     const res = await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset }] });
     expectProblem(res, 400, 'invalid-request', ['destinations.0.subset']);
@@ -196,16 +277,25 @@ describe('routes: naming the service\'s subsets', () => {
   });
 
   it('a subset removed from the service later: the route compiles to no cluster, GET warns, requests get 503, nothing crashes', async () => {
-    expect((await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset: 'v2' }] })).status).toBe(201);
-    const removed = await server.admin('PUT', '/services/shop', { ...serviceBody(['shop.example.com']), subsets: { v1: { version: 'v1' } } });
+    expect(
+      (await server.admin('PUT', '/services/shop/routes/r', { order: 1, destinations: [{ subset: 'v2' }] })).status,
+    ).toBe(201);
+    const removed = await server.admin('PUT', '/services/shop', {
+      ...serviceBody(['shop.example.com']),
+      subsets: { v1: { version: 'v1' } },
+    });
     expect(removed.status, removed.body).toBe(200);
     const got = await server.admin('GET', '/services/shop/routes/r');
     expect(got.status).toBe(200);
-    expect(got.json.warnings).toEqual(['destinations.0.subset "v2" is not a subset of the service: it selects no cluster until the service defines it (expected one of "v1")']);
+    expect(got.json.warnings).toEqual([
+      'destinations.0.subset "v2" is not a subset of the service: it selects no cluster until the service defines it (expected one of "v1")',
+    ]);
     const compiled = server.runtime.snapshots.current!.byName.get('shop')!.routes[0]!;
     expect(compiled.destinations[0]).toMatchObject({ subset: 'v2', labels: null });
     expect(compiled.destinations[0]!.plans.clusters).toEqual([]);
-    const proxied = await server.request('shop.example.com', '/x', { headers: { 'x-waymark-client-region': 'eu-west1' } });
+    const proxied = await server.request('shop.example.com', '/x', {
+      headers: { 'x-waymark-client-region': 'eu-west1' },
+    });
     expect(proxied.status).toBe(503);
     const explained = await server.admin('POST', '/explain', { host: 'shop.example.com', clientRegion: 'eu-west1' });
     expect(explained.status, explained.body).toBe(200);
@@ -215,7 +305,14 @@ describe('routes: naming the service\'s subsets', () => {
 
 describe('routes: errors change nothing', () => {
   beforeEach(async () => {
-    expect((await server.admin('PUT', '/services/shop/routes/existing', { order: 1, destinations: [{ subset: { version: 'v1' } }] })).status).toBe(201);
+    expect(
+      (
+        await server.admin('PUT', '/services/shop/routes/existing', {
+          order: 1,
+          destinations: [{ subset: { version: 'v1' } }],
+        })
+      ).status,
+    ).toBe(201);
   });
 
   it.each<[string, unknown, string[]]>([
@@ -224,19 +321,39 @@ describe('routes: errors change nothing', () => {
     ['an unknown top-level key', { order: 1, colour: 'red' }, ['colour']],
     ['an unknown key in match', { order: 1, match: { host: 'x' } }, ['match.host']],
     ['an unknown key in retries', { order: 1, retries: { attempts: 1, backoff: 10 } }, ['retries.backoff']],
-    ['two forms in one StringMatch', { order: 1, match: { headers: { 'x-a': { exact: 'a', prefix: 'a' } } } }, ['match.headers.x-a']],
+    [
+      'two forms in one StringMatch',
+      { order: 1, match: { headers: { 'x-a': { exact: 'a', prefix: 'a' } } } },
+      ['match.headers.x-a'],
+    ],
     ['two forms in a path match', { order: 1, match: { path: { exact: '/a', prefix: '/a' } } }, ['match.path']],
     ['present: false', { order: 1, match: { query: { q: { present: false } } } }, ['match.query.q']],
     ['a path that does not start with /', { order: 1, match: { path: { prefix: 'api' } } }, ['match.path.prefix']],
-    ['no destination with a positive weight', { order: 1, destinations: [{ subset: { version: 'v1' }, weight: 0 }] }, ['destinations']],
+    [
+      'no destination with a positive weight',
+      { order: 1, destinations: [{ subset: { version: 'v1' }, weight: 0 }] },
+      ['destinations'],
+    ],
     ['an empty destination list', { order: 1, destinations: [] }, ['destinations', 'destinations']],
     ['attempts above 6', { order: 1, retries: { attempts: 7 } }, ['retries.attempts']],
     ['attempts below 1', { order: 1, retries: { attempts: 0 } }, ['retries.attempts']],
-    ['an unknown retryOn', { order: 1, retries: { attempts: 1, retryOn: ['5xx', 'sometimes'] } }, ['retries.retryOn.1']],
+    [
+      'an unknown retryOn',
+      { order: 1, retries: { attempts: 1, retryOn: ['5xx', 'sometimes'] } },
+      ['retries.retryOn.1'],
+    ],
     ['a retryOn status outside 400-599', { order: 1, retries: { attempts: 1, retryOn: [302] } }, ['retries.retryOn.0']],
-    ['a bad header name in match', { order: 1, match: { headers: { 'bad header': { exact: 'a' } } } }, ['match.headers.bad header']],
+    [
+      'a bad header name in match',
+      { order: 1, match: { headers: { 'bad header': { exact: 'a' } } } },
+      ['match.headers.bad header'],
+    ],
     ['a bad affinity header name', { order: 1, affinity: { header: 'bad header' } }, ['affinity.header']],
-    ['a bad rate-limit header name', { order: 1, rateLimit: { requestsPerSecond: 1, burst: 1, key: { header: 'a:b' } } }, ['rateLimit.key.header']],
+    [
+      'a bad rate-limit header name',
+      { order: 1, rateLimit: { requestsPerSecond: 1, burst: 1, key: { header: 'a:b' } } },
+      ['rateLimit.key.header'],
+    ],
     ['a percent above 100', { order: 1, mirror: { subset: {}, percent: 101 } }, ['mirror.percent']],
     ['a negative order', { order: -1 }, ['order']],
     ['a missing order', {}, ['order']],
@@ -250,31 +367,52 @@ describe('routes: errors change nothing', () => {
   });
 
   it.each<[string, unknown, string]>([
-    ['a backreference in a header regex', { order: 1, match: { headers: { 'x-a': { regex: '(a)\\1' } } } }, 'match.headers.x-a.regex'],
+    [
+      'a backreference in a header regex',
+      { order: 1, match: { headers: { 'x-a': { regex: '(a)\\1' } } } },
+      'match.headers.x-a.regex',
+    ],
     ['a lookahead in a path regex', { order: 1, match: { path: { regex: '/(?=admin)[a-z]+' } } }, 'match.path.regex'],
-    ['a negative lookahead in a query regex', { order: 1, match: { query: { v: { regex: '(?!1)[0-9]' } } } }, 'match.query.v.regex'],
-    ['a lookbehind in a header regex', { order: 1, match: { headers: { 'x-b': { regex: '(?<=a)b' } } } }, 'match.headers.x-b.regex'],
-  ])('%s, which JavaScript takes and RE2 does not -> 400 naming the field and why, nothing written', async (_name, body, field) => {
-    const before = await state();
-    const res = await server.admin('PUT', '/services/shop/routes/new', body);
-    expectProblem(res, 400, 'invalid-request', [field]);
-    expect(res.json.errors[0].message).toMatch(/^is not supported by the RE2 syntax: .+ \(RE2 has no backreferences or lookarounds\)$/);
-    expectProblem(await server.admin('PUT', '/services/shop/routes/existing', body), 400, 'invalid-request', [field]);
-    expect(await state()).toEqual(before);
-    expectProblem(await server.admin('GET', '/services/shop/routes/new'), 404, 'not-found');
-    const existing = await server.admin('GET', '/services/shop/routes/existing');
-    expect(existing.json.match).toEqual({});
-  });
+    [
+      'a negative lookahead in a query regex',
+      { order: 1, match: { query: { v: { regex: '(?!1)[0-9]' } } } },
+      'match.query.v.regex',
+    ],
+    [
+      'a lookbehind in a header regex',
+      { order: 1, match: { headers: { 'x-b': { regex: '(?<=a)b' } } } },
+      'match.headers.x-b.regex',
+    ],
+  ])(
+    '%s, which JavaScript takes and RE2 does not -> 400 naming the field and why, nothing written',
+    async (_name, body, field) => {
+      const before = await state();
+      const res = await server.admin('PUT', '/services/shop/routes/new', body);
+      expectProblem(res, 400, 'invalid-request', [field]);
+      expect(res.json.errors[0].message).toMatch(
+        /^is not supported by the RE2 syntax: .+ \(RE2 has no backreferences or lookarounds\)$/,
+      );
+      expectProblem(await server.admin('PUT', '/services/shop/routes/existing', body), 400, 'invalid-request', [field]);
+      expect(await state()).toEqual(before);
+      expectProblem(await server.admin('GET', '/services/shop/routes/new'), 404, 'not-found');
+      const existing = await server.admin('GET', '/services/shop/routes/existing');
+      expect(existing.json.match).toEqual({});
+    },
+  );
 
   it('a body that is not JSON -> 400', async () => {
     const before = await state();
-    expectProblem(await server.admin('PUT', '/services/shop/routes/new', '{"order":'), 400, 'invalid-request', ['(body)']);
+    expectProblem(await server.admin('PUT', '/services/shop/routes/new', '{"order":'), 400, 'invalid-request', [
+      '(body)',
+    ]);
     expect(await state()).toEqual(before);
   });
 
   it('a bad route name -> 400 naming it', async () => {
     const before = await state();
-    expectProblem(await server.admin('PUT', '/services/shop/routes/Bad_Name', { order: 1 }), 400, 'invalid-request', ['route']);
+    expectProblem(await server.admin('PUT', '/services/shop/routes/Bad_Name', { order: 1 }), 400, 'invalid-request', [
+      'route',
+    ]);
     expect(await state()).toEqual(before);
   });
 

@@ -29,7 +29,18 @@ async function seed(server: TestServer): Promise<void> {
   const db = server.runtime.store.db;
   const actor = { name: 'seed', requestId: 'seed', now: 1 };
   await putService(db, actor, { name: 'shop', hosts: ['shop.example.com'], failover: [], policy: {}, subsets: {} });
-  await putCluster(db, actor, { service: 'shop', name: 'eu', ...clusterBody('eu-west1', 'https://eu.shop.internal'), healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 } });
+  await putCluster(db, actor, {
+    service: 'shop',
+    name: 'eu',
+    ...clusterBody('eu-west1', 'https://eu.shop.internal'),
+    healthCheck: {
+      path: '/health/ready',
+      expectedStatuses: ['2xx'],
+      timeoutMs: 2000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+    },
+  });
 }
 
 function call(server: TestServer, method: string, path: string, headers: Record<string, string>, body?: unknown) {
@@ -52,17 +63,24 @@ describe('security: no admin token configured', () => {
     await server.close();
   });
 
-  it.each(ROUTES)('$method $path -> 503 naming WAYMARK_ADMIN_TOKEN, nothing written', async ({ method, path, body }) => {
-    const before = await dbState(server.db);
-    const headerSets: Record<string, string>[] = [{}, { authorization: `Bearer ${ADMIN_TOKEN}` }, { authorization: 'Bearer ' }];
-    for (const headers of headerSets) {
-      const res = await call(server, method, path, headers, body);
-      expectProblem(res, 503, 'admin-disabled');
-      expect(res.json.detail).toContain('WAYMARK_ADMIN_TOKEN');
-    }
-    expect(await dbState(server.db)).toEqual(before);
-    expect(before).toEqual({ services: 1, service_hosts: 1, clusters: 1, audit_log: 2, revision: 2 });
-  });
+  it.each(ROUTES)(
+    '$method $path -> 503 naming WAYMARK_ADMIN_TOKEN, nothing written',
+    async ({ method, path, body }) => {
+      const before = await dbState(server.db);
+      const headerSets: Record<string, string>[] = [
+        {},
+        { authorization: `Bearer ${ADMIN_TOKEN}` },
+        { authorization: 'Bearer ' },
+      ];
+      for (const headers of headerSets) {
+        const res = await call(server, method, path, headers, body);
+        expectProblem(res, 503, 'admin-disabled');
+        expect(res.json.detail).toContain('WAYMARK_ADMIN_TOKEN');
+      }
+      expect(await dbState(server.db)).toEqual(before);
+      expect(before).toEqual({ services: 1, service_hosts: 1, clusters: 1, audit_log: 2, revision: 2 });
+    },
+  );
 
   it('health endpoints stay open', async () => {
     expect((await send(`${server.url}/_waymark/health/live`)).status).toBe(200);
@@ -82,18 +100,26 @@ describe('security: bearer token', () => {
     await server.close();
   });
 
-  it.each(ROUTES)('$method $path without a token -> 401 with www-authenticate, nothing written', async ({ method, path, body }) => {
-    const before = await dbState(server.db);
-    const res = await call(server, method, path, {}, body);
-    expectProblem(res, 401, 'unauthorized');
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="waymark"');
-    expect(res.json.detail).toBe('an Authorization: Bearer token is required');
-    expect(await dbState(server.db)).toEqual(before);
-  });
+  it.each(ROUTES)(
+    '$method $path without a token -> 401 with www-authenticate, nothing written',
+    async ({ method, path, body }) => {
+      const before = await dbState(server.db);
+      const res = await call(server, method, path, {}, body);
+      expectProblem(res, 401, 'unauthorized');
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="waymark"');
+      expect(res.json.detail).toBe('an Authorization: Bearer token is required');
+      expect(await dbState(server.db)).toEqual(before);
+    },
+  );
 
   it.each(ROUTES)('$method $path with a wrong token -> 401, nothing written', async ({ method, path, body }) => {
     const before = await dbState(server.db);
-    for (const token of ['wrong-token-0123456789abcdef', ADMIN_TOKEN.slice(0, -1), `${ADMIN_TOKEN}x`, ADMIN_TOKEN.toUpperCase()]) {
+    for (const token of [
+      'wrong-token-0123456789abcdef',
+      ADMIN_TOKEN.slice(0, -1),
+      `${ADMIN_TOKEN}x`,
+      ADMIN_TOKEN.toUpperCase(),
+    ]) {
       const res = await call(server, method, path, { authorization: `Bearer ${token}` }, body);
       expectProblem(res, 401, 'unauthorized');
       expect(res.headers['www-authenticate']).toBe('Bearer realm="waymark"');
@@ -146,7 +172,9 @@ describe('security: the admin API is never proxied', () => {
 
     server = await startTestServer();
     expect((await server.admin('PUT', '/services/shop', serviceBody(['shop.example.com']))).status).toBe(201);
-    expect((await server.admin('PUT', '/services/shop/clusters/local', clusterBody('eu-west1', origin))).status).toBe(201);
+    expect((await server.admin('PUT', '/services/shop/clusters/local', clusterBody('eu-west1', origin))).status).toBe(
+      201,
+    );
     await server.runtime.snapshots.refresh();
   });
 
@@ -174,7 +202,9 @@ describe('security: the admin API is never proxied', () => {
     expectProblem(write, 401, 'unauthorized');
     expect(await dbState(server.db)).toEqual(before);
 
-    const withToken = await server.request('shop.example.com', '/_waymark/api/v1/services', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const withToken = await server.request('shop.example.com', '/_waymark/api/v1/services', {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(withToken.status).toBe(200);
     expect(withToken.json.services.map((s: { name: string }) => s.name)).toEqual(['shop']);
 

@@ -1,12 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createClient, type Client, type InStatement, type ResultSet } from '@libsql/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { send } from '../../scripts/http-client.js';
-import { startNodeServer, type NodeServer } from '../../src/node/server.js';
-import { silentLogger } from '../../src/observe/log.js';
-import { storeFromClient } from '../../src/store/client.js';
 import { clusterBody, serviceBody } from '../support/factories.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server.js';
 import { dbState, expectProblem } from './api-support.js';
@@ -35,14 +28,28 @@ describe('services: happy', () => {
     expect(await dbState(server.db)).toEqual({ services: 1, service_hosts: 2, clusters: 0, audit_log: 2, revision: 2 });
     const got = await server.admin('GET', '/services/shop');
     expect(got.status).toBe(200);
-    expect(got.json).toEqual({ name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'] }], policy: {}, subsets: {}, clusters: [] });
+    expect(got.json).toEqual({
+      name: 'shop',
+      hosts: ['shop.example.com', 'www.shop.example.com'],
+      failover: [{ from: 'eu-west1', to: ['us-east1'] }],
+      policy: {},
+      subsets: {},
+      clusters: [],
+    });
   });
 
   it('PUT replaces hosts and failover; a released host can go to another service', async () => {
-    await server.admin('PUT', '/services/shop', serviceBody(['shop.example.com', 'promo.example.com'], [{ from: 'eu-west1', to: ['us-east1'] }]));
+    await server.admin(
+      'PUT',
+      '/services/shop',
+      serviceBody(['shop.example.com', 'promo.example.com'], [{ from: 'eu-west1', to: ['us-east1'] }]),
+    );
     const updated = await server.admin('PUT', '/services/shop', serviceBody(['shop.example.com']));
     expect(updated.status).toBe(200);
-    expect((await server.admin('GET', '/services/shop')).json).toMatchObject({ hosts: ['shop.example.com'], failover: [] });
+    expect((await server.admin('GET', '/services/shop')).json).toMatchObject({
+      hosts: ['shop.example.com'],
+      failover: [],
+    });
 
     const promo = await server.admin('PUT', '/services/promo', serviceBody(['promo.example.com']));
     expect(promo.status).toBe(201);
@@ -51,7 +58,13 @@ describe('services: happy', () => {
   it('failover defaults to [] and hostnames are stored lowercased', async () => {
     const res = await server.admin('PUT', '/services/shop', { hosts: ['Shop.Example.COM', 'WWW.shop.example.com'] });
     expect(res.status).toBe(201);
-    expect(res.json).toEqual({ name: 'shop', hosts: ['shop.example.com', 'www.shop.example.com'], failover: [], policy: {}, subsets: {} });
+    expect(res.json).toEqual({
+      name: 'shop',
+      hosts: ['shop.example.com', 'www.shop.example.com'],
+      failover: [],
+      policy: {},
+      subsets: {},
+    });
     const rows = await server.db.execute('select host from service_hosts order by host');
     expect(rows.rows.map((r) => r.host)).toEqual(['shop.example.com', 'www.shop.example.com']);
   });
@@ -80,7 +93,11 @@ describe('services: happy', () => {
       'eu=https://eu.shop.internal',
       'us=https://us.shop.internal',
     ]);
-    expect(got.json.clusters[0]).toEqual({ service: 'shop', name: 'eu', ...clusterBody('eu-west1', 'https://eu.shop.internal') });
+    expect(got.json.clusters[0]).toEqual({
+      service: 'shop',
+      name: 'eu',
+      ...clusterBody('eu-west1', 'https://eu.shop.internal'),
+    });
   });
 
   it('DELETE answers 204, then GET is 404, and the hosts and clusters are gone', async () => {
@@ -93,7 +110,9 @@ describe('services: happy', () => {
     expect(deleted.body).toBe('');
     expectProblem(await server.admin('GET', '/services/shop'), 404, 'not-found');
     expectProblem(await server.admin('GET', '/services/shop/clusters'), 404, 'not-found');
-    expect((await server.admin('GET', '/services')).json.services.map((s: { name: string }) => s.name)).toEqual(['blog']);
+    expect((await server.admin('GET', '/services')).json.services.map((s: { name: string }) => s.name)).toEqual([
+      'blog',
+    ]);
     expect(await dbState(server.db)).toEqual({ services: 1, service_hosts: 1, clusters: 0, audit_log: 4, revision: 4 });
   });
 
@@ -125,7 +144,11 @@ describe('services: happy', () => {
   it('a request id sent by the client is kept and recorded in the audit log', async () => {
     const res = await send(`${server.url}/_waymark/api/v1/services/shop`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'x-request-id': 'deploy-42' },
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        'content-type': 'application/json',
+        'x-request-id': 'deploy-42',
+      },
       body: JSON.stringify(serviceBody()),
     });
     expect(res.status).toBe(201);
@@ -136,7 +159,11 @@ describe('services: happy', () => {
 });
 
 describe('services: subsets', () => {
-  const subsets = { v1: { version: 'v1' }, v2: { version: 'v2' }, 'gold-eu': { tier: 'gold', 'topology.kubernetes.io/region': 'eu-west1' } };
+  const subsets = {
+    v1: { version: 'v1' },
+    v2: { version: 'v2' },
+    'gold-eu': { tier: 'gold', 'topology.kubernetes.io/region': 'eu-west1' },
+  };
 
   it('PUT takes named subsets (name -> label selector), GET returns them, a later PUT replaces them', async () => {
     const created = await server.admin('PUT', '/services/shop', { ...serviceBody(), subsets });
@@ -145,7 +172,10 @@ describe('services: subsets', () => {
     expect((await server.admin('GET', '/services/shop')).json.subsets).toEqual(subsets);
     expect((await server.admin('GET', '/services')).json.services[0].subsets).toEqual(subsets);
 
-    const updated = await server.admin('PUT', '/services/shop', { ...serviceBody(), subsets: { v1: { version: 'v1' } } });
+    const updated = await server.admin('PUT', '/services/shop', {
+      ...serviceBody(),
+      subsets: { v1: { version: 'v1' } },
+    });
     expect(updated.status).toBe(200);
     expect((await server.admin('GET', '/services/shop')).json.subsets).toEqual({ v1: { version: 'v1' } });
   });
@@ -157,50 +187,164 @@ describe('services: subsets', () => {
   it('a bad subset name says what a subset name is', async () => {
     const res = await server.admin('PUT', '/services/shop', { hosts: ['shop.example.com'], subsets: { V1: {} } });
     expectProblem(res, 400, 'invalid-request', ['subsets.V1']);
-    expect(res.json.errors[0].message).toBe('must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")');
+    expect(res.json.errors[0].message).toBe(
+      'must be a subset name: 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit (like "v1")',
+    );
   });
 });
 
 describe('services: errors', () => {
   beforeEach(async () => {
     expect((await server.admin('PUT', '/services/shop', serviceBody(['shop.example.com']))).status).toBe(201);
-    expect((await server.admin('PUT', '/services/shop/clusters/eu', clusterBody('eu-west1', 'https://eu.shop.internal'))).status).toBe(201);
+    expect(
+      (await server.admin('PUT', '/services/shop/clusters/eu', clusterBody('eu-west1', 'https://eu.shop.internal')))
+        .status,
+    ).toBe(201);
   });
 
   const cases: { name: string; path: string; body: unknown; fields: string[] }[] = [
-    { name: 'uppercase service name', path: '/services/Shop2', body: serviceBody(['new.example.com']), fields: ['service'] },
-    { name: 'underscore in name', path: '/services/my_shop', body: serviceBody(['new.example.com']), fields: ['service'] },
-    { name: 'name starting with a dash', path: '/services/-shop', body: serviceBody(['new.example.com']), fields: ['service'] },
-    { name: 'name ending with a dash', path: '/services/shop-', body: serviceBody(['new.example.com']), fields: ['service'] },
-    { name: 'name of 64 characters', path: `/services/${'a'.repeat(64)}`, body: serviceBody(['new.example.com']), fields: ['service'] },
+    {
+      name: 'uppercase service name',
+      path: '/services/Shop2',
+      body: serviceBody(['new.example.com']),
+      fields: ['service'],
+    },
+    {
+      name: 'underscore in name',
+      path: '/services/my_shop',
+      body: serviceBody(['new.example.com']),
+      fields: ['service'],
+    },
+    {
+      name: 'name starting with a dash',
+      path: '/services/-shop',
+      body: serviceBody(['new.example.com']),
+      fields: ['service'],
+    },
+    {
+      name: 'name ending with a dash',
+      path: '/services/shop-',
+      body: serviceBody(['new.example.com']),
+      fields: ['service'],
+    },
+    {
+      name: 'name of 64 characters',
+      path: `/services/${'a'.repeat(64)}`,
+      body: serviceBody(['new.example.com']),
+      fields: ['service'],
+    },
     { name: 'empty hosts', path: '/services/blog', body: { hosts: [] }, fields: ['hosts'] },
     { name: 'missing hosts', path: '/services/blog', body: {}, fields: ['hosts'] },
     { name: 'hosts not an array', path: '/services/blog', body: { hosts: 'blog.example.com' }, fields: ['hosts'] },
-    { name: 'duplicate hosts (after lowercasing)', path: '/services/blog', body: { hosts: ['blog.example.com', 'BLOG.example.com'] }, fields: ['hosts'] },
-    { name: 'host with a scheme', path: '/services/blog', body: { hosts: ['https://blog.example.com'] }, fields: ['hosts.0'] },
-    { name: 'host with a port', path: '/services/blog', body: { hosts: ['ok.example.com', 'blog.example.com:8080'] }, fields: ['hosts.1'] },
+    {
+      name: 'duplicate hosts (after lowercasing)',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com', 'BLOG.example.com'] },
+      fields: ['hosts'],
+    },
+    {
+      name: 'host with a scheme',
+      path: '/services/blog',
+      body: { hosts: ['https://blog.example.com'] },
+      fields: ['hosts.0'],
+    },
+    {
+      name: 'host with a port',
+      path: '/services/blog',
+      body: { hosts: ['ok.example.com', 'blog.example.com:8080'] },
+      fields: ['hosts.1'],
+    },
     { name: 'host with a path', path: '/services/blog', body: { hosts: ['blog.example.com/x'] }, fields: ['hosts.0'] },
     { name: 'host with a space', path: '/services/blog', body: { hosts: ['blog example.com'] }, fields: ['hosts.0'] },
     { name: 'empty host', path: '/services/blog', body: { hosts: [''] }, fields: ['hosts.0'] },
     { name: 'host not a string', path: '/services/blog', body: { hosts: [42] }, fields: ['hosts.0'] },
-    { name: 'failover rule with empty to', path: '/services/blog', body: { hosts: ['blog.example.com'], failover: [{ from: 'eu-west1', to: [] }] }, fields: ['failover.0.to'] },
+    {
+      name: 'failover rule with empty to',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], failover: [{ from: 'eu-west1', to: [] }] },
+      fields: ['failover.0.to'],
+    },
     {
       name: 'failover rules with duplicate from',
       path: '/services/blog',
-      body: { hosts: ['blog.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'] }, { from: 'eu-west1', to: ['ap-southeast1'] }] },
+      body: {
+        hosts: ['blog.example.com'],
+        failover: [
+          { from: 'eu-west1', to: ['us-east1'] },
+          { from: 'eu-west1', to: ['ap-southeast1'] },
+        ],
+      },
       fields: ['failover'],
     },
-    { name: 'failover rule with a bad region', path: '/services/blog', body: { hosts: ['blog.example.com'], failover: [{ from: 'EU West', to: ['us-east1'] }] }, fields: ['failover.0.from'] },
-    { name: 'failover rule with an unknown key', path: '/services/blog', body: { hosts: ['blog.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'], weight: 1 }] }, fields: ['failover.0.weight'] },
-    { name: 'unknown key', path: '/services/blog', body: { hosts: ['blog.example.com'], extra: true }, fields: ['extra'] },
-    { name: 'a subset name that is no DNS label', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { V1_beta: { version: 'v1' } } }, fields: ['subsets.V1_beta'] },
-    { name: 'a subset label key that is no label key', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { '-version': 'v1' } } }, fields: ['subsets.v1.-version'] },
-    { name: 'a subset label value that is not a string', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: { v1: { version: 1 } } }, fields: ['subsets.v1.version'] },
-    { name: 'a policy maxConcurrent of 0', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 0 } }, fields: ['policy.maxConcurrent'] },
-    { name: 'distribute percents not adding up to 100', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 70, 'r2/*': 20 } }] } }, fields: ['policy.distribute.0.to'] },
-    { name: 'a distribute locality that is not one', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { distribute: [{ from: 'R1 Z1', to: { 'r1/z1/s1/x': 100 } }] } }, fields: ['policy.distribute.0.from', 'policy.distribute.0.to.r1/z1/s1/x'] },
-    { name: 'a fractional policy maxConcurrent', path: '/services/blog', body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 1.5 } }, fields: ['policy.maxConcurrent'] },
-    { name: 'subsets not a mapping', path: '/services/blog', body: { hosts: ['blog.example.com'], subsets: ['v1'] }, fields: ['subsets'] },
+    {
+      name: 'failover rule with a bad region',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], failover: [{ from: 'EU West', to: ['us-east1'] }] },
+      fields: ['failover.0.from'],
+    },
+    {
+      name: 'failover rule with an unknown key',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], failover: [{ from: 'eu-west1', to: ['us-east1'], weight: 1 }] },
+      fields: ['failover.0.weight'],
+    },
+    {
+      name: 'unknown key',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], extra: true },
+      fields: ['extra'],
+    },
+    {
+      name: 'a subset name that is no DNS label',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], subsets: { V1_beta: { version: 'v1' } } },
+      fields: ['subsets.V1_beta'],
+    },
+    {
+      name: 'a subset label key that is no label key',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], subsets: { v1: { '-version': 'v1' } } },
+      fields: ['subsets.v1.-version'],
+    },
+    {
+      name: 'a subset label value that is not a string',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], subsets: { v1: { version: 1 } } },
+      fields: ['subsets.v1.version'],
+    },
+    {
+      name: 'a policy maxConcurrent of 0',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 0 } },
+      fields: ['policy.maxConcurrent'],
+    },
+    {
+      name: 'distribute percents not adding up to 100',
+      path: '/services/blog',
+      body: {
+        hosts: ['blog.example.com'],
+        policy: { distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 70, 'r2/*': 20 } }] },
+      },
+      fields: ['policy.distribute.0.to'],
+    },
+    {
+      name: 'a distribute locality that is not one',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], policy: { distribute: [{ from: 'R1 Z1', to: { 'r1/z1/s1/x': 100 } }] } },
+      fields: ['policy.distribute.0.from', 'policy.distribute.0.to.r1/z1/s1/x'],
+    },
+    {
+      name: 'a fractional policy maxConcurrent',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], policy: { maxConcurrent: 1.5 } },
+      fields: ['policy.maxConcurrent'],
+    },
+    {
+      name: 'subsets not a mapping',
+      path: '/services/blog',
+      body: { hosts: ['blog.example.com'], subsets: ['v1'] },
+      fields: ['subsets'],
+    },
     { name: 'body is an array', path: '/services/blog', body: [], fields: ['(root)'] },
     { name: 'body is null', path: '/services/blog', body: 'null', fields: ['(root)'] },
     { name: 'invalid JSON', path: '/services/blog', body: '{"hosts": ["blog.example.com"', fields: ['(body)'] },
@@ -208,7 +352,9 @@ describe('services: errors', () => {
   ];
 
   it('policy.distribute round-trips', async () => {
-    const policy = { distribute: [{ from: 'us-east1/us-east1-b/*', to: { 'us-east1/us-east1-b/*': 80, 'eu-west1/*': 20 } }] };
+    const policy = {
+      distribute: [{ from: 'us-east1/us-east1-b/*', to: { 'us-east1/us-east1-b/*': 80, 'eu-west1/*': 20 } }],
+    };
     expect((await server.admin('PUT', '/services/blog', { hosts: ['blog.example.com'], policy })).status).toBe(201);
     expect((await server.admin('GET', '/services/blog')).json.policy).toEqual(policy);
   });
@@ -221,11 +367,20 @@ describe('services: errors', () => {
 
   it('an update with bad input leaves the existing service as it was', async () => {
     const before = await dbState(server.db);
-    expectProblem(await server.admin('PUT', '/services/shop', { hosts: ['shop.example.com'], failover: [{ from: 'eu-west1', to: [] }] }), 400, 'invalid-request', [
-      'failover.0.to',
-    ]);
+    expectProblem(
+      await server.admin('PUT', '/services/shop', {
+        hosts: ['shop.example.com'],
+        failover: [{ from: 'eu-west1', to: [] }],
+      }),
+      400,
+      'invalid-request',
+      ['failover.0.to'],
+    );
     expect(await dbState(server.db)).toEqual(before);
-    expect((await server.admin('GET', '/services/shop')).json).toMatchObject({ hosts: ['shop.example.com'], failover: [] });
+    expect((await server.admin('GET', '/services/shop')).json).toMatchObject({
+      hosts: ['shop.example.com'],
+      failover: [],
+    });
   });
 
   it('a host that belongs to another service -> 409 naming the host and its owner, nothing written', async () => {
@@ -239,7 +394,11 @@ describe('services: errors', () => {
   });
 
   it('several invalid fields are all named in one answer', async () => {
-    const res = await server.admin('PUT', '/services/blog', { hosts: ['ok.example.com', 'not a host', 'ok.example.com'], failover: [{ from: 'eu-west1', to: [] }], extra: 1 });
+    const res = await server.admin('PUT', '/services/blog', {
+      hosts: ['ok.example.com', 'not a host', 'ok.example.com'],
+      failover: [{ from: 'eu-west1', to: [] }],
+      extra: 1,
+    });
     expect(res.status).toBe(400);
     const fields = (res.json.errors as { field: string }[]).map((e) => e.field);
     expect(fields).toEqual(expect.arrayContaining(['hosts.1', 'failover.0.to', 'extra']));
@@ -287,4 +446,3 @@ describe('services: errors', () => {
     expect(await dbState(server.db)).toEqual(before);
   });
 });
-

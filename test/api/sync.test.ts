@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { clusterBody } from '../support/factories.js';
 import { expectProblem } from './api-support.js';
-import { entryFor, eventsFor, matrix, ONCALL_TOKEN, overrideState, READ_TOKEN, servedBy, shopPerTest } from './override-support.js';
+import {
+  entryFor,
+  eventsFor,
+  matrix,
+  ONCALL_TOKEN,
+  overrideState,
+  READ_TOKEN,
+  servedBy,
+  shopPerTest,
+} from './override-support.js';
 
 const shop = shopPerTest();
 
@@ -29,7 +38,12 @@ describe('sync: happy', () => {
     expect(entryFor(await matrix(shop.server), 'eu-west1', 'ew1')).toMatchObject({ health: 'healthy', share: 100 });
 
     const second = await sync();
-    expect(second).toMatchObject({ probed: 3, states: { healthy: 3, unhealthy: 0, unknown: 0 }, changes: [], revisionBumped: false });
+    expect(second).toMatchObject({
+      probed: 3,
+      states: { healthy: 3, unhealthy: 0, unknown: 0 },
+      changes: [],
+      revisionBumped: false,
+    });
   });
 
   it('a failing health check takes ew1 out after unhealthyThreshold (2) runs, says why, and two passing runs bring it back', async () => {
@@ -43,7 +57,15 @@ describe('sync: happy', () => {
 
     const two = await sync();
     expect(two.states).toEqual({ healthy: 2, unhealthy: 1, unknown: 0 });
-    expect(two.changes).toEqual([{ service: 'shop', cluster: 'ew1', from: 'healthy', to: 'unhealthy', reason: expect.stringContaining('health check answered 503') }]);
+    expect(two.changes).toEqual([
+      {
+        service: 'shop',
+        cluster: 'ew1',
+        from: 'healthy',
+        to: 'unhealthy',
+        reason: expect.stringContaining('health check answered 503'),
+      },
+    ]);
     expect(two.sharesChanged).toEqual(['shop']);
     const down = await matrix(shop.server);
     expect(entryFor(down, 'eu-west1', 'ew1')).toMatchObject({ health: 'unhealthy', share: 0 });
@@ -68,15 +90,27 @@ describe('sync: happy', () => {
     expect(three.changes).toEqual([]);
     expect(entryFor(await matrix(shop.server), 'eu-west1', 'ew1')).toMatchObject({ health: 'unhealthy', share: 0 });
     const four = await sync();
-    expect(four.changes).toEqual([{ service: 'shop', cluster: 'ew1', from: 'unhealthy', to: 'healthy', reason: expect.stringContaining('health check passed') }]);
+    expect(four.changes).toEqual([
+      {
+        service: 'shop',
+        cluster: 'ew1',
+        from: 'unhealthy',
+        to: 'healthy',
+        reason: expect.stringContaining('health check passed'),
+      },
+    ]);
     expect(entryFor(await matrix(shop.server), 'eu-west1', 'ew1')).toMatchObject({ health: 'healthy', share: 100 });
     expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
     expect((await eventsFor(shop.server)).filter((e) => e.kind === 'shares')).toHaveLength(2);
   });
 
-  it("probes a cluster whose origin has a base path at base path + health check path", async () => {
+  it('probes a cluster whose origin has a base path at base path + health check path', async () => {
     const ew1 = shop.fleet['eu-west1'];
-    const put = await shop.server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', `${ew1.url}/shop/`));
+    const put = await shop.server.admin(
+      'PUT',
+      '/services/shop/clusters/ew1',
+      clusterBody('eu-west1', `${ew1.url}/shop/`),
+    );
     expect(put.status, put.body).toBe(200);
     expect(put.json.origin).toBe(`${ew1.url}/shop`);
     ew1.lastRequest = null;
@@ -88,7 +122,15 @@ describe('sync: happy', () => {
     ew1.mode = 'fail';
     await sync();
     const two = await sync();
-    expect(two.changes).toEqual([{ service: 'shop', cluster: 'ew1', from: 'healthy', to: 'unhealthy', reason: expect.stringContaining('health check answered 503') }]);
+    expect(two.changes).toEqual([
+      {
+        service: 'shop',
+        cluster: 'ew1',
+        from: 'healthy',
+        to: 'unhealthy',
+        reason: expect.stringContaining('health check answered 503'),
+      },
+    ]);
   });
 
   it('GET /events honours limit and service', async () => {

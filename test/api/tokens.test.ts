@@ -28,7 +28,9 @@ describe('token settings: happy', () => {
   });
 
   it.each(VARIABLES)('%s: a token may itself contain ":" (only the first separates the name)', (variable) => {
-    expect(parseSettings({ [variable]: 'ops:abc:def:0123456789xyz' })[variable]).toEqual([{ name: 'ops', token: 'abc:def:0123456789xyz' }]);
+    expect(parseSettings({ [variable]: 'ops:abc:def:0123456789xyz' })[variable]).toEqual([
+      { name: 'ops', token: 'abc:def:0123456789xyz' },
+    ]);
   });
 
   it.each(VARIABLES)('%s unset or empty means no tokens', (variable) => {
@@ -37,7 +39,9 @@ describe('token settings: happy', () => {
   });
 
   it('a token of exactly 16 characters is accepted', () => {
-    expect(parseSettings({ WAYMARK_READ_TOKENS: 'a:0123456789abcdef' }).WAYMARK_READ_TOKENS).toEqual([{ name: 'a', token: '0123456789abcdef' }]);
+    expect(parseSettings({ WAYMARK_READ_TOKENS: 'a:0123456789abcdef' }).WAYMARK_READ_TOKENS).toEqual([
+      { name: 'a', token: '0123456789abcdef' },
+    ]);
   });
 });
 
@@ -95,43 +99,78 @@ describe('token scopes: security', () => {
   beforeAll(async () => {
     server = await startTestServer(TOKEN_ENV);
     expect((await server.admin('PUT', '/services/shop', serviceBody())).status).toBe(201);
-    expect((await server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', 'https://ew1.shop.internal'))).status).toBe(201);
+    expect(
+      (await server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', 'https://ew1.shop.internal')))
+        .status,
+    ).toBe(201);
   });
 
   afterAll(async () => {
     await server.close();
   });
 
-  const override = { service: 'shop', action: 'pin', region: 'eu-west1', cluster: 'ew1', reason: 'scope test', ttlSeconds: 60 };
+  const override = {
+    service: 'shop',
+    action: 'pin',
+    region: 'eu-west1',
+    cluster: 'ew1',
+    reason: 'scope test',
+    ttlSeconds: 60,
+  };
   const WRONG_SCOPE: [string, string, string, string, unknown, string][] = [
     [READ_NAME, READ_TOKEN, 'PUT', '/services/shop', serviceBody(['shop.example.com', 'b.example.com']), 'write'],
     [READ_NAME, READ_TOKEN, 'DELETE', '/services/shop', undefined, 'write'],
-    [READ_NAME, READ_TOKEN, 'PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'https://ew1.shop.internal'), 'write'],
+    [
+      READ_NAME,
+      READ_TOKEN,
+      'PUT',
+      '/services/shop/clusters/ew2',
+      clusterBody('eu-west1', 'https://ew1.shop.internal'),
+      'write',
+    ],
     [READ_NAME, READ_TOKEN, 'DELETE', '/services/shop/clusters/ew1', undefined, 'write'],
     [READ_NAME, READ_TOKEN, 'POST', '/overrides', override, 'override'],
     [READ_NAME, READ_TOKEN, 'DELETE', '/overrides/00000000-0000-0000-0000-000000000000', undefined, 'override'],
     [READ_NAME, READ_TOKEN, 'POST', '/sync', undefined, 'override'],
     [ONCALL_NAME, ONCALL_TOKEN, 'PUT', '/services/shop', serviceBody(['shop.example.com', 'b.example.com']), 'write'],
     [ONCALL_NAME, ONCALL_TOKEN, 'DELETE', '/services/shop', undefined, 'write'],
-    [ONCALL_NAME, ONCALL_TOKEN, 'PUT', '/services/shop/clusters/ew2', clusterBody('eu-west1', 'https://ew1.shop.internal'), 'write'],
+    [
+      ONCALL_NAME,
+      ONCALL_TOKEN,
+      'PUT',
+      '/services/shop/clusters/ew2',
+      clusterBody('eu-west1', 'https://ew1.shop.internal'),
+      'write',
+    ],
     [ONCALL_NAME, ONCALL_TOKEN, 'DELETE', '/services/shop/clusters/ew1', undefined, 'write'],
   ];
 
-  it.each(WRONG_SCOPE)('%s token: %s %s -> 403 forbidden problem naming scope, nothing written', async (_name, token, method, path, body, scope) => {
-    const before = await overrideState(server.db);
-    const res = await server.admin(method, path, body, token);
-    expectProblem(res, 403, 'forbidden');
-    expect(res.json.detail).toContain(`"${scope}"`);
-    expect(res.headers['www-authenticate']).toBeUndefined();
-    expect(await overrideState(server.db)).toEqual(before);
-  });
+  it.each(WRONG_SCOPE)(
+    '%s token: %s %s -> 403 forbidden problem naming scope, nothing written',
+    async (_name, token, method, path, body, scope) => {
+      const before = await overrideState(server.db);
+      const res = await server.admin(method, path, body, token);
+      expectProblem(res, 403, 'forbidden');
+      expect(res.json.detail).toContain(`"${scope}"`);
+      expect(res.headers['www-authenticate']).toBeUndefined();
+      expect(await overrideState(server.db)).toEqual(before);
+    },
+  );
 
   it.each([
     ['read', READ_TOKEN],
     ['on-call', ONCALL_TOKEN],
     ['admin', ADMIN_TOKEN],
   ])('a %s token may read every resource', async (_kind, token) => {
-    for (const path of ['/services', '/services/shop', '/services/shop/clusters', '/services/shop/failover', '/overrides', '/events', '/audit']) {
+    for (const path of [
+      '/services',
+      '/services/shop',
+      '/services/shop/clusters',
+      '/services/shop/failover',
+      '/overrides',
+      '/events',
+      '/audit',
+    ]) {
       const res = await server.admin('GET', path, undefined, token);
       expect(res.status, `${path}: ${res.body}`).toBe(200);
     }

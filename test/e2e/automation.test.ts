@@ -23,9 +23,28 @@ interface Upstreams {
   shadow: Upstream;
 }
 
-type Status = { mirrorPercent: number | null; canaryWeight: number | null; phase: string | null; paused: boolean; heldBy: { action: string; value: number | null }[] };
-type Move = { service: string; route: string; kind: 'mirror' | 'canary'; from: number; to: number; phase: string; reason: string };
-type Figures = { samples: number; primary: { samples: number; errorRate: number | null; p95Ms: number | null }; candidate: { samples: number; errorRate: number | null; p95Ms: number | null }; bounds: Record<string, number> };
+type Status = {
+  mirrorPercent: number | null;
+  canaryWeight: number | null;
+  phase: string | null;
+  paused: boolean;
+  heldBy: { action: string; value: number | null }[];
+};
+type Move = {
+  service: string;
+  route: string;
+  kind: 'mirror' | 'canary';
+  from: number;
+  to: number;
+  phase: string;
+  reason: string;
+};
+type Figures = {
+  samples: number;
+  primary: { samples: number; errorRate: number | null; p95Ms: number | null };
+  candidate: { samples: number; errorRate: number | null; p95Ms: number | null };
+  bounds: Record<string, number>;
+};
 type EventEntry = { id: number; at: number; service: string; kind: string; message: string; detail: any };
 
 /** Generous latency bounds: on one machine, a few ms of jitter must not read as a breach. */
@@ -40,18 +59,29 @@ describe('route automation', () => {
   beforeEach(async () => {
     offsetMs = 0;
     round = 0;
-    const [v1, v2, shadow] = await Promise.all([startUpstream('v1', 'eu-west1'), startUpstream('v2', 'eu-west1'), startUpstream('shadow', 'eu-west1')]);
+    const [v1, v2, shadow] = await Promise.all([
+      startUpstream('v1', 'eu-west1'),
+      startUpstream('v2', 'eu-west1'),
+      startUpstream('shadow', 'eu-west1'),
+    ]);
     up = { v1: v1 as Upstream, v2: v2 as Upstream, shadow: shadow as Upstream };
     server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '3000' }, { now: () => Date.now() + offsetMs });
     // Outlier ejection would take a failing cluster out by itself; these tests watch automation alone.
-    const svc = await server.admin('PUT', '/services/shop', { hosts: [HOST], policy: { outlierDetection: { consecutiveFailures: 1000 } } });
+    const svc = await server.admin('PUT', '/services/shop', {
+      hosts: [HOST],
+      policy: { outlierDetection: { consecutiveFailures: 1000 } },
+    });
     expect(svc.status, svc.body).toBe(201);
     for (const [name, version] of [
       ['v1', 'v1'],
       ['v2', 'v2'],
       ['shadow', 'shadow'],
     ] as const) {
-      const res = await server.admin('PUT', `/services/shop/clusters/${name}`, clusterBody('eu-west1', up[name].url, { labels: { version } }));
+      const res = await server.admin(
+        'PUT',
+        `/services/shop/clusters/${name}`,
+        clusterBody('eu-west1', up[name].url, { labels: { version } }),
+      );
       expect(res.status, res.body).toBe(201);
     }
   });
@@ -88,7 +118,9 @@ describe('route automation', () => {
   /** Mirror copies the store has from this server (after a flush). */
   async function flushedMirrors(): Promise<number> {
     await server.runtime.flushReports();
-    const r = await server.db.execute("select coalesce(sum(requests), 0) as n from route_samples where kind = 'mirror'");
+    const r = await server.db.execute(
+      "select coalesce(sum(requests), 0) as n from route_samples where kind = 'mirror'",
+    );
     return Number(r.rows[0]?.n);
   }
 
@@ -97,7 +129,10 @@ describe('route automation', () => {
    * waits until every mirror copy sent has its outcome recorded and flushed. Returns per-cluster counts
    * and how many copies the shadow received.
    */
-  async function traffic(n: number, path = '/shop'): Promise<{ byCluster: Record<string, number>; statuses: Record<number, number>; mirrored: number }> {
+  async function traffic(
+    n: number,
+    path = '/shop',
+  ): Promise<{ byCluster: Record<string, number>; statuses: Record<number, number>; mirrored: number }> {
     round += 1;
     const shadowBefore = up.shadow.served;
     const byCluster: Record<string, number> = {};
@@ -118,9 +153,19 @@ describe('route automation', () => {
 
   /** The route's stored state row (what automation last wrote), or null. */
   async function stored(route: string) {
-    const r = await server.db.execute({ sql: 'select mirror_percent, canary_weight, phase, paused from route_state where service = ? and route = ?', args: ['shop', route] });
+    const r = await server.db.execute({
+      sql: 'select mirror_percent, canary_weight, phase, paused from route_state where service = ? and route = ?',
+      args: ['shop', route],
+    });
     const row = r.rows[0];
-    return row ? { mirrorPercent: row.mirror_percent as number | null, canaryWeight: row.canary_weight as number | null, phase: row.phase as string, paused: Boolean(row.paused) } : null;
+    return row
+      ? {
+          mirrorPercent: row.mirror_percent as number | null,
+          canaryWeight: row.canary_weight as number | null,
+          phase: row.phase as string,
+          paused: Boolean(row.paused),
+        }
+      : null;
   }
 
   const v1only = [{ subset: { version: 'v1' }, weight: 100 }];
@@ -132,7 +177,11 @@ describe('route automation', () => {
     it(
       'each sync with enough mirrored samples raises the percent by one step up to max (complete); the shadow gets about that share',
       async () => {
-        await putRoute('ramped', { order: 1, destinations: v1only, mirror: { subset: { version: 'shadow' }, percent: 20, ramp: { step: 20, max: 60, minSamples: 10, ...LOOSE } } });
+        await putRoute('ramped', {
+          order: 1,
+          destinations: v1only,
+          mirror: { subset: { version: 'shadow' }, percent: 20, ramp: { step: 20, max: 60, minSamples: 10, ...LOOSE } },
+        });
         const seen: string[] = [];
         for (const [percent, next, phase] of [
           [20, 40, 'ramping'],
@@ -142,9 +191,22 @@ describe('route automation', () => {
           const t = await traffic(N);
           // Every primary answer came from v1; the shadow got about the current percent of copies.
           expect(t.byCluster).toEqual({ v1: N });
-          expect(Math.abs((100 * t.mirrored) / N - percent), `mirrored ${t.mirrored}/${N} at ${percent}%`).toBeLessThanOrEqual(TOLERANCE);
+          expect(
+            Math.abs((100 * t.mirrored) / N - percent),
+            `mirrored ${t.mirrored}/${N} at ${percent}%`,
+          ).toBeLessThanOrEqual(TOLERANCE);
           const summary = await sync();
-          expect(summary.automation).toEqual([{ service: 'shop', route: 'ramped', kind: 'mirror', from: percent, to: next, phase, reason: expect.stringContaining(`over ${t.mirrored} samples`) }]);
+          expect(summary.automation).toEqual([
+            {
+              service: 'shop',
+              route: 'ramped',
+              kind: 'mirror',
+              from: percent,
+              to: next,
+              phase,
+              reason: expect.stringContaining(`over ${t.mirrored} samples`),
+            },
+          ]);
           expect(await status('ramped')).toMatchObject({ mirrorPercent: next, phase, paused: false });
           seen.push(`${percent}->${next}`);
         }
@@ -162,7 +224,11 @@ describe('route automation', () => {
     it(
       'no step without its own samples: too few mirrored requests since the last step means no move',
       async () => {
-        await putRoute('ramped', { order: 1, destinations: v1only, mirror: { subset: { version: 'shadow' }, percent: 20, ramp: { step: 20, max: 60, minSamples: 10, ...LOOSE } } });
+        await putRoute('ramped', {
+          order: 1,
+          destinations: v1only,
+          mirror: { subset: { version: 'shadow' }, percent: 20, ramp: { step: 20, max: 60, minSamples: 10, ...LOOSE } },
+        });
         // A sync with no traffic at all: nothing moves, nothing is stored.
         expect((await sync()).automation).toEqual([]);
         expect(await stored('ramped')).toBeNull();
@@ -185,7 +251,15 @@ describe('route automation', () => {
     it(
       'a shadow answering 500 drops the percent to 0 and halts, with the error rates in the event; later syncs leave it; resume restarts it',
       async () => {
-        await putRoute('ramped', { order: 1, destinations: v1only, mirror: { subset: { version: 'shadow' }, percent: 50, ramp: { step: 25, max: 100, minSamples: 10, ...LOOSE } } });
+        await putRoute('ramped', {
+          order: 1,
+          destinations: v1only,
+          mirror: {
+            subset: { version: 'shadow' },
+            percent: 50,
+            ramp: { step: 25, max: 100, minSamples: 10, ...LOOSE },
+          },
+        });
         up.shadow.mode = 'fail';
         up.shadow.failStatus = 500;
         const t = await traffic(N);
@@ -195,9 +269,23 @@ describe('route automation', () => {
 
         const summary = await sync();
         expect(summary.automation).toEqual([
-          { service: 'shop', route: 'ramped', kind: 'mirror', from: 50, to: 0, phase: 'halted', reason: expect.stringContaining("error rate 100% against the primary's 0%") },
+          {
+            service: 'shop',
+            route: 'ramped',
+            kind: 'mirror',
+            from: 50,
+            to: 0,
+            phase: 'halted',
+            reason: expect.stringContaining("error rate 100% against the primary's 0%"),
+          },
         ]);
-        expect(await status('ramped')).toEqual({ mirrorPercent: 0, canaryWeight: null, phase: 'halted', paused: false, heldBy: [] });
+        expect(await status('ramped')).toEqual({
+          mirrorPercent: 0,
+          canaryWeight: null,
+          phase: 'halted',
+          paused: false,
+          heldBy: [],
+        });
 
         const [halt] = await events('mirror-ramp');
         expect(halt?.message).toContain('route ramped: mirror percent 50 -> 0 (halted)');
@@ -230,7 +318,9 @@ describe('route automation', () => {
         expect(resumed.json.status).toMatchObject({ mirrorPercent: 50, phase: 'ramping', paused: false });
         const again = await traffic(N);
         expect(Math.abs((100 * again.mirrored) / N - 50)).toBeLessThanOrEqual(TOLERANCE);
-        expect((await sync()).automation).toEqual([expect.objectContaining({ kind: 'mirror', from: 50, to: 75, phase: 'ramping' })]);
+        expect((await sync()).automation).toEqual([
+          expect.objectContaining({ kind: 'mirror', from: 50, to: 75, phase: 'ramping' }),
+        ]);
         expect(await status('ramped')).toMatchObject({ mirrorPercent: 75, phase: 'ramping' });
       },
       SLOW,
@@ -239,11 +329,27 @@ describe('route automation', () => {
     it(
       'a slow shadow breaches the latency bound and halts, the event naming the p95s',
       async () => {
-        await putRoute('ramped', { order: 1, destinations: v1only, mirror: { subset: { version: 'shadow' }, percent: 50, ramp: { step: 10, max: 100, minSamples: 5, maxLatencyRatio: 2 } } });
+        await putRoute('ramped', {
+          order: 1,
+          destinations: v1only,
+          mirror: {
+            subset: { version: 'shadow' },
+            percent: 50,
+            ramp: { step: 10, max: 100, minSamples: 5, maxLatencyRatio: 2 },
+          },
+        });
         up.shadow.delayMs = 400;
         await traffic(20);
         const summary = await sync();
-        expect(summary.automation).toEqual([expect.objectContaining({ kind: 'mirror', from: 50, to: 0, phase: 'halted', reason: expect.stringMatching(/p95 \d+ ms against the primary's \d+ ms \(allowed 2x\)/) })]);
+        expect(summary.automation).toEqual([
+          expect.objectContaining({
+            kind: 'mirror',
+            from: 50,
+            to: 0,
+            phase: 'halted',
+            reason: expect.stringMatching(/p95 \d+ ms against the primary's \d+ ms \(allowed 2x\)/),
+          }),
+        ]);
         const [halt] = await events('mirror-ramp');
         expect(halt?.detail.figures.candidate.p95Ms).toBeGreaterThanOrEqual(400);
         expect(halt?.detail.figures.candidate.p95Ms).toBeGreaterThan(2 * halt?.detail.figures.primary.p95Ms);
@@ -254,9 +360,13 @@ describe('route automation', () => {
 
   describe('(c) canary promotion', () => {
     it(
-      'a healthy v2 canary goes 20 -> 40 -> 60, is promoted, and then takes all of the route\'s traffic',
+      "a healthy v2 canary goes 20 -> 40 -> 60, is promoted, and then takes all of the route's traffic",
       async () => {
-        await putRoute('checkout', { order: 1, destinations: v1only, canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE } });
+        await putRoute('checkout', {
+          order: 1,
+          destinations: v1only,
+          canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE },
+        });
         for (const [weight, next, phase] of [
           [20, 40, 'ramping'],
           [40, 60, 'ramping'],
@@ -266,9 +376,22 @@ describe('route automation', () => {
           const t = await traffic(N);
           expect(t.statuses).toEqual({ 200: N });
           expect((t.byCluster.v1 ?? 0) + (t.byCluster.v2 ?? 0)).toBe(N);
-          expect(Math.abs((100 * (t.byCluster.v2 ?? 0)) / N - weight), `v2 got ${t.byCluster.v2}/${N} at ${weight}%`).toBeLessThanOrEqual(TOLERANCE);
+          expect(
+            Math.abs((100 * (t.byCluster.v2 ?? 0)) / N - weight),
+            `v2 got ${t.byCluster.v2}/${N} at ${weight}%`,
+          ).toBeLessThanOrEqual(TOLERANCE);
           const summary = await sync();
-          expect(summary.automation).toEqual([{ service: 'shop', route: 'checkout', kind: 'canary', from: weight, to: next, phase, reason: expect.stringContaining(`${t.byCluster.v2} samples`) }]);
+          expect(summary.automation).toEqual([
+            {
+              service: 'shop',
+              route: 'checkout',
+              kind: 'canary',
+              from: weight,
+              to: next,
+              phase,
+              reason: expect.stringContaining(`${t.byCluster.v2} samples`),
+            },
+          ]);
           expect(await status('checkout')).toMatchObject({ canaryWeight: next, phase });
         }
         const after = await traffic(40);
@@ -286,7 +409,11 @@ describe('route automation', () => {
     it(
       'a v2 canary answering 500 is rolled back to 0 and gets no more traffic; later syncs leave it',
       async () => {
-        await putRoute('checkout', { order: 1, destinations: v1only, canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE } });
+        await putRoute('checkout', {
+          order: 1,
+          destinations: v1only,
+          canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE },
+        });
         up.v2.mode = 'fail';
         up.v2.failStatus = 500;
         const t = await traffic(N);
@@ -296,7 +423,15 @@ describe('route automation', () => {
 
         const summary = await sync();
         expect(summary.automation).toEqual([
-          { service: 'shop', route: 'checkout', kind: 'canary', from: 20, to: 0, phase: 'rolled-back', reason: expect.stringContaining("canary breached: error rate 100% against the primary's 0%") },
+          {
+            service: 'shop',
+            route: 'checkout',
+            kind: 'canary',
+            from: 20,
+            to: 0,
+            phase: 'rolled-back',
+            reason: expect.stringContaining("canary breached: error rate 100% against the primary's 0%"),
+          },
         ]);
         expect(await status('checkout')).toMatchObject({ canaryWeight: 0, phase: 'rolled-back' });
         const [rollback] = await events('canary');
@@ -305,7 +440,11 @@ describe('route automation', () => {
           from: 20,
           to: 0,
           phase: 'rolled-back',
-          figures: { samples: canaryRequests, primary: { samples: N - canaryRequests, errorRate: 0 }, candidate: { samples: canaryRequests, errorRate: 1 } },
+          figures: {
+            samples: canaryRequests,
+            primary: { samples: N - canaryRequests, errorRate: 0 },
+            candidate: { samples: canaryRequests, errorRate: 1 },
+          },
         });
 
         const servedBefore = up.v2.served;
@@ -324,18 +463,39 @@ describe('route automation', () => {
     it(
       'the route status and GET /events show each move with old and new values, samples, error rates, p95s and bounds',
       async () => {
-        await putRoute('ramped', { order: 1, match: { path: { prefix: '/m' } }, destinations: v1only, mirror: { subset: { version: 'shadow' }, percent: 50, ramp: { step: 50, max: 100, minSamples: 10, ...LOOSE } } });
-        await putRoute('checkout', { order: 2, match: { path: { prefix: '/c' } }, destinations: v1only, canary: { subset: { version: 'v2' }, stepWeight: 30, maxWeight: 30, minSamples: 10, ...LOOSE } });
+        await putRoute('ramped', {
+          order: 1,
+          match: { path: { prefix: '/m' } },
+          destinations: v1only,
+          mirror: {
+            subset: { version: 'shadow' },
+            percent: 50,
+            ramp: { step: 50, max: 100, minSamples: 10, ...LOOSE },
+          },
+        });
+        await putRoute('checkout', {
+          order: 2,
+          match: { path: { prefix: '/c' } },
+          destinations: v1only,
+          canary: { subset: { version: 'v2' }, stepWeight: 30, maxWeight: 30, minSamples: 10, ...LOOSE },
+        });
         const m = await traffic(N, '/m');
         const c = await traffic(N, '/c');
         const summary = await sync();
-        expect(summary.automation.map((x) => `${x.route} ${x.kind} ${x.from}->${x.to} ${x.phase}`).sort()).toEqual(['checkout canary 30->100 promoted', 'ramped mirror 50->100 complete']);
+        expect(summary.automation.map((x) => `${x.route} ${x.kind} ${x.from}->${x.to} ${x.phase}`).sort()).toEqual([
+          'checkout canary 30->100 promoted',
+          'ramped mirror 50->100 complete',
+        ]);
 
         expect(await status('ramped')).toMatchObject({ mirrorPercent: 100, phase: 'complete' });
         expect(await status('checkout')).toMatchObject({ canaryWeight: 100, phase: 'promoted' });
 
         const mirrorEvent = (await events('mirror-ramp')).at(-1);
-        expect(mirrorEvent).toMatchObject({ service: 'shop', kind: 'mirror-ramp', message: expect.stringContaining('mirror percent 50 -> 100 (complete)') });
+        expect(mirrorEvent).toMatchObject({
+          service: 'shop',
+          kind: 'mirror-ramp',
+          message: expect.stringContaining('mirror percent 50 -> 100 (complete)'),
+        });
         const mf = mirrorEvent?.detail.figures as Figures;
         expect(mirrorEvent?.detail).toMatchObject({ route: 'ramped', from: 50, to: 100, phase: 'complete' });
         expect(mf.samples).toBe(m.mirrored);
@@ -345,7 +505,11 @@ describe('route automation', () => {
         expect(mf.bounds).toEqual({ minSamples: 10, maxErrorRateDelta: 0.05, maxLatencyRatio: 100 });
 
         const canaryEvent = (await events('canary')).at(-1);
-        expect(canaryEvent).toMatchObject({ service: 'shop', kind: 'canary', message: expect.stringContaining('canary weight 30 -> 100 (promoted)') });
+        expect(canaryEvent).toMatchObject({
+          service: 'shop',
+          kind: 'canary',
+          message: expect.stringContaining('canary weight 30 -> 100 (promoted)'),
+        });
         const cf = canaryEvent?.detail.figures as Figures;
         expect(canaryEvent?.detail).toMatchObject({ route: 'checkout', from: 30, to: 100, phase: 'promoted' });
         expect(cf.candidate).toMatchObject({ samples: c.byCluster.v2, errorRate: 0, p95Ms: expect.any(Number) });
@@ -360,8 +524,17 @@ describe('route automation', () => {
   });
 
   describe('(f) operators hold automation', () => {
-    const ramped = { order: 1, destinations: v1only, mirror: { subset: { version: 'shadow' }, percent: 20, ramp: { step: 20, max: 80, minSamples: 10, ...LOOSE } } };
-    const hold = (extra: Record<string, unknown>) => ({ service: 'shop', reason: 'hold while we look', ttlSeconds: 600, ...extra });
+    const ramped = {
+      order: 1,
+      destinations: v1only,
+      mirror: { subset: { version: 'shadow' }, percent: 20, ramp: { step: 20, max: 80, minSamples: 10, ...LOOSE } },
+    };
+    const hold = (extra: Record<string, unknown>) => ({
+      service: 'shop',
+      reason: 'hold while we look',
+      ttlSeconds: 600,
+      ...extra,
+    });
 
     it(
       'pause stops moves (evidence or not); resume lets the next sync move again',
@@ -388,12 +561,21 @@ describe('route automation', () => {
       'a mirror-percent override holds the percent: edges mirror at the held value, automation leaves it; when it ends, automation resumes from its own value',
       async () => {
         await putRoute('ramped', ramped);
-        const o = await server.admin('POST', '/overrides', hold({ action: 'mirror-percent', route: 'ramped', value: 70 }));
+        const o = await server.admin(
+          'POST',
+          '/overrides',
+          hold({ action: 'mirror-percent', route: 'ramped', value: 70 }),
+        );
         expect(o.status, o.body).toBe(201);
-        expect(await status('ramped')).toMatchObject({ mirrorPercent: 70, heldBy: [{ action: 'mirror-percent', value: 70 }] });
+        expect(await status('ramped')).toMatchObject({
+          mirrorPercent: 70,
+          heldBy: [{ action: 'mirror-percent', value: 70 }],
+        });
 
         const t = await traffic(N);
-        expect(Math.abs((100 * t.mirrored) / N - 70), `mirrored ${t.mirrored} under a hold of 70`).toBeLessThanOrEqual(TOLERANCE);
+        expect(Math.abs((100 * t.mirrored) / N - 70), `mirrored ${t.mirrored} under a hold of 70`).toBeLessThanOrEqual(
+          TOLERANCE,
+        );
         expect((await sync()).automation).toEqual([]);
         expect((await sync()).automation).toEqual([]);
         expect(await status('ramped')).toMatchObject({ mirrorPercent: 70 });
@@ -412,8 +594,16 @@ describe('route automation', () => {
     it(
       'a canary-weight override holds the weight the edges use; automation leaves the canary',
       async () => {
-        await putRoute('checkout', { order: 1, destinations: v1only, canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE } });
-        const o = await server.admin('POST', '/overrides', hold({ action: 'canary-weight', route: 'checkout', value: 0 }));
+        await putRoute('checkout', {
+          order: 1,
+          destinations: v1only,
+          canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE },
+        });
+        const o = await server.admin(
+          'POST',
+          '/overrides',
+          hold({ action: 'canary-weight', route: 'checkout', value: 0 }),
+        );
         expect(o.status, o.body).toBe(201);
         const t = await traffic(N);
         expect(t.byCluster).toEqual({ v1: N });
@@ -428,7 +618,12 @@ describe('route automation', () => {
       'freeze (service-wide, or for the route) stops moves for mirror ramps and canaries',
       async () => {
         await putRoute('ramped', { ...ramped, match: { path: { prefix: '/m' } } });
-        await putRoute('checkout', { order: 2, match: { path: { prefix: '/c' } }, destinations: v1only, canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE } });
+        await putRoute('checkout', {
+          order: 2,
+          match: { path: { prefix: '/c' } },
+          destinations: v1only,
+          canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, minSamples: 10, ...LOOSE },
+        });
         const all = await server.admin('POST', '/overrides', hold({ action: 'freeze' }));
         expect(all.status, all.body).toBe(201);
         await traffic(N, '/m');
@@ -458,19 +653,28 @@ describe('route automation', () => {
         await putRoute('both', {
           order: 1,
           destinations: v1only,
-          mirror: { subset: { version: 'shadow' }, percent: 50, ramp: { step: 50, max: 100, minSamples: 10, ...LOOSE } },
+          mirror: {
+            subset: { version: 'shadow' },
+            percent: 50,
+            ramp: { step: 50, max: 100, minSamples: 10, ...LOOSE },
+          },
           canary: { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 80, minSamples: 10, ...LOOSE },
         });
         await traffic(N);
         const first = await sync();
-        expect(first.automation.map((x) => `${x.kind} ${x.from}->${x.to} ${x.phase}`).sort()).toEqual(['canary 20->40 ramping', 'mirror 50->100 complete']);
+        expect(first.automation.map((x) => `${x.kind} ${x.from}->${x.to} ${x.phase}`).sort()).toEqual([
+          'canary 20->40 ramping',
+          'mirror 50->100 complete',
+        ]);
         expect(await status('both')).toMatchObject({ mirrorPercent: 100, canaryWeight: 40 });
 
         await traffic(N);
         const second = await sync();
         const mirrorMoves = second.automation.filter((x) => x.kind === 'mirror');
         expect(mirrorMoves, JSON.stringify(mirrorMoves)).toEqual([]);
-        expect(second.automation.filter((x) => x.kind === 'canary')).toEqual([expect.objectContaining({ from: 40, to: 60 })]);
+        expect(second.automation.filter((x) => x.kind === 'canary')).toEqual([
+          expect.objectContaining({ from: 40, to: 60 }),
+        ]);
         const noOps = (await events('mirror-ramp')).filter((e) => e.detail.from === e.detail.to);
         expect(noOps.map((e) => e.message)).toEqual([]);
       },
@@ -498,8 +702,16 @@ describe('route automation', () => {
         const c2 = r2.byCluster.v2 ?? 0;
         expect(c1 + c2, 'premise: two rounds together bring enough canary samples').toBeGreaterThanOrEqual(30);
         const second = await sync();
-        expect(second.automation.filter((x) => x.kind === 'canary'), `canary samples ${c1} + ${c2} since its last step`).toEqual([
-          expect.objectContaining({ kind: 'canary', from: 20, to: 40, reason: expect.stringContaining(`${c1 + c2} samples`) }),
+        expect(
+          second.automation.filter((x) => x.kind === 'canary'),
+          `canary samples ${c1} + ${c2} since its last step`,
+        ).toEqual([
+          expect.objectContaining({
+            kind: 'canary',
+            from: 20,
+            to: 40,
+            reason: expect.stringContaining(`${c1 + c2} samples`),
+          }),
         ]);
       },
       SLOW,
@@ -522,7 +734,10 @@ describe('(g) latency-aware failover', () => {
     server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '2000' }, { now: () => Date.now() + offsetMs });
     await registerFleet(server, fleet);
     // No outlier ejection: a slow region keeps getting its tries.
-    const svc = await server.admin('PUT', '/services/shop', { ...serviceBody([HOST]), policy: { outlierDetection: { consecutiveFailures: 1000 } } });
+    const svc = await server.admin('PUT', '/services/shop', {
+      ...serviceBody([HOST]),
+      policy: { outlierDetection: { consecutiveFailures: 1000 } },
+    });
     expect(svc.status, svc.body).toBe(200);
   });
 
@@ -545,8 +760,17 @@ describe('(g) latency-aware failover', () => {
   const names = (entries: Entry[]) => entries.map((e) => e.cluster);
 
   /** Edge reports as an edge would flush them: `requests` to `cluster` from `clientRegion`, mean `meanMs`. */
-  async function report(rows: { cluster: string; clientRegion: string; requests: number; meanMs: number; failures?: number }[]) {
-    const reports: EdgeReport[] = rows.map((r) => ({ service: 'shop', cluster: r.cluster, clientRegion: r.clientRegion, requests: r.requests, failures: r.failures ?? 0, latencyMsSum: r.meanMs * r.requests }));
+  async function report(
+    rows: { cluster: string; clientRegion: string; requests: number; meanMs: number; failures?: number }[],
+  ) {
+    const reports: EdgeReport[] = rows.map((r) => ({
+      service: 'shop',
+      cluster: r.cluster,
+      clientRegion: r.clientRegion,
+      requests: r.requests,
+      failures: r.failures ?? 0,
+      latencyMsSum: r.meanMs * r.requests,
+    }));
     await insertEdgeReports(server.runtime.store.db, 'test-edge', server.runtime.now(), reports);
   }
 
@@ -582,7 +806,9 @@ describe('(g) latency-aware failover', () => {
     expect((await order('us-east1')).every((e) => e.levelReason !== 'latency')).toBe(true);
 
     const [event] = await latencyEvents();
-    expect(event?.message).toContain('failover for clients in eu-west1 now by measured latency: ap-southeast1 60 ms (30), us-east1 200 ms (30)');
+    expect(event?.message).toContain(
+      'failover for clients in eu-west1 now by measured latency: ap-southeast1 60 ms (30), us-east1 200 ms (30)',
+    );
     expect(event?.detail).toEqual({
       clientRegion: 'eu-west1',
       before: [],
@@ -596,7 +822,7 @@ describe('(g) latency-aware failover', () => {
     expect(await latencyEvents()).toHaveLength(1);
   });
 
-  it('the client\'s own region and unknown client regions are not counted; too few samples leave a region to distance', async () => {
+  it("the client's own region and unknown client regions are not counted; too few samples leave a region to distance", async () => {
     await report([
       // Own region: very slow, many samples; must not be placed by latency.
       { cluster: 'ew1', clientRegion: 'eu-west1', requests: 500, meanMs: 5000 },
@@ -687,9 +913,19 @@ describe('(g) latency-aware failover', () => {
     'from real traffic: eu-west1 drained, ue1 (nearer) slow enough to time out, as1 fast: retries measure both and the sync puts as1 first',
     async () => {
       await sync();
-      const drain = await server.admin('POST', '/overrides', { service: 'shop', action: 'drain', cluster: 'ew1', reason: 'force eu clients out of region', ttlSeconds: 600, force: true });
+      const drain = await server.admin('POST', '/overrides', {
+        service: 'shop',
+        action: 'drain',
+        cluster: 'ew1',
+        reason: 'force eu clients out of region',
+        ttlSeconds: 600,
+        force: true,
+      });
       expect(drain.status, drain.body).toBe(201);
-      const route = await server.admin('PUT', '/services/shop/routes/all', { order: 1, retries: { attempts: 2, perTryTimeoutMs: 400, retryOn: ['timeout'], budgetPercent: 100 } });
+      const route = await server.admin('PUT', '/services/shop/routes/all', {
+        order: 1,
+        retries: { attempts: 2, perTryTimeoutMs: 400, retryOn: ['timeout'], budgetPercent: 100 },
+      });
       expect(route.status, route.body).toBeLessThan(300);
       fleet['us-east1'].delayMs = 3_000;
 
@@ -726,7 +962,8 @@ describe('(g) latency-aware failover', () => {
 
       // Now eu clients go straight to as1: no more tries on ue1.
       const ueBefore = fleet['us-east1'].served;
-      for (let i = 0; i < 5; i++) expect((await server.request(HOST, `/fast/${i}`, { headers: EU })).json.cluster).toBe('as1');
+      for (let i = 0; i < 5; i++)
+        expect((await server.request(HOST, `/fast/${i}`, { headers: EU })).json.cluster).toBe('as1');
       expect(fleet['us-east1'].served).toBe(ueBefore);
     },
     SLOW,

@@ -18,14 +18,24 @@ interface Raw {
 }
 
 /** One request with node:http (no decoding, no added headers beyond host/connection), body sent as given. */
-function raw(server: TestServer, path: string, init: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<Raw> {
+function raw(
+  server: TestServer,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
+): Promise<Raw> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${server.url}${path}`, { method: init.method ?? 'GET', headers: { host: HOST, ...EU, ...init.headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      `${server.url}${path}`,
+      { method: init.method ?? 'GET', headers: { host: HOST, ...EU, ...init.headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (init.headers?.expect === '100-continue') req.once('continue', () => req.end(init.body));
     else req.end(init.body);
@@ -66,9 +76,15 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     us = await startOrigin();
     server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '1000', ...env });
     expect((await server.admin('PUT', '/services/shop', { hosts: [HOST] })).status).toBe(201);
-    const ew1 = await server.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', eu.url, euOrigin?.(eu.url)));
+    const ew1 = await server.admin(
+      'PUT',
+      '/services/shop/clusters/ew1',
+      clusterBody('eu-west1', eu.url, euOrigin?.(eu.url)),
+    );
     expect(ew1.status, ew1.body).toBe(201);
-    expect((await server.admin('PUT', '/services/shop/clusters/ue1', clusterBody('us-east1', us.url))).status).toBe(201);
+    expect((await server.admin('PUT', '/services/shop/clusters/ue1', clusterBody('us-east1', us.url))).status).toBe(
+      201,
+    );
     await server.runtime.snapshots.refresh();
   };
   afterEach(async () => {
@@ -83,7 +99,11 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       ['a small body', 1_000],
       ['a 2 MiB body', 2 * 1024 * 1024],
     ])('Expect: 100-continue with %s reaches the origin (which gets no expect header)', async (_, size) => {
-      const res = await raw(server, '/echo', { method: 'POST', headers: { expect: '100-continue', 'content-length': String(size) }, body: Buffer.alloc(size, 7) });
+      const res = await raw(server, '/echo', {
+        method: 'POST',
+        headers: { expect: '100-continue', 'content-length': String(size) },
+        body: Buffer.alloc(size, 7),
+      });
       expect(res.status, res.body.toString()).toBe(200);
       expect(JSON.parse(res.body.toString()).bodyBytes).toBe(size);
       expect(res.headers['x-waymark-cluster']).toBe('ew1');
@@ -92,7 +112,11 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
 
     it('20 Expect: 100-continue POSTs eject nothing: every one is served by the nearest cluster on its first try', async () => {
       for (let i = 0; i < 20; i++) {
-        const res = await raw(server, '/echo', { method: 'POST', headers: { expect: '100-continue', 'content-length': '64' }, body: Buffer.alloc(64) });
+        const res = await raw(server, '/echo', {
+          method: 'POST',
+          headers: { expect: '100-continue', 'content-length': '64' },
+          body: Buffer.alloc(64),
+        });
         expect(res.status).toBe(200);
         expect(res.headers['x-waymark-attempts']).toBe('1');
       }
@@ -130,18 +154,44 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       expect(seen['user-agent']).toBe('curl/8.5.0');
       expect(seen.accept).toBe('application/json');
       expect(seen.cookie).toBe('a=1; b=2');
-      const added = new Set(['host', 'connection', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent']);
+      const added = new Set([
+        'host',
+        'connection',
+        'x-forwarded-for',
+        'x-forwarded-host',
+        'x-forwarded-proto',
+        'x-real-ip',
+        'forwarded',
+        'x-request-id',
+        'traceparent',
+      ]);
       const fromClient = new Set(['accept', 'accept-encoding', 'user-agent', 'x-custom', 'cookie']);
-      expect(headerNames(eu.last().headers).filter((n) => !added.has(n)).sort()).toEqual([...fromClient].sort());
+      expect(
+        headerNames(eu.last().headers)
+          .filter((n) => !added.has(n))
+          .sort(),
+      ).toEqual([...fromClient].sort());
       // undici's fetch would have added these; the dispatcher adds none.
-      for (const name of ['accept-language', 'sec-fetch-mode', 'x-waymark-debug', 'x-waymark-client-region', 'x-hop', 'te']) expect(seen[name]).toBeUndefined();
+      for (const name of [
+        'accept-language',
+        'sec-fetch-mode',
+        'x-waymark-debug',
+        'x-waymark-client-region',
+        'x-hop',
+        'te',
+      ])
+        expect(seen[name]).toBeUndefined();
     });
 
     it('an event stream flows as it comes: the first event arrives before the origin ends the stream', async () => {
       const first = await new Promise<{ event: string; res: IncomingMessage }>((resolve, reject) => {
-        const req = httpRequest(`${server.url}/sse`, { headers: { host: HOST, ...EU, accept: 'text/event-stream' }, agent: false }, (res) => {
-          res.once('data', (chunk: Buffer) => resolve({ event: chunk.toString(), res }));
-        });
+        const req = httpRequest(
+          `${server.url}/sse`,
+          { headers: { host: HOST, ...EU, accept: 'text/event-stream' }, agent: false },
+          (res) => {
+            res.once('data', (chunk: Buffer) => resolve({ event: chunk.toString(), res }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -163,7 +213,9 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     });
 
     it('forwarding headers are what Waymark saw: a client cannot lie about its address', async () => {
-      await raw(server, '/echo', { headers: { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6' } });
+      await raw(server, '/echo', {
+        headers: { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6' },
+      });
       const seen = Object.fromEntries(eu.last().headers);
       expect(seen['x-forwarded-for']).toBe('127.0.0.1');
       expect(seen['x-real-ip']).toBe('127.0.0.1');
@@ -172,10 +224,16 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     });
 
     it('two Host headers or an invalid one get 400; a trailing-dot host is routed; CONNECT gets 405', async () => {
-      const two = await rawSocket(server, `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n`);
+      const two = await rawSocket(
+        server,
+        `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n`,
+      );
       expect(two).toMatch(/^HTTP\/1\.1 400 /);
       expect(two).toContain('bad-host');
-      const invalid = await rawSocket(server, 'GET /echo HTTP/1.1\r\nHost: shop_example com\r\nConnection: close\r\n\r\n');
+      const invalid = await rawSocket(
+        server,
+        'GET /echo HTTP/1.1\r\nHost: shop_example com\r\nConnection: close\r\n\r\n',
+      );
       expect(invalid).toMatch(/^HTTP\/1\.1 400 /);
       const dotted = await raw(server, '/echo', { headers: { host: `${HOST}.` } });
       expect(dotted.status).toBe(200);
@@ -187,7 +245,10 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     });
 
     it('an upgrade to anything but WebSocket gets 400 and its connection closes (nothing left in flight for a drain)', async () => {
-      const answer = await rawSocket(server, `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`);
+      const answer = await rawSocket(
+        server,
+        `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`,
+      );
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);
       expect(answer).toContain('unsupported-upgrade');
       expect(eu.seen).toHaveLength(0);
@@ -206,9 +267,17 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       const consecutiveFailures = 5;
       for (let i = 0; i < consecutiveFailures * 2; i++) {
         // Declares 1 MiB, sends 10 bytes, hangs up.
-        await rawSocket(server, `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nx-waymark-client-region: eu-west1\r\nContent-Length: 1048576\r\n\r\n0123456789`, 100);
+        await rawSocket(
+          server,
+          `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nx-waymark-client-region: eu-west1\r\nContent-Length: 1048576\r\n\r\n0123456789`,
+          100,
+        );
         // Waits for a slow answer, hangs up first.
-        await rawSocket(server, `GET /delay?ms=500 HTTP/1.1\r\nHost: ${HOST}\r\nx-waymark-client-region: eu-west1\r\n\r\n`, 100);
+        await rawSocket(
+          server,
+          `GET /delay?ms=500 HTTP/1.1\r\nHost: ${HOST}\r\nx-waymark-client-region: eu-west1\r\n\r\n`,
+          100,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
       expect(server.runtime.outliers.isEjected('shop/ew1')).toBe(false);
@@ -234,10 +303,14 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       const one = (i: number) =>
         new Promise<number>((resolve, reject) => {
           const key = `${String(i).padStart(8, '0')}${'k'.repeat(8 * 1024 - 8)}`;
-          const req = httpRequest(`${server.url}/echo`, { headers: { host: HOST, ...EU, 'x-api-key': key }, agent }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          });
+          const req = httpRequest(
+            `${server.url}/echo`,
+            { headers: { host: HOST, ...EU, 'x-api-key': key }, agent },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
           req.on('error', reject);
           req.end();
         });
@@ -263,11 +336,15 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       const size = 40 * 1024 * 1024;
       const chunk = Buffer.alloc(1024 * 1024, 1);
       const res = await new Promise<Raw>((resolve, reject) => {
-        const req = httpRequest(`${server.url}/echo`, { method: 'POST', headers: { host: HOST, ...EU, 'content-length': String(size) }, agent: false }, (r) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
-        });
+        const req = httpRequest(
+          `${server.url}/echo`,
+          { method: 'POST', headers: { host: HOST, ...EU, 'content-length': String(size) }, agent: false },
+          (r) => {
+            const chunks: Buffer[] = [];
+            r.on('data', (c: Buffer) => chunks.push(c));
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
+          },
+        );
         req.on('error', reject);
         let sent = 0;
         // 40 chunks, 40 ms apart: about 1.6 s of upload against a 500 ms per-try timeout.
@@ -286,17 +363,21 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     });
 
     it('a body that stops flowing is ended after WAYMARK_STREAM_IDLE_MS, and the cluster is not charged a failure', async () => {
-      const outcome = await new Promise<{ status: number; body: string; complete: boolean; ms: number }>((resolve, reject) => {
-        const started = Date.now();
-        const req = httpRequest(`${server.url}/stall`, { headers: { host: HOST, ...EU }, agent: false }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('close', () => resolve({ status: res.statusCode ?? 0, body, complete: res.complete, ms: Date.now() - started }));
-        });
-        req.on('error', () => undefined);
-        req.setTimeout(5_000, () => reject(new Error('the stalled body was never ended')));
-        req.end();
-      });
+      const outcome = await new Promise<{ status: number; body: string; complete: boolean; ms: number }>(
+        (resolve, reject) => {
+          const started = Date.now();
+          const req = httpRequest(`${server.url}/stall`, { headers: { host: HOST, ...EU }, agent: false }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('close', () =>
+              resolve({ status: res.statusCode ?? 0, body, complete: res.complete, ms: Date.now() - started }),
+            );
+          });
+          req.on('error', () => undefined);
+          req.setTimeout(5_000, () => reject(new Error('the stalled body was never ended')));
+          req.end();
+        },
+      );
       expect(outcome.status).toBe(200);
       expect(outcome.body).toBe('first');
       expect(outcome.complete).toBe(false);
@@ -306,14 +387,21 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     });
 
     it("a route's timeoutMs bounds the whole exchange, body included", async () => {
-      const route = await server.admin('PUT', '/services/shop/routes/bounded', { order: 1, match: { path: { prefix: '/drip' } }, destinations: [{ subset: { version: 'v1' }, weight: 100 }], timeoutMs: 600 });
+      const route = await server.admin('PUT', '/services/shop/routes/bounded', {
+        order: 1,
+        match: { path: { prefix: '/drip' } },
+        destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+        timeoutMs: 600,
+      });
       expect(route.status, route.body).toBe(201);
       await server.runtime.snapshots.refresh();
       const outcome = await new Promise<{ status: number; complete: boolean; ms: number }>((resolve) => {
         const started = Date.now();
         const req = httpRequest(`${server.url}/drip`, { headers: { host: HOST, ...EU }, agent: false }, (res) => {
           res.resume();
-          res.on('close', () => resolve({ status: res.statusCode ?? 0, complete: res.complete, ms: Date.now() - started }));
+          res.on('close', () =>
+            resolve({ status: res.statusCode ?? 0, complete: res.complete, ms: Date.now() - started }),
+          );
         });
         req.on('error', () => undefined);
         req.end();
@@ -357,7 +445,14 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
       new Promise<{ ws: WebSocket; response: IncomingMessage }>((resolve, reject) => {
         const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: { host: HOST, ...headers } });
         ws.once('upgrade', (response) => ws.once('open', () => resolve({ ws, response })));
-        ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`handshake answered ${res.statusCode}`), { status: res.statusCode, headers: res.headers })));
+        ws.once('unexpected-response', (_req, res) =>
+          reject(
+            Object.assign(new Error(`handshake answered ${res.statusCode}`), {
+              status: res.statusCode,
+              headers: res.headers,
+            }),
+          ),
+        );
         ws.once('error', reject);
       });
     const echo = (ws: WebSocket, text: string) =>
@@ -365,7 +460,10 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
         ws.once('message', (data) => resolve(String(data)));
         ws.send(text);
       });
-    const closed = (ws: WebSocket) => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve())));
+    const closed = (ws: WebSocket) =>
+      new Promise<void>((resolve) =>
+        ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve()),
+      );
 
     it('echoes through Waymark, both ways, until the client closes', async () => {
       const { ws, response } = await open();
@@ -398,7 +496,11 @@ describe('the data plane on Node carries every kind of HTTP traffic faithfully',
     });
 
     it('maxConcurrent counts open sockets', async () => {
-      const route = await server.admin('PUT', '/services/shop/routes/ws', { order: 1, destinations: [{ subset: { version: 'v1' }, weight: 100 }], maxConcurrent: 1 });
+      const route = await server.admin('PUT', '/services/shop/routes/ws', {
+        order: 1,
+        destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+        maxConcurrent: 1,
+      });
       expect(route.status, route.body).toBe(201);
       await server.runtime.snapshots.refresh();
       const first = await open();

@@ -13,9 +13,20 @@ const ADMIN = 'drain-admin-token-0123456789';
 const HOST = 'shop.example.com';
 
 /** `npm start` as operators run it: src/node.ts in its own process, stopped by a signal. */
-async function startProcess(dir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+async function startProcess(
+  dir: string,
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
-    env: { ...process.env, WAYMARK_DATABASE_URL: `file:${join(dir, 'waymark.db')}`, WAYMARK_ADMIN_TOKEN: ADMIN, WAYMARK_SYNC_INTERVAL_MS: '0', WAYMARK_REGION: 'eu-west1', PORT: '0', ...env },
+    env: {
+      ...process.env,
+      WAYMARK_DATABASE_URL: `file:${join(dir, 'waymark.db')}`,
+      WAYMARK_ADMIN_TOKEN: ADMIN,
+      WAYMARK_SYNC_INTERVAL_MS: '0',
+      WAYMARK_REGION: 'eu-west1',
+      PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -48,7 +59,11 @@ describe('graceful drain on SIGTERM (Node)', () => {
     const started = await startProcess(dir, { WAYMARK_DRAIN_MS: '5000' });
     child = started.child;
     const admin = (method: string, path: string, body: unknown) =>
-      send(`${started.url}/_waymark/api/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      send(`${started.url}/_waymark/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await admin('PUT', '/services/shop', { hosts: [HOST] })).status).toBe(201);
     expect((await admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', origin.url))).status).toBe(201);
     await eventually(async () => (await send(`${started.url}/echo`, { host: HOST })).status === 200, 5_000);

@@ -42,7 +42,9 @@ describe('failover end to end (Node runtime)', () => {
     ue2.healthy = false;
     for (let i = 0; i < 2; i++) expect((await server.admin('POST', '/sync')).status).toBe(200);
     const matrix = await server.admin('GET', '/services/shop/failover');
-    const us = Object.fromEntries((matrix.json.regions['us-east1'] as { cluster: string; share: number }[]).map((e) => [e.cluster, e.share]));
+    const us = Object.fromEntries(
+      (matrix.json.regions['us-east1'] as { cluster: string; share: number }[]).map((e) => [e.cluster, e.share]),
+    );
     expect(us).toEqual({ ue1: 70, ue2: 0, ew1: 30, as1: 0 });
 
     const counts = await served(server, 'us-east1', 1000);
@@ -74,17 +76,31 @@ describe('failover end to end (Node runtime)', () => {
     fleet['eu-west1'].failStatus = 500;
     for (let i = 0; i < 12; i++) await server.request(HOST, '/', { headers: from('eu-west1') });
     expect((await server.admin('POST', '/sync')).json.reportsFolded).toBeGreaterThan(0);
-    for (let i = 0; i < 12; i++) await server.request(HOST, '/', { headers: { ...from('eu-west1'), 'x-i': String(i) } });
+    for (let i = 0; i < 12; i++)
+      await server.request(HOST, '/', { headers: { ...from('eu-west1'), 'x-i': String(i) } });
     const second = await server.admin('POST', '/sync');
     expect(second.json.changes).toEqual([
-      expect.objectContaining({ cluster: 'ew1', from: 'healthy', to: 'unhealthy', reason: expect.stringContaining('edges saw') }),
+      expect.objectContaining({
+        cluster: 'ew1',
+        from: 'healthy',
+        to: 'unhealthy',
+        reason: expect.stringContaining('edges saw'),
+      }),
     ]);
     const events = await server.admin('GET', '/events?service=shop');
-    expect(events.json.events.map((e: { kind: string }) => e.kind)).toEqual(expect.arrayContaining(['cluster-state', 'shares']));
+    expect(events.json.events.map((e: { kind: string }) => e.kind)).toEqual(
+      expect.arrayContaining(['cluster-state', 'shares']),
+    );
   });
 
   it('drain takes effect at once, expires by itself, and the sync records its end', async () => {
-    const drain = await server.admin('POST', '/overrides', { service: 'shop', cluster: 'ew1', action: 'drain', reason: 'bad deploy in eu', ttlSeconds: 60 });
+    const drain = await server.admin('POST', '/overrides', {
+      service: 'shop',
+      cluster: 'ew1',
+      action: 'drain',
+      reason: 'bad deploy in eu',
+      ttlSeconds: 60,
+    });
     expect(drain.status).toBe(201);
     await server.runtime.snapshots.refresh();
     expect((await served(server, 'eu-west1', 20)).ew1 ?? 0).toBe(0);
@@ -97,11 +113,21 @@ describe('failover end to end (Node runtime)', () => {
     const sync = await server.admin('POST', '/sync');
     expect(sync.json.overridesExpired).toEqual([expect.stringContaining(drain.json.id)]);
     const audit = await server.admin('GET', `/audit?target=overrides/${drain.json.id}`);
-    expect(audit.json.entries.map((e: { action: string; actor: string }) => `${e.action}:${e.actor}`)).toEqual(['override.expire:health-sync', 'override.create:admin']);
+    expect(audit.json.entries.map((e: { action: string; actor: string }) => `${e.action}:${e.actor}`)).toEqual([
+      'override.expire:health-sync',
+      'override.create:admin',
+    ]);
   });
 
   it('pin sends a region to the pinned cluster first while it is healthy, then expires', async () => {
-    const pin = await server.admin('POST', '/overrides', { service: 'shop', region: 'us-east1', cluster: 'as1', action: 'pin', reason: 'failover drill', ttlSeconds: 120 });
+    const pin = await server.admin('POST', '/overrides', {
+      service: 'shop',
+      region: 'us-east1',
+      cluster: 'as1',
+      action: 'pin',
+      reason: 'failover drill',
+      ttlSeconds: 120,
+    });
     expect(pin.status).toBe(201);
     await server.runtime.snapshots.refresh();
     expect(await served(server, 'us-east1', 10)).toEqual({ as1: 10 });

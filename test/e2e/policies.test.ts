@@ -36,14 +36,26 @@ let offsetMs = 0;
 
 beforeEach(async () => {
   offsetMs = 0;
-  const started = await Promise.all((Object.keys(CLUSTERS) as (keyof Upstreams)[]).map((name) => startUpstream(name, CLUSTERS[name].region)));
+  const started = await Promise.all(
+    (Object.keys(CLUSTERS) as (keyof Upstreams)[]).map((name) => startUpstream(name, CLUSTERS[name].region)),
+  );
   up = Object.fromEntries(started.map((u) => [u.name, u])) as unknown as Upstreams;
-  server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '3000', WAYMARK_MIRROR_BODY_BYTES: String(MIRROR_BODY_BYTES) }, { now: () => Date.now() + offsetMs });
+  server = await startTestServer(
+    { WAYMARK_TRY_TIMEOUT_MS: '3000', WAYMARK_MIRROR_BODY_BYTES: String(MIRROR_BODY_BYTES) },
+    { now: () => Date.now() + offsetMs },
+  );
   // Outlier ejection would move traffic off a failing cluster by itself; these tests watch the policies alone.
-  const service = await server.admin('PUT', '/services/shop', { hosts: [HOST], policy: { outlierDetection: { consecutiveFailures: 1000 } } });
+  const service = await server.admin('PUT', '/services/shop', {
+    hosts: [HOST],
+    policy: { outlierDetection: { consecutiveFailures: 1000 } },
+  });
   expect(service.status, service.body).toBe(201);
   for (const [name, c] of Object.entries(CLUSTERS)) {
-    const res = await server.admin('PUT', `/services/shop/clusters/${name}`, clusterBody(c.region, up[name as keyof Upstreams].url, { labels: { version: c.version } }));
+    const res = await server.admin(
+      'PUT',
+      `/services/shop/clusters/${name}`,
+      clusterBody(c.region, up[name as keyof Upstreams].url, { labels: { version: c.version } }),
+    );
     expect(res.status, res.body).toBe(201);
   }
 });
@@ -70,7 +82,11 @@ async function timed(send: () => Promise<SimpleResponse>): Promise<{ res: Simple
 
 describe('header routing', () => {
   it('a header-matched request reaches its subset; others take the catch-all', async () => {
-    await putRoute('beta', { order: 10, match: { headers: { 'X-Beta': { exact: 'yes' } } }, destinations: [{ subset: { version: 'v2' } }] });
+    await putRoute('beta', {
+      order: 10,
+      match: { headers: { 'X-Beta': { exact: 'yes' } } },
+      destinations: [{ subset: { version: 'v2' } }],
+    });
     await putRoute('default', { order: 100, destinations: v1 });
     for (let i = 0; i < 10; i++) {
       const beta = await server.request(HOST, `/b/${i}`, { headers: { ...EU, 'x-beta': 'yes' } });
@@ -85,22 +101,36 @@ describe('header routing', () => {
   });
 
   it('path, method and query conditions route together', async () => {
-    await putRoute('api-v2', { order: 1, match: { path: { regex: '/api/v[0-9]+/.*' }, methods: ['get'], query: { beta: { present: true } } }, destinations: [{ subset: { version: 'v2' } }] });
+    await putRoute('api-v2', {
+      order: 1,
+      match: { path: { regex: '/api/v[0-9]+/.*' }, methods: ['get'], query: { beta: { present: true } } },
+      destinations: [{ subset: { version: 'v2' } }],
+    });
     await putRoute('default', { order: 2, destinations: v1 });
     expect((await server.request(HOST, '/api/v2/items?beta', { headers: EU })).json.cluster).toBe('v2eu');
     expect((await server.request(HOST, '/api/v2/items', { headers: EU })).json.cluster).toBe('v1eu');
     expect((await server.request(HOST, '/x/api/v2/items?beta', { headers: EU })).json.cluster).toBe('v1eu');
-    expect((await server.request(HOST, '/api/v2/items?beta', { method: 'DELETE', headers: EU })).json.cluster).toBe('v1eu');
+    expect((await server.request(HOST, '/api/v2/items?beta', { method: 'DELETE', headers: EU })).json.cluster).toBe(
+      'v1eu',
+    );
   });
 });
 
 describe('weighted split and affinity', () => {
   it('an 80/20 split holds within 4% over 1,000 requests', async () => {
-    await putRoute('split', { order: 1, destinations: [{ subset: { version: 'v1' }, weight: 80 }, { subset: { version: 'v2' }, weight: 20 }] });
+    await putRoute('split', {
+      order: 1,
+      destinations: [
+        { subset: { version: 'v1' }, weight: 80 },
+        { subset: { version: 'v2' }, weight: 20 },
+      ],
+    });
     const counts: Record<string, number> = {};
     const N = 1_000;
     for (let batch = 0; batch < N / 20; batch++) {
-      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => server.request(HOST, `/s/${batch}/${i}`, { headers: EU })));
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => server.request(HOST, `/s/${batch}/${i}`, { headers: EU })),
+      );
       for (const a of answers) {
         expect(a.status).toBe(200);
         counts[a.json.cluster] = (counts[a.json.cluster] ?? 0) + 1;
@@ -114,11 +144,20 @@ describe('weighted split and affinity', () => {
   });
 
   it('an affinity cookie keeps each key on one subset, and keys still split by weight', async () => {
-    await putRoute('sticky', { order: 1, affinity: { cookie: 'session' }, destinations: [{ subset: { version: 'v1' }, weight: 50 }, { subset: { version: 'v2' }, weight: 50 }] });
+    await putRoute('sticky', {
+      order: 1,
+      affinity: { cookie: 'session' },
+      destinations: [
+        { subset: { version: 'v1' }, weight: 50 },
+        { subset: { version: 'v2' }, weight: 50 },
+      ],
+    });
     const byKey = new Map<string, Set<string>>();
     for (let k = 0; k < 60; k++) {
       for (let i = 0; i < 4; i++) {
-        const res = await server.request(HOST, `/cart/${i}`, { headers: { ...EU, cookie: `theme=dark; session=s-${k}` } });
+        const res = await server.request(HOST, `/cart/${i}`, {
+          headers: { ...EU, cookie: `theme=dark; session=s-${k}` },
+        });
         expect(res.status).toBe(200);
         byKey.set(`s-${k}`, (byKey.get(`s-${k}`) ?? new Set()).add(res.json.cluster));
       }
@@ -143,7 +182,9 @@ describe('mirror', () => {
       expect(plain.res.headers['x-waymark-route']).toBe('plain');
       without.push(plain.ms);
       // A client cannot pose as mirror traffic: its own x-waymark-mirror never reaches the primary.
-      const mirrored = await timed(() => server.request(HOST, `/m/${i}`, { headers: { ...EU, 'x-waymark-mirror': '1' } }));
+      const mirrored = await timed(() =>
+        server.request(HOST, `/m/${i}`, { headers: { ...EU, 'x-waymark-mirror': '1' } }),
+      );
       expect(mirrored.res.status).toBe(200);
       expect(mirrored.res.json.cluster).toBe('v1eu');
       expect(mirrored.res.headers['x-waymark-route']).toBe('mirrored');
@@ -159,11 +200,15 @@ describe('mirror', () => {
     expect(up.shadow.lastRequest?.path).toBe('/m/4');
 
     // Once the slow answers are in, the next flush carries the mirror's outcome next to the primary's.
-    await eventually(async () => {
-      await server.runtime.flushReports();
-      const route = await server.admin('GET', '/services/shop/routes/mirrored');
-      return route.json.observed.mirror.requests === 5;
-    }, 10_000, 100);
+    await eventually(
+      async () => {
+        await server.runtime.flushReports();
+        const route = await server.admin('GET', '/services/shop/routes/mirrored');
+        return route.json.observed.mirror.requests === 5;
+      },
+      10_000,
+      100,
+    );
     const { observed } = (await server.admin('GET', '/services/shop/routes/mirrored')).json;
     expect(observed.primary).toMatchObject({ requests: 5, errorRate: 0 });
     expect(observed.mirror).toMatchObject({ requests: 5, errorRate: 0 });
@@ -191,10 +236,18 @@ describe('mirror', () => {
   it(`a body above WAYMARK_MIRROR_BODY_BYTES (${MIRROR_BODY_BYTES}) is not mirrored; a small one is, with its body`, async () => {
     await putRoute('mirrored', { order: 1, destinations: v1, mirror: { subset: { version: 'shadow' }, percent: 100 } });
     const big = 'x'.repeat(MIRROR_BODY_BYTES + 1);
-    const large = await server.request(HOST, '/orders', { method: 'POST', headers: { ...EU, 'content-type': 'text/plain' }, body: big });
+    const large = await server.request(HOST, '/orders', {
+      method: 'POST',
+      headers: { ...EU, 'content-type': 'text/plain' },
+      body: big,
+    });
     expect(large.status).toBe(200);
     expect(up.v1eu.lastRequest?.body).toBe(big);
-    const small = await server.request(HOST, '/orders', { method: 'POST', headers: { ...EU, 'content-type': 'text/plain' }, body: 'small' });
+    const small = await server.request(HOST, '/orders', {
+      method: 'POST',
+      headers: { ...EU, 'content-type': 'text/plain' },
+      body: 'small',
+    });
     expect(small.status).toBe(200);
     await eventually(() => up.shadow.served >= 1);
     expect(up.shadow.served).toBe(1);
@@ -213,7 +266,8 @@ describe('mirror', () => {
     expect(sampled.length).toBeGreaterThan(5);
     expect(sampled.length).toBeLessThan(25);
     // Each id twice: the shadow sees exactly the sampled ones, each twice.
-    for (const requestId of [...ids, ...ids]) await server.request(HOST, `/${requestId}`, { headers: { ...EU, 'x-request-id': requestId } });
+    for (const requestId of [...ids, ...ids])
+      await server.request(HOST, `/${requestId}`, { headers: { ...EU, 'x-request-id': requestId } });
     await eventually(() => up.shadow.served === 2 * sampled.length);
     const sentinel = sampled[0]!;
     await server.request(HOST, `/sentinel`, { headers: { ...EU, 'x-request-id': sentinel } });
@@ -224,7 +278,12 @@ describe('mirror', () => {
 
 describe('faults', () => {
   it('abort at 100% answers the status with x-waymark-fault: abort, and no upstream (nor the mirror) sees the request', async () => {
-    await putRoute('broken', { order: 1, destinations: v1, fault: { abort: { percent: 100, status: 503 } }, mirror: { subset: { version: 'shadow' }, percent: 100 } });
+    await putRoute('broken', {
+      order: 1,
+      destinations: v1,
+      fault: { abort: { percent: 100, status: 503 } },
+      mirror: { subset: { version: 'shadow' }, percent: 100 },
+    });
     for (let i = 0; i < 5; i++) {
       const res = await server.request(HOST, `/a/${i}`, { headers: EU });
       expect(res.status).toBe(503);
@@ -246,18 +305,25 @@ describe('faults', () => {
     expect(totalServed()).toBe(0);
   });
 
-  it.each([204, 205, 304])('abort with status %i (the schema accepts it) answers that status, never a 500', async (status) => {
-    const put = await server.admin('PUT', '/services/shop/routes/broken', { order: 1, destinations: v1, fault: { abort: { percent: 100, status } } });
-    if (put.status === 400) {
-      // Refusing the status up front is a fix too, as long as the field is named.
-      expect(put.json.errors.map((e: { field: string }) => e.field)).toEqual(['fault.abort.status']);
-      return;
-    }
-    const res = await server.request(HOST, '/', { headers: EU });
-    expect(res.status, res.body).toBe(status);
-    expect(res.headers['x-waymark-fault']).toBe('abort');
-    expect(totalServed()).toBe(0);
-  });
+  it.each([204, 205, 304])(
+    'abort with status %i (the schema accepts it) answers that status, never a 500',
+    async (status) => {
+      const put = await server.admin('PUT', '/services/shop/routes/broken', {
+        order: 1,
+        destinations: v1,
+        fault: { abort: { percent: 100, status } },
+      });
+      if (put.status === 400) {
+        // Refusing the status up front is a fix too, as long as the field is named.
+        expect(put.json.errors.map((e: { field: string }) => e.field)).toEqual(['fault.abort.status']);
+        return;
+      }
+      const res = await server.request(HOST, '/', { headers: EU });
+      expect(res.status, res.body).toBe(status);
+      expect(res.headers['x-waymark-fault']).toBe('abort');
+      expect(totalServed()).toBe(0);
+    },
+  );
 
   it('delay at 100% adds the delay and marks the answer x-waymark-fault: delay', async () => {
     await putRoute('plain', { order: 1, match: { headers: { 'x-plain': { present: true } } }, destinations: v1 });
@@ -274,7 +340,12 @@ describe('faults', () => {
   });
 
   it('faults scoped by a header match only hit requests with that header', async () => {
-    await putRoute('chaos', { order: 1, match: { headers: { 'x-chaos': { exact: 'on' } } }, destinations: v1, fault: { abort: { percent: 100, status: 500 } } });
+    await putRoute('chaos', {
+      order: 1,
+      match: { headers: { 'x-chaos': { exact: 'on' } } },
+      destinations: v1,
+      fault: { abort: { percent: 100, status: 500 } },
+    });
     await putRoute('default', { order: 2, destinations: v1 });
     for (let i = 0; i < 5; i++) {
       const hit = await server.request(HOST, '/', { headers: { ...EU, 'x-chaos': 'on' } });
@@ -375,7 +446,9 @@ describe('retries', () => {
     up.v1eu.delayMs = 200;
     up.v1us.delayMs = 400;
     await putRoute('r', { order: 1, destinations: v1, retries: retry({ budgetPercent: 10 }) });
-    const statuses = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await server.request(HOST, `/${i}`, { headers: EU })).status));
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => (await server.request(HOST, `/${i}`, { headers: EU })).status),
+    );
     expect(up.v1eu.served).toBe(20);
     expect(up.v1us.served).toBe(3);
     expect(statuses.filter((s) => s === 200)).toHaveLength(3);
@@ -384,7 +457,12 @@ describe('retries', () => {
 
   it('timeoutMs is the whole request deadline: a hanging cluster gives 504 in about that time, without reaching the next', async () => {
     up.v1eu.mode = 'hang';
-    await putRoute('r', { order: 1, destinations: v1, timeoutMs: 300, retries: retry({ attempts: 3, retryOn: ['timeout', '5xx'], perTryTimeoutMs: 5_000 }) });
+    await putRoute('r', {
+      order: 1,
+      destinations: v1,
+      timeoutMs: 300,
+      retries: retry({ attempts: 3, retryOn: ['timeout', '5xx'], perTryTimeoutMs: 5_000 }),
+    });
     const { res, ms } = await timed(() => server.request(HOST, '/', { headers: EU }));
     expect(res.status).toBe(504);
     expect(res.headers['content-type']).toBe('application/problem+json');
@@ -400,7 +478,12 @@ describe('retries', () => {
 describe('limits', () => {
   it('maxConcurrent: 1 with a hanging upstream: a second concurrent request gets 503 overflow at once', async () => {
     up.v1eu.mode = 'hang';
-    await putRoute('r', { order: 1, destinations: v1, maxConcurrent: 1, retries: { attempts: 1, retryOn: ['timeout'], perTryTimeoutMs: 1_000 } });
+    await putRoute('r', {
+      order: 1,
+      destinations: v1,
+      maxConcurrent: 1,
+      retries: { attempts: 1, retryOn: ['timeout'], perTryTimeoutMs: 1_000 },
+    });
     const first = server.request(HOST, '/first', { headers: EU });
     await eventually(() => up.v1eu.served === 1);
 
@@ -447,7 +530,11 @@ describe('limits', () => {
   });
 
   it('rateLimit keyed by a header: each key has its own bucket', async () => {
-    await putRoute('r', { order: 1, destinations: v1, rateLimit: { requestsPerSecond: 0.001, burst: 1, key: { header: 'X-Api-Key' } } });
+    await putRoute('r', {
+      order: 1,
+      destinations: v1,
+      rateLimit: { requestsPerSecond: 0.001, burst: 1, key: { header: 'X-Api-Key' } },
+    });
     expect((await server.request(HOST, '/', { headers: { ...EU, 'x-api-key': 'a' } })).status).toBe(200);
     expect((await server.request(HOST, '/', { headers: { ...EU, 'x-api-key': 'a' } })).status).toBe(429);
     expect((await server.request(HOST, '/', { headers: { ...EU, 'x-api-key': 'b' } })).status).toBe(200);

@@ -72,7 +72,11 @@ describe('Node runtime end to end', () => {
 
   it('a POST is never sent twice: the failing answer comes back and no other cluster sees it', async () => {
     fleet['eu-west1'].mode = 'fail';
-    const res = await server.request(HOST, '/orders', { method: 'POST', headers: { ...from('eu-west1'), 'content-type': 'application/json' }, body: '{"qty":1}' });
+    const res = await server.request(HOST, '/orders', {
+      method: 'POST',
+      headers: { ...from('eu-west1'), 'content-type': 'application/json' },
+      body: '{"qty":1}',
+    });
     expect(res.status).toBe(503);
     expect(res.headers['x-waymark-attempts']).toBe('1');
     expect(fleet['eu-west1'].lastRequest?.body).toBe('{"qty":1}');
@@ -127,7 +131,9 @@ describe('Node runtime end to end', () => {
   });
 
   it('creates a request id and starts a trace when the client sent none', async () => {
-    const res = await server.request(HOST, '/', { headers: { ...from('eu-west1'), 'x-request-id': 'bad id with spaces' } });
+    const res = await server.request(HOST, '/', {
+      headers: { ...from('eu-west1'), 'x-request-id': 'bad id with spaces' },
+    });
     const seen = fleet['eu-west1'].lastRequest!.headers;
     expect(seen['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers['x-request-id']).toBe(seen['x-request-id']);
@@ -151,7 +157,8 @@ describe('Node runtime end to end', () => {
     await server.runtime.snapshots.refresh();
     const before = server.storeQueries();
     const checkedAt = server.runtime.snapshots.checkedAt;
-    for (let i = 0; i < 50; i++) expect((await server.request(HOST, `/n/${i}`, { headers: from('eu-west1') })).status).toBe(200);
+    for (let i = 0; i < 50; i++)
+      expect((await server.request(HOST, `/n/${i}`, { headers: from('eu-west1') })).status).toBe(200);
     // Only a due version check may have run (at most one per refresh interval), never one per request.
     const due = server.runtime.snapshots.checkedAt !== checkedAt ? 1 : 0;
     expect(server.storeQueries() - before).toBe(due);
@@ -185,7 +192,9 @@ describe('Node runtime settings', () => {
     const server = await startTestServer({ WAYMARK_TRUST_LOCALITY_HEADERS: 'false', WAYMARK_REGION: 'ap-southeast1' });
     try {
       await registerFleet(server, fleet);
-      const res = await server.request(HOST, '/', { headers: { 'x-waymark-client-region': 'eu-west1', 'x-waymark-client-location': '53.3,-6.3' } });
+      const res = await server.request(HOST, '/', {
+        headers: { 'x-waymark-client-region': 'eu-west1', 'x-waymark-client-location': '53.3,-6.3' },
+      });
       expect(res.json.cluster).toBe('as1');
     } finally {
       await server.close();
@@ -196,12 +205,18 @@ describe('Node runtime settings', () => {
   it('a change made through one instance reaches another within its refresh interval', async () => {
     const fleet = await startFleet();
     const writer = await startTestServer();
-    const reader = await startTestServer({ WAYMARK_DATABASE_URL: `file:${writer.dir}/waymark.db`, WAYMARK_SNAPSHOT_REFRESH_MS: '200' });
+    const reader = await startTestServer({
+      WAYMARK_DATABASE_URL: `file:${writer.dir}/waymark.db`,
+      WAYMARK_SNAPSHOT_REFRESH_MS: '200',
+    });
     try {
       expect((await reader.request('shop.example.com', '/')).status).toBe(404);
       await registerFleet(writer, fleet);
       const started = Date.now();
-      await eventually(async () => (await reader.request('shop.example.com', '/', { headers: from('eu-west1') })).status === 200, 3_000);
+      await eventually(
+        async () => (await reader.request('shop.example.com', '/', { headers: from('eu-west1') })).status === 200,
+        3_000,
+      );
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       await reader.close();

@@ -11,7 +11,11 @@ describe('zones end to end (Node runtime, trusted locality headers)', () => {
   let up: Record<'ub' | 'ua' | 'ew', Upstream>;
 
   beforeEach(async () => {
-    up = { ub: await startUpstream('ub', 'us-east1'), ua: await startUpstream('ua', 'us-east1'), ew: await startUpstream('ew', 'eu-west1') };
+    up = {
+      ub: await startUpstream('ub', 'us-east1'),
+      ua: await startUpstream('ua', 'us-east1'),
+      ew: await startUpstream('ew', 'eu-west1'),
+    };
     server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '1000' });
     expect((await server.admin('PUT', '/services/shop', { hosts: [HOST] })).status).toBe(201);
     await server.admin('PUT', '/services/shop/clusters/ub', clusterBody('us-east1', up.ub.url, { zone: 'us-east1-b' }));
@@ -29,7 +33,10 @@ describe('zones end to end (Node runtime, trusted locality headers)', () => {
       const res = await server.request(HOST, `/z/${i}`, { headers: inZone('us-east1-b') });
       expect(res.headers['x-waymark-cluster']).toBe('ub');
     }
-    for (let i = 0; i < 20; i++) expect((await server.request(HOST, `/z/${i}`, { headers: inZone('us-east1-a') })).headers['x-waymark-cluster']).toBe('ua');
+    for (let i = 0; i < 20; i++)
+      expect(
+        (await server.request(HOST, `/z/${i}`, { headers: inZone('us-east1-a') })).headers['x-waymark-cluster'],
+      ).toBe('ua');
 
     await up.ub.stop();
     const sameRegion = await server.request(HOST, '/after-b', { headers: inZone('us-east1-b') });
@@ -47,17 +54,27 @@ describe('zones end to end (Node runtime, trusted locality headers)', () => {
   it('without a zone the region spreads over both zones; an invalid zone header is ignored', async () => {
     const counts: Record<string, number> = {};
     for (let i = 0; i < 60; i++) {
-      const cluster = (await server.request(HOST, `/r/${i}`, { headers: inZone('Not A Zone') })).headers['x-waymark-cluster'] as string;
+      const cluster = (await server.request(HOST, `/r/${i}`, { headers: inZone('Not A Zone') })).headers[
+        'x-waymark-cluster'
+      ] as string;
       counts[cluster] = (counts[cluster] ?? 0) + 1;
     }
     expect(Object.keys(counts).sort()).toEqual(['ua', 'ub']);
   });
 
-  it('the zone header is not trusted unless WAYMARK_TRUST_LOCALITY_HEADERS is true; WAYMARK_ZONE is the node\'s zone', async () => {
-    const node = await startTestServer({ WAYMARK_TRUST_LOCALITY_HEADERS: 'false', WAYMARK_REGION: 'us-east1', WAYMARK_ZONE: 'us-east1-a', WAYMARK_DATABASE_URL: `file:${server.dir}/waymark.db` });
+  it("the zone header is not trusted unless WAYMARK_TRUST_LOCALITY_HEADERS is true; WAYMARK_ZONE is the node's zone", async () => {
+    const node = await startTestServer({
+      WAYMARK_TRUST_LOCALITY_HEADERS: 'false',
+      WAYMARK_REGION: 'us-east1',
+      WAYMARK_ZONE: 'us-east1-a',
+      WAYMARK_DATABASE_URL: `file:${server.dir}/waymark.db`,
+    });
     try {
       await node.runtime.snapshots.refresh();
-      for (let i = 0; i < 20; i++) expect((await node.request(HOST, `/n/${i}`, { headers: inZone('us-east1-b') })).headers['x-waymark-cluster']).toBe('ua');
+      for (let i = 0; i < 20; i++)
+        expect(
+          (await node.request(HOST, `/n/${i}`, { headers: inZone('us-east1-b') })).headers['x-waymark-cluster'],
+        ).toBe('ua');
     } finally {
       await node.close();
     }
@@ -65,11 +82,23 @@ describe('zones end to end (Node runtime, trusted locality headers)', () => {
 
   it('the matrix and explain show the zone', async () => {
     const matrix = await server.admin('GET', '/services/shop/failover');
-    expect(matrix.json.zones['us-east1']['us-east1-b'].map((e: { cluster: string; levelReason: string }) => `${e.cluster}:${e.levelReason}`)).toEqual(['ub:same-zone', 'ua:same-region', 'ew:distance']);
-    expect(matrix.json.zoneSummary['us-east1']['us-east1-b']).toEqual({ totalHealth: 100, panic: false, closed: false });
+    expect(
+      matrix.json.zones['us-east1']['us-east1-b'].map(
+        (e: { cluster: string; levelReason: string }) => `${e.cluster}:${e.levelReason}`,
+      ),
+    ).toEqual(['ub:same-zone', 'ua:same-region', 'ew:distance']);
+    expect(matrix.json.zoneSummary['us-east1']['us-east1-b']).toEqual({
+      totalHealth: 100,
+      panic: false,
+      closed: false,
+    });
     expect(matrix.json.regions['us-east1'][0].zone).toBe('us-east1-a');
 
-    const explained = await server.admin('POST', '/explain', { host: HOST, clientRegion: 'us-east1', clientZone: 'us-east1-b' });
+    const explained = await server.admin('POST', '/explain', {
+      host: HOST,
+      clientRegion: 'us-east1',
+      clientZone: 'us-east1-b',
+    });
     expect(explained.status).toBe(200);
     expect(explained.json.clientZone).toMatchObject({ zone: 'us-east1-b', plan: 'us-east1-b' });
     expect(explained.json.clientZone.how).toContain('x-waymark-client-zone');

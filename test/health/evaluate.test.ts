@@ -15,7 +15,13 @@ import type { HealthCheck } from '../../src/spec/cluster.js';
 const T0 = 1_700_000_000_000;
 const ROUND_MS = 10_000;
 
-const check: HealthCheck = { path: '/healthz', expectedStatuses: ['2xx'], timeoutMs: 2_000, healthyThreshold: 2, unhealthyThreshold: 3 };
+const check: HealthCheck = {
+  path: '/healthz',
+  expectedStatuses: ['2xx'],
+  timeoutMs: 2_000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+};
 
 const PASS: ProbeResult = { ok: true, status: 200, latencyMs: 12, error: null };
 const FAIL: ProbeResult = { ok: false, status: 503, latencyMs: 15, error: null };
@@ -80,10 +86,13 @@ describe('evaluateHealth: hysteresis (healthyThreshold 2, unhealthyThreshold 3)'
     [1, 1, 'FPFP', 'nhnh'],
     [3, 2, 'FFPPP', 'hnnnh'],
     [2, 5, 'FFFFF', 'hhhhn'],
-  ])('custom thresholds healthy=%d unhealthy=%d: %s -> %s', (healthyThreshold, unhealthyThreshold, rounds, expected) => {
-    const hc = { ...check, healthyThreshold, unhealthyThreshold };
-    expect(statesOf('healthy', rounds, hc)).toBe(expected);
-  });
+  ])(
+    'custom thresholds healthy=%d unhealthy=%d: %s -> %s',
+    (healthyThreshold, unhealthyThreshold, rounds, expected) => {
+      const hc = { ...check, healthyThreshold, unhealthyThreshold };
+      expect(statesOf('healthy', rounds, hc)).toBe(expected);
+    },
+  );
 
   it('counts rounds in the record', () => {
     const { record } = run('healthy', 'PPFF');
@@ -107,7 +116,13 @@ describe('evaluateHealth: change and reasons', () => {
   const one = { ...check, unhealthyThreshold: 1 };
 
   it('change is null when the state does not move, and the record keeps its reason and changedAt', () => {
-    const prev: HealthRecord = { state: 'healthy', consecutiveSuccesses: 4, consecutiveFailures: 0, reason: 'health check passed', changedAt: T0 };
+    const prev: HealthRecord = {
+      state: 'healthy',
+      consecutiveSuccesses: 4,
+      consecutiveFailures: 0,
+      reason: 'health check passed',
+      changedAt: T0,
+    };
     const v = evaluateHealth(prev, PASS, undefined, check, T0 + 60_000);
     expect(v.change).toBe(null);
     expect(v.next).toEqual({ ...prev, consecutiveSuccesses: 5 });
@@ -118,12 +133,54 @@ describe('evaluateHealth: change and reasons', () => {
 
   it.each<[string, HealthRecord, ProbeResult, EdgeWindow | undefined, HealthCheck, string]>([
     ['first pass', NEW_CLUSTER, PASS, undefined, check, 'health check passed (1 passing round, threshold 1)'],
-    ['back after 2 passes', { ...start('unhealthy'), consecutiveSuccesses: 1 }, PASS, undefined, check, 'health check passed (2 passing rounds, threshold 2)'],
-    ['probe status', start('healthy'), FAIL, undefined, one, 'health check answered 503 (1 failing round, threshold 1)'],
-    ['probe error', start('healthy'), { ok: false, status: null, latencyMs: 2_000, error: 'timeout after 2000 ms' }, undefined, one, 'health check failed: timeout after 2000 ms (1 failing round, threshold 1)'],
-    ['probe without status or error', start('healthy'), { ok: false, status: null, latencyMs: 0, error: null }, undefined, one, 'health check failed: no answer (1 failing round, threshold 1)'],
-    ['third failing round', { ...start('healthy'), consecutiveFailures: 2 }, FAIL, undefined, check, 'health check answered 503 (3 failing rounds, threshold 3)'],
-    ['gray failure names the edge figures', start('healthy'), PASS, { requests: 40, failures: 31 }, one, 'edges saw 31 of 40 requests fail (1 failing round, threshold 1)'],
+    [
+      'back after 2 passes',
+      { ...start('unhealthy'), consecutiveSuccesses: 1 },
+      PASS,
+      undefined,
+      check,
+      'health check passed (2 passing rounds, threshold 2)',
+    ],
+    [
+      'probe status',
+      start('healthy'),
+      FAIL,
+      undefined,
+      one,
+      'health check answered 503 (1 failing round, threshold 1)',
+    ],
+    [
+      'probe error',
+      start('healthy'),
+      { ok: false, status: null, latencyMs: 2_000, error: 'timeout after 2000 ms' },
+      undefined,
+      one,
+      'health check failed: timeout after 2000 ms (1 failing round, threshold 1)',
+    ],
+    [
+      'probe without status or error',
+      start('healthy'),
+      { ok: false, status: null, latencyMs: 0, error: null },
+      undefined,
+      one,
+      'health check failed: no answer (1 failing round, threshold 1)',
+    ],
+    [
+      'third failing round',
+      { ...start('healthy'), consecutiveFailures: 2 },
+      FAIL,
+      undefined,
+      check,
+      'health check answered 503 (3 failing rounds, threshold 3)',
+    ],
+    [
+      'gray failure names the edge figures',
+      start('healthy'),
+      PASS,
+      { requests: 40, failures: 31 },
+      one,
+      'edges saw 31 of 40 requests fail (1 failing round, threshold 1)',
+    ],
   ])('reason: %s', (_name, prev, probe, edge, hc, reason) => {
     const v = evaluateHealth(prev, probe, edge, hc, T0);
     expect(v.change).not.toBe(null);
@@ -158,7 +215,10 @@ describe('evaluateHealth: gray failures reported by edges', () => {
     const v = evaluateHealth(start('healthy'), PASS, edge, one, T0);
     expect(v.next.state).toBe(failing ? 'unhealthy' : 'healthy');
     expect(v.next.consecutiveFailures).toBe(failing ? 1 : 0);
-    if (failing) expect(v.change!.reason).toBe(`edges saw ${edge!.failures} of ${edge!.requests} requests fail (1 failing round, threshold 1)`);
+    if (failing)
+      expect(v.change!.reason).toBe(
+        `edges saw ${edge!.failures} of ${edge!.requests} requests fail (1 failing round, threshold 1)`,
+      );
     else expect(v.change).toBe(null);
   });
 

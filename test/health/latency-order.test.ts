@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LATENCY_HYSTERESIS, LATENCY_MIN_SAMPLES, latencyOrder, type RegionLatency } from '../../src/health/latency-order.js';
+import {
+  LATENCY_HYSTERESIS,
+  LATENCY_MIN_SAMPLES,
+  latencyOrder,
+  type RegionLatency,
+} from '../../src/health/latency-order.js';
 
 const m = (region: string, meanMs: number, samples = 50): RegionLatency => ({ region, meanMs, samples });
 const regions = (order: RegionLatency[]) => order.map((o) => o.region);
@@ -25,7 +30,12 @@ describe('latencyOrder: ordering by mean', () => {
   });
 
   it('a reversed order is fully re-sorted when every gap is beyond the margin', () => {
-    expect(regions(latencyOrder(['a', 'b', 'c', 'd'], [m('a', 400), m('b', 200), m('c', 100), m('d', 50)]))).toEqual(['d', 'c', 'b', 'a']);
+    expect(regions(latencyOrder(['a', 'b', 'c', 'd'], [m('a', 400), m('b', 200), m('c', 100), m('d', 50)]))).toEqual([
+      'd',
+      'c',
+      'b',
+      'a',
+    ]);
   });
 
   it('nothing measured: empty order', () => {
@@ -67,11 +77,26 @@ describe('latencyOrder: hysteresis (20%)', () => {
   const rows: [string, string[], RegionLatency[], string[]][] = [
     ['a 10% faster region does not pass the one ahead', ['a', 'b'], [m('a', 100), m('b', 90)], ['a', 'b']],
     ['a 19% faster region does not pass', ['a', 'b'], [m('a', 100), m('b', 81)], ['a', 'b']],
-    ['exactly 20% faster does not pass (it must be faster by more than the margin)', ['a', 'b'], [m('a', 100), m('b', 80)], ['a', 'b']],
+    [
+      'exactly 20% faster does not pass (it must be faster by more than the margin)',
+      ['a', 'b'],
+      [m('a', 100), m('b', 80)],
+      ['a', 'b'],
+    ],
     ['a 21% faster region passes', ['a', 'b'], [m('a', 100), m('b', 79)], ['b', 'a']],
     ['a 30% faster region passes', ['a', 'b'], [m('a', 100), m('b', 70)], ['b', 'a']],
-    ['a slower region ahead stays ahead while within the margin (no flapping back)', ['b', 'a'], [m('a', 90), m('b', 100)], ['b', 'a']],
-    ['a 30% faster region passes two that are each slower by far', ['a', 'b', 'c'], [m('a', 200), m('b', 180), m('c', 70)], ['c', 'a', 'b']],
+    [
+      'a slower region ahead stays ahead while within the margin (no flapping back)',
+      ['b', 'a'],
+      [m('a', 90), m('b', 100)],
+      ['b', 'a'],
+    ],
+    [
+      'a 30% faster region passes two that are each slower by far',
+      ['a', 'b', 'c'],
+      [m('a', 200), m('b', 180), m('c', 70)],
+      ['c', 'a', 'b'],
+    ],
   ];
   it.each(rows)('%s', (_name, current, measured, expected) => {
     expect(regions(latencyOrder(current, measured))).toEqual(expected);

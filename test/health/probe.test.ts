@@ -4,7 +4,13 @@ import { probeCluster } from '../../src/health/probe.js';
 import { undiciTransport, type UndiciTransport } from '../../src/node/undici-transport.js';
 import type { HealthCheck } from '../../src/spec/cluster.js';
 
-const check: HealthCheck = { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2_000, healthyThreshold: 2, unhealthyThreshold: 2 };
+const check: HealthCheck = {
+  path: '/health/ready',
+  expectedStatuses: ['2xx'],
+  timeoutMs: 2_000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 2,
+};
 
 let upstream: Upstream;
 let transport: UndiciTransport;
@@ -27,34 +33,58 @@ beforeEach(() => {
 
 describe('probeCluster against a real upstream', () => {
   it('asks origin + basePath + health check path, and judges the answer found there', async () => {
-    const passing = await probeCluster(transport, { origin: upstream.url, basePath: '/shop', originHost: null }, check, Date.now);
+    const passing = await probeCluster(
+      transport,
+      { origin: upstream.url, basePath: '/shop', originHost: null },
+      check,
+      Date.now,
+    );
     expect(upstream.lastRequest).toMatchObject({ method: 'GET', path: '/shop/health/ready' });
     expect(passing).toMatchObject({ ok: true, status: 200, error: null });
 
     // The upstream's own /health/ready stays healthy: only the base path's endpoint fails.
     upstream.mode = 'fail';
-    const failing = await probeCluster(transport, { origin: upstream.url, basePath: '/shop', originHost: null }, check, Date.now);
+    const failing = await probeCluster(
+      transport,
+      { origin: upstream.url, basePath: '/shop', originHost: null },
+      check,
+      Date.now,
+    );
     expect(failing).toMatchObject({ ok: false, status: 503, error: 'unexpected status 503' });
   });
 
   it('without a base path asks origin + health check path', async () => {
     upstream.mode = 'fail';
-    expect(await probeCluster(transport, { origin: upstream.url, basePath: '', originHost: null }, check, Date.now)).toMatchObject({ ok: true, status: 200 });
+    expect(
+      await probeCluster(transport, { origin: upstream.url, basePath: '', originHost: null }, check, Date.now),
+    ).toMatchObject({ ok: true, status: 200 });
     upstream.healthy = false;
-    expect(await probeCluster(transport, { origin: upstream.url, basePath: '', originHost: null }, check, Date.now)).toMatchObject({ ok: false, status: 503 });
+    expect(
+      await probeCluster(transport, { origin: upstream.url, basePath: '', originHost: null }, check, Date.now),
+    ).toMatchObject({ ok: false, status: 503 });
     expect(upstream.lastRequest).toBeNull();
   });
 });
 
-describe('probeCluster on Node sends the cluster\'s originHost', () => {
+describe("probeCluster on Node sends the cluster's originHost", () => {
   it('the origin sees originHost as Host, as proxied requests do', async () => {
-    await probeCluster(transport, { origin: upstream.url, basePath: '', originHost: 'api.internal' }, { ...check, path: '/probe-host' }, Date.now);
+    await probeCluster(
+      transport,
+      { origin: upstream.url, basePath: '', originHost: 'api.internal' },
+      { ...check, path: '/probe-host' },
+      Date.now,
+    );
     expect(upstream.lastRequest?.headers.host).toBe('api.internal');
   });
 
   it('a probe that gets no answer in time says so', async () => {
     upstream.mode = 'hang';
-    const result = await probeCluster(transport, { origin: upstream.url, basePath: '', originHost: null }, { ...check, path: '/slow', timeoutMs: 200 }, Date.now);
+    const result = await probeCluster(
+      transport,
+      { origin: upstream.url, basePath: '', originHost: null },
+      { ...check, path: '/slow', timeoutMs: 200 },
+      Date.now,
+    );
     expect(result).toMatchObject({ ok: false, status: null, error: 'timed out after 200 ms' });
   });
 });

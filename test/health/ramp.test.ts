@@ -11,7 +11,11 @@ const BOUNDS = { minSamples: 20, maxErrorRateDelta: 0.05, maxLatencyRatio: 1.5 }
 const RAMP: RampPolicy = { step: 10, max: 50, ...BOUNDS };
 const CANARY: CanaryPolicy = { subset: { version: 'v2' }, stepWeight: 20, maxWeight: 60, ...BOUNDS };
 
-const ev = (samples: number, errorRate: number | null, p95Ms: number | null): Evidence => ({ samples, errorRate, p95Ms });
+const ev = (samples: number, errorRate: number | null, p95Ms: number | null): Evidence => ({
+  samples,
+  errorRate,
+  p95Ms,
+});
 const st = (value: number, phase: RoutePhase = 'ramping'): RampState => ({ value, phase });
 
 /** The primary as most rows see it: plenty of samples, 1% errors, p95 100 ms. */
@@ -35,28 +39,115 @@ interface Row {
 const mirrorRows: Row[] = [
   { name: 'no samples yet: wait', state: st(10), candidate: ev(0, null, null), next: null },
   { name: 'one sample short of minSamples: wait', state: st(10), candidate: ev(19, 0, 50), next: null },
-  { name: 'short of minSamples even with a terrible shadow: wait, no halt on thin evidence', state: st(10), candidate: ev(19, 1, 10_000), next: null },
-  { name: 'exactly minSamples, within bounds: step up', state: st(10), candidate: GOOD, next: st(20), reason: /within bounds over 20 samples/ },
+  {
+    name: 'short of minSamples even with a terrible shadow: wait, no halt on thin evidence',
+    state: st(10),
+    candidate: ev(19, 1, 10_000),
+    next: null,
+  },
+  {
+    name: 'exactly minSamples, within bounds: step up',
+    state: st(10),
+    candidate: GOOD,
+    next: st(20),
+    reason: /within bounds over 20 samples/,
+  },
   { name: 'first step from 0', state: st(0), candidate: GOOD, next: st(10) },
-  { name: 'fractional steps are rounded to 2 decimals', policy: { step: 0.1, max: 1 }, state: st(0.2), candidate: GOOD, next: st(0.3) },
+  {
+    name: 'fractional steps are rounded to 2 decimals',
+    policy: { step: 0.1, max: 1 },
+    state: st(0.2),
+    candidate: GOOD,
+    next: st(0.3),
+  },
   { name: 'one step below max: reaches max and completes', state: st(40), candidate: GOOD, next: st(50, 'complete') },
-  { name: 'a step past max is capped at max and completes', policy: { step: 15 }, state: st(40), candidate: GOOD, next: st(50, 'complete') },
-  { name: 'error-rate breach: to 0, halted', state: st(30), candidate: ev(40, 0.2, 100), next: st(0, 'halted'), reason: /shadow breached: error rate 20% against the primary's 1% \(allowed \+5%\)/ },
-  { name: 'latency breach: to 0, halted', state: st(30), candidate: ev(40, 0.01, 200), next: st(0, 'halted'), reason: /shadow breached: p95 200 ms against the primary's 100 ms \(allowed 1.5x\)/ },
-  { name: 'both breached: the error rate is named', state: st(30), candidate: ev(40, 0.5, 5000), next: st(0, 'halted'), reason: /error rate 50%/ },
-  { name: 'error rate exactly at the bound is within it', primary: ev(500, 0, 100), policy: { maxErrorRateDelta: 0.25 }, state: st(10), candidate: ev(20, 0.25, 100), next: st(20) },
-  { name: 'error rate just above the bound breaches', primary: ev(500, 0, 100), policy: { maxErrorRateDelta: 0.25 }, state: st(10), candidate: ev(20, 0.26, 100), next: st(0, 'halted') },
+  {
+    name: 'a step past max is capped at max and completes',
+    policy: { step: 15 },
+    state: st(40),
+    candidate: GOOD,
+    next: st(50, 'complete'),
+  },
+  {
+    name: 'error-rate breach: to 0, halted',
+    state: st(30),
+    candidate: ev(40, 0.2, 100),
+    next: st(0, 'halted'),
+    reason: /shadow breached: error rate 20% against the primary's 1% \(allowed \+5%\)/,
+  },
+  {
+    name: 'latency breach: to 0, halted',
+    state: st(30),
+    candidate: ev(40, 0.01, 200),
+    next: st(0, 'halted'),
+    reason: /shadow breached: p95 200 ms against the primary's 100 ms \(allowed 1.5x\)/,
+  },
+  {
+    name: 'both breached: the error rate is named',
+    state: st(30),
+    candidate: ev(40, 0.5, 5000),
+    next: st(0, 'halted'),
+    reason: /error rate 50%/,
+  },
+  {
+    name: 'error rate exactly at the bound is within it',
+    primary: ev(500, 0, 100),
+    policy: { maxErrorRateDelta: 0.25 },
+    state: st(10),
+    candidate: ev(20, 0.25, 100),
+    next: st(20),
+  },
+  {
+    name: 'error rate just above the bound breaches',
+    primary: ev(500, 0, 100),
+    policy: { maxErrorRateDelta: 0.25 },
+    state: st(10),
+    candidate: ev(20, 0.26, 100),
+    next: st(0, 'halted'),
+  },
   { name: 'p95 exactly at the ratio is within it', state: st(10), candidate: ev(20, 0.01, 150), next: st(20) },
   { name: 'p95 just above the ratio breaches', state: st(10), candidate: ev(20, 0.01, 151), next: st(0, 'halted') },
-  { name: 'a shadow with fewer errors than the primary is fine', primary: ev(500, 0.3, 100), state: st(10), candidate: ev(20, 0, 100), next: st(20) },
-  { name: 'no primary samples: errors compared with 0, latency not compared', primary: ev(0, null, null), state: st(10), candidate: ev(20, 0.05, 9000), next: st(20) },
-  { name: 'no primary samples: errors above the bound still breach', primary: ev(0, null, null), state: st(10), candidate: ev(20, 0.06, 10), next: st(0, 'halted') },
+  {
+    name: 'a shadow with fewer errors than the primary is fine',
+    primary: ev(500, 0.3, 100),
+    state: st(10),
+    candidate: ev(20, 0, 100),
+    next: st(20),
+  },
+  {
+    name: 'no primary samples: errors compared with 0, latency not compared',
+    primary: ev(0, null, null),
+    state: st(10),
+    candidate: ev(20, 0.05, 9000),
+    next: st(20),
+  },
+  {
+    name: 'no primary samples: errors above the bound still breach',
+    primary: ev(0, null, null),
+    state: st(10),
+    candidate: ev(20, 0.06, 10),
+    next: st(0, 'halted'),
+  },
   { name: 'halted is terminal (good evidence)', state: st(0, 'halted'), candidate: ev(1000, 0, 1), next: null },
   { name: 'halted is terminal (bad evidence)', state: st(0, 'halted'), candidate: ev(1000, 1, 9000), next: null },
   // The guard keeps guarding at max (issue 10): a shadow at 28% errors against 0% is not left at 100%.
-  { name: 'complete, within bounds: stays, the window used up', state: st(50, 'complete'), candidate: ev(1000, 0, 1), next: null, consumed: true },
+  {
+    name: 'complete, within bounds: stays, the window used up',
+    state: st(50, 'complete'),
+    candidate: ev(1000, 0, 1),
+    next: null,
+    consumed: true,
+  },
   { name: 'complete, too few samples: waits', state: st(50, 'complete'), candidate: ev(19, 1, 9000), next: null },
-  { name: 'complete, breached: halted at 0', policy: { max: 100 }, state: st(100, 'complete'), primary: ev(500, 0, 100), candidate: ev(100, 0.28, 100), next: st(0, 'halted'), reason: /shadow breached: error rate 28% against the primary's 0%/ },
+  {
+    name: 'complete, breached: halted at 0',
+    policy: { max: 100 },
+    state: st(100, 'complete'),
+    primary: ev(500, 0, 100),
+    candidate: ev(100, 0.28, 100),
+    next: st(0, 'halted'),
+    reason: /shadow breached: error rate 28% against the primary's 0%/,
+  },
 ];
 
 describe('decideMirrorRamp', () => {
@@ -103,7 +194,11 @@ describe('decideMirrorRamp', () => {
       bounds: { minSamples: 20, maxErrorRateDelta: 0.05, maxLatencyRatio: 1.5 },
     });
     // The bounds are the policy's evidence bounds only (no step/max/subset mixed in).
-    expect(Object.keys(down.move?.figures.bounds ?? {}).sort()).toEqual(['maxErrorRateDelta', 'maxLatencyRatio', 'minSamples']);
+    expect(Object.keys(down.move?.figures.bounds ?? {}).sort()).toEqual([
+      'maxErrorRateDelta',
+      'maxLatencyRatio',
+      'minSamples',
+    ]);
   });
 
   it('does not mutate its inputs', () => {
@@ -133,21 +228,95 @@ const canaryRows: Row[] = [
   { name: 'no samples yet: wait', state: st(20), candidate: ev(0, null, null), next: null },
   { name: 'one sample short: wait', state: st(20), candidate: ev(19, 0, 10), next: null },
   { name: 'short of minSamples with a failing canary: wait', state: st(20), candidate: ev(19, 1, 10), next: null },
-  { name: 'good evidence: up by stepWeight', state: st(20), candidate: GOOD, next: st(40), reason: /canary within bounds over 20 samples/ },
-  { name: 'one step below maxWeight: to maxWeight, still ramping (not promoted yet)', state: st(40), candidate: GOOD, next: st(60) },
-  { name: 'a step past maxWeight is capped, still ramping', policy: { stepWeight: 25 } as Partial<RampPolicy>, state: st(50), candidate: GOOD, next: st(60) },
-  { name: 'good evidence at maxWeight: promoted to 100', state: st(60), candidate: GOOD, next: st(100, 'promoted'), reason: /canary held 60% within bounds over 20 samples: promoted/ },
+  {
+    name: 'good evidence: up by stepWeight',
+    state: st(20),
+    candidate: GOOD,
+    next: st(40),
+    reason: /canary within bounds over 20 samples/,
+  },
+  {
+    name: 'one step below maxWeight: to maxWeight, still ramping (not promoted yet)',
+    state: st(40),
+    candidate: GOOD,
+    next: st(60),
+  },
+  {
+    name: 'a step past maxWeight is capped, still ramping',
+    policy: { stepWeight: 25 } as Partial<RampPolicy>,
+    state: st(50),
+    candidate: GOOD,
+    next: st(60),
+  },
+  {
+    name: 'good evidence at maxWeight: promoted to 100',
+    state: st(60),
+    candidate: GOOD,
+    next: st(100, 'promoted'),
+    reason: /canary held 60% within bounds over 20 samples: promoted/,
+  },
   { name: 'too few samples at maxWeight: no promotion', state: st(60), candidate: ev(10, 0, 100), next: null },
-  { name: 'error breach at maxWeight: rolled back, not promoted', state: st(60), candidate: ev(20, 0.5, 100), next: st(0, 'rolled-back') },
-  { name: 'latency breach at maxWeight: rolled back, not promoted', state: st(60), candidate: ev(20, 0.01, 300), next: st(0, 'rolled-back') },
-  { name: 'error-rate breach: rolled back to 0', state: st(40), candidate: ev(30, 0.2, 100), next: st(0, 'rolled-back'), reason: /canary breached: error rate 20% against the primary's 1% \(allowed \+5%\)/ },
-  { name: 'latency breach: rolled back to 0', state: st(40), candidate: ev(30, 0.01, 200), next: st(0, 'rolled-back'), reason: /canary breached: p95 200 ms against the primary's 100 ms \(allowed 1.5x\)/ },
-  { name: 'error rate exactly at the bound is fine', primary: ev(500, 0, 100), policy: { maxErrorRateDelta: 0.5 }, state: st(20), candidate: ev(20, 0.5, 100), next: st(40) },
+  {
+    name: 'error breach at maxWeight: rolled back, not promoted',
+    state: st(60),
+    candidate: ev(20, 0.5, 100),
+    next: st(0, 'rolled-back'),
+  },
+  {
+    name: 'latency breach at maxWeight: rolled back, not promoted',
+    state: st(60),
+    candidate: ev(20, 0.01, 300),
+    next: st(0, 'rolled-back'),
+  },
+  {
+    name: 'error-rate breach: rolled back to 0',
+    state: st(40),
+    candidate: ev(30, 0.2, 100),
+    next: st(0, 'rolled-back'),
+    reason: /canary breached: error rate 20% against the primary's 1% \(allowed \+5%\)/,
+  },
+  {
+    name: 'latency breach: rolled back to 0',
+    state: st(40),
+    candidate: ev(30, 0.01, 200),
+    next: st(0, 'rolled-back'),
+    reason: /canary breached: p95 200 ms against the primary's 100 ms \(allowed 1.5x\)/,
+  },
+  {
+    name: 'error rate exactly at the bound is fine',
+    primary: ev(500, 0, 100),
+    policy: { maxErrorRateDelta: 0.5 },
+    state: st(20),
+    candidate: ev(20, 0.5, 100),
+    next: st(40),
+  },
   { name: 'p95 exactly at the ratio is fine', state: st(20), candidate: ev(20, 0, 150), next: st(40) },
-  { name: 'promoted, within bounds: stays promoted, the window used up', state: st(100, 'promoted'), candidate: ev(1000, 0, 1), next: null, consumed: true },
-  { name: 'promoted, breached: rolled back to 0', state: st(100, 'promoted'), candidate: ev(1000, 1, 9000), next: st(0, 'rolled-back'), reason: /canary breached: error rate 100%/ },
-  { name: 'rolled-back is terminal (good evidence)', state: st(0, 'rolled-back'), candidate: ev(1000, 0, 1), next: null },
-  { name: 'rolled-back is terminal (bad evidence)', state: st(0, 'rolled-back'), candidate: ev(1000, 1, 9000), next: null },
+  {
+    name: 'promoted, within bounds: stays promoted, the window used up',
+    state: st(100, 'promoted'),
+    candidate: ev(1000, 0, 1),
+    next: null,
+    consumed: true,
+  },
+  {
+    name: 'promoted, breached: rolled back to 0',
+    state: st(100, 'promoted'),
+    candidate: ev(1000, 1, 9000),
+    next: st(0, 'rolled-back'),
+    reason: /canary breached: error rate 100%/,
+  },
+  {
+    name: 'rolled-back is terminal (good evidence)',
+    state: st(0, 'rolled-back'),
+    candidate: ev(1000, 0, 1),
+    next: null,
+  },
+  {
+    name: 'rolled-back is terminal (bad evidence)',
+    state: st(0, 'rolled-back'),
+    candidate: ev(1000, 1, 9000),
+    next: null,
+  },
 ];
 
 describe('decideCanary', () => {

@@ -17,7 +17,12 @@ ${http.replace(/^(?=.)/gm, '  ')}`;
 }
 
 /** A DestinationRule for `host` with one subset per version, each selecting `version: <name>`. */
-function destinationRule(name: string, host: string, versions: string[], apiVersion = 'networking.istio.io/v1'): string {
+function destinationRule(
+  name: string,
+  host: string,
+  versions: string[],
+  apiVersion = 'networking.istio.io/v1',
+): string {
   return `apiVersion: ${apiVersion}
 kind: DestinationRule
 metadata: {name: ${name}}
@@ -103,7 +108,12 @@ export const REVIEWS_V2_TIMEOUT_HALF_SECOND = virtualService(
 
 /** Mirroring, step 1: httpbin to v1, with its DestinationRule after the VirtualService in the same file. */
 export const HTTPBIN_V1 = file(
-  virtualService('httpbin', 'httpbin', `- route:\n  - destination: {host: httpbin, subset: v1}\n    weight: 100\n`, 'networking.istio.io/v1alpha3'),
+  virtualService(
+    'httpbin',
+    'httpbin',
+    `- route:\n  - destination: {host: httpbin, subset: v1}\n    weight: 100\n`,
+    'networking.istio.io/v1alpha3',
+  ),
   destinationRule('httpbin', 'httpbin', ['v1', 'v2'], 'networking.istio.io/v1alpha3'),
 );
 

@@ -49,7 +49,9 @@ let server: TestServer;
 let up: Record<string, Upstream>;
 
 beforeEach(async () => {
-  const clusters = Object.entries(VERSIONS).flatMap(([service, versions]) => versions.map((version) => ({ service, version, name: `${service}-${version}` })));
+  const clusters = Object.entries(VERSIONS).flatMap(([service, versions]) =>
+    versions.map((version) => ({ service, version, name: `${service}-${version}` })),
+  );
   const started = await Promise.all(clusters.map((c) => startUpstream(c.name, 'eu-west1')));
   up = Object.fromEntries(started.map((u) => [u.name, u]));
   server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '3000' });
@@ -58,7 +60,11 @@ beforeEach(async () => {
     expect(res.status, res.body).toBe(201);
   }
   for (const c of clusters) {
-    const res = await server.admin('PUT', `/services/${c.service}/clusters/${c.name}`, clusterBody('eu-west1', up[c.name]!.url, { labels: { version: c.version } }));
+    const res = await server.admin(
+      'PUT',
+      `/services/${c.service}/clusters/${c.name}`,
+      clusterBody('eu-west1', up[c.name]!.url, { labels: { version: c.version } }),
+    );
     expect(res.status, res.body).toBe(201);
   }
 });
@@ -69,17 +75,27 @@ afterEach(async () => {
 });
 
 /** One `kubectl apply -f`: the import answers 200; its body (services, warnings) is returned. */
-async function apply(yaml: string): Promise<{ services: { name: string; routes: { name: string; action: string }[] }[]; warnings: string[] }> {
+async function apply(
+  yaml: string,
+): Promise<{ services: { name: string; routes: { name: string; action: string }[] }[]; warnings: string[] }> {
   const res = await server.admin('POST', '/import/istio', yaml);
   expect(res.status, res.body).toBe(200);
   return res.json;
 }
 
 /** `n` requests to a service, counted by the cluster that answered. */
-async function servedBy(service: ServiceName, n: number, headers: Record<string, string> = EU): Promise<Record<string, number>> {
+async function servedBy(
+  service: ServiceName,
+  n: number,
+  headers: Record<string, string> = EU,
+): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let batch = 0; batch < n; batch += 20) {
-    const answers = await Promise.all(Array.from({ length: Math.min(20, n - batch) }, (_, i) => server.request(host(service), `/${service}/${batch + i}`, { headers })));
+    const answers = await Promise.all(
+      Array.from({ length: Math.min(20, n - batch) }, (_, i) =>
+        server.request(host(service), `/${service}/${batch + i}`, { headers }),
+      ),
+    );
     for (const a of answers) {
       expect(a.status, a.body).toBe(200);
       counts[a.json.cluster] = (counts[a.json.cluster] ?? 0) + 1;
@@ -100,8 +116,17 @@ describe('request routing (destination-rule-all, then virtual-service-all-v1, th
     const rules = await apply(BOOKINFO_DESTINATION_RULES);
     expect(rules.warnings).toEqual([]);
     expect(rules.services.map((s) => s.name)).toEqual(['productpage', 'reviews', 'ratings', 'details']);
-    expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual({ v1: { version: 'v1' }, v2: { version: 'v2' }, v3: { version: 'v3' } });
-    expect(Object.keys((await server.admin('GET', '/services/ratings')).json.subsets)).toEqual(['v1', 'v2', 'v2-mysql', 'v2-mysql-vm']);
+    expect((await server.admin('GET', '/services/reviews')).json.subsets).toEqual({
+      v1: { version: 'v1' },
+      v2: { version: 'v2' },
+      v3: { version: 'v3' },
+    });
+    expect(Object.keys((await server.admin('GET', '/services/ratings')).json.subsets)).toEqual([
+      'v1',
+      'v2',
+      'v2-mysql',
+      'v2-mysql-vm',
+    ]);
     // Subsets route nothing by themselves: reviews still spreads over every version.
     expect(Object.keys(await servedBy('reviews', 60)).sort()).toEqual(['reviews-v1', 'reviews-v2', 'reviews-v3']);
 
@@ -115,7 +140,12 @@ describe('request routing (destination-rule-all, then virtual-service-all-v1, th
     // Applying the same file again changes nothing: no revision bump, no audit entry.
     const before = await dbState(server.db);
     const again = await apply(BOOKINFO_ALL_V1);
-    expect(again.services.flatMap((s) => s.routes.map((r) => r.action))).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+    expect(again.services.flatMap((s) => s.routes.map((r) => r.action))).toEqual([
+      'unchanged',
+      'unchanged',
+      'unchanged',
+      'unchanged',
+    ]);
     expect(await dbState(server.db)).toEqual(before);
 
     // 3. The user jason sees reviews v2; everyone else v1.
@@ -124,7 +154,9 @@ describe('request routing (destination-rule-all, then virtual-service-all-v1, th
     expect(await servedBy('reviews', 20, JASON)).toEqual({ 'reviews-v2': 20 });
     expect(await servedBy('reviews', 20, { ...EU, 'end-user': 'kim' })).toEqual({ 'reviews-v1': 20 });
     expect(await servedBy('reviews', 20)).toEqual({ 'reviews-v1': 20 });
-    expect((await server.request(host('reviews'), '/', { headers: JASON })).headers['x-waymark-route']).toBe('reviews-0');
+    expect((await server.request(host('reviews'), '/', { headers: JASON })).headers['x-waymark-route']).toBe(
+      'reviews-0',
+    );
   });
 });
 
@@ -133,7 +165,7 @@ describe('fault injection (virtual-service-all-v1 and reviews-test-v2, then rati
     for (const step of [BOOKINFO_DESTINATION_RULES, BOOKINFO_ALL_V1, REVIEWS_JASON_V2]) await apply(step);
   });
 
-  it('jason\'s calls to ratings wait 7 s; everyone else\'s do not', { timeout: 30_000 }, async () => {
+  it("jason's calls to ratings wait 7 s; everyone else's do not", { timeout: 30_000 }, async () => {
     expect((await apply(RATINGS_JASON_DELAY_7S)).warnings).toEqual([]);
     const slow = timed(() => server.request(host('ratings'), '/ratings/0', { headers: JASON }));
     const quick = await timed(() => server.request(host('ratings'), '/ratings/0', { headers: EU }));
@@ -148,7 +180,7 @@ describe('fault injection (virtual-service-all-v1 and reviews-test-v2, then rati
     expect(ms).toBeLessThan(9_000);
   });
 
-  it('jason\'s calls to ratings fail with 500 without reaching it; everyone else\'s reach ratings v1', async () => {
+  it("jason's calls to ratings fail with 500 without reaching it; everyone else's reach ratings v1", async () => {
     expect((await apply(RATINGS_JASON_ABORT_500)).warnings).toEqual([]);
     for (let i = 0; i < 10; i++) {
       const res = await server.request(host('ratings'), `/ratings/${i}`, { headers: JASON });
@@ -181,7 +213,9 @@ describe('traffic shifting (virtual-service-all-v1, then reviews 50% v1 / 50% v3
 });
 
 describe('request timeouts (virtual-service-all-v1, then reviews v2, then ratings delayed 2 s, then a 0.5 s timeout on reviews)', () => {
-  it('reviews v2 answers until a 0.5 s timeout cuts its slow answers off with a 504 naming the limit', { timeout: 30_000 }, async () => {
+  it('reviews v2 answers until a 0.5 s timeout cuts its slow answers off with a 504 naming the limit', {
+    timeout: 30_000,
+  }, async () => {
     await apply(BOOKINFO_DESTINATION_RULES);
     await apply(BOOKINFO_ALL_V1);
 
@@ -228,11 +262,16 @@ describe('circuit breaking (httpbin DestinationRule with a connection pool, no V
     const result = await apply(HTTPBIN_CIRCUIT_BREAKER);
     expect(result.warnings.join('\n')).toContain("becomes the service's policy.maxConcurrent 2");
     const stored = await server.admin('GET', '/services/httpbin');
-    expect(stored.json.policy).toMatchObject({ maxConcurrent: 2, outlierDetection: { consecutiveFailures: 1, intervalMs: 1_000, baseEjectionMs: 180_000, maxEjectionPercent: 100 } });
+    expect(stored.json.policy).toMatchObject({
+      maxConcurrent: 2,
+      outlierDetection: { consecutiveFailures: 1, intervalMs: 1_000, baseEjectionMs: 180_000, maxEjectionPercent: 100 },
+    });
     await server.runtime.snapshots.refresh();
     // Slow answers keep requests in flight: 10 at once over two clusters can have at most 4 admitted.
     for (const name of ['httpbin-v1', 'httpbin-v2']) up[name]!.delayMs = 400;
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => server.request(host('httpbin'), `/get/${i}`, { headers: EU })));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => server.request(host('httpbin'), `/get/${i}`, { headers: EU })),
+    );
     const ok = answers.filter((a) => a.status === 200);
     const overflow = answers.filter((a) => a.status === 503);
     expect(ok.length).toBeGreaterThan(0);
@@ -255,7 +294,7 @@ describe('the ingress: Gateway and gateway-bound VirtualServices', () => {
     expect(await dbState(server.db)).toEqual(before);
   });
 
-  it('in one file with the mesh\'s resources, the ingress is skipped and the rest imports and routes', async () => {
+  it("in one file with the mesh's resources, the ingress is skipped and the rest imports and routes", async () => {
     const res = await apply(`${BOOKINFO_INGRESS}---\n${BOOKINFO_DESTINATION_RULES}---\n${BOOKINFO_ALL_V1}`);
     expect(res.warnings).toHaveLength(2);
     expect(res.services.map((s) => s.name)).toEqual(['productpage', 'reviews', 'ratings', 'details']);

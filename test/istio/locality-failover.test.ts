@@ -23,12 +23,20 @@ describe("Istio's locality load balancing tasks (docs-locality-failover-dr, docs
   let up: Record<string, Upstream>;
 
   beforeEach(async () => {
-    up = Object.fromEntries(await Promise.all(LOCALITIES.map(async (l) => [l.name, await startUpstream(l.name, l.region)] as const)));
+    up = Object.fromEntries(
+      await Promise.all(LOCALITIES.map(async (l) => [l.name, await startUpstream(l.name, l.region)] as const)),
+    );
     server = await startTestServer({ WAYMARK_TRY_TIMEOUT_MS: '1000', WAYMARK_MAX_ATTEMPTS: '4' });
     expect((await server.admin('PUT', '/services/helloworld', { hosts: [HOST] })).status).toBe(201);
     for (const l of LOCALITIES) {
       const { name, region, zone, latitude, longitude } = l;
-      const res = await server.admin('PUT', `/services/helloworld/clusters/${name}`, { region, zone, latitude, longitude, origin: up[name]!.url });
+      const res = await server.admin('PUT', `/services/helloworld/clusters/${name}`, {
+        region,
+        zone,
+        latitude,
+        longitude,
+        origin: up[name]!.url,
+      });
       expect(res.status, res.body).toBe(201);
     }
   });
@@ -40,7 +48,9 @@ describe("Istio's locality load balancing tasks (docs-locality-failover-dr, docs
   it('imports the DestinationRule, then each stopped locality fails over as the task says', async () => {
     const imported = await server.admin('POST', '/import/istio', HELLOWORLD_LOCALITY_FAILOVER);
     expect(imported.status, imported.body).toBe(200);
-    expect((await server.admin('GET', '/services/helloworld')).json.failover).toEqual([{ from: 'region1', to: ['region2'] }]);
+    expect((await server.admin('GET', '/services/helloworld')).json.failover).toEqual([
+      { from: 'region1', to: ['region2'] },
+    ]);
     await server.runtime.snapshots.refresh();
 
     const answer = async () => {
@@ -57,19 +67,22 @@ describe("Istio's locality load balancing tasks (docs-locality-failover-dr, docs
     expect(await answer()).toBe('hello-r3z4');
 
     const matrix = await server.admin('GET', '/services/helloworld/failover');
-    expect(matrix.json.zones.region1.zone1.map((e: { cluster: string; levelReason: string }) => `${e.cluster}:${e.levelReason}`)).toEqual([
-      'hello-r1z1:same-zone',
-      'hello-r1z2:same-region',
-      'hello-r2z3:failover-rule',
-      'hello-r3z4:distance',
-    ]);
+    expect(
+      matrix.json.zones.region1.zone1.map(
+        (e: { cluster: string; levelReason: string }) => `${e.cluster}:${e.levelReason}`,
+      ),
+    ).toEqual(['hello-r1z1:same-zone', 'hello-r1z2:same-region', 'hello-r2z3:failover-rule', 'hello-r3z4:distance']);
   });
 
   /** `n` requests from sleep in region1/zone1, counted by the cluster that answered. */
   async function servedBy(n: number): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
     for (let batch = 0; batch < n; batch += 20) {
-      const answers = await Promise.all(Array.from({ length: Math.min(20, n - batch) }, (_, i) => server.request(HOST, `/hello/${batch + i}`, { headers: SLEEP })));
+      const answers = await Promise.all(
+        Array.from({ length: Math.min(20, n - batch) }, (_, i) =>
+          server.request(HOST, `/hello/${batch + i}`, { headers: SLEEP }),
+        ),
+      );
       for (const a of answers) {
         expect(a.status, a.body).toBe(200);
         const cluster = a.headers['x-waymark-cluster'] as string;
@@ -79,7 +92,7 @@ describe("Istio's locality load balancing tasks (docs-locality-failover-dr, docs
     return counts;
   }
 
-  it('distribute: 70/20/10 over region1/zone1, region1/zone2 and region3/zone4; a failed locality\'s share goes to the healthy ones, then by priority', async () => {
+  it("distribute: 70/20/10 over region1/zone1, region1/zone2 and region3/zone4; a failed locality's share goes to the healthy ones, then by priority", async () => {
     const imported = await server.admin('POST', '/import/istio', HELLOWORLD_LOCALITY_DISTRIBUTE);
     expect(imported.status, imported.body).toBe(200);
     expect(imported.json.warnings.join('\n')).not.toContain('distribute');
@@ -98,7 +111,11 @@ describe("Istio's locality load balancing tasks (docs-locality-failover-dr, docs
     expect(before['hello-r3z4']).toBeLessThan(130);
 
     const matrix = await server.admin('GET', '/services/helloworld/failover');
-    expect(matrix.json.zones.region1.zone1.map((e: { cluster: string; levelReason: string; share: number }) => `${e.cluster}:${e.levelReason}:${e.share}`)).toEqual([
+    expect(
+      matrix.json.zones.region1.zone1.map(
+        (e: { cluster: string; levelReason: string; share: number }) => `${e.cluster}:${e.levelReason}:${e.share}`,
+      ),
+    ).toEqual([
       'hello-r1z1:distribute:70',
       'hello-r1z2:distribute:20',
       'hello-r3z4:distribute:10',

@@ -8,7 +8,10 @@ function clock(start = T0) {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
-const byKey = (rows: EdgeReport[]) => [...rows].sort((a, b) => `${a.service}/${a.cluster}/${a.clientRegion}`.localeCompare(`${b.service}/${b.cluster}/${b.clientRegion}`));
+const byKey = (rows: EdgeReport[]) =>
+  [...rows].sort((a, b) =>
+    `${a.service}/${a.cluster}/${a.clientRegion}`.localeCompare(`${b.service}/${b.cluster}/${b.clientRegion}`),
+  );
 
 describe('ReportBuffer: aggregation', () => {
   it('aggregates per (service, cluster, client region)', () => {
@@ -39,7 +42,9 @@ describe('ReportBuffer: aggregation', () => {
     expect(UNKNOWN_REGION).toBe('-');
     const buffer = new ReportBuffer(clock().now, 1_000);
     buffer.record('shop', 'ue1', null, true, 1);
-    expect(buffer.take()).toEqual([{ service: 'shop', cluster: 'ue1', clientRegion: '-', requests: 1, failures: 0, latencyMsSum: 1 }]);
+    expect(buffer.take()).toEqual([
+      { service: 'shop', cluster: 'ue1', clientRegion: '-', requests: 1, failures: 0, latencyMsSum: 1 },
+    ]);
   });
 
   it('keys do not collide when names share a prefix', () => {
@@ -111,7 +116,14 @@ describe('ReportBuffer: take', () => {
     buffer.record('shop', 'ue1', 'us-east1', true, 1);
     const [row] = buffer.take();
     buffer.record('shop', 'ue1', 'us-east1', false, 9);
-    expect(row).toEqual({ service: 'shop', cluster: 'ue1', clientRegion: 'us-east1', requests: 1, failures: 0, latencyMsSum: 1 });
+    expect(row).toEqual({
+      service: 'shop',
+      cluster: 'ue1',
+      clientRegion: 'us-east1',
+      requests: 1,
+      failures: 0,
+      latencyMsSum: 1,
+    });
   });
 
   it('the size limit counts again from zero after a take', () => {
@@ -154,14 +166,23 @@ describe('ReportBuffer: restore', () => {
 
   it('restored rows count towards the size limit', () => {
     const buffer = new ReportBuffer(clock().now, 10_000, 10);
-    buffer.restore([{ service: 'shop', cluster: 'ue1', clientRegion: 'us-east1', requests: 10, failures: 2, latencyMsSum: 100 }]);
+    buffer.restore([
+      { service: 'shop', cluster: 'ue1', clientRegion: 'us-east1', requests: 10, failures: 2, latencyMsSum: 100 },
+    ]);
     expect(buffer.pending).toBe(10);
     expect(buffer.due()).toBe(true);
   });
 
   it('does not keep a reference to the rows it was given', () => {
     const buffer = new ReportBuffer(clock().now, 10_000);
-    const row: EdgeReport = { service: 'shop', cluster: 'ue1', clientRegion: 'us-east1', requests: 1, failures: 0, latencyMsSum: 1 };
+    const row: EdgeReport = {
+      service: 'shop',
+      cluster: 'ue1',
+      clientRegion: 'us-east1',
+      requests: 1,
+      failures: 0,
+      latencyMsSum: 1,
+    };
     buffer.restore([row]);
     buffer.record('shop', 'ue1', 'us-east1', false, 2);
     expect(row.requests).toBe(1);
@@ -170,7 +191,14 @@ describe('ReportBuffer: restore', () => {
   it('respects maxRows: rows beyond the bound are dropped, merges into existing rows still happen', () => {
     const buffer = new ReportBuffer(clock().now, 10_000, 10_000, 2);
     buffer.record('shop', 'a', 'r', true, 1);
-    const row = (cluster: string, requests: number): EdgeReport => ({ service: 'shop', cluster, clientRegion: 'r', requests, failures: 0, latencyMsSum: requests });
+    const row = (cluster: string, requests: number): EdgeReport => ({
+      service: 'shop',
+      cluster,
+      clientRegion: 'r',
+      requests,
+      failures: 0,
+      latencyMsSum: requests,
+    });
     buffer.restore([row('b', 2), row('c', 4), row('a', 8)]);
     expect(buffer.pending).toBe(1 + 2 + 8);
     expect(byKey(buffer.take()).map((r) => `${r.cluster}:${r.requests}`)).toEqual(['a:9', 'b:2']);

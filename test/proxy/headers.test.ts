@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddress, connectionTokens, droppedResponseHeaders, nextTraceparent, requestHost, upstreamHeaders, type ForwardFacts } from '../../src/proxy/headers.js';
+import {
+  clientAddress,
+  connectionTokens,
+  droppedResponseHeaders,
+  nextTraceparent,
+  requestHost,
+  upstreamHeaders,
+  type ForwardFacts,
+} from '../../src/proxy/headers.js';
 
 const facts: ForwardFacts = {
   peerIp: '198.51.100.7',
@@ -14,7 +22,9 @@ const facts: ForwardFacts = {
 
 const headersOf = (init: Record<string, string>) => {
   const headers = new Headers(init);
-  return Object.assign(headers, { eachHeader: (visit: (name: string, value: string) => void) => headers.forEach((value, name) => visit(name, value)) });
+  return Object.assign(headers, {
+    eachHeader: (visit: (name: string, value: string) => void) => headers.forEach((value, name) => visit(name, value)),
+  });
 };
 
 describe('upstreamHeaders', () => {
@@ -65,7 +75,11 @@ describe('upstreamHeaders', () => {
   });
 
   it('RFC 7239: an IPv6 client is bracketed and quoted', () => {
-    const out = upstreamHeaders(headersOf({}), null, { ...facts, clientIp: '2001:db8::1', forwardedFor: '2001:db8::1' });
+    const out = upstreamHeaders(headersOf({}), null, {
+      ...facts,
+      clientIp: '2001:db8::1',
+      forwardedFor: '2001:db8::1',
+    });
     expect(out.forwarded).toBe('for="[2001:db8::1]";host=shop.example.com;proto=https');
   });
 
@@ -115,13 +129,17 @@ describe('requestHost', () => {
 
 describe('droppedResponseHeaders', () => {
   it('drops hop-by-hop headers and those Connection names; keeps them on a 101', () => {
-    expect(droppedResponseHeaders(200, 'close, x-hop')).toEqual(expect.arrayContaining(['connection', 'transfer-encoding', 'upgrade', 'x-hop']));
+    expect(droppedResponseHeaders(200, 'close, x-hop')).toEqual(
+      expect.arrayContaining(['connection', 'transfer-encoding', 'upgrade', 'x-hop']),
+    );
     expect(droppedResponseHeaders(200, null)).not.toContain('content-length');
     expect(droppedResponseHeaders(101, 'upgrade')).toEqual([]);
   });
 
   it.each([100, 103, 204, 304])('a %i carries no body framing', (status) => {
-    expect(droppedResponseHeaders(status, null)).toEqual(expect.arrayContaining(['content-length', 'transfer-encoding']));
+    expect(droppedResponseHeaders(status, null)).toEqual(
+      expect.arrayContaining(['content-length', 'transfer-encoding']),
+    );
   });
 });
 

@@ -53,7 +53,14 @@ describe('compileSnapshot priority lists', () => {
   });
 
   it('indexes hosts and strips trailing slashes from origins', () => {
-    const snap = compileSnapshot({ version: 7, services: [service('shop', [cluster('ue1', 'us-east1', { origin: 'https://x.internal/' })])], overrides: [] }, 0);
+    const snap = compileSnapshot(
+      {
+        version: 7,
+        services: [service('shop', [cluster('ue1', 'us-east1', { origin: 'https://x.internal/' })])],
+        overrides: [],
+      },
+      0,
+    );
     expect(snap.version).toBe(7);
     expect(snap.byHost.get('shop.example.com')?.name).toBe('shop');
     expect(snap.byName.get('shop')?.clusters[0]?.origin).toBe('https://x.internal');
@@ -67,7 +74,10 @@ describe('compileSnapshot priority lists', () => {
     ['http://127.0.0.1:8080/shop/v1', 'http://127.0.0.1:8080', '/shop/v1'],
     ['http://[::1]:8080/a', 'http://[::1]:8080', '/a'],
   ])('splits origin %s into origin %s and base path "%s" once, at compile time', (stored, origin, basePath) => {
-    const snap = compileSnapshot({ version: 1, services: [service('shop', [cluster('ue1', 'us-east1', { origin: stored })])], overrides: [] }, 0);
+    const snap = compileSnapshot(
+      { version: 1, services: [service('shop', [cluster('ue1', 'us-east1', { origin: stored })])], overrides: [] },
+      0,
+    );
     const compiled = snap.byName.get('shop')?.clusters[0];
     expect({ origin: compiled?.origin, basePath: compiled?.basePath }).toEqual({ origin, basePath });
     // The plans hold the same objects the hot path forwards with.
@@ -76,7 +86,16 @@ describe('compileSnapshot priority lists', () => {
 
   it('carries originHost to the hot path, null when unset', () => {
     const snap = compileSnapshot(
-      { version: 1, services: [service('shop', [cluster('ue1', 'us-east1', { originHost: 'shop.example.com:8443' }), cluster('ue2', 'us-east1')])], overrides: [] },
+      {
+        version: 1,
+        services: [
+          service('shop', [
+            cluster('ue1', 'us-east1', { originHost: 'shop.example.com:8443' }),
+            cluster('ue2', 'us-east1'),
+          ]),
+        ],
+        overrides: [],
+      },
       0,
     );
     expect(snap.byName.get('shop')?.clusters.map((c) => [c.name, c.originHost])).toEqual([
@@ -86,8 +105,19 @@ describe('compileSnapshot priority lists', () => {
   });
 
   it('recompiles a service whose originHost changed', () => {
-    const before = compileSnapshot({ version: 1, services: [service('shop', [cluster('ue1', 'us-east1')])], overrides: [] }, 0);
-    const after = compileSnapshot({ version: 2, services: [service('shop', [cluster('ue1', 'us-east1', { originHost: 'shop.example.com' })])], overrides: [] }, 0, before);
+    const before = compileSnapshot(
+      { version: 1, services: [service('shop', [cluster('ue1', 'us-east1')])], overrides: [] },
+      0,
+    );
+    const after = compileSnapshot(
+      {
+        version: 2,
+        services: [service('shop', [cluster('ue1', 'us-east1', { originHost: 'shop.example.com' })])],
+        overrides: [],
+      },
+      0,
+      before,
+    );
     expect(after.byName.get('shop')).not.toBe(before.byName.get('shop'));
     expect(after.byName.get('shop')?.clusters[0]?.originHost).toBe('shop.example.com');
   });
@@ -95,7 +125,10 @@ describe('compileSnapshot priority lists', () => {
   it('places a region at the centroid of its clusters across services', () => {
     const a = service('a', [cluster('a1', 'eu-west1', { latitude: 50, longitude: 4 })]);
     const b = service('b', [cluster('b1', 'eu-west1', { latitude: 52, longitude: 6 })]);
-    expect(compileSnapshot({ version: 1, services: [a, b], overrides: [] }, 0).regions.get('eu-west1')).toEqual({ lat: 51, lon: 5 });
+    expect(compileSnapshot({ version: 1, services: [a, b], overrides: [] }, 0).regions.get('eu-west1')).toEqual({
+      lat: 51,
+      lon: 5,
+    });
   });
 });
 
@@ -114,10 +147,18 @@ describe('compileSnapshot reuse', () => {
   it('recompiles everything when the region catalog changes, and when an override appears', () => {
     const a = service('a', [cluster('a1', 'us-east1')]);
     const first = compileSnapshot({ version: 1, services: [a], overrides: [] }, 0);
-    const withRegion = compileSnapshot({ version: 2, services: [a, service('c', [cluster('c1', 'ap-southeast1')])], overrides: [] }, 0, first);
+    const withRegion = compileSnapshot(
+      { version: 2, services: [a, service('c', [cluster('c1', 'ap-southeast1')])], overrides: [] },
+      0,
+      first,
+    );
     expect(withRegion.byName.get('a')).not.toBe(first.byName.get('a'));
     const drained = compileSnapshot(
-      { version: 3, services: [a], overrides: [{ id: 'o', service: 'a', action: 'drain', cluster: 'a1', region: null, expiresAt: 100 }] },
+      {
+        version: 3,
+        services: [a],
+        overrides: [{ id: 'o', service: 'a', action: 'drain', cluster: 'a1', region: null, expiresAt: 100 }],
+      },
       0,
       first,
     );
@@ -125,7 +166,7 @@ describe('compileSnapshot reuse', () => {
   });
 });
 
-describe('compileSnapshot: routes naming the service\'s subsets', () => {
+describe("compileSnapshot: routes naming the service's subsets", () => {
   const clusters = [
     cluster('ew-v1', 'eu-west1', { labels: { version: 'v1' } }),
     cluster('ue-v1', 'us-east1', { labels: { version: 'v1' } }),
@@ -133,9 +174,18 @@ describe('compileSnapshot: routes naming the service\'s subsets', () => {
     cluster('ew-v3', 'eu-west1', { labels: { version: 'v3' } }),
   ];
   const subsets = { v1: { version: 'v1' }, v2: { version: 'v2' }, stable: { track: 'stable' } };
-  const route = (extra: Partial<RouteSpec>): RouteSpec => ({ name: 'r', order: 1, match: {}, destinations: [{ subset: 'v1', weight: 100 }], ...extra });
+  const route = (extra: Partial<RouteSpec>): RouteSpec => ({
+    name: 'r',
+    order: 1,
+    match: {},
+    destinations: [{ subset: 'v1', weight: 100 }],
+    ...extra,
+  });
   const compiled = (r: RouteSpec, subsetsOf: ServiceSubsets = subsets) =>
-    compileSnapshot({ version: 1, services: [service('shop', clusters, { subsets: subsetsOf, routes: [r] })], overrides: [] }, 0).byName.get('shop')!.routes[0]!;
+    compileSnapshot(
+      { version: 1, services: [service('shop', clusters, { subsets: subsetsOf, routes: [r] })], overrides: [] },
+      0,
+    ).byName.get('shop')!.routes[0]!;
   const members = (plans: { clusters: { name: string }[] }) => plans.clusters.map((c) => c.name);
 
   it.each<[string, RouteSpec['destinations'][number]['subset'], Record<string, string> | null, string[]]>([
@@ -158,7 +208,14 @@ describe('compileSnapshot: routes naming the service\'s subsets', () => {
           { subset: { version: 'v1' }, weight: 50 },
         ],
         mirror: { subset: 'v2', percent: 10 },
-        canary: { subset: 'stable', stepWeight: 10, maxWeight: 50, minSamples: 1, maxErrorRateDelta: 0.01, maxLatencyRatio: 1.5 },
+        canary: {
+          subset: 'stable',
+          stepWeight: 10,
+          maxWeight: 50,
+          minSamples: 1,
+          maxErrorRateDelta: 0.01,
+          maxLatencyRatio: 1.5,
+        },
       }),
     );
     expect(r.destinations[0]!.plans).toBe(r.destinations[1]!.plans);
@@ -177,8 +234,19 @@ describe('compileSnapshot: routes naming the service\'s subsets', () => {
 
   it('a service change to its subsets is a new fingerprint, so the route is compiled again', () => {
     const r = route({});
-    const a = compileSnapshot({ version: 1, services: [service('shop', clusters, { subsets, routes: [r] })], overrides: [] }, 0);
-    const b = compileSnapshot({ version: 2, services: [service('shop', clusters, { subsets: { ...subsets, v1: { version: 'v3' } }, routes: [r] })], overrides: [] }, 0, a);
+    const a = compileSnapshot(
+      { version: 1, services: [service('shop', clusters, { subsets, routes: [r] })], overrides: [] },
+      0,
+    );
+    const b = compileSnapshot(
+      {
+        version: 2,
+        services: [service('shop', clusters, { subsets: { ...subsets, v1: { version: 'v3' } }, routes: [r] })],
+        overrides: [],
+      },
+      0,
+      a,
+    );
     expect(members(b.byName.get('shop')!.routes[0]!.destinations[0]!.plans)).toEqual(['ew-v3']);
   });
 });

@@ -6,14 +6,22 @@ import { seededRandom } from '../../src/routing/random.js';
 import type { RequestFacts } from '../../src/routing/types.js';
 import { AT, cluster, service } from './fixtures.js';
 
-const snapshot = compileSnapshot({
-  version: 1,
-  services: [
-    service('shop', [cluster('ue1', 'us-east1'), cluster('ue2', 'us-east1', { weight: 300 }), cluster('ew1', 'eu-west1'), cluster('as1', 'ap-southeast1')]),
-    service('empty', []),
-  ],
-  overrides: [],
-}, 0);
+const snapshot = compileSnapshot(
+  {
+    version: 1,
+    services: [
+      service('shop', [
+        cluster('ue1', 'us-east1'),
+        cluster('ue2', 'us-east1', { weight: 300 }),
+        cluster('ew1', 'eu-west1'),
+        cluster('as1', 'ap-southeast1'),
+      ]),
+      service('empty', []),
+    ],
+    overrides: [],
+  },
+  0,
+);
 
 /** Attempt order with the clusters of one region (drawn by weight) sorted, so the table reads plainly. */
 const names = (facts: RequestFacts, seed = 1) => {
@@ -31,11 +39,31 @@ const names = (facts: RequestFacts, seed = 1) => {
 
 describe('decide', () => {
   it.each<[string, RequestFacts, string[] | string]>([
-    ['client region picks its own region first', { host: 'shop.example.com', clientRegion: 'eu-west1' }, ['ew1', 'ue1', 'ue2', 'as1']],
-    ['Dublin coordinates resolve to eu-west1', { host: 'shop.example.com', clientLocation: { lat: 53.3, lon: -6.3 } }, ['ew1', 'ue1', 'ue2', 'as1']],
-    ['Tokyo coordinates resolve to ap-southeast1', { host: 'shop.example.com', clientLocation: { lat: 35.7, lon: 139.7 } }, ['as1', 'ew1', 'ue1', 'ue2']],
-    ['a named region wins over a location', { host: 'shop.example.com', clientRegion: 'ap-southeast1', clientLocation: { lat: 53.3, lon: -6.3 } }, ['as1', 'ew1', 'ue1', 'ue2']],
-    ['host matching ignores case and port', { host: 'SHOP.example.com:8443', clientRegion: 'ap-southeast1' }, ['as1', 'ew1', 'ue1', 'ue2']],
+    [
+      'client region picks its own region first',
+      { host: 'shop.example.com', clientRegion: 'eu-west1' },
+      ['ew1', 'ue1', 'ue2', 'as1'],
+    ],
+    [
+      'Dublin coordinates resolve to eu-west1',
+      { host: 'shop.example.com', clientLocation: { lat: 53.3, lon: -6.3 } },
+      ['ew1', 'ue1', 'ue2', 'as1'],
+    ],
+    [
+      'Tokyo coordinates resolve to ap-southeast1',
+      { host: 'shop.example.com', clientLocation: { lat: 35.7, lon: 139.7 } },
+      ['as1', 'ew1', 'ue1', 'ue2'],
+    ],
+    [
+      'a named region wins over a location',
+      { host: 'shop.example.com', clientRegion: 'ap-southeast1', clientLocation: { lat: 53.3, lon: -6.3 } },
+      ['as1', 'ew1', 'ue1', 'ue2'],
+    ],
+    [
+      'host matching ignores case and port',
+      { host: 'SHOP.example.com:8443', clientRegion: 'ap-southeast1' },
+      ['as1', 'ew1', 'ue1', 'ue2'],
+    ],
     ['unknown host', { host: 'nope.example.com', clientRegion: 'eu-west1' }, 'unknown-host'],
     ['service without clusters', { host: 'empty.example.com', clientRegion: 'eu-west1' }, 'no-cluster'],
   ])('%s', (_name, facts, expected) => {
@@ -76,13 +104,19 @@ describe('weighted choice inside a level', () => {
   });
 
   it('never picks a weight-0 cluster first, but retries may go there', () => {
-    const snap = compileSnapshot({
-      version: 1,
-      services: [service('s', [cluster('a', 'us-east1', { weight: 0 }), cluster('b', 'us-east1'), cluster('c', 'eu-west1')])],
-      overrides: [],
-    }, 0);
+    const snap = compileSnapshot(
+      {
+        version: 1,
+        services: [
+          service('s', [cluster('a', 'us-east1', { weight: 0 }), cluster('b', 'us-east1'), cluster('c', 'eu-west1')]),
+        ],
+        overrides: [],
+      },
+      0,
+    );
     const table = snap.byName.get('s')!.byRegion.get('us-east1')!.shares;
-    for (let seed = 0; seed < 50; seed++) expect(pickAttempts(table, seededRandom(seed), 3).map((c) => c.name)).toEqual(['b', 'a', 'c']);
+    for (let seed = 0; seed < 50; seed++)
+      expect(pickAttempts(table, seededRandom(seed), 3).map((c) => c.name)).toEqual(['b', 'a', 'c']);
   });
 });
 

@@ -14,15 +14,22 @@ function matrix(spec: ServiceSpec, opts: { overrides?: OverrideSpec[]; down?: st
 
 /** ue1, ue2 in us-east1, ew1 in eu-west1, as1 in ap-southeast1, with the given health. */
 function shop(health: Record<string, ClusterHealth> = {}, extra: Partial<ServiceSpec> = {}): ServiceSpec {
-  const c = (name: string, region: Parameters<typeof cluster>[1]) => cluster(name, region, { health: health[name] ?? 'healthy' });
-  return service('shop', [c('ue1', 'us-east1'), c('ue2', 'us-east1'), c('ew1', 'eu-west1'), c('as1', 'ap-southeast1')], extra);
+  const c = (name: string, region: Parameters<typeof cluster>[1]) =>
+    cluster(name, region, { health: health[name] ?? 'healthy' });
+  return service(
+    'shop',
+    [c('ue1', 'us-east1'), c('ue2', 'us-east1'), c('ew1', 'eu-west1'), c('as1', 'ap-southeast1')],
+    extra,
+  );
 }
 
 const pick = (entries: MatrixEntry[] | undefined, ...keys: (keyof MatrixEntry)[]) =>
   (entries ?? []).map((e) => keys.map((k) => e[k]).join(' '));
-const shares = (entries: MatrixEntry[] | undefined) => Object.fromEntries((entries ?? []).map((e) => [e.cluster, e.share]));
+const shares = (entries: MatrixEntry[] | undefined) =>
+  Object.fromEntries((entries ?? []).map((e) => [e.cluster, e.share]));
 /** Sum of shares in tenths, so "adds up to 100" is checked exactly rather than to a float epsilon. */
-const tenths = (entries: MatrixEntry[] | undefined) => (entries ?? []).reduce((sum, e) => sum + Math.round(e.share * 10), 0);
+const tenths = (entries: MatrixEntry[] | undefined) =>
+  (entries ?? []).reduce((sum, e) => sum + Math.round(e.share * 10), 0);
 
 describe('failoverMatrix: entries', () => {
   it('lists every region routing knows, sorted, each with the clusters in failover order', () => {
@@ -54,7 +61,9 @@ describe('failoverMatrix: entries', () => {
   });
 
   it('a pin shows as its own first level with reason pin', () => {
-    const m = matrix(shop(), { overrides: [{ id: 'p', service: 'shop', action: 'pin', cluster: 'as1', region: 'us-east1', expiresAt: NOW + 1 }] });
+    const m = matrix(shop(), {
+      overrides: [{ id: 'p', service: 'shop', action: 'pin', cluster: 'as1', region: 'us-east1', expiresAt: NOW + 1 }],
+    });
     expect(pick(m.regions['us-east1'], 'cluster', 'level', 'levelReason', 'share')).toEqual([
       'as1 0 pin 100',
       'ue1 1 same-region 0',
@@ -80,25 +89,48 @@ describe('failoverMatrix: shares', () => {
   });
 
   it.each<[string, ServiceSpec]>([
-    ['three equal clusters', service('t', [cluster('a', 'us-east1'), cluster('b', 'us-east1'), cluster('c', 'us-east1')])],
-    ['six equal clusters', service('t', ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => cluster(n, 'us-east1')))],
-    ['weights 1:1:1:4', service('t', [cluster('a', 'us-east1'), cluster('b', 'us-east1'), cluster('c', 'us-east1'), cluster('d', 'us-east1', { weight: 400 })])],
+    [
+      'three equal clusters',
+      service('t', [cluster('a', 'us-east1'), cluster('b', 'us-east1'), cluster('c', 'us-east1')]),
+    ],
+    [
+      'six equal clusters',
+      service(
+        't',
+        ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => cluster(n, 'us-east1')),
+      ),
+    ],
+    [
+      'weights 1:1:1:4',
+      service('t', [
+        cluster('a', 'us-east1'),
+        cluster('b', 'us-east1'),
+        cluster('c', 'us-east1'),
+        cluster('d', 'us-east1', { weight: 400 }),
+      ]),
+    ],
     [
       'thirds inside a degraded level with a spill',
       service('t', [
-        ...['a', 'b', 'c', 'd', 'e', 'f'].map((n, i) => cluster(n, 'us-east1', { health: i < 3 ? 'healthy' : 'unhealthy' })),
+        ...['a', 'b', 'c', 'd', 'e', 'f'].map((n, i) =>
+          cluster(n, 'us-east1', { health: i < 3 ? 'healthy' : 'unhealthy' }),
+        ),
         cluster('x', 'eu-west1'),
         cluster('y', 'eu-west1'),
         cluster('z', 'eu-west1'),
       ]),
     ],
     ['the 70/30 case', shop({ ue2: 'unhealthy' })],
-    ['weights 1:2 in a 99.4% level', service('t', [cluster('a', 'us-east1'), cluster('b', 'us-east1', { weight: 200 }), cluster('w', 'eu-west1')])],
+    [
+      'weights 1:2 in a 99.4% level',
+      service('t', [cluster('a', 'us-east1'), cluster('b', 'us-east1', { weight: 200 }), cluster('w', 'eu-west1')]),
+    ],
   ])('shares are one decimal and sum to exactly 100 in every region: %s', (_name, spec) => {
     const m = matrix(spec);
     for (const [region, entries] of Object.entries(m.regions)) {
       expect(tenths(entries), region).toBe(1000);
-      for (const e of entries) expect(Math.abs(e.share * 10 - Math.round(e.share * 10)), `${region} ${e.cluster}`).toBeLessThan(1e-9);
+      for (const e of entries)
+        expect(Math.abs(e.share * 10 - Math.round(e.share * 10)), `${region} ${e.cluster}`).toBeLessThan(1e-9);
     }
   });
 
@@ -108,7 +140,9 @@ describe('failoverMatrix: shares', () => {
   });
 
   it('drained clusters show as drained with a 0 share', () => {
-    const m = matrix(shop(), { overrides: [{ id: 'd', service: 'shop', action: 'drain', cluster: 'ue2', region: null, expiresAt: NOW + 60_000 }] });
+    const m = matrix(shop(), {
+      overrides: [{ id: 'd', service: 'shop', action: 'drain', cluster: 'ue2', region: null, expiresAt: NOW + 60_000 }],
+    });
     const ue2 = m.regions['us-east1']!.find((e) => e.cluster === 'ue2')!;
     expect(ue2).toMatchObject({ health: 'drained', share: 0 });
     expect(ue2.reason).toContain('no traffic: drained');
@@ -139,7 +173,13 @@ describe('failoverMatrix: what-if down set', () => {
   });
 
   it('everything down but one: panic in the summary, health ignored', () => {
-    const m = matrix(service('t', ['a', 'b', 'c', 'd'].map((n) => cluster(n, 'us-east1', { health: 'healthy' }))), { down: ['a', 'b', 'c'] });
+    const m = matrix(
+      service(
+        't',
+        ['a', 'b', 'c', 'd'].map((n) => cluster(n, 'us-east1', { health: 'healthy' })),
+      ),
+      { down: ['a', 'b', 'c'] },
+    );
     expect(m.summary['us-east1']).toEqual({ totalHealth: 35, panic: true, closed: false });
     expect(shares(m.regions['us-east1'])).toEqual({ a: 25, b: 25, c: 25, d: 25 });
     expect(m.regions['us-east1']![0]!.reason).toContain('panic: health ignored');
@@ -148,14 +188,43 @@ describe('failoverMatrix: what-if down set', () => {
 
 describe('failoverMatrix: summary', () => {
   const four = (health: ClusterHealth[], failClosed = false) =>
-    service('t', ['a', 'b', 'c', 'd'].map((n, i) => cluster(n, 'us-east1', { health: health[i]! })), failClosed ? { policy: resolvePolicy({ failClosed: true }) } : {});
+    service(
+      't',
+      ['a', 'b', 'c', 'd'].map((n, i) => cluster(n, 'us-east1', { health: health[i]! })),
+      failClosed ? { policy: resolvePolicy({ failClosed: true }) } : {},
+    );
 
   it.each<[string, ServiceSpec, { totalHealth: number; panic: boolean; closed: boolean }, number]>([
-    ['all healthy', four(['healthy', 'healthy', 'healthy', 'healthy']), { totalHealth: 100, panic: false, closed: false }, 1000],
-    ['half healthy (70)', four(['healthy', 'healthy', 'unhealthy', 'unhealthy']), { totalHealth: 70, panic: false, closed: false }, 1000],
-    ['one of four healthy: panic', four(['healthy', 'unhealthy', 'unhealthy', 'unhealthy']), { totalHealth: 35, panic: true, closed: false }, 1000],
-    ['none healthy: panic', four(['unhealthy', 'unhealthy', 'unhealthy', 'unhealthy']), { totalHealth: 0, panic: true, closed: false }, 1000],
-    ['one of four healthy, fail closed', four(['healthy', 'unhealthy', 'unhealthy', 'unhealthy'], true), { totalHealth: 35, panic: false, closed: true }, 0],
+    [
+      'all healthy',
+      four(['healthy', 'healthy', 'healthy', 'healthy']),
+      { totalHealth: 100, panic: false, closed: false },
+      1000,
+    ],
+    [
+      'half healthy (70)',
+      four(['healthy', 'healthy', 'unhealthy', 'unhealthy']),
+      { totalHealth: 70, panic: false, closed: false },
+      1000,
+    ],
+    [
+      'one of four healthy: panic',
+      four(['healthy', 'unhealthy', 'unhealthy', 'unhealthy']),
+      { totalHealth: 35, panic: true, closed: false },
+      1000,
+    ],
+    [
+      'none healthy: panic',
+      four(['unhealthy', 'unhealthy', 'unhealthy', 'unhealthy']),
+      { totalHealth: 0, panic: true, closed: false },
+      1000,
+    ],
+    [
+      'one of four healthy, fail closed',
+      four(['healthy', 'unhealthy', 'unhealthy', 'unhealthy'], true),
+      { totalHealth: 35, panic: false, closed: true },
+      0,
+    ],
   ])('%s', (_name, spec, summary, total) => {
     const m = matrix(spec);
     expect(m.summary['us-east1']).toEqual(summary);
@@ -192,9 +261,13 @@ describe('failoverMatrix: reasons', () => {
   // Same BUG, other half: when the service fails closed, healthy clusters are in no pool and get
   // "no traffic: higher levels take it all", though no level takes anything.
   it('fail closed: a healthy cluster is not told that higher levels take the traffic', () => {
-    const spec = service('t', ['a', 'b', 'c', 'd'].map((n, i) => cluster(n, 'us-east1', { health: i === 0 ? 'healthy' : 'unhealthy' })), {
-      policy: resolvePolicy({ failClosed: true }),
-    });
+    const spec = service(
+      't',
+      ['a', 'b', 'c', 'd'].map((n, i) => cluster(n, 'us-east1', { health: i === 0 ? 'healthy' : 'unhealthy' })),
+      {
+        policy: resolvePolicy({ failClosed: true }),
+      },
+    );
     const a = matrix(spec).regions['us-east1']!.find((e) => e.cluster === 'a')!;
     expect(a.reason).toContain('fail closed: nothing routable');
     expect(a.reason).not.toContain('higher levels take it all');

@@ -19,10 +19,23 @@ function clock(start = T0) {
 const REGIONS = ['us-east1', 'eu-west1', 'ap-southeast1', 'us-west1', 'europe-north1', 'ap-northeast1'] as const;
 
 /** `n` clusters c0..c(n-1), one per region (wrapping), optionally with per-cluster extras. */
-function svc(n: number, policy?: StoredPolicy, extra: Record<string, Partial<ClusterSpec>> = {}): { snap: Snapshot; shop: CompiledService } {
-  const clusters = Array.from({ length: n }, (_, i) => cluster(`c${i}`, REGIONS[i % REGIONS.length]!, extra[`c${i}`] ?? {}));
+function svc(
+  n: number,
+  policy?: StoredPolicy,
+  extra: Record<string, Partial<ClusterSpec>> = {},
+): { snap: Snapshot; shop: CompiledService } {
+  const clusters = Array.from({ length: n }, (_, i) =>
+    cluster(`c${i}`, REGIONS[i % REGIONS.length]!, extra[`c${i}`] ?? {}),
+  );
   const spec = service('shop', clusters, policy ? { policy: resolvePolicy(policy) } : {});
-  const snap = compileSnapshot({ version: 1, services: [spec, service('other', [cluster('o1', 'us-east1'), cluster('o2', 'eu-west1')])], overrides: [] }, T0);
+  const snap = compileSnapshot(
+    {
+      version: 1,
+      services: [spec, service('other', [cluster('o1', 'us-east1'), cluster('o2', 'eu-west1')])],
+      overrides: [],
+    },
+    T0,
+  );
   return { snap, shop: snap.byName.get('shop')! };
 }
 
@@ -48,7 +61,14 @@ describe('OutlierDetector: consecutive failures', () => {
     expect(fail(detector, shop, 'c0', n - 1)).toBe(null);
     expect(detector.isEjected('shop/c0')).toBe(false);
     const ejection = detector.record(shop, at(shop, 'c0'), false);
-    expect(ejection).toEqual({ cluster: 'c0', service: 'shop', untilMs: T0 + 30_000, ejections: 1, multiplier: 1, consecutiveFailures: n });
+    expect(ejection).toEqual({
+      cluster: 'c0',
+      service: 'shop',
+      untilMs: T0 + 30_000,
+      ejections: 1,
+      multiplier: 1,
+      consecutiveFailures: n,
+    });
     expect(detector.isEjected('shop/c0')).toBe(true);
   });
 
@@ -79,7 +99,9 @@ describe('OutlierDetector: consecutive failures', () => {
 });
 
 describe('OutlierDetector: ejection time', () => {
-  const policy: StoredPolicy = { outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 10_000, maxEjectionPercent: 50 } };
+  const policy: StoredPolicy = {
+    outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 10_000, maxEjectionPercent: 50 },
+  };
 
   it('an ejection lasts baseEjectionMs x ejection count, and ends by itself', () => {
     const { shop } = svc(4, policy);
@@ -144,7 +166,8 @@ describe('OutlierDetector: ejection time', () => {
 });
 
 /** `from`, `from + step`... `to`. */
-const upTo = (from: number, to: number, step: number) => Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+const upTo = (from: number, to: number, step: number) =>
+  Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
 
 /** Ejects c0 (its consecutiveFailures failures) at the clock's time, then moves the clock to when the ejection ends. */
 function ejectOnce(c: ReturnType<typeof clock>, detector: OutlierDetector, shop: CompiledService) {
@@ -168,11 +191,19 @@ function backToBack(c: ReturnType<typeof clock>, detector: OutlierDetector, shop
 describe('OutlierDetector: ejection time is capped at maxEjectionMs (Envoy)', () => {
   it.each<[string, NonNullable<StoredPolicy['outlierDetection']>, number[]]>([
     // Envoy MaxEjectTime: base 10 s, max 300 s: 30 ejections reach the cap, later ones stay there.
-    ['MaxEjectTime: base 10 s, max 300 s', { baseEjectionMs: 10_000, maxEjectionMs: 300_000 }, [...upTo(10, 300, 10), 300, 300]],
+    [
+      'MaxEjectTime: base 10 s, max 300 s',
+      { baseEjectionMs: 10_000, maxEjectionMs: 300_000 },
+      [...upTo(10, 300, 10), 300, 300],
+    ],
     // Envoy BasicFlow5xxViaHttpCodes and BasicFlowLocalOriginFailure (30 s, then 60 s) with the defaults.
     ['the defaults: base 30 s, max 300 s', {}, [...upTo(30, 300, 30), 300, 300]],
     // Envoy MaxEjectTimeNotAlligned: a max that is no multiple of the base cuts the last step short.
-    ['MaxEjectTimeNotAlligned: base 30 s, max 100 s', { baseEjectionMs: 30_000, maxEjectionMs: 100_000 }, [30, 60, 90, 100, 100]],
+    [
+      'MaxEjectTimeNotAlligned: base 30 s, max 100 s',
+      { baseEjectionMs: 30_000, maxEjectionMs: 100_000 },
+      [30, 60, 90, 100, 100],
+    ],
     // Envoy DetectorStaticConfigBaseLargerThanMaxNoMax: no max and a base over 300 s: the base is the cap.
     ['BaseLargerThanMaxNoMax: base 400 s, no max', { baseEjectionMs: 400_000 }, [400, 400, 400]],
     // Envoy DetectorStaticConfigiInvalidMaxEjectTime refuses a max below the base; one stored anyway
@@ -288,15 +319,28 @@ describe('OutlierDetector: limits', () => {
     const { shop } = svc(3, { outlierDetection: { maxEjectionPercent: 100 } }, extra);
     const detector = new OutlierDetector(clock().now);
     for (const c of shop.clusters) if (c.health !== 'unhealthy') fail(detector, shop, c.name, 5);
-    expect(detector.ejected('shop').map((k) => k.slice('shop/'.length)).sort()).toEqual(expected);
+    expect(
+      detector
+        .ejected('shop')
+        .map((k) => k.slice('shop/'.length))
+        .sort(),
+    ).toEqual(expected);
   });
 
   it("drained clusters don't count as routable", () => {
-    const spec = service('shop', [cluster('c0', 'us-east1'), cluster('c1', 'eu-west1'), cluster('c2', 'ap-southeast1')], {
-      policy: resolvePolicy({ outlierDetection: { maxEjectionPercent: 100 } }),
-    });
+    const spec = service(
+      'shop',
+      [cluster('c0', 'us-east1'), cluster('c1', 'eu-west1'), cluster('c2', 'ap-southeast1')],
+      {
+        policy: resolvePolicy({ outlierDetection: { maxEjectionPercent: 100 } }),
+      },
+    );
     const snap = compileSnapshot(
-      { version: 1, services: [spec], overrides: [{ id: 'd', service: 'shop', action: 'drain', cluster: 'c0', region: null, expiresAt: T0 + 60_000 }] },
+      {
+        version: 1,
+        services: [spec],
+        overrides: [{ id: 'd', service: 'shop', action: 'drain', cluster: 'c0', region: null, expiresAt: T0 + 60_000 }],
+      },
       T0,
     );
     const shop = snap.byName.get('shop')!;
@@ -311,7 +355,11 @@ describe('OutlierDetector: limits', () => {
   // the detector's own ejections of the hosts the cluster has now.
   it('a cluster removed while ejected no longer counts towards maxEjectionPercent', () => {
     const compiled = (names: string[]) => {
-      const spec = service('shop', names.map((n, i) => cluster(n, REGIONS[i]!)), { policy: resolvePolicy({ outlierDetection: { maxEjectionPercent: 50 } }) });
+      const spec = service(
+        'shop',
+        names.map((n, i) => cluster(n, REGIONS[i]!)),
+        { policy: resolvePolicy({ outlierDetection: { maxEjectionPercent: 50 } }) },
+      );
       return compileSnapshot({ version: 1, services: [spec], overrides: [] }, T0).byName.get('shop')!;
     };
     const detector = new OutlierDetector(clock().now);
@@ -343,7 +391,11 @@ describe('OutlierDetector: a refused ejection resets the failure count (Envoy)',
     c.advance(30_000);
     expect(fail(detector, shop, 'c1', 4)).toBe(null);
     expect(detector.isEjected('shop/c1')).toBe(false);
-    expect(detector.record(shop, at(shop, 'c1'), false)).toMatchObject({ cluster: 'c1', consecutiveFailures: 5, ejections: 1 });
+    expect(detector.record(shop, at(shop, 'c1'), false)).toMatchObject({
+      cluster: 'c1',
+      consecutiveFailures: 5,
+      ejections: 1,
+    });
   });
 
   it.each<[number, number]>([
@@ -382,7 +434,11 @@ describe('OutlierDetector: affects / isEjected / ejected', () => {
     expect(detector.affects('other')).toBe(false);
     expect(detector.ejected('shop').sort()).toEqual(['shop/c0', 'shop/c1']);
     expect(detector.ejected('other')).toEqual([]);
-    expect([detector.isEjected('shop/c0'), detector.isEjected('shop/c1'), detector.isEjected('shop/c2')]).toEqual([true, true, false]);
+    expect([detector.isEjected('shop/c0'), detector.isEjected('shop/c1'), detector.isEjected('shop/c2')]).toEqual([
+      true,
+      true,
+      false,
+    ]);
 
     // c0's 30 s are up; c1 has one second to go. Only the clock moved.
     c.advance(29_000);
@@ -458,18 +514,36 @@ describe('outlier policy: defaults and validation', () => {
     [
       "nothing stored: Envoy's defaults, but 50% where Envoy ejects at most 10%",
       {},
-      { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
+      {
+        consecutiveFailures: 5,
+        intervalMs: 10_000,
+        baseEjectionMs: 30_000,
+        maxEjectionMs: 300_000,
+        maxEjectionPercent: 50,
+      },
     ],
     [
       'a policy stored before intervalMs and maxEjectionMs existed',
       { outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 10_000, maxEjectionPercent: 30 } },
-      { consecutiveFailures: 3, intervalMs: 10_000, baseEjectionMs: 10_000, maxEjectionMs: 300_000, maxEjectionPercent: 30 },
+      {
+        consecutiveFailures: 3,
+        intervalMs: 10_000,
+        baseEjectionMs: 10_000,
+        maxEjectionMs: 300_000,
+        maxEjectionPercent: 30,
+      },
     ],
     // Envoy DetectorStaticConfigBaseLargerThanMaxNoMax
     [
       'base 400 s and no max: the max is the base',
       { outlierDetection: { baseEjectionMs: 400_000 } },
-      { consecutiveFailures: 5, intervalMs: 10_000, baseEjectionMs: 400_000, maxEjectionMs: 400_000, maxEjectionPercent: 50 },
+      {
+        consecutiveFailures: 5,
+        intervalMs: 10_000,
+        baseEjectionMs: 400_000,
+        maxEjectionMs: 400_000,
+        maxEjectionPercent: 50,
+      },
     ],
   ])('resolvePolicy: %s', (_name, stored, expected) => {
     expect(resolvePolicy(stored).outlierDetection).toEqual(expected);
@@ -490,12 +564,27 @@ describe('outlier policy: defaults and validation', () => {
     ['maxEjectionMs over 24 h', { maxEjectionMs: 86_400_001 }, 'maxEjectionMs', 'must be at most 86400000 (24 h)'],
     ['maxEjectionMs as a string', { maxEjectionMs: '300s' }, 'maxEjectionMs', /expected number/],
     // Envoy DetectorStaticConfigiInvalidMaxEjectTime: "max_ejection_time cannot be smaller than base_ejection_time"
-    ['maxEjectionMs under baseEjectionMs', { baseEjectionMs: 10_000, maxEjectionMs: 3_000 }, 'maxEjectionMs', 'must be at least baseEjectionMs (10000)'],
-    ['maxEjectionMs under the default base', { maxEjectionMs: 20_000 }, 'maxEjectionMs', 'must be at least baseEjectionMs (30000)'],
+    [
+      'maxEjectionMs under baseEjectionMs',
+      { baseEjectionMs: 10_000, maxEjectionMs: 3_000 },
+      'maxEjectionMs',
+      'must be at least baseEjectionMs (10000)',
+    ],
+    [
+      'maxEjectionMs under the default base',
+      { maxEjectionMs: 20_000 },
+      'maxEjectionMs',
+      'must be at least baseEjectionMs (30000)',
+    ],
   ])('policySchema refuses %s, naming the field', (_name, outlierDetection, field, message) => {
     const parsed = policySchema.safeParse({ outlierDetection });
     expect(parsed.success).toBe(false);
     const issues = parsed.error?.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    expect(issues).toEqual([{ path: `outlierDetection.${field}`, message: typeof message === 'string' ? message : expect.stringMatching(message) }]);
+    expect(issues).toEqual([
+      {
+        path: `outlierDetection.${field}`,
+        message: typeof message === 'string' ? message : expect.stringMatching(message),
+      },
+    ]);
   });
 });

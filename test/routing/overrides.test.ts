@@ -8,15 +8,27 @@ const NOW = 1_700_000_000_000;
 const HOUR = 3_600_000;
 
 function shop(health: Record<string, ClusterHealth> = {}): ServiceSpec {
-  const c = (name: string, region: Parameters<typeof cluster>[1]) => cluster(name, region, health[name] ? { health: health[name] } : {});
+  const c = (name: string, region: Parameters<typeof cluster>[1]) =>
+    cluster(name, region, health[name] ? { health: health[name] } : {});
   return service('shop', [c('ue1', 'us-east1'), c('ue2', 'us-east1'), c('ew1', 'eu-west1'), c('as1', 'ap-southeast1')]);
 }
 const other = service('other', [cluster('o1', 'us-east1'), cluster('o2', 'eu-west1')]);
 
 let seq = 0;
-function override(action: OverrideSpec['action'], target: { cluster?: string; region?: string; service?: string }, expiresAt = NOW + HOUR): OverrideSpec {
+function override(
+  action: OverrideSpec['action'],
+  target: { cluster?: string; region?: string; service?: string },
+  expiresAt = NOW + HOUR,
+): OverrideSpec {
   seq += 1;
-  return { id: `ov-${seq}`, service: target.service ?? 'shop', action, cluster: target.cluster ?? null, region: target.region ?? null, expiresAt };
+  return {
+    id: `ov-${seq}`,
+    service: target.service ?? 'shop',
+    action,
+    cluster: target.cluster ?? null,
+    region: target.region ?? null,
+    expiresAt,
+  };
 }
 
 function compile(overrides: OverrideSpec[], services: ServiceSpec[] = [shop(), other]): Snapshot {
@@ -38,7 +50,11 @@ function traffic(snap: Snapshot, region: string | null, name = 'shop'): Record<s
   return out;
 }
 
-const drained = (snap: Snapshot, name = 'shop') => snap.byName.get(name)!.clusters.filter((c) => c.drained).map((c) => c.name);
+const drained = (snap: Snapshot, name = 'shop') =>
+  snap.byName
+    .get(name)!
+    .clusters.filter((c) => c.drained)
+    .map((c) => c.name);
 
 describe('drain overrides', () => {
   it('no overrides: the baseline', () => {
@@ -107,13 +123,19 @@ describe('pin overrides', () => {
   });
 
   it("when the pinned cluster is unhealthy its traffic spills down the region's normal order", () => {
-    const snap = compile([override('pin', { cluster: 'ew1', region: 'us-east1' })], [shop({ ew1: 'unhealthy' }), other]);
+    const snap = compile(
+      [override('pin', { cluster: 'ew1', region: 'us-east1' })],
+      [shop({ ew1: 'unhealthy' }), other],
+    );
     expect(levels(snap, 'us-east1')[0]).toBe('pin:ew1');
     expect(traffic(snap, 'us-east1')).toEqual({ ue1: 50, ue2: 50 });
   });
 
   it('when the pinned cluster is drained its traffic spills too', () => {
-    const snap = compile([override('pin', { cluster: 'ew1', region: 'us-east1' }), override('drain', { cluster: 'ew1' })]);
+    const snap = compile([
+      override('pin', { cluster: 'ew1', region: 'us-east1' }),
+      override('drain', { cluster: 'ew1' }),
+    ]);
     expect(traffic(snap, 'us-east1')).toEqual({ ue1: 50, ue2: 50 });
   });
 
@@ -150,20 +172,32 @@ describe('override expiry and validUntil', () => {
     ['no overrides', [], Number.POSITIVE_INFINITY],
     ['only expired ones', [NOW - 1, NOW], Number.POSITIVE_INFINITY],
     ['one active', [NOW + 5_000], NOW + 5_000],
-    ['the earliest active one wins, expired ones do not count', [NOW + HOUR, NOW - 10, NOW + 500, NOW + 2 * HOUR], NOW + 500],
+    [
+      'the earliest active one wins, expired ones do not count',
+      [NOW + HOUR, NOW - 10, NOW + 500, NOW + 2 * HOUR],
+      NOW + 500,
+    ],
   ])('validUntil: %s', (_name, expiries, expected) => {
     const actions: OverrideSpec['action'][] = ['drain', 'pin'];
-    const overrides = expiries.map((at, i) => override(actions[i % 2]!, i % 2 ? { cluster: 'ew1', region: 'us-east1' } : { cluster: 'as1' }, at));
+    const overrides = expiries.map((at, i) =>
+      override(actions[i % 2]!, i % 2 ? { cluster: 'ew1', region: 'us-east1' } : { cluster: 'as1' }, at),
+    );
     expect(compile(overrides).validUntil).toBe(expected);
   });
 
   it('validUntil counts every service, so any expiring override forces a rebuild', () => {
-    const snap = compile([override('drain', { cluster: 'ue1' }, NOW + HOUR), override('drain', { service: 'other', cluster: 'o1' }, NOW + 60_000)]);
+    const snap = compile([
+      override('drain', { cluster: 'ue1' }, NOW + HOUR),
+      override('drain', { service: 'other', cluster: 'o1' }, NOW + 60_000),
+    ]);
     expect(snap.validUntil).toBe(NOW + 60_000);
   });
 
   it('compiling the same source after the earliest expiry drops that override', () => {
-    const overrides = [override('drain', { cluster: 'ue1' }, NOW + 1_000), override('drain', { cluster: 'ue2' }, NOW + 2_000)];
+    const overrides = [
+      override('drain', { cluster: 'ue1' }, NOW + 1_000),
+      override('drain', { cluster: 'ue2' }, NOW + 2_000),
+    ];
     const later = compileSnapshot({ version: 1, services: [shop(), other], overrides }, NOW + 1_000);
     expect(drained(later)).toEqual(['ue2']);
     expect(later.validUntil).toBe(NOW + 2_000);

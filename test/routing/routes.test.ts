@@ -13,9 +13,16 @@ function route(name: string, order: number, extra: Partial<RouteSpec> = {}): Rou
   return { name, order, match: {}, destinations: [{ subset: {}, weight: 100 }], ...extra };
 }
 
-function req(init: { method?: string; path?: string; query?: string; headers?: Record<string, string> } = {}): RequestView {
+function req(
+  init: { method?: string; path?: string; query?: string; headers?: Record<string, string> } = {},
+): RequestView {
   const headers = new Headers(init.headers ?? {});
-  return { method: init.method ?? 'GET', path: init.path ?? '/', query: init.query ?? '', header: (name) => headers.get(name) };
+  return {
+    method: init.method ?? 'GET',
+    path: init.path ?? '/',
+    query: init.query ?? '',
+    header: (name) => headers.get(name),
+  };
 }
 
 /** v1 in the US, EU and Asia; v2 in the EU (two) and the US; a shadow in the EU. */
@@ -29,14 +36,23 @@ const CLUSTERS: ClusterSpec[] = [
   cluster('ew-shadow', 'eu-west1', { labels: { version: 'shadow' } }),
 ];
 
-function snapshotWith(routes: RouteSpec[], extra: Partial<ServiceSpec> = {}, clusters: ClusterSpec[] = CLUSTERS): Snapshot {
+function snapshotWith(
+  routes: RouteSpec[],
+  extra: Partial<ServiceSpec> = {},
+  clusters: ClusterSpec[] = CLUSTERS,
+): Snapshot {
   return compileSnapshot({ version: 1, services: [service('shop', clusters, { routes, ...extra })], overrides: [] }, 0);
 }
 
 type Routed = Extract<ReturnType<typeof decide>, { kind: 'route' }>;
 
 function routed(snapshot: Snapshot, facts: Partial<RequestFacts> = {}, seed = 1, maxAttempts = 6): Routed {
-  const d = decide(snapshot, { host: HOST, clientRegion: 'eu-west1', request: req(), ...facts }, seededRandom(seed), maxAttempts);
+  const d = decide(
+    snapshot,
+    { host: HOST, clientRegion: 'eu-west1', request: req(), ...facts },
+    seededRandom(seed),
+    maxAttempts,
+  );
   if (d.kind !== 'route') throw new Error(`expected a route decision, got ${d.kind}`);
   return d;
 }
@@ -49,18 +65,40 @@ describe('routes: matching order', () => {
   const snapshot = snapshotWith([
     // Listed out of order on purpose: `order` decides, then the name.
     route('catch-all', 100, { destinations: [{ subset: { version: 'v1' }, weight: 100 }] }),
-    route('api-v2', 20, { match: { path: { prefix: '/api' } }, destinations: [{ subset: { version: 'v2' }, weight: 100 }] }),
-    route('canary-header', 10, { match: { headers: { 'x-canary': { exact: '1' } } }, destinations: [{ subset: { version: 'v2' }, weight: 100 }] }),
-    route('b-tie', 50, { match: { path: { prefix: '/tie' } }, destinations: [{ subset: { version: 'v2' }, weight: 100 }] }),
-    route('a-tie', 50, { match: { path: { prefix: '/tie' } }, destinations: [{ subset: { version: 'v1' }, weight: 100 }] }),
+    route('api-v2', 20, {
+      match: { path: { prefix: '/api' } },
+      destinations: [{ subset: { version: 'v2' }, weight: 100 }],
+    }),
+    route('canary-header', 10, {
+      match: { headers: { 'x-canary': { exact: '1' } } },
+      destinations: [{ subset: { version: 'v2' }, weight: 100 }],
+    }),
+    route('b-tie', 50, {
+      match: { path: { prefix: '/tie' } },
+      destinations: [{ subset: { version: 'v2' }, weight: 100 }],
+    }),
+    route('a-tie', 50, {
+      match: { path: { prefix: '/tie' } },
+      destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+    }),
   ]);
 
   it('compiles routes sorted by order, then name', () => {
-    expect(snapshot.byName.get('shop')!.routes.map((r) => r.name)).toEqual(['canary-header', 'api-v2', 'a-tie', 'b-tie', 'catch-all']);
+    expect(snapshot.byName.get('shop')!.routes.map((r) => r.name)).toEqual([
+      'canary-header',
+      'api-v2',
+      'a-tie',
+      'b-tie',
+      'catch-all',
+    ]);
   });
 
   it.each<[string, Parameters<typeof req>[0], string]>([
-    ['the header route (order 10) beats the path route (order 20) when both match', { path: '/api/x', headers: { 'x-canary': '1' } }, 'canary-header'],
+    [
+      'the header route (order 10) beats the path route (order 20) when both match',
+      { path: '/api/x', headers: { 'x-canary': '1' } },
+      'canary-header',
+    ],
     ['the path route when the header is absent', { path: '/api/x' }, 'api-v2'],
     ['the catch-all last', { path: '/home' }, 'catch-all'],
     ['equal orders: the name decides', { path: '/tie' }, 'a-tie'],
@@ -71,7 +109,12 @@ describe('routes: matching order', () => {
   });
 
   it('no route matches: the service default (every cluster, plans of the whole service)', () => {
-    const snap = snapshotWith([route('only-api', 10, { match: { path: { prefix: '/api' } }, destinations: [{ subset: { version: 'v2' }, weight: 100 }] })]);
+    const snap = snapshotWith([
+      route('only-api', 10, {
+        match: { path: { prefix: '/api' } },
+        destinations: [{ subset: { version: 'v2' }, weight: 100 }],
+      }),
+    ]);
     const d = routed(snap, { request: req({ path: '/home' }) });
     const shop = snap.byName.get('shop')!;
     expect(d.route).toBeNull();
@@ -99,18 +142,24 @@ describe('routes: destination subsets', () => {
     const snap = snapshotWith([route('r', 1, { destinations: [{ subset, weight: 100 }] })]);
     expect(planned(routed(snap))).toEqual(expected);
     // Only the subset's clusters are ever tried.
-    for (let seed = 0; seed < 50; seed++) expect(names(routed(snap, {}, seed)).every((n) => expected.includes(n))).toBe(true);
+    for (let seed = 0; seed < 50; seed++)
+      expect(names(routed(snap, {}, seed)).every((n) => expected.includes(n))).toBe(true);
   });
 
   it('a subset that matches no cluster leaves nothing to route to', () => {
     const snap = snapshotWith([route('r', 1, { destinations: [{ subset: { version: 'v9' }, weight: 100 }] })]);
-    expect(decide(snap, { host: HOST, clientRegion: 'eu-west1', request: req() }, seededRandom(1), 6).kind).toBe('no-cluster');
+    expect(decide(snap, { host: HOST, clientRegion: 'eu-west1', request: req() }, seededRandom(1), 6).kind).toBe(
+      'no-cluster',
+    );
   });
 
   it('destinations naming the same subset share one set of plans', () => {
     const snap = snapshotWith([
       route('a', 1, { match: { path: { exact: '/a' } }, destinations: [{ subset: { version: 'v2' }, weight: 1 }] }),
-      route('b', 2, { destinations: [{ subset: { version: 'v2' }, weight: 1 }], mirror: { subset: { version: 'v2' }, percent: 1 } }),
+      route('b', 2, {
+        destinations: [{ subset: { version: 'v2' }, weight: 1 }],
+        mirror: { subset: { version: 'v2' }, percent: 1 },
+      }),
     ]);
     const [a, b] = snap.byName.get('shop')!.routes;
     expect(a!.destinations[0]!.plans).toBe(b!.destinations[0]!.plans);
@@ -123,7 +172,10 @@ describe('routes: locality inside a subset', () => {
 
   it('clients of eu-west1 go to the subset in eu-west1 first, then to the subset in other regions', () => {
     const d = routed(snapshotWith(v2), { clientRegion: 'eu-west1' });
-    expect(d.plan.list.levels.map((l) => `${l.region}:${l.clusters.map((c) => c.name).join('+')}`)).toEqual(['eu-west1:ew-v2a+ew-v2b', 'us-east1:ue-v2']);
+    expect(d.plan.list.levels.map((l) => `${l.region}:${l.clusters.map((c) => c.name).join('+')}`)).toEqual([
+      'eu-west1:ew-v2a+ew-v2b',
+      'us-east1:ue-v2',
+    ]);
     expect(d.plan.list.reasons).toEqual(['same-region', 'distance']);
     expect(names(d).slice(-1)).toEqual(['ue-v2']);
   });
@@ -135,7 +187,9 @@ describe('routes: locality inside a subset', () => {
   });
 
   it('a failover rule orders the subset too', () => {
-    const d = routed(snapshotWith(v2, { failover: [{ from: 'ap-southeast1', to: ['us-east1'] }] }), { clientRegion: 'ap-southeast1' });
+    const d = routed(snapshotWith(v2, { failover: [{ from: 'ap-southeast1', to: ['us-east1'] }] }), {
+      clientRegion: 'ap-southeast1',
+    });
     expect(d.plan.list.levels.map((l) => l.region)).toEqual(['us-east1', 'eu-west1']);
     expect(d.plan.list.reasons).toEqual(['failover-rule', 'distance']);
   });
@@ -215,7 +269,8 @@ describe('routes: affinity', () => {
   ];
   const byCookie = snapshotWith([route('sticky', 1, { destinations, affinity: { cookie: 'user' } })]);
   const byHeader = snapshotWith([route('sticky', 1, { destinations, affinity: { header: 'x-user' } })]);
-  const destinationOf = (snap: Snapshot, headers: Record<string, string>, seed: number) => routed(snap, { request: req({ headers }) }, seed).destination;
+  const destinationOf = (snap: Snapshot, headers: Record<string, string>, seed: number) =>
+    routed(snap, { request: req({ headers }) }, seed).destination;
 
   it('the same cookie always gets the same destination, whatever the random source says', () => {
     for (let k = 0; k < 200; k++) {
@@ -233,7 +288,10 @@ describe('routes: affinity', () => {
   });
 
   it('the cookie and the header with the same key agree (both hash the key)', () => {
-    for (let k = 0; k < 100; k++) expect(destinationOf(byCookie, { cookie: `user=k${k}` }, k)).toBe(destinationOf(byHeader, { 'x-user': `k${k}` }, k + 1));
+    for (let k = 0; k < 100; k++)
+      expect(destinationOf(byCookie, { cookie: `user=k${k}` }, k)).toBe(
+        destinationOf(byHeader, { 'x-user': `k${k}` }, k + 1),
+      );
   });
 
   it('over 5,000 keys the split follows the weights within ±3%', () => {
@@ -274,13 +332,20 @@ describe('routes: affinity', () => {
 
 describe('routes: mirror sample', () => {
   const mirrored = (percent: number, extra: Partial<RouteSpec> = {}) =>
-    snapshotWith([route('m', 1, { destinations: [{ subset: { version: 'v1' }, weight: 100 }], mirror: { subset: { version: 'shadow' }, percent }, ...extra })]);
+    snapshotWith([
+      route('m', 1, {
+        destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+        mirror: { subset: { version: 'shadow' }, percent },
+        ...extra,
+      }),
+    ]);
 
   it('is deterministic per request id: the same id is always or never mirrored', () => {
     const snap = mirrored(30);
     for (let i = 0; i < 300; i++) {
       const first = routed(snap, { sampleKey: `req-${i}` }, 0).mirror !== null;
-      for (let seed = 1; seed < 5; seed++) expect(routed(snap, { sampleKey: `req-${i}` }, seed).mirror !== null).toBe(first);
+      for (let seed = 1; seed < 5; seed++)
+        expect(routed(snap, { sampleKey: `req-${i}` }, seed).mirror !== null).toBe(first);
     }
   });
 
@@ -368,12 +433,16 @@ describe('routes: faults', () => {
 
   it('100% always and 0% never', () => {
     const always = faulty({ abort: { percent: 100, status: 418 }, delay: { percent: 0, ms: 5 } });
-    for (let seed = 0; seed < 200; seed++) expect(routed(always, {}, seed).fault).toEqual({ delayMs: null, abortStatus: 418 });
+    for (let seed = 0; seed < 200; seed++)
+      expect(routed(always, {}, seed).fault).toEqual({ delayMs: null, abortStatus: 418 });
   });
 
   it('only the matched route injects faults', () => {
     const snap = snapshotWith([
-      route('faulty', 1, { match: { headers: { 'x-chaos': { present: true } } }, fault: { abort: { percent: 100, status: 500 } } }),
+      route('faulty', 1, {
+        match: { headers: { 'x-chaos': { present: true } } },
+        fault: { abort: { percent: 100, status: 500 } },
+      }),
       route('clean', 2),
     ]);
     expect(routed(snap, { request: req({ headers: { 'x-chaos': '1' } }) }).fault.abortStatus).toBe(500);
@@ -386,9 +455,24 @@ describe('routes: retries widen the attempts', () => {
 
   it.each<[string, RouteSpec['retries'], number, number]>([
     ['no retry policy: the runtime maximum', undefined, 3, 3],
-    ['attempts 1: two tries', { attempts: 1, perTryTimeoutMs: 100, retryOn: ['5xx'], budgetPercent: 20, nonIdempotent: false }, 3, 2],
-    ['attempts 5: six tries, above the runtime maximum', { attempts: 5, perTryTimeoutMs: 100, retryOn: ['5xx'], budgetPercent: 20, nonIdempotent: false }, 3, 6],
-    ['attempts 6: still six (Workers allow 6 connections)', { attempts: 6, perTryTimeoutMs: 100, retryOn: ['5xx'], budgetPercent: 20, nonIdempotent: false }, 3, 6],
+    [
+      'attempts 1: two tries',
+      { attempts: 1, perTryTimeoutMs: 100, retryOn: ['5xx'], budgetPercent: 20, nonIdempotent: false },
+      3,
+      2,
+    ],
+    [
+      'attempts 5: six tries, above the runtime maximum',
+      { attempts: 5, perTryTimeoutMs: 100, retryOn: ['5xx'], budgetPercent: 20, nonIdempotent: false },
+      3,
+      6,
+    ],
+    [
+      'attempts 6: still six (Workers allow 6 connections)',
+      { attempts: 6, perTryTimeoutMs: 100, retryOn: ['5xx'], budgetPercent: 20, nonIdempotent: false },
+      3,
+      6,
+    ],
   ])('%s', (_name, retries, maxAttempts, expected) => {
     const snap = snapshotWith([route('r', 1, retries ? { retries } : {})], {}, six);
     expect(routed(snap, {}, 1, maxAttempts).attempts).toHaveLength(expected);

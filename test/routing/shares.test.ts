@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, resolvePolicy } from '../../src/routing/policy.js';
 import { seededRandom } from '../../src/routing/random.js';
-import { clusterShares, computeShares, pickAttempts, type Availability, type ShareTable } from '../../src/routing/shares.js';
+import {
+  clusterShares,
+  computeShares,
+  pickAttempts,
+  type Availability,
+  type ShareTable,
+} from '../../src/routing/shares.js';
 import type { Cluster, PriorityList } from '../../src/routing/types.js';
 
 /** A hot-path cluster built directly, so a level can hold exactly the counts a case needs. */
@@ -29,7 +35,10 @@ function level(prefix: string, n: number, weight = 100): Cluster[] {
 }
 
 function list(...levels: Cluster[][]): PriorityList {
-  return { levels: levels.map((clusters) => ({ region: clusters[0]?.region ?? null, clusters })), reasons: levels.map(() => 'distance') };
+  return {
+    levels: levels.map((clusters) => ({ region: clusters[0]?.region ?? null, clusters })),
+    reasons: levels.map(() => 'distance'),
+  };
 }
 
 /** Availability by name: the listed names get the given state, every other cluster is healthy. */
@@ -56,21 +65,27 @@ describe('computeShares: Envoy priority levels with overprovisioning 1.4', () =>
     [50, 70],
     [25, 35],
     [0, 0],
-  ])('level 0 at %d percent healthy keeps %d percent (the rest goes to a healthy level 1)', (healthyPercent, expected) => {
-    const l0 = level('a', 100);
-    const l1 = level('b', 100);
-    const t = computeShares(list(l0, l1), avail(mark(l0, 100 - healthyPercent, 'unhealthy')), DEFAULT_POLICY);
-    expect(t.levels[0]!.healthyPercent).toBe(healthyPercent);
-    expect(t.levels[0]!.load).toBe(expected);
-    expect(t.levels[1]!.load).toBe(100 - expected);
-    expect(t.levels[0]!.pool).toHaveLength(healthyPercent);
-    expect(t.panic).toBe(false);
-    expect(t.closed).toBe(false);
-  });
+  ])(
+    'level 0 at %d percent healthy keeps %d percent (the rest goes to a healthy level 1)',
+    (healthyPercent, expected) => {
+      const l0 = level('a', 100);
+      const l1 = level('b', 100);
+      const t = computeShares(list(l0, l1), avail(mark(l0, 100 - healthyPercent, 'unhealthy')), DEFAULT_POLICY);
+      expect(t.levels[0]!.healthyPercent).toBe(healthyPercent);
+      expect(t.levels[0]!.load).toBe(expected);
+      expect(t.levels[1]!.load).toBe(100 - expected);
+      expect(t.levels[0]!.pool).toHaveLength(healthyPercent);
+      expect(t.panic).toBe(false);
+      expect(t.closed).toBe(false);
+    },
+  );
 
   const shaped = (shape: [number, number][]) => {
     const levels = shape.map(([, total], i) => level(`l${i}-`, total));
-    const states = Object.assign({}, ...levels.map((l, i) => mark(l, shape[i]![1] - shape[i]![0], 'unhealthy'))) as Record<string, Availability>;
+    const states = Object.assign(
+      {},
+      ...levels.map((l, i) => mark(l, shape[i]![1] - shape[i]![0], 'unhealthy')),
+    ) as Record<string, Availability>;
     return { levels, states };
   };
 
@@ -79,12 +94,49 @@ describe('computeShares: Envoy priority levels with overprovisioning 1.4', () =>
   // (threshold 0), as the tables of priority.rst assume; integer loads, the rounding rest to level 0.
   it.each<[string, [number, number][], number[]]>([
     // [healthy, total] per level -> loads
-    ['two levels at 25% each split 50/50', [[1, 4], [1, 4]], [50, 50]],
+    [
+      'two levels at 25% each split 50/50',
+      [
+        [1, 4],
+        [1, 4],
+      ],
+      [50, 50],
+    ],
     // load_balancer_impl_base_test.cc GentleFailoverWithExtraLevels: "each priority level gets 33% of the load, with P=0 picking up the rounding error"
-    ['three levels at 20% each split in thirds, level 0 takes the rounding rest', [[1, 5], [1, 5], [1, 5]], [34, 33, 33]],
-    ['25% + 30% normalise 35:42 (45 + 54, rest 1 to level 0)', [[1, 4], [3, 10]], [46, 54]],
-    ['25% + 50% add up to over 100: no normalising, level 1 takes the rest', [[1, 4], [2, 4]], [35, 65]],
-    ['a fully unhealthy level between two degraded ones takes nothing', [[1, 4], [0, 3], [1, 4]], [50, 0, 50]],
+    [
+      'three levels at 20% each split in thirds, level 0 takes the rounding rest',
+      [
+        [1, 5],
+        [1, 5],
+        [1, 5],
+      ],
+      [34, 33, 33],
+    ],
+    [
+      '25% + 30% normalise 35:42 (45 + 54, rest 1 to level 0)',
+      [
+        [1, 4],
+        [3, 10],
+      ],
+      [46, 54],
+    ],
+    [
+      '25% + 50% add up to over 100: no normalising, level 1 takes the rest',
+      [
+        [1, 4],
+        [2, 4],
+      ],
+      [35, 65],
+    ],
+    [
+      'a fully unhealthy level between two degraded ones takes nothing',
+      [
+        [1, 4],
+        [0, 3],
+        [1, 4],
+      ],
+      [50, 0, 50],
+    ],
   ])('normalises when every level is degraded (panic off): %s', (_name, shape, expected) => {
     const { levels, states } = shaped(shape);
     const t = computeShares(list(...levels), avail(states), resolvePolicy({ panicThresholdPercent: 0 }));
@@ -96,10 +148,43 @@ describe('computeShares: Envoy priority levels with overprovisioning 1.4', () =>
   // spreads load by host count (load_balancer_impl_base_test.cc GentleFailoverWithExtraLevels, "All
   // levels are completely down - situation called TotalPanic", 5/3/2 hosts -> 50/30/20).
   it.each<[string, [number, number][], number[], boolean]>([
-    ['two levels at 25%: total panic, 4 and 4 clusters', [[1, 4], [1, 4]], [50, 50], true],
-    ['25% + 30%: total panic, 4 and 10 clusters (28 + 71, rest 1 to level 0)', [[1, 4], [3, 10]], [29, 71], true],
-    ['25% / 0% / 25%: total panic, 4, 3 and 4 clusters (36 + 27 + 36, rest 1 to level 0)', [[1, 4], [0, 3], [1, 4]], [37, 27, 36], true],
-    ['25% + 50%: total health 100, no level panics', [[1, 4], [2, 4]], [35, 65], false],
+    [
+      'two levels at 25%: total panic, 4 and 4 clusters',
+      [
+        [1, 4],
+        [1, 4],
+      ],
+      [50, 50],
+      true,
+    ],
+    [
+      '25% + 30%: total panic, 4 and 10 clusters (28 + 71, rest 1 to level 0)',
+      [
+        [1, 4],
+        [3, 10],
+      ],
+      [29, 71],
+      true,
+    ],
+    [
+      '25% / 0% / 25%: total panic, 4, 3 and 4 clusters (36 + 27 + 36, rest 1 to level 0)',
+      [
+        [1, 4],
+        [0, 3],
+        [1, 4],
+      ],
+      [37, 27, 36],
+      true,
+    ],
+    [
+      '25% + 50%: total health 100, no level panics',
+      [
+        [1, 4],
+        [2, 4],
+      ],
+      [35, 65],
+      false,
+    ],
   ])('default threshold: %s', (_name, shape, expected, panic) => {
     const { levels, states } = shaped(shape);
     const t = computeShares(list(...levels), avail(states), DEFAULT_POLICY);
@@ -111,7 +196,10 @@ describe('computeShares: Envoy priority levels with overprovisioning 1.4', () =>
   it('totalHealth is the capped sum of level health', () => {
     const l0 = level('a', 4);
     const l1 = level('b', 4);
-    expect(computeShares(list(l0, l1), avail({ ...mark(l0, 3, 'unhealthy'), ...mark(l1, 3, 'unhealthy') }), DEFAULT_POLICY).totalHealth).toBeCloseTo(70, 9);
+    expect(
+      computeShares(list(l0, l1), avail({ ...mark(l0, 3, 'unhealthy'), ...mark(l1, 3, 'unhealthy') }), DEFAULT_POLICY)
+        .totalHealth,
+    ).toBeCloseTo(70, 9);
     expect(computeShares(list(l0, l1), avail({}), DEFAULT_POLICY).totalHealth).toBe(100);
   });
 });
@@ -123,7 +211,11 @@ describe('computeShares: panic and fail-closed', () => {
   it('below the default threshold (50) health is ignored: unhealthy clusters become routable', () => {
     // Level 0: 1 of 4 healthy (health 35), level 1: none healthy -> total 35 < 100, and both levels are
     // under 50% healthy: total panic.
-    const t = computeShares(list(l0, l1), avail({ ...mark(l0, 3, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }), DEFAULT_POLICY);
+    const t = computeShares(
+      list(l0, l1),
+      avail({ ...mark(l0, 3, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }),
+      DEFAULT_POLICY,
+    );
     expect(t.panic).toBe(true);
     expect(t.closed).toBe(false);
     expect(t.totalHealth).toBe(35);
@@ -156,7 +248,11 @@ describe('computeShares: panic and fail-closed', () => {
   });
 
   it('panic never routes to drained clusters', () => {
-    const t = computeShares(list(l0), avail({ a0: 'drained', a1: 'unhealthy', a2: 'unhealthy', a3: 'unhealthy' }), DEFAULT_POLICY);
+    const t = computeShares(
+      list(l0),
+      avail({ a0: 'drained', a1: 'unhealthy', a2: 'unhealthy', a3: 'unhealthy' }),
+      DEFAULT_POLICY,
+    );
     expect(t.panic).toBe(true);
     expect(poolNames(t)).toEqual([['a1', 'a2', 'a3']]);
     expect(loads(t)).toEqual([100]);
@@ -171,7 +267,11 @@ describe('computeShares: panic and fail-closed', () => {
     ['threshold 0, nothing healthy: no panic, nothing routable', 0, 0, false],
     ['threshold 100, 3 of 4 healthy (100): trusted', 100, 3, false],
   ])('a custom threshold: %s', (_name, threshold, healthy, panic) => {
-    const t = computeShares(list(l0), avail(mark(l0, 4 - healthy, 'unhealthy')), resolvePolicy({ panicThresholdPercent: threshold }));
+    const t = computeShares(
+      list(l0),
+      avail(mark(l0, 4 - healthy, 'unhealthy')),
+      resolvePolicy({ panicThresholdPercent: threshold }),
+    );
     expect(t.panic).toBe(panic);
     expect(t.levels[0]!.pool).toHaveLength(panic ? 4 : healthy);
   });
@@ -179,7 +279,11 @@ describe('computeShares: panic and fail-closed', () => {
   it('threshold 0 with nothing healthy: no panic, level 0 holds the load and nothing is routable', () => {
     // load_balancer_impl.cc recalculatePerPriorityPanic: "100% is assigned to P=0 ... no traffic will be
     // routed to P=0" (panic_threshold.rst: "503 - no healthy upstream").
-    const t = computeShares(list(l0, l1), avail({ ...mark(l0, 4, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }), resolvePolicy({ panicThresholdPercent: 0 }));
+    const t = computeShares(
+      list(l0, l1),
+      avail({ ...mark(l0, 4, 'unhealthy'), ...mark(l1, 4, 'unhealthy') }),
+      resolvePolicy({ panicThresholdPercent: 0 }),
+    );
     expect(loads(t)).toEqual([100, 0]);
     expect(poolNames(t)).toEqual([[], []]);
     expect(pickAttempts(t, seededRandom(1), 3)).toEqual([]);
@@ -268,7 +372,9 @@ describe('clusterShares: weights inside a level', () => {
   it('level load times weight share: 70/30 over levels, 1:3 inside level 0', () => {
     const l0 = [mk('a0', 'a', 100), mk('a1', 'a', 300), mk('a2', 'a'), mk('a3', 'a')];
     const l1 = level('b', 1);
-    const shares = clusterShares(computeShares(list(l0, l1), avail({ a2: 'unhealthy', a3: 'unhealthy' }), DEFAULT_POLICY));
+    const shares = clusterShares(
+      computeShares(list(l0, l1), avail({ a2: 'unhealthy', a3: 'unhealthy' }), DEFAULT_POLICY),
+    );
     expect(shares.get(l0[0]!)).toBeCloseTo(17.5, 9);
     expect(shares.get(l0[1]!)).toBeCloseTo(52.5, 9);
     expect(shares.has(l0[2]!)).toBe(false);
@@ -366,7 +472,11 @@ describe('pickAttempts', () => {
   it('is repeatable with the same seed', () => {
     const run = (seed: number) => {
       const random = seededRandom(seed);
-      return Array.from({ length: 50 }, () => pickAttempts(table, random, 3).map((c) => c.name).join(','));
+      return Array.from({ length: 50 }, () =>
+        pickAttempts(table, random, 3)
+          .map((c) => c.name)
+          .join(','),
+      );
     };
     expect(run(3)).toEqual(run(3));
     expect(run(3)).not.toEqual(run(4));

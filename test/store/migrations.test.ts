@@ -41,12 +41,20 @@ describe('migrations: 0006_service_subsets', () => {
 
   it('a service stored before it loads with no subsets, and takes subsets after it', async () => {
     await migrate(store.db, { migrationsFolder: migrationsUpTo('0005_origin_host', dir) });
-    await store.client.execute(`insert into services (name, failover, policy, created_at, updated_at) values ('shop', '[]', '{"failClosed":true}', 1, 1)`);
+    await store.client.execute(
+      `insert into services (name, failover, policy, created_at, updated_at) values ('shop', '[]', '{"failClosed":true}', 1, 1)`,
+    );
     await store.client.execute(`insert into service_hosts (host, service) values ('shop.example.com', 'shop')`);
 
     await migrate(store.db, { migrationsFolder: MIGRATIONS_FOLDER });
     const old = await q.getService(store.db, 'shop');
-    expect(old).toEqual({ name: 'shop', hosts: ['shop.example.com'], failover: [], policy: { failClosed: true }, subsets: {} });
+    expect(old).toEqual({
+      name: 'shop',
+      hosts: ['shop.example.com'],
+      failover: [],
+      policy: { failClosed: true },
+      subsets: {},
+    });
     expect((await loadSnapshotSource(store.db)).services[0]?.subsets).toEqual({});
 
     const actor = { name: 'test', requestId: 'r', now: 2 };
@@ -71,7 +79,9 @@ describe('migrations: 0008_leases', () => {
     await migrate(store.db, { migrationsFolder: migrationsUpTo('0007_cluster_zone', dir) });
     expect(await migrateStore(store, { holder: 'test' })).toMatchObject({ ok: true });
     const applied = await store.client.execute('select count(*) as n from __drizzle_migrations');
-    const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+      entries: unknown[];
+    };
     expect(Number(applied.rows[0]?.n)).toBe(journal.entries.length);
     const columns = await store.client.execute(`select name from pragma_table_info('leases') order by cid`);
     expect(columns.rows.map((r) => r.name)).toEqual(['name', 'holder', 'acquired_at', 'expires_at']);

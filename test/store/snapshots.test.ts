@@ -8,7 +8,16 @@ import { actor, openTempStore, serviceConfig, type TempStore } from './temp-stor
 const REFRESH_MS = 1_000;
 
 function snapshot(version: number): Snapshot {
-  return { version, byHost: new Map(), byName: new Map(), regions: new Map(), regionsKey: '[]', locatedRegions: [], validUntil: Number.POSITIVE_INFINITY, source: { version, services: [], overrides: [] } };
+  return {
+    version,
+    byHost: new Map(),
+    byName: new Map(),
+    regions: new Map(),
+    regionsKey: '[]',
+    locatedRegions: [],
+    validUntil: Number.POSITIVE_INFINITY,
+    source: { version, services: [], overrides: [] },
+  };
 }
 
 interface Deferred<T> {

@@ -42,7 +42,12 @@ export function serviceConfig(name: string, hosts: string[], failover: ServiceCo
   return { name, hosts, failover, policy: {}, subsets: {} };
 }
 
-export function clusterConfig(service: string, name: string, region: RegionName, extra: Partial<ClusterConfig> = {}): ClusterConfig {
+export function clusterConfig(
+  service: string,
+  name: string,
+  region: RegionName,
+  extra: Partial<ClusterConfig> = {},
+): ClusterConfig {
   return {
     service,
     name,
@@ -53,7 +58,13 @@ export function clusterConfig(service: string, name: string, region: RegionName,
     ...REGIONS[region],
     weight: 100,
     labels: { version: 'v1' },
-    healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 },
+    healthCheck: {
+      path: '/health/ready',
+      expectedStatuses: ['2xx'],
+      timeoutMs: 2000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+    },
     ...extra,
   };
 }

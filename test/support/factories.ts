@@ -12,5 +12,21 @@ export function serviceBody(hosts: string[] = ['shop.example.com'], failover: { 
 }
 
 export function clusterBody(region: RegionName, origin: string, extra: Record<string, unknown> = {}) {
-  return { region, zone: null, origin, originHost: null, ...REGIONS[region], weight: 100, labels: { version: 'v1' }, healthCheck: { path: '/health/ready', expectedStatuses: ['2xx'], timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 2 }, ...extra };
+  return {
+    region,
+    zone: null,
+    origin,
+    originHost: null,
+    ...REGIONS[region],
+    weight: 100,
+    labels: { version: 'v1' },
+    healthCheck: {
+      path: '/health/ready',
+      expectedStatuses: ['2xx'],
+      timeoutMs: 2000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+    },
+    ...extra,
+  };
 }

@@ -11,7 +11,11 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-export const CLUSTER_NAMES: Record<RegionName, string> = { 'us-east1': 'ue1', 'eu-west1': 'ew1', 'ap-southeast1': 'as1' };
+export const CLUSTER_NAMES: Record<RegionName, string> = {
+  'us-east1': 'ue1',
+  'eu-west1': 'ew1',
+  'ap-southeast1': 'as1',
+};
 
 export async function startFleet(): Promise<Fleet> {
   const [ue1, ew1, as1] = await Promise.all([
@@ -20,7 +24,13 @@ export async function startFleet(): Promise<Fleet> {
     startUpstream('as1', 'ap-southeast1'),
   ]);
   const all = [ue1, ew1, as1];
-  return { 'us-east1': ue1, 'eu-west1': ew1, 'ap-southeast1': as1, all, stop: async () => void (await Promise.all(all.map((u) => u.stop()))) };
+  return {
+    'us-east1': ue1,
+    'eu-west1': ew1,
+    'ap-southeast1': as1,
+    all,
+    stop: async () => void (await Promise.all(all.map((u) => u.stop()))),
+  };
 }
 
 /** Registers the fleet through the admin API and waits until this server routes with it. */
@@ -28,7 +38,11 @@ export async function registerFleet(server: TestServer, fleet: Fleet, host = 'sh
   const put = await server.admin('PUT', '/services/shop', serviceBody([host]));
   if (put.status >= 300) throw new Error(`service PUT failed: ${put.status} ${put.body}`);
   for (const region of Object.keys(CLUSTER_NAMES) as RegionName[]) {
-    const res = await server.admin('PUT', `/services/shop/clusters/${CLUSTER_NAMES[region]}`, clusterBody(region, fleet[region].url));
+    const res = await server.admin(
+      'PUT',
+      `/services/shop/clusters/${CLUSTER_NAMES[region]}`,
+      clusterBody(region, fleet[region].url),
+    );
     if (res.status >= 300) throw new Error(`cluster PUT failed: ${res.status} ${res.body}`);
   }
   await server.runtime.snapshots.refresh();

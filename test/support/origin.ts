@@ -55,7 +55,8 @@ export async function startOrigin(): Promise<Origin> {
   };
   const record = (req: IncomingMessage, bodyBytes: number) => {
     const headers: [string, string][] = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([(req.rawHeaders[i] as string).toLowerCase(), req.rawHeaders[i + 1] as string]);
+    for (let i = 0; i < req.rawHeaders.length; i += 2)
+      headers.push([(req.rawHeaders[i] as string).toLowerCase(), req.rawHeaders[i + 1] as string]);
     origin.seen.push({ method: req.method ?? '', url: req.url ?? '', headers, bodyBytes });
   };
   const server: Server = createServer((req, res) => {
@@ -86,7 +87,9 @@ export async function startOrigin(): Promise<Origin> {
 function answer(req: IncomingMessage, res: ServerResponse, bytes: number, onSse: (release: () => void) => void): void {
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/gzip') {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip', 'content-length': GZIP_BYTES.length }).end(GZIP_BYTES);
+    res
+      .writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip', 'content-length': GZIP_BYTES.length })
+      .end(GZIP_BYTES);
   } else if (path === '/sse') {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.write('data: first\n\n');
@@ -105,6 +108,8 @@ function answer(req: IncomingMessage, res: ServerResponse, bytes: number, onSse:
     const timer = setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('late'), ms);
     res.once('close', () => clearTimeout(timer));
   } else {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, url: req.url, bodyBytes: bytes }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ method: req.method, url: req.url, bodyBytes: bytes }));
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isWorkerdNoise } from './quiet-workerd.js';
 
-const STACK = 'stack: /work/node_modules/@cloudflare/workerd-linux-64/bin/workerd@52008e2 /work/node_modules/@cloudflare/workerd-linux-64/bin/workerd@5200ac5\n';
+const STACK =
+  'stack: /work/node_modules/@cloudflare/workerd-linux-64/bin/workerd@52008e2 /work/node_modules/@cloudflare/workerd-linux-64/bin/workerd@5200ac5\n';
 
 describe('isWorkerdNoise', () => {
   // Records as vitest-pool-workers writes them, one per write (seen in `npm test` runs).
@@ -26,6 +27,10 @@ describe('isWorkerdNoise', () => {
   });
 
   it('keeps bytes (vitest and workerd write strings)', () => {
-    expect(isWorkerdNoise(Buffer.from('exception = workerd/api/web-socket.c++:821: disconnected: WebSocket peer disconnected\n'))).toBe(false);
+    expect(
+      isWorkerdNoise(
+        Buffer.from('exception = workerd/api/web-socket.c++:821: disconnected: WebSocket peer disconnected\n'),
+      ),
+    ).toBe(false);
   });
 });

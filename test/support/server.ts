@@ -14,7 +14,11 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
  * A libSQL client that counts the statements, batches and transactions it was asked to run, and can be
  * made to fail them all as an unreachable store would.
  */
-export function instrumentedClient(client: Client): { client: Client; count: () => number; setDown: (down: boolean) => void } {
+export function instrumentedClient(client: Client): {
+  client: Client;
+  count: () => number;
+  setDown: (down: boolean) => void;
+} {
   let n = 0;
   let down = false;
   const counted = new Set(['execute', 'batch', 'transaction', 'executeMultiple', 'migrate']);
@@ -25,7 +29,8 @@ export function instrumentedClient(client: Client): { client: Client; count: () 
       return (...args: unknown[]) => {
         if (counted.has(String(prop))) {
           n += 1;
-          if (down) return Promise.reject(new LibsqlError('store unreachable (test): connection refused', 'SERVER_ERROR'));
+          if (down)
+            return Promise.reject(new LibsqlError('store unreachable (test): connection refused', 'SERVER_ERROR'));
         }
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
@@ -42,7 +47,11 @@ export interface TestServer extends NodeServer {
   /** An admin API call with the admin token (unless `token` says otherwise). */
   admin: (method: string, path: string, body?: unknown, token?: string | null) => Promise<SimpleResponse>;
   /** A proxied request for `host`. */
-  request: (host: string, path?: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<SimpleResponse>;
+  request: (
+    host: string,
+    path?: string,
+    init?: { method?: string; headers?: Record<string, string>; body?: string },
+  ) => Promise<SimpleResponse>;
   /** Raw access to the database, for assertions. */
   db: Client;
   dir: string;
@@ -52,7 +61,10 @@ export interface TestServer extends NodeServer {
  * Waymark's Node server on port 0 over a fresh libSQL file migrated with the real migrations.
  * Locality headers are trusted so tests can say where a client is.
  */
-export async function startTestServer(env: Record<string, string> = {}, options: { now?: () => number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { now?: () => number } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
   const url = env.WAYMARK_DATABASE_URL ?? `file:${join(dir, 'waymark.db')}`;
   const counting = instrumentedClient(createClient(storeConfig(url)));

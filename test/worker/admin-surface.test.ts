@@ -4,7 +4,10 @@ import { ADMIN, DUBLIN, registerShop } from './support.js';
 
 /** The admin API's service list, asked for on `host` with the admin token (WAYMARK_ADMIN_HOSTS=waymark.test,admin.test). */
 function listServices(host: string): Promise<Response> {
-  return SELF.fetch(`https://${host}/_waymark/api/v1/services`, { headers: { authorization: `Bearer ${ADMIN}` }, cf: DUBLIN } as RequestInit);
+  return SELF.fetch(`https://${host}/_waymark/api/v1/services`, {
+    headers: { authorization: `Bearer ${ADMIN}` },
+    cf: DUBLIN,
+  } as RequestInit);
 }
 
 beforeAll(registerShop);
@@ -14,7 +17,10 @@ describe('WAYMARK_ADMIN_HOSTS inside workerd', () => {
     for (const host of ['admin.test', 'ADMIN.Test:8443']) {
       const res = await listServices(host);
       expect(res.status, host).toBe(200);
-      expect(((await res.json()) as { services: { name: string }[] }).services.map((s) => s.name), host).toContain('shop');
+      expect(
+        ((await res.json()) as { services: { name: string }[] }).services.map((s) => s.name),
+        host,
+      ).toContain('shop');
     }
   });
 

@@ -66,10 +66,18 @@ export async function startEchoUpstream(): Promise<TestOrigin<EchoState>> {
       state.lastRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers };
       if (req.url === '/no-content') return void res.writeHead(204).end();
       if (req.url === '/gzip') {
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-encoding': 'gzip', 'content-length': String(GZIP_BYTES.length) }).end(GZIP_BYTES);
+        res
+          .writeHead(200, {
+            'content-type': 'text/plain; charset=utf-8',
+            'content-encoding': 'gzip',
+            'content-length': String(GZIP_BYTES.length),
+          })
+          .end(GZIP_BYTES);
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ origin: 'echo', method: req.method, path: req.url, headers: req.headers }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ origin: 'echo', method: req.method, path: req.url, headers: req.headers }));
     });
   });
   server.on('upgrade', (req, socket: Socket, head) => {
@@ -114,7 +122,9 @@ export async function startRefusingUpstream(): Promise<TestOrigin<RefusingState>
     state.refused += 1;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 7\r\nconnection: close\r\n\r\nrefused');
+    socket.end(
+      'HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 7\r\nconnection: close\r\n\r\nrefused',
+    );
   });
   const url = await listen(server);
   return { url, state, close: closer(server, sockets) };

@@ -18,7 +18,8 @@ interface Served {
 }
 
 const servedByEw1 = async () => ((await ctl('/served/ew1')) as Served).lastRequest!;
-const echoSaw = async () => ((await ctl('/echo')) as { lastRequest: { path: string; headers: Record<string, string> } | null }).lastRequest!;
+const echoSaw = async () =>
+  ((await ctl('/echo')) as { lastRequest: { path: string; headers: Record<string, string> } | null }).lastRequest!;
 
 function post(path: string, headers: Record<string, string>, body: BodyInit): Promise<Response> {
   return SELF.fetch(`https://shop.example.com${path}`, { method: 'POST', headers, body, cf: DUBLIN } as RequestInit);
@@ -36,9 +37,18 @@ async function gunzip(bytes: ArrayBuffer): Promise<string> {
 beforeAll(async () => {
   await registerShop();
   expect((await admin('PUT', '/services/echo', { hosts: [ECHO_HOST] })).status).toBeLessThan(300);
-  const cluster = await admin('PUT', '/services/echo/clusters/echo', { region: 'eu-west1', latitude: 50.4, longitude: 3.8, origin: origins.echo });
+  const cluster = await admin('PUT', '/services/echo/clusters/echo', {
+    region: 'eu-west1',
+    latitude: 50.4,
+    longitude: 3.8,
+    origin: origins.echo,
+  });
   expect(cluster.status, await cluster.text()).toBeLessThan(300);
-  const route = await admin('PUT', '/services/echo/routes/limited', { order: 10, match: { headers: { 'x-policy': { exact: 'limited' } } }, maxConcurrent: 1 });
+  const route = await admin('PUT', '/services/echo/routes/limited', {
+    order: 10,
+    match: { headers: { 'x-policy': { exact: 'limited' } } },
+    maxConcurrent: 1,
+  });
   expect(route.status, await route.text()).toBeLessThan(300);
 });
 
@@ -59,7 +69,11 @@ describe('Expect: 100-continue', () => {
   it('a 2 MiB body (streamed: above the retry buffer) reaches the origin whole, without expect', async () => {
     const size = 2 * 1024 * 1024;
     const body = new Uint8Array(size).fill(0x61);
-    const res = await post('/continue-large', { expect: '100-continue', 'content-type': 'application/octet-stream' }, body);
+    const res = await post(
+      '/continue-large',
+      { expect: '100-continue', 'content-type': 'application/octet-stream' },
+      body,
+    );
     expect(res.status).toBe(200);
     expect(((await res.json()) as { body: string }).body.length).toBe(size);
     const seen = await servedByEw1();
@@ -71,7 +85,11 @@ describe('Expect: 100-continue', () => {
 
 describe('compression', () => {
   it("a gzip answer keeps content-encoding and the origin's bytes; the client's accept-encoding reaches the origin", async () => {
-    const raw = await SELF.fetch(`https://${ECHO_HOST}/gzip`, { headers: { 'accept-encoding': 'gzip' }, cf: DUBLIN, encodeResponseBody: 'manual' } as RequestInit);
+    const raw = await SELF.fetch(`https://${ECHO_HOST}/gzip`, {
+      headers: { 'accept-encoding': 'gzip' },
+      cf: DUBLIN,
+      encodeResponseBody: 'manual',
+    } as RequestInit);
     expect(raw.status).toBe(200);
     expect(raw.headers.get('x-waymark-cluster')).toBe('echo');
     expect(raw.headers.get('content-encoding')).toBe('gzip');
@@ -82,7 +100,10 @@ describe('compression', () => {
   });
 
   it('a client that lets the runtime decode reads the text, with content-encoding: gzip kept', async () => {
-    const res = await SELF.fetch(`https://${ECHO_HOST}/gzip`, { headers: { 'accept-encoding': 'gzip' }, cf: DUBLIN } as RequestInit);
+    const res = await SELF.fetch(`https://${ECHO_HOST}/gzip`, {
+      headers: { 'accept-encoding': 'gzip' },
+      cf: DUBLIN,
+    } as RequestInit);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-encoding')).toBe('gzip');
     expect(await res.text()).toBe(origins.gzipText);
@@ -93,7 +114,10 @@ describe('bodyless answers', () => {
   // A bodyless answer ends the exchange at once: its slot must come back without a body to watch.
   it('a 204 on a maxConcurrent: 1 route gives its slot back and carries no content-length', async () => {
     for (let i = 0; i < 3; i++) {
-      const res = await SELF.fetch(`https://${ECHO_HOST}/no-content`, { headers: { 'x-policy': 'limited' }, cf: DUBLIN } as RequestInit);
+      const res = await SELF.fetch(`https://${ECHO_HOST}/no-content`, {
+        headers: { 'x-policy': 'limited' },
+        cf: DUBLIN,
+      } as RequestInit);
       expect(res.headers.get('x-waymark-overflow')).toBeNull();
       expect(res.status).toBe(204);
       expect(res.headers.get('x-waymark-route')).toBe('limited');
@@ -128,7 +152,12 @@ describe('the headers the origin sees', () => {
   });
 
   it('without cf-connecting-ip, client-sent forwarding headers are dropped, not passed on', async () => {
-    const sent = { forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil.example' };
+    const sent = {
+      forwarded: 'for=6.6.6.6',
+      'x-real-ip': '6.6.6.6',
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-host': 'evil.example',
+    };
     const res = await SELF.fetch('https://shop.example.com/no-peer', { headers: sent, cf: DUBLIN } as RequestInit);
     expect(res.status).toBe(200);
     await res.arrayBuffer();

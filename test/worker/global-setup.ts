@@ -17,7 +17,15 @@ import { storeFromClient } from '../../src/store/client.js';
 import { startUpstream, type Upstream } from '../../scripts/upstream.js';
 import { startHranaServer, type HranaServer } from '../../scripts/hrana-server.js';
 import { quietWorkerd } from '../support/quiet-workerd.js';
-import { GZIP_BYTES, GZIP_TEXT, startEchoUpstream, startRefusingUpstream, type EchoState, type RefusingState, type TestOrigin } from './echo-upstream.js';
+import {
+  GZIP_BYTES,
+  GZIP_TEXT,
+  startEchoUpstream,
+  startRefusingUpstream,
+  type EchoState,
+  type RefusingState,
+  type TestOrigin,
+} from './echo-upstream.js';
 
 let hrana: HranaServer;
 let control: Server;
@@ -36,12 +44,17 @@ export async function setup(project: TestProject): Promise<void> {
   await migrate(storeFromClient(client).db, { migrationsFolder: MIGRATIONS_FOLDER });
   client.close();
   hrana = await startHranaServer({ dbPath });
-  upstreams = await Promise.all([startUpstream('ue1', 'us-east1'), startUpstream('ew1', 'eu-west1'), startUpstream('as1', 'ap-southeast1')]);
+  upstreams = await Promise.all([
+    startUpstream('ue1', 'us-east1'),
+    startUpstream('ew1', 'eu-west1'),
+    startUpstream('as1', 'ap-southeast1'),
+  ]);
   [echo, refusing] = await Promise.all([startEchoUpstream(), startRefusingUpstream()]);
   control = createServer((req, res) => {
     const [, what, arg] = (req.url ?? '').split('/');
     const upstream = upstreams.find((u) => u.name === arg);
-    const done = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const done = (body: unknown) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (what === 'store-down') return void (hrana.setUnavailable(true), done({ ok: true }));
     if (what === 'store-up') return void (hrana.setUnavailable(false), done({ ok: true }));
     if (what === 'store-requests') return void done({ requests: hrana.pipelineRequests() });
@@ -49,7 +62,8 @@ export async function setup(project: TestProject): Promise<void> {
     if (what === 'start' && upstream) return void upstream.start().then(() => done({ ok: true }));
     if (what === 'unhealthy' && upstream) return void ((upstream.healthy = false), done({ ok: true }));
     if (what === 'healthy' && upstream) return void ((upstream.healthy = true), done({ ok: true }));
-    if (what === 'fail' && upstream) return void ((upstream.mode = 'fail'), (upstream.failStatus = 500), done({ ok: true }));
+    if (what === 'fail' && upstream)
+      return void ((upstream.mode = 'fail'), (upstream.failStatus = 500), done({ ok: true }));
     if (what === 'ok' && upstream) return void ((upstream.mode = 'ok'), done({ ok: true }));
     if (what === 'hang' && upstream) return void ((upstream.mode = 'hang'), done({ ok: true }));
     if (what === 'served' && upstream) return void done({ served: upstream.served, lastRequest: upstream.lastRequest });
@@ -61,7 +75,12 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('storeUrl', hrana.url);
   project.provide('controlUrl', `http://127.0.0.1:${(control.address() as AddressInfo).port}`);
   project.provide('upstreams', Object.fromEntries(upstreams.map((u) => [u.name, u.url])));
-  project.provide('origins', { echo: echo.url, refusing: refusing.url, gzipText: GZIP_TEXT, gzipBase64: GZIP_BYTES.toString('base64') });
+  project.provide('origins', {
+    echo: echo.url,
+    refusing: refusing.url,
+    gzipText: GZIP_TEXT,
+    gzipBase64: GZIP_BYTES.toString('base64'),
+  });
 }
 
 export async function teardown(): Promise<void> {

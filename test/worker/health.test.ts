@@ -11,7 +11,9 @@ async function cron(): Promise<void> {
 }
 
 async function shares(region: string): Promise<Record<string, number>> {
-  const matrix = (await (await admin('GET', '/services/shop/failover')).json()) as { regions: Record<string, { cluster: string; share: number }[]> };
+  const matrix = (await (await admin('GET', '/services/shop/failover')).json()) as {
+    regions: Record<string, { cluster: string; share: number }[]>;
+  };
   return Object.fromEntries((matrix.regions[region] ?? []).map((e) => [e.cluster, e.share]));
 }
 
@@ -42,7 +44,9 @@ describe('the health sync inside workerd (Cron Trigger)', () => {
     expect(await shares('eu-west1')).toMatchObject({ ew1: 100 });
     expect((await get('/back', DUBLIN)).headers.get('x-waymark-cluster')).toBe('ew1');
 
-    const events = (await (await admin('GET', '/events?service=shop')).json()) as { events: { kind: string; cluster: string | null; message: string }[] };
+    const events = (await (await admin('GET', '/events?service=shop')).json()) as {
+      events: { kind: string; cluster: string | null; message: string }[];
+    };
     const states = events.events.filter((e) => e.kind === 'cluster-state' && e.cluster === 'ew1').map((e) => e.message);
     expect(states[0]).toContain('unhealthy -> healthy');
     expect(states[1]).toContain('healthy -> unhealthy: health check answered 503');

@@ -13,7 +13,11 @@ describe('createWorker: the log lines go to the logger it is given', () => {
   it('settings that do not parse: 500 misconfigured, and the reason goes to the logger', async () => {
     const log = keeping();
     const ctx = createExecutionContext();
-    const res = await createWorker({ log }).fetch(new Request('https://shop.example.com/'), { ...env, WAYMARK_DATABASE_URL: 'ftp://nowhere' }, ctx);
+    const res = await createWorker({ log }).fetch(
+      new Request('https://shop.example.com/'),
+      { ...env, WAYMARK_DATABASE_URL: 'ftp://nowhere' },
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     expect(res.status).toBe(500);
     expect(await res.json()).toMatchObject({ code: 'misconfigured' });
@@ -25,10 +29,16 @@ describe('createWorker: the log lines go to the logger it is given', () => {
     const log = keeping();
     const ctx = createExecutionContext();
     // Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused.
-    const res = await createWorker({ log }).fetch(new Request('https://shop.example.com/'), { ...env, WAYMARK_DATABASE_URL: 'http://127.0.0.1:9' }, ctx);
+    const res = await createWorker({ log }).fetch(
+      new Request('https://shop.example.com/'),
+      { ...env, WAYMARK_DATABASE_URL: 'http://127.0.0.1:9' },
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: 'not-ready' });
-    expect(log.lines.map((l) => `${l.level} ${l.message}`)).toContain('error snapshot refresh failed; serving the last good snapshot');
+    expect(log.lines.map((l) => `${l.level} ${l.message}`)).toContain(
+      'error snapshot refresh failed; serving the last good snapshot',
+    );
   });
 });

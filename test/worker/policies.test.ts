@@ -11,13 +11,23 @@ const HOST = 'policies.example.com';
 const CLUSTERS = {
   'p-ew1': { region: 'eu-west1', latitude: 50.4, longitude: 3.8, origin: upstreams.ew1, labels: { version: 'v1' } },
   'p-ue1': { region: 'us-east1', latitude: 33.2, longitude: -80.0, origin: upstreams.ue1, labels: { version: 'v1' } },
-  'p-as1': { region: 'ap-southeast1', latitude: 1.35, longitude: 103.8, origin: upstreams.as1, labels: { version: 'v2' } },
+  'p-as1': {
+    region: 'ap-southeast1',
+    latitude: 1.35,
+    longitude: 103.8,
+    origin: upstreams.as1,
+    labels: { version: 'v2' },
+  },
 } as const;
 
 const v1 = [{ subset: { version: 'v1' }, weight: 100 }];
 /** Each policy family gets a route selected by `x-policy`, so one family never leaks into another. */
 const ROUTES: Record<string, Record<string, unknown>> = {
-  'header-v2': { order: 10, match: { headers: { 'x-policy': { exact: 'header' }, 'x-version': { exact: 'v2' } } }, destinations: [{ subset: { version: 'v2' } }] },
+  'header-v2': {
+    order: 10,
+    match: { headers: { 'x-policy': { exact: 'header' }, 'x-version': { exact: 'v2' } } },
+    destinations: [{ subset: { version: 'v2' } }],
+  },
   split: {
     order: 20,
     match: { headers: { 'x-policy': { exact: 'split' } } },
@@ -27,14 +37,50 @@ const ROUTES: Record<string, Record<string, unknown>> = {
       { subset: { version: 'v2' }, weight: 20 },
     ],
   },
-  mirror: { order: 30, match: { headers: { 'x-policy': { exact: 'mirror' } } }, destinations: v1, mirror: { subset: { version: 'v2' }, percent: 100 } },
-  abort: { order: 40, match: { headers: { 'x-policy': { exact: 'abort' } } }, destinations: v1, fault: { abort: { percent: 100, status: 503 } } },
-  retry: { order: 50, match: { headers: { 'x-policy': { exact: 'retry' } } }, destinations: v1, retries: { attempts: 1, retryOn: ['5xx'] } },
-  'connect-retry': { order: 55, match: { headers: { 'x-policy': { exact: 'connect-retry' } } }, destinations: v1, retries: { attempts: 1, retryOn: ['connect-failure'] } },
-  delay: { order: 42, match: { headers: { 'x-policy': { exact: 'delay' } } }, destinations: v1, fault: { delay: { percent: 100, ms: 300 } } },
-  overflow: { order: 44, match: { headers: { 'x-policy': { exact: 'overflow' } } }, destinations: v1, maxConcurrent: 1, retries: { attempts: 1, perTryTimeoutMs: 1500, retryOn: ['5xx'] } },
+  mirror: {
+    order: 30,
+    match: { headers: { 'x-policy': { exact: 'mirror' } } },
+    destinations: v1,
+    mirror: { subset: { version: 'v2' }, percent: 100 },
+  },
+  abort: {
+    order: 40,
+    match: { headers: { 'x-policy': { exact: 'abort' } } },
+    destinations: v1,
+    fault: { abort: { percent: 100, status: 503 } },
+  },
+  retry: {
+    order: 50,
+    match: { headers: { 'x-policy': { exact: 'retry' } } },
+    destinations: v1,
+    retries: { attempts: 1, retryOn: ['5xx'] },
+  },
+  'connect-retry': {
+    order: 55,
+    match: { headers: { 'x-policy': { exact: 'connect-retry' } } },
+    destinations: v1,
+    retries: { attempts: 1, retryOn: ['connect-failure'] },
+  },
+  delay: {
+    order: 42,
+    match: { headers: { 'x-policy': { exact: 'delay' } } },
+    destinations: v1,
+    fault: { delay: { percent: 100, ms: 300 } },
+  },
+  overflow: {
+    order: 44,
+    match: { headers: { 'x-policy': { exact: 'overflow' } } },
+    destinations: v1,
+    maxConcurrent: 1,
+    retries: { attempts: 1, perTryTimeoutMs: 1500, retryOn: ['5xx'] },
+  },
   deadline: { order: 46, match: { headers: { 'x-policy': { exact: 'deadline' } } }, destinations: v1, timeoutMs: 300 },
-  'rate-limit': { order: 60, match: { headers: { 'x-policy': { exact: 'rate-limit' } } }, destinations: v1, rateLimit: { requestsPerSecond: 0.001, burst: 2, key: { header: 'x-client' } } },
+  'rate-limit': {
+    order: 60,
+    match: { headers: { 'x-policy': { exact: 'rate-limit' } } },
+    destinations: v1,
+    rateLimit: { requestsPerSecond: 0.001, burst: 2, key: { header: 'x-client' } },
+  },
   default: { order: 1000, destinations: v1 },
 };
 
@@ -44,16 +90,24 @@ interface Served {
 }
 
 const served = (name: string) => ctl(`/served/${name}`) as Promise<Served>;
-const totalServed = async () => (await Promise.all(['ue1', 'ew1', 'as1'].map(served))).reduce((n, s) => n + s.served, 0);
+const totalServed = async () =>
+  (await Promise.all(['ue1', 'ew1', 'as1'].map(served))).reduce((n, s) => n + s.served, 0);
 
-function send(path: string, headers: Record<string, string>, init: { method?: string; body?: string } = {}): Promise<Response> {
+function send(
+  path: string,
+  headers: Record<string, string>,
+  init: { method?: string; body?: string } = {},
+): Promise<Response> {
   return SELF.fetch(`https://${HOST}${path}`, { ...init, headers, cf: DUBLIN } as RequestInit);
 }
 
 beforeAll(async () => {
   expect((await admin('PUT', '/services/policies', { hosts: [HOST] })).status).toBeLessThan(300);
   for (const [name, c] of Object.entries(CLUSTERS)) {
-    const res = await admin('PUT', `/services/policies/clusters/${name}`, { ...c, healthCheck: { path: '/health/ready' } });
+    const res = await admin('PUT', `/services/policies/clusters/${name}`, {
+      ...c,
+      healthCheck: { path: '/health/ready' },
+    });
     expect(res.status, await res.text()).toBeLessThan(300);
   }
   for (const [name, body] of Object.entries(ROUTES)) {
@@ -92,7 +146,10 @@ describe('traffic policies inside workerd', () => {
       expect(res.headers.get('x-waymark-route')).toBe('split');
       byKey.set(`user-${k}`, res.headers.get('x-waymark-cluster') ?? '');
     }
-    for (let k = 0; k < 100; k += 10) expect((await send(`/again/${k}`, { 'x-policy': 'split', 'x-user': `user-${k}` })).headers.get('x-waymark-cluster')).toBe(byKey.get(`user-${k}`));
+    for (let k = 0; k < 100; k += 10)
+      expect(
+        (await send(`/again/${k}`, { 'x-policy': 'split', 'x-user': `user-${k}` })).headers.get('x-waymark-cluster'),
+      ).toBe(byKey.get(`user-${k}`));
     const clusters = [...byKey.values()];
     expect(new Set(clusters)).toEqual(new Set(['p-ew1', 'p-as1']));
     const onV2 = clusters.filter((c) => c === 'p-as1').length;
@@ -115,7 +172,11 @@ describe('traffic policies inside workerd', () => {
 
   it('mirror of a POST: the primary and the shadow both get the whole body', async () => {
     const before = (await served('as1')).served;
-    const res = await send('/orders', { 'x-policy': 'mirror', 'content-type': 'application/json' }, { method: 'POST', body: '{"qty":7}' });
+    const res = await send(
+      '/orders',
+      { 'x-policy': 'mirror', 'content-type': 'application/json' },
+      { method: 'POST', body: '{"qty":7}' },
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ cluster: 'ew1', method: 'POST', body: '{"qty":7}' });
     await eventually(async () => (await served('as1')).served === before + 1);
@@ -135,7 +196,7 @@ describe('traffic policies inside workerd', () => {
     expect(await totalServed()).toBe(before);
   });
 
-  it("retry on 5xx: a 500 from the nearest cluster moves to the next one in the same request", async () => {
+  it('retry on 5xx: a 500 from the nearest cluster moves to the next one in the same request', async () => {
     await ctl('/fail/ew1');
     const before = await served('ew1');
     const res = await send('/r', { 'x-policy': 'retry' });
@@ -156,7 +217,11 @@ describe('traffic policies inside workerd', () => {
   it('a POST to a stopped cluster is not sent twice on Workers: 502 upstream-reset, no other cluster sees it', async () => {
     await ctl('/stop/ew1');
     const before = await totalServed();
-    const res = await send('/orders', { 'x-policy': 'connect-retry', 'content-type': 'text/plain' }, { method: 'POST', body: 'qty=1' });
+    const res = await send(
+      '/orders',
+      { 'x-policy': 'connect-retry', 'content-type': 'text/plain' },
+      { method: 'POST', body: 'qty=1' },
+    );
     expect(res.status).toBe(502);
     expect(((await res.json()) as { code: string }).code).toBe('upstream-reset');
     expect(await totalServed()).toBe(before);
@@ -164,7 +229,11 @@ describe('traffic policies inside workerd', () => {
 
   it('a PUT body is replayed to the next cluster when the first cannot be reached', async () => {
     await ctl('/stop/ew1');
-    const res = await send('/items/1', { 'x-policy': 'none', 'content-type': 'text/plain' }, { method: 'PUT', body: 'replayed' });
+    const res = await send(
+      '/items/1',
+      { 'x-policy': 'none', 'content-type': 'text/plain' },
+      { method: 'PUT', body: 'replayed' },
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ cluster: 'ue1', method: 'PUT', body: 'replayed' });
   });
@@ -211,9 +280,19 @@ describe('traffic policies inside workerd', () => {
   });
 
   it('explain: the decision for a described request, step by step', async () => {
-    const res = await admin('POST', '/explain', { host: HOST, path: '/x', headers: { 'x-policy': 'split', 'x-user': 'alice' }, clientRegion: 'eu-west1' });
+    const res = await admin('POST', '/explain', {
+      host: HOST,
+      path: '/x',
+      headers: { 'x-policy': 'split', 'x-user': 'alice' },
+      clientRegion: 'eu-west1',
+    });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { route: string; routes: { route: string; matched: boolean }[]; destination: { chosenBy: string }; candidates: unknown[] };
+    const body = (await res.json()) as {
+      route: string;
+      routes: { route: string; matched: boolean }[];
+      destination: { chosenBy: string };
+      candidates: unknown[];
+    };
     expect(body.route).toBe('split');
     expect(body.routes.filter((r) => !r.matched).map((r) => r.route)).toEqual(['header-v2']);
     expect(body.destination.chosenBy).toContain('affinity key "alice"');
@@ -247,7 +326,11 @@ describe('traffic policies inside workerd', () => {
       body: yaml,
     });
     expect(res.status, await res.clone().text()).toBe(200);
-    const body = (await res.json()) as { dryRun: boolean; services: { name: string; routes: { name: string }[] }[]; warnings: string[] };
+    const body = (await res.json()) as {
+      dryRun: boolean;
+      services: { name: string; routes: { name: string }[] }[];
+      warnings: string[];
+    };
     expect(body.dryRun).toBe(true);
     expect(body.services[0]?.routes.map((r) => r.name)).toContain('staging');
     expect(body.warnings.join('\n')).toContain('rewrite');

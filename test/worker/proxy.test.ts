@@ -15,15 +15,21 @@ describe('the worker inside workerd', () => {
   });
 
   it('client-sent x-waymark-* headers do not steer routing', async () => {
-    const res = await get('/', DUBLIN, { 'x-waymark-client-region': 'ap-southeast1', 'x-waymark-client-location': '1.35,103.8' });
+    const res = await get('/', DUBLIN, {
+      'x-waymark-client-region': 'ap-southeast1',
+      'x-waymark-client-location': '1.35,103.8',
+    });
     expect(res.headers.get('x-waymark-cluster')).toBe('ew1');
-    const served = (await (await fetch(`${control}/served/ew1`)).json()) as { lastRequest: { headers: Record<string, string> } };
+    const served = (await (await fetch(`${control}/served/ew1`)).json()) as {
+      lastRequest: { headers: Record<string, string> };
+    };
     expect(served.lastRequest.headers['x-waymark-client-region']).toBeUndefined();
   });
 
   it('makes zero store queries per proxied request at steady state', async () => {
     await get('/warm', DUBLIN);
-    const count = async () => ((await (await fetch(`${control}/store-requests`)).json()) as { requests: number }).requests;
+    const count = async () =>
+      ((await (await fetch(`${control}/store-requests`)).json()) as { requests: number }).requests;
     const before = await count();
     for (let i = 0; i < 20; i++) expect((await get(`/n/${i}`, DUBLIN)).status).toBe(200);
     expect(await count()).toBe(before);
@@ -71,9 +77,12 @@ describe('the worker inside workerd', () => {
 
 describe('the scheduled handler', () => {
   it('runs inside workerd and checks the store for a new revision', async () => {
-    const { createExecutionContext, createScheduledController, waitOnExecutionContext, env } = await import('cloudflare:test');
+    const { createExecutionContext, createScheduledController, waitOnExecutionContext, env } = await import(
+      'cloudflare:test'
+    );
     const worker = (await import('./entry.js')).default;
-    const count = async () => ((await (await fetch(`${control}/store-requests`)).json()) as { requests: number }).requests;
+    const count = async () =>
+      ((await (await fetch(`${control}/store-requests`)).json()) as { requests: number }).requests;
     const before = await count();
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '* * * * *' }), env, ctx);

@@ -47,7 +47,11 @@ export async function ctl(path: string): Promise<unknown> {
 export async function registerShop(): Promise<void> {
   expect((await admin('PUT', '/services/shop', { hosts: ['shop.example.com'] })).status).toBeLessThan(300);
   for (const [name, r] of Object.entries(REGIONS)) {
-    const res = await admin('PUT', `/services/shop/clusters/${name}`, { ...r, origin: upstreams[name], healthCheck: { path: '/health/ready' } });
+    const res = await admin('PUT', `/services/shop/clusters/${name}`, {
+      ...r,
+      origin: upstreams[name],
+      healthCheck: { path: '/health/ready' },
+    });
     expect(res.status).toBeLessThan(300);
   }
 }

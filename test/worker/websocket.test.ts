@@ -9,11 +9,22 @@ import { admin, ctl, DUBLIN, eventually, origins } from './support.js';
  */
 const HOST = 'ws.example.com';
 const CLUSTERS = {
-  'ws-refusing': { region: 'eu-west1', latitude: 50.4, longitude: 3.8, origin: origins.refusing, labels: { role: 'refusing' } },
+  'ws-refusing': {
+    region: 'eu-west1',
+    latitude: 50.4,
+    longitude: 3.8,
+    origin: origins.refusing,
+    labels: { role: 'refusing' },
+  },
   'ws-echo': { region: 'us-east1', latitude: 33.2, longitude: -80.0, origin: origins.echo, labels: { role: 'echo' } },
 } as const;
 const ROUTES = {
-  limited: { order: 10, match: { headers: { 'x-policy': { exact: 'limited' } } }, destinations: [{ subset: { role: 'echo' } }], maxConcurrent: 1 },
+  limited: {
+    order: 10,
+    match: { headers: { 'x-policy': { exact: 'limited' } } },
+    destinations: [{ subset: { role: 'echo' } }],
+    maxConcurrent: 1,
+  },
 };
 /** How long a test waits for a message or a close: the origins are local, so anything slower is a failure. */
 const WAIT_MS = 2_000;
@@ -31,7 +42,10 @@ const refused = async () => ((await ctl('/refusing')) as { refused: number }).re
 const opened: WebSocket[] = [];
 
 function handshake(path: string, headers: Record<string, string> = {}): Promise<Response> {
-  return SELF.fetch(`https://${HOST}${path}`, { headers: { upgrade: 'websocket', ...headers }, cf: DUBLIN } as RequestInit);
+  return SELF.fetch(`https://${HOST}${path}`, {
+    headers: { upgrade: 'websocket', ...headers },
+    cf: DUBLIN,
+  } as RequestInit);
 }
 
 /** The client's end of an accepted handshake. */
@@ -46,20 +60,28 @@ function accept(res: Response): WebSocket {
 function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no close within ${WAIT_MS} ms`)), WAIT_MS);
-    ws.addEventListener('close', (event) => {
-      clearTimeout(timer);
-      resolve({ code: event.code, reason: event.reason });
-    }, { once: true });
+    ws.addEventListener(
+      'close',
+      (event) => {
+        clearTimeout(timer);
+        resolve({ code: event.code, reason: event.reason });
+      },
+      { once: true },
+    );
   });
 }
 
 function nextMessage(ws: WebSocket): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no message within ${WAIT_MS} ms`)), WAIT_MS);
-    ws.addEventListener('message', (event) => {
-      clearTimeout(timer);
-      resolve(typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data as ArrayBuffer));
-    }, { once: true });
+    ws.addEventListener(
+      'message',
+      (event) => {
+        clearTimeout(timer);
+        resolve(typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data as ArrayBuffer));
+      },
+      { once: true },
+    );
   });
 }
 

@@ -9,7 +9,8 @@ import { admin, upstreams } from './support.js';
  */
 const HOST = 'zoned.example.com';
 const at = (colo: string) => ({ latitude: '53.35', longitude: '-6.26', colo, country: 'IE' });
-const servedBy = async (colo: string) => (await SELF.fetch(`https://${HOST}/where`, { cf: at(colo) } as RequestInit)).headers.get('x-waymark-cluster');
+const servedBy = async (colo: string) =>
+  (await SELF.fetch(`https://${HOST}/where`, { cf: at(colo) } as RequestInit)).headers.get('x-waymark-cluster');
 
 beforeAll(async () => {
   expect((await admin('PUT', '/services/zoned', { hosts: [HOST] })).status).toBeLessThan(300);
@@ -17,7 +18,13 @@ beforeAll(async () => {
     ['za', 'eu-west1-a', upstreams.ew1],
     ['zb', 'eu-west1-b', upstreams.ue1],
   ] as const) {
-    const res = await admin('PUT', `/services/zoned/clusters/${name}`, { region: 'eu-west1', zone, latitude: 50.4, longitude: 3.8, origin });
+    const res = await admin('PUT', `/services/zoned/clusters/${name}`, {
+      region: 'eu-west1',
+      zone,
+      latitude: 50.4,
+      longitude: 3.8,
+      origin,
+    });
     expect(res.status, await res.text()).toBeLessThan(300);
   }
 });
