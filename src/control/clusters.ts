@@ -4,7 +4,7 @@ import type { Db } from '../store/client.js';
 import { clusterHealth, clusters, latencyOrders } from '../store/schema.js';
 import { getCluster, getService, type ClusterConfig } from '../store/services.js';
 import { done, refuse, runCommand, type Actor, type CommandResult } from './command.js';
-import { endOverridesOf } from './services.js';
+import { endOverridesOf } from './overrides.js';
 
 /**
  * PUT a cluster by name into an existing service (checked in the same transaction as the write). A

@@ -1,10 +1,10 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNull } from 'drizzle-orm';
 import { invalid, notFound, Problem, type FieldError } from '../problem.js';
 import { availability } from '../routing/availability.js';
 import { compileSnapshot } from '../routing/compile.js';
 import type { CompiledService, OverrideAction, SnapshotSource } from '../routing/types.js';
 import type { Db } from '../store/client.js';
-import { EXPIRY, getOverride, toOverrideSpec, type OverrideRow } from '../store/overrides.js';
+import { EXPIRY, getOverride, toOverrideSpec, viewOverride, type OverrideRow } from '../store/overrides.js';
 import { overrides } from '../store/schema.js';
 import { loadSnapshotSource } from '../store/snapshots.js';
 import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx } from './command.js';
@@ -75,14 +75,19 @@ export function createOverride(db: Db, actor: Actor, input: OverrideInput): Prom
         new Problem({ code: 'would-strand', detail: `${stranded}; send "force": true to apply it anyway` }),
       );
     await c.tx.insert(overrides).values(row);
-    await c.audit({ action: 'override.create', target: `overrides/${row.id}`, before: null, after: row });
+    await c.audit({
+      action: 'override.create',
+      target: `overrides/${row.id}`,
+      before: null,
+      after: viewOverride(row, now),
+    });
     await c.event({
       at: now,
       service: row.service,
       cluster: row.cluster,
       kind: 'override-applied',
       message: `${row.action} ${describeTarget(row)} by ${row.actor} until ${new Date(row.expiresAt).toISOString()}: ${row.reason}`,
-      detail: row,
+      detail: viewOverride(row, now),
     });
     return done(row);
   });
@@ -108,6 +113,7 @@ export async function recordEnd(
   c: CommandTx,
   row: OverrideRow,
   endReason: 'expired' | 'deleted',
+  why?: string,
 ): Promise<OverrideRow> {
   const endedAt = endReason === 'expired' ? row.expiresAt : c.actor.now;
   const endedBy = endReason === 'expired' ? EXPIRY : c.actor.name;
@@ -127,10 +133,34 @@ export async function recordEnd(
     service: row.service,
     cluster: row.cluster,
     kind: endReason === 'expired' ? 'override-expired' : 'override-ended',
-    message: `${row.action} ${describeTarget(row)} ${endReason === 'expired' ? 'expired' : `ended by ${c.actor.name}`}`,
-    detail: ended,
+    message: `${row.action} ${describeTarget(row)} ${endReason === 'expired' ? 'expired' : `ended by ${c.actor.name}`}${why ? `: ${why}` : ''}`,
+    detail: viewOverride(ended, c.actor.now),
   });
   return ended;
+}
+
+/**
+ * Ends the active overrides about a service (or one of its clusters or routes), as an operator's delete
+ * would: an override about something that no longer exists must not come back with its namesake.
+ */
+export async function endOverridesOf(
+  c: CommandTx,
+  about: { service: string; cluster?: string; route?: string },
+  why: string,
+): Promise<void> {
+  const rows = await c.tx
+    .select()
+    .from(overrides)
+    .where(
+      and(
+        eq(overrides.service, about.service),
+        about.cluster === undefined ? undefined : eq(overrides.cluster, about.cluster),
+        about.route === undefined ? undefined : eq(overrides.route, about.route),
+        isNull(overrides.endedAt),
+        gt(overrides.expiresAt, c.actor.now),
+      ),
+    );
+  for (const row of rows) await recordEnd(c, row, 'deleted', why);
 }
 
 export function describeTarget(row: Pick<OverrideRow, 'service' | 'cluster' | 'region' | 'route' | 'value'>): string {

@@ -9,7 +9,7 @@ import { routes, routeSamples, routeState } from '../store/schema.js';
 import { getService, listClusters, type ClusterConfig } from '../store/services.js';
 import type { Tx } from '../store/transaction.js';
 import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx } from './command.js';
-import { endOverridesOf } from './services.js';
+import { endOverridesOf } from './overrides.js';
 
 /**
  * PUT a route by name: its service must exist and define every subset the route names (checked in the

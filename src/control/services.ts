@@ -1,11 +1,10 @@
-import { and, eq, gt, inArray, isNull, ne } from 'drizzle-orm';
+import { and, eq, inArray, ne } from 'drizzle-orm';
 import { Problem, notFound } from '../problem.js';
 import type { Db } from '../store/client.js';
 import {
   clusterHealth,
   clusters,
   latencyOrders,
-  overrides,
   routes,
   routeSamples,
   routeState,
@@ -14,7 +13,8 @@ import {
 } from '../store/schema.js';
 import { getService, listClusters, type ServiceConfig } from '../store/services.js';
 import type { Tx } from '../store/transaction.js';
-import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx } from './command.js';
+import { done, refuse, runCommand, type Actor, type CommandResult } from './command.js';
+import { endOverridesOf } from './overrides.js';
 
 /**
  * PUT a service by name: its hosts must belong to no other service (checked and written in one
@@ -103,43 +103,4 @@ async function forgetDerivedState(tx: Tx, service: string): Promise<void> {
   await tx.delete(routeState).where(eq(routeState.service, service));
   await tx.delete(routeSamples).where(eq(routeSamples.service, service));
   await tx.delete(latencyOrders).where(eq(latencyOrders.service, service));
-}
-
-/**
- * Ends the active overrides about a service (or one of its clusters or routes), as an operator's delete
- * would (audited, with an event): an override about something that no longer exists must not come back
- * with its namesake.
- */
-export async function endOverridesOf(
-  c: CommandTx,
-  about: { service: string; cluster?: string; route?: string },
-  why: string,
-): Promise<void> {
-  const { now, name } = c.actor;
-  const which = and(
-    eq(overrides.service, about.service),
-    about.cluster === undefined ? undefined : eq(overrides.cluster, about.cluster),
-    about.route === undefined ? undefined : eq(overrides.route, about.route),
-  );
-  const rows = await c.tx
-    .update(overrides)
-    .set({ endedAt: now, endedBy: name, endReason: 'deleted' })
-    .where(and(which, isNull(overrides.endedAt), gt(overrides.expiresAt, now)))
-    .returning();
-  for (const row of rows) {
-    await c.audit({
-      action: 'override.delete',
-      target: `overrides/${row.id}`,
-      before: { ...row, endedAt: null, endedBy: null, endReason: null },
-      after: row,
-    });
-    await c.event({
-      at: now,
-      service: row.service,
-      cluster: row.cluster,
-      kind: 'override-ended',
-      message: `${row.action} override ${row.id} ended: ${why}`,
-      detail: row,
-    });
-  }
 }

@@ -176,8 +176,8 @@ describe('a deleted cluster created again with the same name', () => {
       );
       expect(ended.map((e) => e.message).sort()).toEqual(
         [
-          `drain override ${drain} ended: cluster ew1 was deleted`,
-          `pin override ${pin} ended: cluster ew1 was deleted`,
+          'drain shop/ew1 ended by admin: cluster ew1 was deleted',
+          'pin shop/ew1 for clients in us-east1 ended by admin: cluster ew1 was deleted',
         ].sort(),
       );
 
