@@ -5,7 +5,7 @@ import { registerFleet, startFleet, type Fleet } from '../support/fleet.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { dbState, type DbState } from './api-support.js';
 
-export const HOST = 'shop.example.com';
+const HOST = 'shop.example.com';
 
 /** A read-only token and an on-call token, as the settings give them ("name:token"). */
 export const READ_TOKEN = 'read-token-0123456789abcdef';
@@ -18,7 +18,7 @@ export const TOKEN_ENV = {
 };
 
 /** A server with read and on-call tokens, routing service "shop" over three real upstreams. */
-export async function startShop(
+async function startShop(
   env: Record<string, string> = {},
 ): Promise<{ server: TestServer; fleet: Fleet; stop: () => Promise<void> }> {
   const fleet = await startFleet();

@@ -12,7 +12,7 @@ import { startHranaServer, type HranaServer } from '../support/hrana-server.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server.js';
 
 /** Where the store lives: a libSQL file every server opens, or one file behind the Hrana (libSQL over HTTP) server. */
-export type StoreKind = 'file' | 'hrana';
+type StoreKind = 'file' | 'hrana';
 
 export interface Topology {
   name: string;

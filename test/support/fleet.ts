@@ -11,7 +11,7 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-export const CLUSTER_NAMES: Record<RegionName, string> = {
+const CLUSTER_NAMES: Record<RegionName, string> = {
   'us-east1': 'ue1',
   'eu-west1': 'ew1',
   'ap-southeast1': 'as1',

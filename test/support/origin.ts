@@ -4,10 +4,10 @@ import { gzipSync } from 'node:zlib';
 import { WebSocketServer } from 'ws';
 
 /** The text behind /gzip, and its gzip bytes as the origin sends them. */
-export const GZIP_TEXT = 'waymark passes compressed bytes through untouched. '.repeat(200);
+const GZIP_TEXT = 'waymark passes compressed bytes through untouched. '.repeat(200);
 export const GZIP_BYTES = gzipSync(GZIP_TEXT);
 
-export interface SeenRequest {
+interface SeenRequest {
   method: string;
   url: string;
   /** Header names and values exactly as received, in order (names lowercased). */
