@@ -135,7 +135,10 @@ const retried = samples.filter((s) => s.attempts > 1).length;
 const during = victimClients.filter((s) => s.t >= STOP_AT_S && s.t < START_AT_S);
 const servedBy = (list: Sample[]) =>
   Object.entries(
-    list.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s.cluster]: (acc[s.cluster] ?? 0) + 1 }), {}),
+    list.reduce<Record<string, number>>((acc, s) => {
+      acc[s.cluster] = (acc[s.cluster] ?? 0) + 1;
+      return acc;
+    }, {}),
   )
     .map(([k, v]) => `${k} ${((100 * v) / list.length).toFixed(1)}%`)
     .join(', ');

@@ -166,11 +166,11 @@ const MAX_INT64 = 2n ** 63n - 1n;
 
 function decodeValue(v: unknown): SqlValue {
   const obj = expectObject(v, 'value');
-  switch (obj['type']) {
+  switch (obj.type) {
     case 'null':
       return null;
     case 'integer': {
-      const raw = obj['value'];
+      const raw = obj.value;
       let int: bigint;
       if (typeof raw === 'string' && /^[+-]?\d+$/.test(raw.trim())) {
         int = BigInt(raw.trim());
@@ -183,18 +183,18 @@ function decodeValue(v: unknown): SqlValue {
       return int;
     }
     case 'float': {
-      const raw = obj['value'];
+      const raw = obj.value;
       if (typeof raw !== 'number') throw protoError('Expected the value of a float to be a number');
       return raw;
     }
     case 'text':
-      return expectString(obj['value'], 'the value of a text');
+      return expectString(obj.value, 'the value of a text');
     case 'blob': {
-      const b64 = expectString(obj['base64'], 'the base64 of a blob');
+      const b64 = expectString(obj.base64, 'the base64 of a blob');
       return Buffer.from(b64, 'base64');
     }
     default:
-      throw protoError(`Unknown type of value: ${JSON.stringify(obj['type'])}`);
+      throw protoError(`Unknown type of value: ${JSON.stringify(obj.type)}`);
   }
 }
 
@@ -612,8 +612,8 @@ class Stream {
 // ---------------------------------------------------------------------------
 
 function resolveSql(stream: Stream, obj: JsonObject): string {
-  const sql = obj['sql'];
-  const sqlId = obj['sql_id'];
+  const sql = obj.sql;
+  const sqlId = obj.sql_id;
   const hasSql = sql !== undefined && sql !== null;
   const hasSqlId = sqlId !== undefined && sqlId !== null;
   if (hasSql && hasSqlId) throw protoError('Only one of `sql` and `sql_id` may be given');
@@ -638,14 +638,14 @@ function singleStatement(sql: string): SqlStatementInfo {
 }
 
 function bindArgs(stmtObj: JsonObject, info: SqlStatementInfo): SqlValue[] {
-  const args = optArray(stmtObj['args'], 'args').map(decodeValue);
-  const namedRaw = optArray(stmtObj['named_args'], 'named_args');
+  const args = optArray(stmtObj.args, 'args').map(decodeValue);
+  const namedRaw = optArray(stmtObj.named_args, 'named_args');
   if (namedRaw.length === 0) return args;
 
   const named = new Map<string, SqlValue>();
   for (const item of namedRaw) {
     const obj = expectObject(item, 'named argument');
-    named.set(expectString(obj['name'], 'name of a named argument'), decodeValue(obj['value']));
+    named.set(expectString(obj.name, 'name of a named argument'), decodeValue(obj.value));
   }
   // Positional arguments first; a named argument takes precedence (HRANA_1_SPEC).
   const bound: SqlValue[] = Array.from({ length: Math.max(info.paramNames.length, args.length) }, (_, k) =>
@@ -665,7 +665,7 @@ async function executeStmt(stream: Stream, stmtRaw: unknown): Promise<StmtResult
   const sql = resolveSql(stream, stmtObj);
   const info = singleStatement(sql);
   const args = bindArgs(stmtObj, info);
-  const wantRowsRaw = stmtObj['want_rows'];
+  const wantRowsRaw = stmtObj.want_rows;
   const wantRows = wantRowsRaw === undefined || wantRowsRaw === null ? true : wantRowsRaw === true;
   const text = sql.slice(info.start);
   return stream.execute(text, args, wantRows);
@@ -675,10 +675,10 @@ type StepOutcome = 'ok' | 'error' | 'skipped';
 
 function validateCond(cond: unknown, stepIndex: number): void {
   const obj = expectObject(cond, 'batch condition');
-  switch (obj['type']) {
+  switch (obj.type) {
     case 'ok':
     case 'error': {
-      const step = expectInt32(obj['step'], 'step of a batch condition');
+      const step = expectInt32(obj.step, 'step of a batch condition');
       if (step < 0 || step >= stepIndex) {
         throw new HranaError(
           `Batch condition of step ${stepIndex} refers to step ${step}, which is not an earlier step`,
@@ -688,31 +688,31 @@ function validateCond(cond: unknown, stepIndex: number): void {
       return;
     }
     case 'not':
-      validateCond(obj['cond'], stepIndex);
+      validateCond(obj.cond, stepIndex);
       return;
     case 'and':
     case 'or':
-      for (const c of expectArray(obj['conds'], 'conds of a batch condition')) validateCond(c, stepIndex);
+      for (const c of expectArray(obj.conds, 'conds of a batch condition')) validateCond(c, stepIndex);
       return;
     case 'is_autocommit':
       return;
     default:
-      throw protoError(`Unknown type of batch condition: ${JSON.stringify(obj['type'])}`);
+      throw protoError(`Unknown type of batch condition: ${JSON.stringify(obj.type)}`);
   }
 }
 
 function evalCond(cond: JsonObject, outcomes: StepOutcome[], stream: Stream): boolean {
-  switch (cond['type']) {
+  switch (cond.type) {
     case 'ok':
-      return outcomes[cond['step'] as number] === 'ok';
+      return outcomes[cond.step as number] === 'ok';
     case 'error':
-      return outcomes[cond['step'] as number] === 'error';
+      return outcomes[cond.step as number] === 'error';
     case 'not':
-      return !evalCond(cond['cond'] as JsonObject, outcomes, stream);
+      return !evalCond(cond.cond as JsonObject, outcomes, stream);
     case 'and':
-      return (cond['conds'] as JsonObject[]).every((c) => evalCond(c, outcomes, stream));
+      return (cond.conds as JsonObject[]).every((c) => evalCond(c, outcomes, stream));
     case 'or':
-      return (cond['conds'] as JsonObject[]).some((c) => evalCond(c, outcomes, stream));
+      return (cond.conds as JsonObject[]).some((c) => evalCond(c, outcomes, stream));
     case 'is_autocommit':
       return !stream.inTransaction;
     default:
@@ -722,18 +722,18 @@ function evalCond(cond: JsonObject, outcomes: StepOutcome[], stream: Stream): bo
 
 async function executeBatch(stream: Stream, batchRaw: unknown): Promise<BatchResult> {
   const batch = expectObject(batchRaw, 'batch');
-  const steps = expectArray(batch['steps'], 'steps').map((s, i) => {
+  const steps = expectArray(batch.steps, 'steps').map((s, i) => {
     const step = expectObject(s, 'batch step');
-    const condition = step['condition'];
+    const condition = step.condition;
     if (condition !== undefined && condition !== null) validateCond(condition, i);
-    expectObject(step['stmt'], 'stmt of a batch step');
+    expectObject(step.stmt, 'stmt of a batch step');
     return step;
   });
 
   const result: BatchResult = { step_results: [], step_errors: [] };
   const outcomes: StepOutcome[] = [];
   for (const step of steps) {
-    const condition = step['condition'];
+    const condition = step.condition;
     const enabled =
       condition === undefined || condition === null || evalCond(condition as JsonObject, outcomes, stream);
     if (!enabled) {
@@ -743,7 +743,7 @@ async function executeBatch(stream: Stream, batchRaw: unknown): Promise<BatchRes
       continue;
     }
     try {
-      result.step_results.push(await executeStmt(stream, step['stmt']));
+      result.step_results.push(await executeStmt(stream, step.stmt));
       result.step_errors.push(null);
       outcomes.push('ok');
     } catch (e) {
@@ -791,14 +791,14 @@ function describe(stream: Stream, sql: string): DescribeResult {
 
 async function handleStreamRequest(stream: Stream, reqRaw: unknown): Promise<StreamResponse> {
   const req = expectObject(reqRaw, 'request');
-  switch (req['type']) {
+  switch (req.type) {
     case 'close':
       stream.close();
       return { type: 'close' };
     case 'execute':
-      return { type: 'execute', result: await executeStmt(stream, req['stmt']) };
+      return { type: 'execute', result: await executeStmt(stream, req.stmt) };
     case 'batch':
-      return { type: 'batch', result: await executeBatch(stream, req['batch']) };
+      return { type: 'batch', result: await executeBatch(stream, req.batch) };
     case 'sequence':
       await executeSequence(stream, resolveSql(stream, req));
       return { type: 'sequence' };
@@ -807,19 +807,19 @@ async function handleStreamRequest(stream: Stream, reqRaw: unknown): Promise<Str
       return { type: 'describe', result: await stream.withBusyRetry(() => describe(stream, sql)) };
     }
     case 'store_sql': {
-      const id = expectInt32(req['sql_id'], 'sql_id');
-      const sql = expectString(req['sql'], 'sql');
+      const id = expectInt32(req.sql_id, 'sql_id');
+      const sql = expectString(req.sql, 'sql');
       if (stream.sqls.has(id)) throw new HranaError(`SQL text with id ${id} already exists`, 'SQL_STORE_ID_EXISTS');
       stream.sqls.set(id, sql);
       return { type: 'store_sql' };
     }
     case 'close_sql':
-      stream.sqls.delete(expectInt32(req['sql_id'], 'sql_id'));
+      stream.sqls.delete(expectInt32(req.sql_id, 'sql_id'));
       return { type: 'close_sql' };
     case 'get_autocommit':
       return { type: 'get_autocommit', is_autocommit: !stream.inTransaction };
     default:
-      throw protoError(`Unknown type of stream request: ${JSON.stringify(req['type'])}`);
+      throw protoError(`Unknown type of stream request: ${JSON.stringify(req.type)}`);
   }
 }
 
@@ -886,9 +886,9 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
 
   async function handlePipeline(body: unknown): Promise<unknown> {
     if (!isObject(body)) throw new HttpError(400, 'Expected the request body to be a JSON object', 'PROTO_ERROR');
-    const requests = body['requests'];
+    const requests = body.requests;
     if (!Array.isArray(requests)) throw new HttpError(400, 'Expected `requests` to be an array', 'PROTO_ERROR');
-    const baton = body['baton'];
+    const baton = body.baton;
 
     let stream: Stream;
     if (baton === undefined || baton === null) {

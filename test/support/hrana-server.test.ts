@@ -38,9 +38,6 @@ async function pipeline(baton: string | null, requests: unknown[]) {
   return { status: resp.status, body: (await resp.json()) as any };
 }
 
-const count = async (c: Client, table = 'kv') =>
-  Number((await c.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
-
 describe('hrana server with @libsql/client/web', () => {
   it('answers the v2 version check', async () => {
     expect((await fetch(`${server.url}/v2`)).status).toBe(200);
