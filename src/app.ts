@@ -89,8 +89,12 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
         code: 'draining',
         detail: 'this instance is shutting down; in-flight requests are finishing',
       });
+    // Degraded: serving the last good snapshot kept outside the store (the store was unreachable when this
+    // instance started); still ready, since it routes.
+    const degraded = rt.snapshots.degraded;
     return c.json({
-      status: 'ready',
+      status: degraded ? 'degraded' : 'ready',
+      degraded,
       snapshotVersion: snapshot.version,
       services: snapshot.byName.size,
       storeUnreachableSince,

@@ -12,7 +12,7 @@ import type { Settings } from './settings.js';
 import type { Store } from './store/client.js';
 import { insertEdgeReports } from './store/health.js';
 import { insertRouteSamples } from './store/routes.js';
-import { snapshotPipeline, type SnapshotCache } from './store/snapshots.js';
+import { snapshotPipeline, type SnapshotArchive, type SnapshotCache } from './store/snapshots.js';
 
 /** Everything the app needs, built once per process or isolate by an entry file. */
 export interface Runtime {
@@ -55,6 +55,10 @@ export interface RuntimeParts {
   maxProbeConcurrency?: number;
   /** How the health sync reaches origins: the runtime's transport (undici on Node, fetch on Workers). */
   transport: ProbeTransport;
+  /** Where snapshot sources are kept outside the store (a file on Node, KV on Workers); none by default. */
+  archive?: SnapshotArchive;
+  /** Keep every loaded source in the archive (a process's own file) rather than only what writers publish. */
+  archiveEveryLoad?: boolean;
 }
 
 /** A scheduled sync may start this fraction of the interval after the last one anywhere. */
@@ -70,6 +74,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
     onError: (error) => log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error)),
     onLoad: (snapshot) => outliers.retain(snapshot),
+    ...(parts.archive ? { archive: parts.archive, archiveEveryLoad: parts.archiveEveryLoad ?? false } : {}),
   });
   const reports = new ReportBuffer(now, parts.settings.WAYMARK_REPORT_FLUSH_MS);
   const instanceId = crypto.randomUUID();
@@ -111,7 +116,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
       ...(options.requestId ? { requestId: options.requestId } : {}),
     })
       .then(async (summary) => {
-        await snapshots.refresh();
+        await (summary.skipped || !summary.revisionBumped ? snapshots.refresh() : snapshots.refreshAndPublish());
         return summary;
       })
       .finally(() => {

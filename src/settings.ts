@@ -84,6 +84,11 @@ const settingsSchema = z.object({
     .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/, 'must be a file:, libsql://, https:// or wss:// URL')
     .default('file:.waymark/waymark.db'),
   WAYMARK_DATABASE_AUTH_TOKEN: z.string().min(1, 'must not be empty when set').optional(),
+  /**
+   * Node: the file that keeps the last good snapshot, to serve from when the store is unreachable at start
+   * ("off": none). Unset: beside a file database (`<file>.snapshot.json`), else `.waymark/snapshot.json`.
+   */
+  WAYMARK_SNAPSHOT_CACHE: z.string().min(1).optional(),
   WAYMARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters when set').optional(),
   WAYMARK_READ_TOKENS: tokenList.default([]),
   WAYMARK_ONCALL_TOKENS: tokenList.default([]),

@@ -9,6 +9,7 @@ import type { RandomSource } from '../routing/types.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { parseSettings } from '../settings.js';
 import { openStore, type Store } from '../store/client.js';
+import { fileArchive } from '../store/file-archive.js';
 import { migrateStore } from '../store/migrate.js';
 import { createNodeProxy } from './http-proxy.js';
 import { undiciTransport } from './undici-transport.js';
@@ -41,17 +42,21 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const settings = parseSettings(options.env);
   const store =
     options.store ?? openStore(localPath(settings.WAYMARK_DATABASE_URL), settings.WAYMARK_DATABASE_AUTH_TOKEN);
-  const migrated = await migrateStore(store, { holder: 'node-server' });
-  if (!migrated.ok) throw new Error(migrated.message);
   const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
+  const cachePath = snapshotCachePath(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_SNAPSHOT_CACHE);
   const runtime = createRuntime({
     settings,
     store,
     transport,
+    ...(cachePath ? { archive: fileArchive(cachePath), archiveEveryLoad: true } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+  // An unreachable store does not stop the start: the last good snapshot (the file) serves, ready says
+  // `degraded`, and the store is retried with back-off; migrations run once it answers.
+  const storeReady = prepareStore(store, runtime);
+  await Promise.race([storeReady, sleep(STORE_FIRST_TRY_MS)]);
   await runtime.snapshots.refresh();
   const app = createApp(runtime);
   const log = (what: string) => (error: unknown) => runtime.log.log('error', `${what} failed`, errorFields(error));
@@ -139,6 +144,41 @@ function rebuildable(request: Request): Request {
 }
 
 /** For a file: database, make sure its folder exists. */
+/** How long the start waits for the store (migrations) before serving from the snapshot file. */
+const STORE_FIRST_TRY_MS = 2_000;
+const STORE_RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000] as const;
+
+/** Migrates the store, retrying with back-off while it cannot be reached; then loads the snapshot. */
+async function prepareStore(store: Store, runtime: Runtime): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const migrated = await migrateStore(store, { holder: 'node-server' });
+      if (!migrated.ok) throw new Error(migrated.message);
+      if (attempt > 0) await runtime.snapshots.refresh();
+      return;
+    } catch (error) {
+      const waitMs = STORE_RETRY_MS[Math.min(attempt, STORE_RETRY_MS.length - 1)] as number;
+      runtime.log.log('warn', `the store cannot be migrated; retrying in ${waitMs} ms`, errorFields(error));
+      await sleep(waitMs);
+    }
+  }
+}
+
+/** WAYMARK_SNAPSHOT_CACHE, or its default beside a file database (else .waymark/snapshot.json); null: off. */
+function snapshotCachePath(databaseUrl: string, setting: string | undefined): string | null {
+  if (setting === 'off') return null;
+  if (setting) return setting;
+  const file =
+    databaseUrl.startsWith('file:') && !databaseUrl.startsWith('file::memory:')
+      ? databaseUrl.slice('file:'.length).split('?')[0]
+      : '';
+  return file ? `${file}.snapshot.json` : '.waymark/snapshot.json';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 function localPath(url: string): string {
   if (url.startsWith('file:') && !url.startsWith('file::memory:')) {
     const path = url.slice('file:'.length).split('?')[0] as string;

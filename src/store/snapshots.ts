@@ -29,8 +29,15 @@ import { toClusterConfig } from './services.js';
 export interface SnapshotCacheOptions {
   /** The store's current revision: one cheap query. */
   readVersion: () => Promise<number>;
-  /** Loads and compiles the snapshot at the store's current revision. */
-  load: () => Promise<Snapshot>;
+  /** Loads and compiles the snapshot at `version`, the store's current revision. */
+  load: (version: number) => Promise<Snapshot>;
+  /**
+   * A snapshot to serve when nothing is loaded and the store cannot be read (the last good one kept by
+   * an archive); null when there is none.
+   */
+  fallback?: () => Promise<Snapshot | null>;
+  /** Makes a snapshot a writer just loaded available to every other instance (the archive's latest). */
+  publish?: (snapshot: Snapshot) => Promise<void>;
   /** Rebuilds a snapshot for a later time from what it was compiled from (no store query). */
   rebuild: (snapshot: Snapshot, now: number) => Snapshot;
   refreshMs: number;
@@ -51,8 +58,14 @@ export class SnapshotCache {
   #checkedAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | null = null;
   #lastError: { at: number; message: string } | null = null;
+  #degraded = false;
 
   constructor(private readonly options: SnapshotCacheOptions) {}
+
+  /** Serving a snapshot that did not come from the store (the store was unreachable when this started). */
+  get degraded(): boolean {
+    return this.#degraded;
+  }
 
   get current(): Snapshot | null {
     return this.#current;
@@ -99,6 +112,17 @@ export class SnapshotCache {
     return this.peek(() => undefined);
   }
 
+  /**
+   * After a write: reload, then publish what was loaded, so that new instances start from it without
+   * reading the configuration from the store. Publishing failures are reported, never thrown.
+   */
+  async refreshAndPublish(): Promise<void> {
+    await this.refresh();
+    const current = this.#current;
+    if (!current || this.#degraded || !this.options.publish) return;
+    await this.options.publish(current).catch(this.options.onError);
+  }
+
   /** Checks the store's revision and reloads when it moved. Concurrent calls share one check. */
   refresh(): Promise<void> {
     this.#inflight ??= this.#refresh().finally(() => {
@@ -110,12 +134,18 @@ export class SnapshotCache {
   async #refresh(): Promise<void> {
     try {
       const version = await this.options.readVersion();
-      if (!this.#current || version !== this.#current.version) this.#current = await this.options.load();
+      if (!this.#current || this.#degraded || version !== this.#current.version)
+        this.#current = await this.options.load(version);
+      this.#degraded = false;
       this.#lastError = null;
     } catch (error) {
       // `at` says since when the store has been failing: kept while failures continue.
       this.#lastError = { at: this.#lastError?.at ?? this.options.now(), message: describeError(error) };
       this.options.onError(error);
+      if (!this.#current && this.options.fallback) {
+        this.#current = await this.options.fallback().catch(() => null);
+        this.#degraded = this.#current !== null;
+      }
     } finally {
       this.#checkedAt = this.options.now();
     }
@@ -180,24 +210,60 @@ export async function loadSnapshotSource(db: Reader): Promise<SnapshotSource> {
   return { version: rev[0]?.version ?? 0, services: [...specs.values()], overrides: overrideRows.map(toOverrideSpec) };
 }
 
+/**
+ * Where snapshot sources are kept outside the store, so that an instance can start without reading the
+ * whole configuration from it, or at all while it is unreachable: a file on Node, Workers KV at the edge.
+ */
+export interface SnapshotArchive {
+  /** The source at `version`, or the latest kept when `version` is undefined; null when there is none. */
+  get(version?: number): Promise<SnapshotSource | null>;
+  /** Keeps `source` (at its version) as the latest. */
+  put(source: SnapshotSource): Promise<void>;
+}
+
 /** What a pipeline needs beyond the store. */
 export interface PipelineOptions {
   now: () => number;
   refreshMs: number;
   onError: (error: unknown) => void;
-  /** Called with each snapshot loaded from the store (say, to forget state about clusters that are gone). */
+  /** Called with each snapshot loaded (say, to forget state about clusters that are gone). */
   onLoad?: (snapshot: Snapshot) => void;
+  /**
+   * The archive: a cold start takes the source of the store's current revision from it when it has it,
+   * and the latest it has when the store is unreachable.
+   */
+  archive?: SnapshotArchive;
+  /** Keep every source loaded from the store in the archive (a local file), or only published ones. */
+  archiveEveryLoad?: boolean;
 }
 
-/** The pipeline over a store: a cache whose loads read the store and compile against the last snapshot. */
+/** The pipeline over a store: a cache whose loads read the store (or the archive) and compile against the last snapshot. */
 export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCache {
+  const { archive } = options;
+  const compiled = (source: SnapshotSource): Snapshot => {
+    const snapshot = compileSnapshot(source, options.now(), cache.current ?? undefined);
+    options.onLoad?.(snapshot);
+    return snapshot;
+  };
   const cache: SnapshotCache = new SnapshotCache({
     readVersion: () => readRevision(db),
-    load: async () => {
-      const snapshot = compileSnapshot(await loadSnapshotSource(db), options.now(), cache.current ?? undefined);
-      options.onLoad?.(snapshot);
-      return snapshot;
+    load: async (version) => {
+      // A cold start reads the configuration from the archive when it holds this very revision.
+      const archived = !cache.current && archive ? await archive.get(version).catch(() => null) : null;
+      if (archived?.version === version) return compiled(archived);
+      const source = await loadSnapshotSource(db);
+      if (archive && options.archiveEveryLoad) await archive.put(source).catch(options.onError);
+      return compiled(source);
     },
+    ...(archive
+      ? {
+          fallback: async () => {
+            const latest = await archive.get();
+            return latest ? compiled(latest) : null;
+          },
+        }
+      : {}),
+    ...(archive && !options.archiveEveryLoad ? { publish: (snapshot: Snapshot) => archive.put(snapshot.source) } : {}),
     rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at, snapshot),
     refreshMs: options.refreshMs,
     now: options.now,

@@ -45,7 +45,13 @@ describe('health', () => {
   it('ready answers 200 with the loaded snapshot version', async () => {
     const res = await send(`${server.url}/_waymark/health/ready`);
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ status: 'ready', snapshotVersion: 0, services: 0, storeUnreachableSince: null });
+    expect(res.json).toEqual({
+      status: 'ready',
+      degraded: false,
+      snapshotVersion: 0,
+      services: 0,
+      storeUnreachableSince: null,
+    });
   });
 
   it('ready answers 503 once a graceful stop has begun, so load balancers move on', async () => {
@@ -65,6 +71,7 @@ describe('health', () => {
     expect(res.status).toBe(200);
     expect(res.json).toEqual({
       status: 'ready',
+      degraded: false,
       snapshotVersion: 0,
       services: 0,
       storeUnreachableSince: new Date(failedAt).toISOString(),
@@ -109,6 +116,12 @@ describe('health', () => {
     const ready = () => send(`${server.url}/_waymark/health/ready`);
     const res = await pollUntil(ready, (r) => r.json?.snapshotVersion === 2);
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ status: 'ready', snapshotVersion: 2, services: 2, storeUnreachableSince: null });
+    expect(res.json).toEqual({
+      status: 'ready',
+      degraded: false,
+      snapshotVersion: 2,
+      services: 2,
+      storeUnreachableSince: null,
+    });
   });
 });
