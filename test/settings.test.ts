@@ -95,6 +95,14 @@ describe('parseSettings', () => {
     expect(() => parseSettings({ [name]: value })).toThrow(new RegExp(`${name}:`));
   });
 
+  it('WAYMARK_PROCESSES: 1 unless set; a number of processes or "auto"; anything else names the variable', () => {
+    expect(parseSettings({}).WAYMARK_PROCESSES).toBe(1);
+    expect(parseSettings({ WAYMARK_PROCESSES: '4' }).WAYMARK_PROCESSES).toBe(4);
+    expect(parseSettings({ WAYMARK_PROCESSES: 'auto' }).WAYMARK_PROCESSES).toBe('auto');
+    for (const bad of ['0', 'all', '2.5', '257'])
+      expect(() => parseSettings({ WAYMARK_PROCESSES: bad })).toThrow(/WAYMARK_PROCESSES/);
+  });
+
   it('names every bad variable', () => {
     const bad = {
       WAYMARK_DATABASE_URL: 'ftp://x',

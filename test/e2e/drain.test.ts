@@ -94,3 +94,65 @@ describe('graceful drain on SIGTERM (Node)', () => {
     expect(await started.exited).toBe(0);
   }, 20_000);
 });
+
+// Issue 11: WAYMARK_PROCESSES runs that many server processes on one port (node:cluster).
+describe('WAYMARK_PROCESSES (Node)', () => {
+  let dir: string;
+  let origin: Origin;
+  let child: ChildProcess | undefined;
+
+  afterEach(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await origin?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('2 processes listen on one port and both serve; SIGTERM drains both and the primary exits 0', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'waymark-processes-'));
+    origin = await startOrigin();
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
+      env: {
+        ...process.env,
+        WAYMARK_DATABASE_URL: `file:${join(dir, 'waymark.db')}`,
+        WAYMARK_ADMIN_TOKEN: ADMIN,
+        WAYMARK_SYNC_INTERVAL_MS: '0',
+        WAYMARK_SNAPSHOT_REFRESH_MS: '100',
+        WAYMARK_PROCESSES: '2',
+        PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const listening = () => [...out.matchAll(/listening on (http:\/\/\S+) .*process (\d+)\)/g)];
+    await eventually(() => listening().length === 2, 30_000);
+    const lines = listening();
+    expect(lines).toHaveLength(2);
+    const [url] = new Set(lines.map((m) => m[1] as string));
+    expect(new Set(lines.map((m) => m[1])).size, 'one port for both').toBe(1);
+    expect(new Set(lines.map((m) => m[2])).size, 'two processes').toBe(2);
+
+    const admin = (method: string, path: string, body: unknown) =>
+      send(`${url}/_waymark/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await admin('PUT', '/services/shop', { hosts: [HOST] })).status).toBe(201);
+    expect((await admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', origin.url))).status).toBe(201);
+    // Whichever process takes a connection routes, once it has reloaded (a request after 100 ms starts that).
+    const all = async () =>
+      (await Promise.all(Array.from({ length: 20 }, () => send(`${url}/echo`, { host: HOST })))).every(
+        (a) => a.status === 200,
+      );
+    await eventually(all, 10_000, 150);
+    expect(await all()).toBe(true);
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('draining 2 processes');
+  }, 60_000);
+});
