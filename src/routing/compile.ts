@@ -4,6 +4,7 @@ import { compileMatch, type CompiledMatch } from './match.js';
 import { splitOrigin } from './origin.js';
 import { availability } from './availability.js';
 import { routeHolds } from './holds.js';
+import { HostIndex, ServiceIndex } from './service-index.js';
 import { computeShares } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import { resolveSubset, selects } from './subset.js';
@@ -32,11 +33,11 @@ import type {
 } from './types.js';
 
 /**
- * Compiles the routing table from plain store data. Everything the hot path needs is computed here,
- * once per snapshot: the host index, and for every known region each service's clusters in failover
- * order with their traffic shares under the stored health and the overrides active at `now`.
- * Given the `previous` snapshot, services whose inputs did not change are reused as they are, so a
- * reload after one change costs a fingerprint per service rather than a full compile.
+ * Compiles the routing table from plain store data. The host index is built at once; each service (for
+ * every known region its clusters in failover order with their traffic shares under the stored health
+ * and the overrides active at `now`) is compiled the first time it is needed, so a cold start pays for
+ * the services its requests use. Given the `previous` snapshot, services it compiled whose inputs did
+ * not change are reused as they are, so a reload after one change recompiles that one service.
  */
 export function compileSnapshot(source: SnapshotSource, now: number, previous?: Snapshot): Snapshot {
   const regions = regionCatalog(source.services);
@@ -49,16 +50,20 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
     activeByService.set(o.service, [...(activeByService.get(o.service) ?? []), o]);
     validUntil = Math.min(validUntil, o.expiresAt);
   }
-  const byHost = new Map<string, CompiledService>();
-  const byName = new Map<string, CompiledService>();
+  const specs = new Map<string, ServiceSpec>();
+  const serviceOf = new Map<string, string>();
   for (const spec of source.services) {
-    const overrides = activeByService.get(spec.name) ?? [];
-    const fingerprint = hash53(JSON.stringify([spec, overrides]));
-    const old = reusable?.get(spec.name);
-    const service = old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint, now);
-    byName.set(service.name, service);
-    for (const host of service.hosts) byHost.set(host, service);
+    specs.set(spec.name, spec);
+    for (const host of spec.hosts) serviceOf.set(host, spec.name);
   }
+  const byName = new ServiceIndex(new Set(specs.keys()), (name) => {
+    const spec = specs.get(name) as ServiceSpec;
+    const overrides = activeByService.get(name) ?? [];
+    const fingerprint = hash53(JSON.stringify([spec, overrides]));
+    const old = reusable?.compiledOnly(name);
+    return old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint, now);
+  });
+  const byHost = new HostIndex(serviceOf, byName);
   const locatedRegions = [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
   return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source };
 }

@@ -2,6 +2,7 @@ import type { ClusterPut } from '../spec/cluster.js';
 import type { CanaryPolicy, RampPolicy, RoutePut, Subset, SubsetRef } from '../spec/route.js';
 import type { FailoverRule, ServicePut, ServiceSubsets, StoredOutlierPolicy, StoredPolicy } from '../spec/service.js';
 import type { CompiledMatch, RequestView } from './match.js';
+import type { ServiceIndex } from './service-index.js';
 import type { ShareTable } from './shares.js';
 
 // The configured objects (services, clusters, routes) are described once, by the zod schemas in spec/;
@@ -188,8 +189,10 @@ export interface CompiledService {
 /** The compiled routing table. The only thing the hot path reads. */
 export interface Snapshot {
   version: number;
+  /** Host -> service (compiled on first lookup). */
   byHost: ReadonlyMap<string, CompiledService>;
-  byName: ReadonlyMap<string, CompiledService>;
+  /** Name -> service, compiled on first use (see ServiceIndex). */
+  byName: ServiceIndex;
   /** Every region known to routing, with its location when known (centroid of its clusters). */
   regions: ReadonlyMap<string, GeoPoint | null>;
   /** The region catalog as text: services can be reused from a snapshot with the same one. */

@@ -137,11 +137,30 @@ describe('compileSnapshot reuse', () => {
     const a = service('a', [cluster('a1', 'us-east1'), cluster('a2', 'eu-west1')]);
     const b = service('b', [cluster('b1', 'us-east1'), cluster('b2', 'eu-west1')]);
     const first = compileSnapshot({ version: 1, services: [a, b], overrides: [] }, 0);
+    const [firstA, firstB] = [first.byName.get('a'), first.byName.get('b')];
     const changedB = { ...b, clusters: [cluster('b1', 'us-east1', { weight: 5 }), cluster('b2', 'eu-west1')] };
     const second = compileSnapshot({ version: 2, services: [a, changedB], overrides: [] }, 0, first);
-    expect(second.byName.get('a')).toBe(first.byName.get('a'));
+    expect(second.byName.get('a')).toBe(firstA);
+    expect(second.byName.get('b')).not.toBe(firstB);
     expect(second.byName.get('b')).not.toBe(first.byName.get('b'));
     expect(second.byName.get('b')?.clusters.find((c) => c.name === 'b1')?.weight).toBe(5);
+  });
+
+  it('compiles lazily: a host lookup compiles that one service; a later snapshot reuses only what was compiled', () => {
+    const services = Array.from({ length: 50 }, (_, i) => ({ ...service(`s${i}`, [cluster(`c${i}`, 'us-east1')]), hosts: [`s${i}.test`] }));
+    const cold = compileSnapshot({ version: 1, services, overrides: [] }, 0);
+    expect(cold.byName.compiledCount).toBe(0);
+    expect(cold.byName.size).toBe(50);
+    expect(cold.byHost.get('s7.test')?.name).toBe('s7');
+    expect(cold.byName.compiledCount).toBe(1);
+    expect(cold.byHost.get('nobody.test')).toBeUndefined();
+    expect(cold.byName.compiledCount).toBe(1);
+    const next = compileSnapshot({ version: 2, services, overrides: [] }, 0, cold);
+    expect(next.byName.get('s7')).toBe(cold.byName.get('s7'));
+    expect(next.byName.compiledCount).toBe(1);
+    expect([...next.byName.keys()]).toHaveLength(50);
+    expect([...next.byName.values()].map((s) => s.name)).toHaveLength(50);
+    expect(next.byName.compiledCount).toBe(50);
   });
 
   it('recompiles everything when the region catalog changes, and when an override appears', () => {

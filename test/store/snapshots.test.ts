@@ -8,16 +8,7 @@ import { actor, openTempStore, serviceConfig, type TempStore } from './temp-stor
 const REFRESH_MS = 1_000;
 
 function snapshot(version: number): Snapshot {
-  return {
-    version,
-    byHost: new Map(),
-    byName: new Map(),
-    regions: new Map(),
-    regionsKey: '[]',
-    locatedRegions: [],
-    validUntil: Number.POSITIVE_INFINITY,
-    source: { version, services: [], overrides: [] },
-  };
+  return compileSnapshot({ version, services: [], overrides: [] }, 0);
 }
 
 interface Deferred<T> {
