@@ -26,6 +26,8 @@ export default defineConfig({
             // SELF is the production handlers built with a silent logger (src/worker.ts's createWorker).
             main: './test/worker/entry.ts',
             miniflare: {
+              // Real KV (Miniflare's) for the snapshot archive (test/worker/kv-snapshots.test.ts).
+              kvNamespaces: ['WAYMARK_SNAPSHOTS'],
               bindings: {
                 WAYMARK_DATABASE_URL: inject('storeUrl'),
                 WAYMARK_ADMIN_TOKEN: WORKER_TEST_ADMIN_TOKEN,

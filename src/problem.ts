@@ -39,6 +39,7 @@ const CODES = {
   draining: [503, 'Draining'],
   'admin-disabled': [503, 'Admin API disabled'],
   'store-unavailable': [503, 'Store unavailable'],
+  misconfigured: [503, 'Misconfigured'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ProblemCode = keyof typeof CODES;

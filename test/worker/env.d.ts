@@ -2,5 +2,6 @@ declare namespace Cloudflare {
   interface Env {
     WAYMARK_DATABASE_URL: string;
     WAYMARK_ADMIN_TOKEN: string;
+    WAYMARK_SNAPSHOTS: KVNamespace;
   }
 }

@@ -10,7 +10,7 @@ function keeping(): Logger & { lines: { level: LogLevel; message: string; fields
 }
 
 describe('createWorker: the log lines go to the logger it is given', () => {
-  it('settings that do not parse: 500 misconfigured, and the reason goes to the logger', async () => {
+  it('settings that do not parse: 503 misconfigured, and the reason goes to the logger', async () => {
     const log = keeping();
     const ctx = createExecutionContext();
     const res = await createWorker({ log }).fetch(
@@ -19,10 +19,12 @@ describe('createWorker: the log lines go to the logger it is given', () => {
       ctx,
     );
     await waitOnExecutionContext(ctx);
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: 'misconfigured' });
-    expect(log.lines.map((l) => `${l.level} ${l.message}`)).toEqual(['error waymark cannot start']);
-    expect(String(log.lines[0]?.fields.error)).toContain('WAYMARK_DATABASE_URL');
+    expect(log.lines.map((l) => `${l.level} ${l.message}`)).toEqual([
+      'error waymark is misconfigured; answering 503 to all traffic',
+    ]);
+    expect(String(log.lines[0]?.fields.reason)).toContain('WAYMARK_DATABASE_URL');
   });
 
   it("the runtime's lines too: a store that cannot be reached is logged, not printed", async () => {

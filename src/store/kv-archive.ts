@@ -1,0 +1,62 @@
+import type { SnapshotSource } from '../routing/types.js';
+import type { SnapshotArchive } from './snapshots.js';
+
+/** Where each revision's source is kept: immutable, so any KV location may cache it as long as it likes. */
+export const SNAPSHOT_KEY_PREFIX = 'snapshot/';
+/**
+ * The latest published source itself (not a pointer to a revision key): it never expires, so an isolate
+ * starting while the store is unreachable still finds it after a week without writes, when every
+ * revision key has expired.
+ */
+export const LATEST_KEY = 'latest';
+/**
+ * How long a revision key is kept: long enough for every isolate to start at that revision, short
+ * enough that KV does not grow with every write forever (KV's minimum is 60 s).
+ */
+export const REVISION_KEY_TTL_SECONDS = 24 * 60 * 60;
+/** Workers KV refuses values over 25 MiB. */
+export const KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
+
+/** The key of the source at `version`. */
+export function snapshotKey(version: number): string {
+  return `${SNAPSHOT_KEY_PREFIX}${version}`;
+}
+
+/**
+ * Snapshot sources in Workers KV, published by writers (the admin API after a write, the health sync when
+ * it moved the revision) and read by isolates at a cold start.
+ *
+ * KV's limits, and what happens beyond them:
+ * - A value is at most 25 MiB: a larger source is not published (put rejects, the pipeline logs it), so
+ *   cold starts read the store as they do without an archive.
+ * - One write per second per key: revision keys are written once each and never contend; `latest` may
+ *   be refused (429) when writes come faster than that. Cold starts at that revision still find its
+ *   revision key; only a start while the store is unreachable serves the older `latest` until the next
+ *   publish. Two writers racing may also leave the older of their sources in `latest` (the last write
+ *   wins): the next publish corrects it, and a cold start with the store up checks the revision anyway.
+ * - Reads are eventually consistent (other locations may see a write up to a minute late): a cold start
+ *   that does not find the store's current revision falls back to the store.
+ */
+export function kvArchive(namespace: KVNamespace): SnapshotArchive {
+  return {
+    async get(version) {
+      if (version === undefined) return namespace.get<SnapshotSource>(LATEST_KEY, 'json');
+      const source = await namespace.get<SnapshotSource>(snapshotKey(version), 'json');
+      if (source) return source;
+      // The revision key expired during a long quiet spell; `latest` is then usually that very revision.
+      const latest = await namespace.get<SnapshotSource>(LATEST_KEY, 'json');
+      return latest?.version === version ? latest : null;
+    },
+    async put(source) {
+      const text = JSON.stringify(source);
+      const bytes = new TextEncoder().encode(text).byteLength;
+      if (bytes > KV_MAX_VALUE_BYTES)
+        throw new Error(
+          `snapshot source of revision ${source.version} is ${bytes} bytes, over Workers KV's ${KV_MAX_VALUE_BYTES}-byte limit; not published`,
+        );
+      // The revision key first: when `latest` is refused (one write per second), cold starts still find it.
+      await namespace.put(snapshotKey(source.version), text, { expirationTtl: REVISION_KEY_TTL_SECONDS });
+      await namespace.put(LATEST_KEY, text);
+    },
+  };
+}

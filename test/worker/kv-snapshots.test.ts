@@ -1,0 +1,123 @@
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from 'cloudflare:test';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SnapshotSource } from '../../src/routing/types.js';
+import { LATEST_KEY, REVISION_KEY_TTL_SECONDS, snapshotKey } from '../../src/store/kv-archive.js';
+import { silentLogger } from '../../src/observe/log.js';
+import { createWorker } from '../../src/worker.js';
+import { admin, BASE, ctl, DUBLIN, registerShop } from './support.js';
+
+const kv = env.WAYMARK_SNAPSHOTS;
+
+/** The store's pipeline requests so far (the Hrana test server counts them). */
+async function storeRequests(): Promise<number> {
+  return ((await ctl('/store-requests')) as { requests: number }).requests;
+}
+
+/** The revision SELF (a warm isolate that has just written) serves. */
+async function currentVersion(): Promise<number> {
+  const ready = (await (await SELF.fetch(`${BASE}/_waymark/health/ready`)).json()) as { snapshotVersion: number };
+  return ready.snapshotVersion;
+}
+
+/** A cold isolate: a fresh runtime with nothing loaded, as a new isolate of the deployed Worker starts. */
+async function coldFetch(
+  requests: Request[],
+  bindings: Record<string, unknown> = env,
+): Promise<{ responses: Response[]; requests: number }> {
+  const worker = createWorker({ log: silentLogger });
+  const before = await storeRequests();
+  const responses: Response[] = [];
+  for (const request of requests) {
+    const ctx = createExecutionContext();
+    responses.push(await worker.fetch(request, bindings, ctx));
+    await waitOnExecutionContext(ctx);
+  }
+  return { responses, requests: (await storeRequests()) - before };
+}
+
+const proxied = (path: string) => new Request(`https://shop.example.com${path}`, { cf: DUBLIN } as RequestInit);
+const ready = () => new Request(`${BASE}/_waymark/health/ready`);
+
+beforeAll(registerShop);
+afterEach(() => ctl('/store-up'));
+
+describe('the snapshot archive in Workers KV', () => {
+  it('a write through the admin API publishes its revision: the revision key and latest hold its source', async () => {
+    const put = await admin('PUT', '/services/kv-published', { hosts: ['kv-published.example.com'] });
+    expect(put.status).toBeLessThan(300);
+    const version = await currentVersion();
+
+    const revision = await kv.getWithMetadata<SnapshotSource>(snapshotKey(version), 'json');
+    expect(revision.value?.version).toBe(version);
+    expect(revision.value?.services.map((s) => s.name)).toEqual(expect.arrayContaining(['shop', 'kv-published']));
+    const latest = await kv.get<SnapshotSource>(LATEST_KEY, 'json');
+    expect(latest).toEqual(revision.value);
+    // Revision keys expire (KV would otherwise grow with every write); latest does not.
+    const listed = await kv.list({ prefix: snapshotKey(version) });
+    const key = listed.keys.find((k) => k.name === snapshotKey(version));
+    expect(key?.expiration).toBeGreaterThan(Date.now() / 1000 + REVISION_KEY_TTL_SECONDS - 120);
+    expect((await kv.list({ prefix: LATEST_KEY })).keys[0]?.expiration).toBeUndefined();
+  });
+
+  it('a cold isolate with the store unreachable serves from KV latest, and says it is degraded', async () => {
+    const version = await currentVersion();
+    expect((await kv.get<SnapshotSource>(LATEST_KEY, 'json'))?.version).toBe(version);
+    await ctl('/store-down');
+
+    const cold = await coldFetch([proxied('/from-kv'), ready()]);
+    const [res, readiness] = cold.responses as [Response, Response];
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-waymark-cluster')).toBe('ew1');
+    expect(readiness.status).toBe(200);
+    const body = (await readiness.json()) as Record<string, unknown>;
+    // Still ready (it routes), but serving a snapshot that did not come from the store.
+    expect(body).toMatchObject({ status: 'degraded', degraded: true, snapshotVersion: version });
+    expect(body.storeUnreachableSince).toEqual(expect.any(String));
+  });
+
+  it('a cold isolate with the store unreachable and no archive binding is not ready', async () => {
+    await ctl('/store-down');
+    const cold = await coldFetch([ready()], { ...env, WAYMARK_SNAPSHOTS: undefined });
+    expect(cold.responses[0]?.status).toBe(503);
+  });
+
+  it('a cold isolate with the store up reads the configuration from KV when it holds the current revision', async () => {
+    const version = await currentVersion();
+    expect(await kv.get(snapshotKey(version))).not.toBeNull();
+    const fromKv = await coldFetch([proxied('/kv-hit')]);
+    expect(fromKv.responses[0]?.status).toBe(200);
+    expect(fromKv.responses[0]?.headers.get('x-waymark-cluster')).toBe('ew1');
+
+    // The same cold start without the archive reads the whole configuration from the store.
+    const fromStore = await coldFetch([proxied('/no-archive')], { ...env, WAYMARK_SNAPSHOTS: undefined });
+    expect(fromStore.responses[0]?.status).toBe(200);
+    // With KV: the revision query alone (one pipeline request); without: that and the configuration's batch.
+    expect(fromKv.requests).toBe(1);
+    expect(fromStore.requests).toBeGreaterThan(fromKv.requests);
+  });
+
+  it('a cold isolate with KV empty falls back to the store', async () => {
+    const { keys } = await kv.list();
+    await Promise.all(keys.map((k) => kv.delete(k.name)));
+    try {
+      const withoutKv = await coldFetch([proxied('/no-archive')], { ...env, WAYMARK_SNAPSHOTS: undefined });
+      const emptyKv = await coldFetch([proxied('/kv-empty'), ready()]);
+      const [res, readiness] = emptyKv.responses as [Response, Response];
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-waymark-cluster')).toBe('ew1');
+      expect(await readiness.json()).toMatchObject({
+        status: 'ready',
+        degraded: false,
+        snapshotVersion: await currentVersion(),
+      });
+      // As many store reads as a cold start without an archive: the whole configuration came from the store.
+      expect(emptyKv.requests).toBe(withoutKv.requests);
+      // Only writers publish: a reader's load leaves KV as it was.
+      expect((await kv.list()).keys).toEqual([]);
+    } finally {
+      // A write publishes again, for whatever runs next.
+      expect((await admin('DELETE', '/services/kv-published')).status).toBeLessThan(300);
+      expect((await kv.get<SnapshotSource>(LATEST_KEY, 'json'))?.version).toBe(await currentVersion());
+    }
+  });
+});
