@@ -116,7 +116,9 @@ const settingsSchema = z.object({
     .enum(['debug', 'info', 'warn', 'error', 'silent'], { message: 'must be debug, info, warn, error or silent' })
     .default('info'),
   /** Node: server processes sharing the port (node:cluster); `auto`: one per core. */
-  WAYMARK_PROCESSES: z.union([z.literal('auto'), int(1, 256)], { message: 'must be a number of processes (1-256) or "auto"' }).default(1),
+  WAYMARK_PROCESSES: z
+    .union([z.literal('auto'), int(1, 256)], { message: 'must be a number of processes (1-256) or "auto"' })
+    .default(1),
   PORT: int(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });

@@ -2,7 +2,7 @@ import type { SnapshotSource } from '../routing/types.js';
 import type { SnapshotArchive } from './snapshots.js';
 
 /** Where each revision's source is kept: immutable, so any KV location may cache it as long as it likes. */
-export const SNAPSHOT_KEY_PREFIX = 'snapshot/';
+const SNAPSHOT_KEY_PREFIX = 'snapshot/';
 /**
  * The latest published source itself (not a pointer to a revision key): it never expires, so an isolate
  * starting while the store is unreachable still finds it after a week without writes, when every
@@ -15,7 +15,7 @@ export const LATEST_KEY = 'latest';
  */
 export const REVISION_KEY_TTL_SECONDS = 24 * 60 * 60;
 /** Workers KV refuses values over 25 MiB. */
-export const KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
+const KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
 
 /** The key of the source at `version`. */
 export function snapshotKey(version: number): string {

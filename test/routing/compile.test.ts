@@ -147,7 +147,10 @@ describe('compileSnapshot reuse', () => {
   });
 
   it('compiles lazily: a host lookup compiles that one service; a later snapshot reuses only what was compiled', () => {
-    const services = Array.from({ length: 50 }, (_, i) => ({ ...service(`s${i}`, [cluster(`c${i}`, 'us-east1')]), hosts: [`s${i}.test`] }));
+    const services = Array.from({ length: 50 }, (_, i) => ({
+      ...service(`s${i}`, [cluster(`c${i}`, 'us-east1')]),
+      hosts: [`s${i}.test`],
+    }));
     const cold = compileSnapshot({ version: 1, services, overrides: [] }, 0);
     expect(cold.byName.compiledCount).toBe(0);
     expect(cold.byName.size).toBe(50);
