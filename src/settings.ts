@@ -126,9 +126,9 @@ const settingsSchema = z.object({
 export type Settings = z.infer<typeof settingsSchema>;
 
 /** Every token must be distinct, or one holder could act with another's scopes. */
-function duplicateTokens(s: Settings): string[] {
+function duplicateTokens(s: Settings): SettingProblem[] {
   const seen = new Map<string, string>();
-  const problems: string[] = [];
+  const problems: SettingProblem[] = [];
   const all = [
     ...(s.WAYMARK_ADMIN_TOKEN
       ? [{ variable: 'WAYMARK_ADMIN_TOKEN', name: 'admin', token: s.WAYMARK_ADMIN_TOKEN }]
@@ -139,18 +139,27 @@ function duplicateTokens(s: Settings): string[] {
   const names = new Set<string>();
   for (const g of all) {
     const other = seen.get(g.token);
-    if (other) problems.push(`  ${g.variable}: the token of "${g.name}" is also used by ${other}`);
+    if (other) problems.push({ variable: g.variable, message: `the token of "${g.name}" is also used by ${other}` });
     seen.set(g.token, `${g.variable} ("${g.name}")`);
     if (g.variable !== 'WAYMARK_ADMIN_TOKEN' && names.has(g.name))
-      problems.push(`  ${g.variable}: the name "${g.name}" is used twice`);
+      problems.push({ variable: g.variable, message: `the name "${g.name}" is used twice` });
     names.add(g.name);
   }
   return problems;
 }
 
-/** Settings could not be parsed; the message names every offending variable. */
+/** One variable that cannot be used, and why. */
+export interface SettingProblem {
+  variable: string;
+  message: string;
+}
+
+/** Settings could not be parsed; `problems` (and the message) name every offending variable. */
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
+  constructor(readonly problems: SettingProblem[]) {
+    super(`invalid settings:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
+  }
 }
 
 /**
@@ -164,9 +173,9 @@ export function parseSettings(env: Record<string, unknown>): Settings {
     if (value !== undefined && value !== '') input[key] = typeof value === 'string' ? value : String(value);
   }
   const parsed = settingsSchema.safeParse(input);
-  const lines = parsed.success
+  const problems = parsed.success
     ? duplicateTokens(parsed.data)
-    : parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-  if (parsed.success && lines.length === 0) return parsed.data;
-  throw new SettingsError(`invalid settings:\n${lines.join('\n')}`);
+    : parsed.error.issues.map((issue) => ({ variable: issue.path.join('.'), message: issue.message }));
+  if (parsed.success && problems.length === 0) return parsed.data;
+  throw new SettingsError(problems);
 }
