@@ -37,6 +37,9 @@ export default defineConfig({
                 WAYMARK_ADMIN_TOKEN: WORKER_TEST_ADMIN_TOKEN,
                 WAYMARK_SNAPSHOT_REFRESH_MS: '60000',
                 WAYMARK_TRY_TIMEOUT_MS: '1000',
+                // The sync coordinator (WAYMARK_SYNC, from wrangler.toml; its class is exported by the entry)
+                // must not fire its alarm by itself during a run: its syncs would race the tests' own.
+                WAYMARK_SYNC_INTERVAL_MS: '600000',
                 // The admin API answers on these hosts only (test/worker/admin-surface.test.ts); the other tests use waymark.test.
                 WAYMARK_ADMIN_HOSTS: 'waymark.test,admin.test',
                 // Clients seen at these colos are in these zones (test/worker/zones.test.ts).

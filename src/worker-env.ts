@@ -1,8 +1,12 @@
 import { requestIdFrom } from './observe/request-id.js';
 import { Problem, renderProblem } from './problem.js';
 import { parseSettings, type SettingProblem, SettingsError, type Settings } from './settings.js';
+import type { SyncCoordinator } from './sync-coordinator.js';
 
-/** Bindings: the settings as vars and secrets, and the optional WAYMARK_SNAPSHOTS KV namespace (see README). */
+/**
+ * Bindings: the settings as vars and secrets, the optional WAYMARK_SNAPSHOTS KV namespace and the optional
+ * WAYMARK_SYNC Durable Object namespace (the sync coordinator; see README).
+ */
 export type Env = Record<string, unknown>;
 
 const READY_PATH = '/_waymark/health/ready';
@@ -14,10 +18,13 @@ export interface Misconfiguration {
 }
 
 /** The settings and bindings a Worker runs with, or what is wrong with them (every offending variable). */
-export function checkEnv(
-  env: Env,
-):
-  | { ok: true; settings: Settings; snapshots: KVNamespace | undefined }
+export function checkEnv(env: Env):
+  | {
+      ok: true;
+      settings: Settings;
+      snapshots: KVNamespace | undefined;
+      sync: DurableObjectNamespace<SyncCoordinator> | undefined;
+    }
   | { ok: false; misconfiguration: Misconfiguration } {
   const problems: SettingProblem[] = [];
   const url = env.WAYMARK_DATABASE_URL;
@@ -30,6 +37,12 @@ export function checkEnv(
   const snapshots = env.WAYMARK_SNAPSHOTS;
   if (snapshots !== undefined && !isKvNamespace(snapshots))
     problems.push({ variable: 'WAYMARK_SNAPSHOTS', message: 'must be a KV namespace binding' });
+  const sync = env.WAYMARK_SYNC;
+  if (sync !== undefined && !isDurableObjectNamespace(sync))
+    problems.push({
+      variable: 'WAYMARK_SYNC',
+      message: 'must be a Durable Object namespace binding (SyncCoordinator)',
+    });
   let settings: Settings | undefined;
   try {
     settings = parseSettings(env);
@@ -38,7 +51,12 @@ export function checkEnv(
     problems.push(...error.problems.filter((p) => !problems.some((q) => q.variable === p.variable)));
   }
   if (settings && problems.length === 0)
-    return { ok: true, settings, snapshots: isKvNamespace(snapshots) ? snapshots : undefined };
+    return {
+      ok: true,
+      settings,
+      snapshots: isKvNamespace(snapshots) ? snapshots : undefined,
+      sync: isDurableObjectNamespace(sync) ? sync : undefined,
+    };
   return {
     ok: false,
     misconfiguration: {
@@ -50,6 +68,10 @@ export function checkEnv(
 
 function isKvNamespace(value: unknown): value is KVNamespace {
   return typeof value === 'object' && value !== null && 'get' in value && 'put' in value && 'list' in value;
+}
+
+function isDurableObjectNamespace(value: unknown): value is DurableObjectNamespace<SyncCoordinator> {
+  return typeof value === 'object' && value !== null && 'idFromName' in value && 'get' in value;
 }
 
 /**

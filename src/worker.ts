@@ -9,6 +9,11 @@ import { fetchTransport } from './proxy/fetch-transport.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { openStore } from './store/client.js';
 import { kvArchive } from './store/kv-archive.js';
+import {
+  defineSyncCoordinator,
+  SYNC_COORDINATOR_NAME,
+  type SyncCoordinator as SyncCoordinatorObject,
+} from './sync-coordinator.js';
 import { checkEnv, type Env, type Misconfiguration, misconfiguredResponse, problemResponse } from './worker-env.js';
 
 export type { Env } from './worker-env.js';
@@ -24,38 +29,56 @@ export interface WaymarkWorker {
 }
 
 type Isolate =
-  | { env: Env; runtime: Runtime; app: Hono<AppEnv>; misconfiguration?: undefined }
+  | {
+      env: Env;
+      runtime: Runtime;
+      app: Hono<AppEnv>;
+      sync: DurableObjectNamespace<SyncCoordinatorObject> | undefined;
+      misconfiguration?: undefined;
+    }
   | { env: Env; misconfiguration: Misconfiguration };
 
 /** Workers allow 6 simultaneous outbound connections per invocation. */
 const WORKERS_MAX_CONNECTIONS = 6;
+
+/** The runtime for these bindings, as every Worker entry (handlers, sync coordinator) builds it. */
+function buildRuntime(
+  env: Env,
+  options: WorkerOptions,
+):
+  | { runtime: Runtime; sync: DurableObjectNamespace<SyncCoordinatorObject> | undefined; misconfiguration?: undefined }
+  | { misconfiguration: Misconfiguration } {
+  const checked = checkEnv(env);
+  if (!checked.ok) {
+    // Once per isolate, not per request: every request gets the same 503 until the bindings change.
+    (options.log ?? consoleLogger()).log('error', 'waymark is misconfigured; answering 503 to all traffic', {
+      ...checked.misconfiguration,
+    });
+    return { misconfiguration: checked.misconfiguration };
+  }
+  const { settings, snapshots, sync } = checked;
+  const runtime = createRuntime({
+    settings,
+    store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
+    maxProbeConcurrency: WORKERS_MAX_CONNECTIONS,
+    transport: fetchTransport,
+    // Only writers publish (after a committed write, or a sync that moved the revision): a read-only
+    // isolate writing KV on every load would hit KV's one write per second per key.
+    ...(snapshots ? { archive: kvArchive(snapshots), archiveEveryLoad: false } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  return { runtime, sync };
+}
 
 /** The Worker's handlers; the runtime is built once per isolate, on the first event. */
 export function createWorker(options: WorkerOptions = {}): WaymarkWorker {
   let isolate: Isolate | undefined;
   const isolateFor = (env: Env): Isolate => {
     if (isolate?.env === env) return isolate;
-    const checked = checkEnv(env);
-    if (!checked.ok) {
-      // Once per isolate, not per request: every request gets the same 503 until the bindings change.
-      (options.log ?? consoleLogger()).log('error', 'waymark is misconfigured; answering 503 to all traffic', {
-        ...checked.misconfiguration,
-      });
-      isolate = { env, misconfiguration: checked.misconfiguration };
-      return isolate;
-    }
-    const { settings, snapshots } = checked;
-    const runtime = createRuntime({
-      settings,
-      store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
-      maxProbeConcurrency: WORKERS_MAX_CONNECTIONS,
-      transport: fetchTransport,
-      // Only writers publish (after a committed write, or a sync that moved the revision): a read-only
-      // isolate writing KV on every load would hit KV's one write per second per key.
-      ...(snapshots ? { archive: kvArchive(snapshots), archiveEveryLoad: false } : {}),
-      ...(options.log ? { log: options.log } : {}),
-    });
-    isolate = { env, runtime, app: createApp(runtime) };
+    const built = buildRuntime(env, options);
+    isolate = built.misconfiguration
+      ? { env, misconfiguration: built.misconfiguration }
+      : { env, runtime: built.runtime, app: createApp(built.runtime), sync: built.sync };
     return isolate;
   };
 
@@ -86,12 +109,28 @@ export function createWorker(options: WorkerOptions = {}): WaymarkWorker {
       if (isWaymarkRequest(path, [host], runtime.settings.WAYMARK_ADMIN_HOSTS)) return app.fetch(request, env, ctx);
       return proxyFetch(request, runtime, (work) => ctx.waitUntil(work.catch(() => undefined)));
     },
-    /** The Cron Trigger: flush what this isolate saw, then run the health sync. */
+    /**
+     * The Cron Trigger, a backstop: flush what this isolate saw, then wake the sync coordinator (it syncs
+     * only if its last sync is older than the interval); without the WAYMARK_SYNC binding, sync here.
+     */
     async scheduled(_controller, env, ctx) {
       const built = isolateFor(env);
       // Already logged when the isolate was built; a sync with bad settings would only add noise.
       if (built.misconfiguration) return;
-      const { runtime } = built;
+      const { runtime, sync } = built;
+      if (sync) {
+        const wake = async () => {
+          await runtime.flushReports();
+          const { outcome } = await sync.get(sync.idFromName(SYNC_COORDINATOR_NAME)).wake();
+          runtime.log.log('debug', 'sync coordinator woken', { outcome });
+        };
+        ctx.waitUntil(
+          wake().catch((error: unknown) =>
+            runtime.log.log('error', 'could not wake the sync coordinator', errorFields(error)),
+          ),
+        );
+        return;
+      }
       ctx.waitUntil(
         runtime
           .flushReports()
@@ -102,6 +141,17 @@ export function createWorker(options: WorkerOptions = {}): WaymarkWorker {
     },
   } satisfies ExportedHandler<Env>;
 }
+
+/** The sync coordinator's class for these options; its runtime is built as the Worker's is. */
+export function createSyncCoordinator(options: WorkerOptions = {}) {
+  return defineSyncCoordinator((env) => {
+    const built = buildRuntime(env, options);
+    return built.misconfiguration ? undefined : built.runtime;
+  });
+}
+
+/** The Durable Object class behind the WAYMARK_SYNC binding (wrangler.toml). */
+export const SyncCoordinator = createSyncCoordinator();
 
 /** What wrangler deploys: log lines as JSON on the console (Workers Logs). */
 export default createWorker();

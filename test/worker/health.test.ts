@@ -3,10 +3,13 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import worker from './entry.js';
 import { admin, ctl, DUBLIN, get, registerShop } from './support.js';
 
+/** Without the WAYMARK_SYNC binding the Cron Trigger runs the sync itself (test/worker/sync-coordinator.test.ts: with it). */
+const { WAYMARK_SYNC: _coordinator, ...direct } = env;
+
 /** The Cron Trigger, as Cloudflare would fire it. */
 async function cron(): Promise<void> {
   const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '* * * * *' }), env, ctx);
+  await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '* * * * *' }), direct, ctx);
   await waitOnExecutionContext(ctx);
 }
 
@@ -23,7 +26,7 @@ afterEach(async () => {
   await ctl('/ok/ew1');
 });
 
-describe('the health sync inside workerd (Cron Trigger)', () => {
+describe('the health sync inside workerd (Cron Trigger, no sync coordinator)', () => {
   it('takes a cluster out after the unhealthy threshold and brings it back after the healthy threshold', async () => {
     await cron();
     expect(await shares('eu-west1')).toMatchObject({ ew1: 100 });
