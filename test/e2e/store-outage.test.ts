@@ -80,4 +80,28 @@ describe('a Node process started while its remote store is unreachable', () => {
     store.setUnavailable(false);
     await eventually(async () => (await send(`${server.url}/_waymark/health/ready`)).status === 200, 20_000, 100);
   }, 60_000);
+
+  it('a cold start whose file holds the store revision reads no configuration from the store', async () => {
+    const first = await startTestServer(env);
+    servers.push(first);
+    expect((await first.admin('PUT', '/services/shop', serviceBody(['shop.test']))).status).toBe(201);
+    expect((await first.admin('PUT', '/services/shop/clusters/ew1', clusterBody('eu-west1', origin.url))).status).toBe(
+      201,
+    );
+    await first.close();
+    servers.pop();
+
+    // The same start twice, with and without the file: the file spares the one batch that reads the configuration.
+    const withoutFile = await startTestServer({ ...env, WAYMARK_SNAPSHOT_CACHE: 'off' });
+    const callsWithout = withoutFile.storeQueries();
+    await withoutFile.close();
+    const withFile = await startTestServer(env);
+    servers.push(withFile);
+    expect(withFile.storeQueries()).toBe(callsWithout - 1);
+    expect((await withFile.request('shop.test', '/from-file')).status).toBe(200);
+    expect((await send(`${withFile.url}/_waymark/health/ready`)).json).toMatchObject({
+      status: 'ready',
+      degraded: false,
+    });
+  }, 60_000);
 });
