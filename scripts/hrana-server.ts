@@ -40,6 +40,8 @@ export interface HranaServer {
   url: string;
   /** Count of POST /v2/pipeline requests received so far (including ones answered with 503). */
   pipelineRequests(): number;
+  /** Rows the statements run so far returned. */
+  rowsReturned(): number;
   /** When true, every request gets HTTP 503 (simulates the store being unreachable). */
   setUnavailable(down: boolean): void;
   close(): Promise<void>;
@@ -484,7 +486,11 @@ class Stream {
   private totalChangesStmt!: LibsqlStatement;
   private changesStmt!: LibsqlStatement;
 
-  constructor(private readonly dbPath: string) {
+  constructor(
+    private readonly dbPath: string,
+    /** Told how many rows each statement returned (what a hosted store bills as rows read, roughly). */
+    private readonly onRows: (count: number) => void = () => undefined,
+  ) {
     this.db = this.open();
   }
 
@@ -571,6 +577,7 @@ class Stream {
         cols = stmt.columns().map((c) => ({ name: c.name, decltype: c.type ?? null }));
         const all = stmt.all(args) as unknown[][];
         if (wantRows) rows = all.map((row) => row.map(encodeValue));
+        this.onRows(all.length);
       } else {
         stmt.run(args);
       }
@@ -879,6 +886,7 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
   const expiredBatons = new Set<string>();
   const openStreams = new Set<Stream>();
   let pipelineCount = 0;
+  let rowsReturned = 0;
   let unavailable = false;
   let closed = false;
 
@@ -893,7 +901,9 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
     let stream: Stream;
     if (baton === undefined || baton === null) {
       try {
-        stream = new Stream(dbPath);
+        stream = new Stream(dbPath, (n) => {
+          rowsReturned += n;
+        });
       } catch (e) {
         throw new HttpError(500, `Could not open the database: ${toProtoError(e).message}`, 'INTERNAL');
       }
@@ -997,6 +1007,7 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
   return {
     url: `http://127.0.0.1:${port}`,
     pipelineRequests: () => pipelineCount,
+    rowsReturned: () => rowsReturned,
     setUnavailable: (down: boolean) => {
       unavailable = down;
     },

@@ -176,15 +176,23 @@ async function syncOnce(deps: SyncDeps, started: number): Promise<SyncRan> {
   const latency = planLatencyOrders(before, latencies, orders, at);
   events.push(...automation.events, ...latency.events);
 
-  // The one compile of the run: the table as it will be after this round's health verdicts.
+  // The one compile of the run: the table as it will be after this round's health verdicts. Services
+  // no verdict changed keep their spec objects, so their compiled form is reused as it is.
+  const moved = new Set(changes.map((c) => c.service));
   const afterSource: SnapshotSource = {
     ...before.source,
-    services: before.source.services.map((s) => ({
-      ...s,
-      clusters: s.clusters.map((c) => ({ ...c, health: nextState.get(s.name)?.get(c.name) ?? c.health })),
-    })),
+    services: before.source.services.map((s) =>
+      moved.has(s.name)
+        ? {
+            ...s,
+            clusters: s.clusters.map((c) => ({ ...c, health: nextState.get(s.name)?.get(c.name) ?? c.health })),
+          }
+        : s,
+    ),
   };
-  const shareEvents = shareChanges(before, compileSnapshot(afterSource, at, before), at);
+  // Shares can move only where a verdict changed or an override ended.
+  const candidates = new Set([...moved, ...expired.map((o) => o.service)]);
+  const shareEvents = shareChanges(before, compileSnapshot(afterSource, at, before), candidates, at);
   events.push(...shareEvents);
 
   const written = await recordSyncRound(db, actor, {
@@ -216,11 +224,12 @@ async function syncOnce(deps: SyncDeps, started: number): Promise<SyncRan> {
 }
 
 /** One event per service whose traffic shares moved, with the regions that moved, before and after. */
-function shareChanges(before: Snapshot, after: Snapshot, at: number): NewEvent[] {
+function shareChanges(before: Snapshot, after: Snapshot, candidates: ReadonlySet<string>, at: number): NewEvent[] {
   const out: NewEvent[] = [];
-  for (const [name, service] of after.byName) {
+  for (const name of candidates) {
     const previous = before.byName.get(name);
-    if (!previous) continue;
+    const service = after.byName.get(name);
+    if (!previous || !service || previous === service) continue;
     const was = failoverMatrix(before, previous).regions;
     const now = failoverMatrix(after, service).regions;
     const moved: Record<string, { before: Record<string, number>; after: Record<string, number> }> = {};

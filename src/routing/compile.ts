@@ -1,5 +1,4 @@
 import { distanceKm } from './geo.js';
-import { hash53 } from './hash.js';
 import { compileMatch, type CompiledMatch } from './match.js';
 import { splitOrigin } from './origin.js';
 import { availability } from './availability.js';
@@ -36,8 +35,10 @@ import type {
  * Compiles the routing table from plain store data. The host index is built at once; each service (for
  * every known region its clusters in failover order with their traffic shares under the stored health
  * and the overrides active at `now`) is compiled the first time it is needed, so a cold start pays for
- * the services its requests use. Given the `previous` snapshot, services it compiled whose inputs did
- * not change are reused as they are, so a reload after one change recompiles that one service.
+ * the services its requests use. Given the `previous` snapshot, the services it compiled from the very
+ * same spec object with the same active overrides are reused as they are: a partial reload keeps the
+ * objects of the services that did not change (see `mergeSource`), so it recompiles only the changed ones,
+ * and an override's expiry only the service it belonged to.
  */
 export function compileSnapshot(source: SnapshotSource, now: number, previous?: Snapshot): Snapshot {
   const regions = regionCatalog(source.services);
@@ -47,7 +48,9 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
   let validUntil = Number.POSITIVE_INFINITY;
   for (const o of source.overrides) {
     if (o.expiresAt <= now) continue;
-    activeByService.set(o.service, [...(activeByService.get(o.service) ?? []), o]);
+    const list = activeByService.get(o.service);
+    if (list) list.push(o);
+    else activeByService.set(o.service, [o]);
     validUntil = Math.min(validUntil, o.expiresAt);
   }
   const specs = new Map<string, ServiceSpec>();
@@ -58,19 +61,28 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
   }
   const byName = new ServiceIndex(new Set(specs.keys()), (name) => {
     const spec = specs.get(name) as ServiceSpec;
-    const overrides = activeByService.get(name) ?? [];
-    const fingerprint = hash53(JSON.stringify([spec, overrides]));
+    const overrides = activeByService.get(name) ?? NO_OVERRIDES;
     const old = reusable?.compiledOnly(name);
-    return old?.fingerprint === fingerprint ? old : compileService(spec, regions, overrides, fingerprint, now);
+    return old && old.spec === spec && sameItems(old.overrides, overrides)
+      ? old
+      : compileService(spec, regions, overrides, now);
   });
   const byHost = new HostIndex(serviceOf, byName);
   const locatedRegions = [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
   return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source };
 }
 
+const NO_OVERRIDES: readonly OverrideSpec[] = [];
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /**
  * Every region any service names (clusters and failover rules), located at the centroid of the
- * clusters it holds; null for a region only known by name.
+ * clusters it holds (to a hundredth of a degree, about a kilometre: adding or removing a cluster at the
+ * region's usual coordinates then leaves the catalog as it was, so the other services' compiled plans
+ * are kept); null for a region only known by name.
  */
 function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
   const sums = new Map<string, { lat: number; lon: number; n: number }>();
@@ -89,16 +101,17 @@ function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
     }
   }
   const catalog = new Map<string, GeoPoint | null>();
-  for (const [region, s] of sums) catalog.set(region, { lat: s.lat / s.n, lon: s.lon / s.n });
+  for (const [region, s] of sums) catalog.set(region, { lat: hundredths(s.lat / s.n), lon: hundredths(s.lon / s.n) });
   for (const region of named) if (!catalog.has(region)) catalog.set(region, null);
   return catalog;
 }
 
+const hundredths = (degrees: number): number => Math.round(degrees * 100) / 100;
+
 function compileService(
   spec: ServiceSpec,
   regions: ReadonlyMap<string, GeoPoint | null>,
-  overrides: OverrideSpec[],
-  fingerprint: number,
+  overrides: readonly OverrideSpec[],
   now: number,
 ): CompiledService {
   const drains = overrides.filter((o) => o.action === 'drain');
@@ -145,7 +158,8 @@ function compileService(
 
   return {
     name: spec.name,
-    fingerprint,
+    spec,
+    overrides,
     hosts: spec.hosts,
     clusters,
     policy,
@@ -169,7 +183,7 @@ function compileRoute(
   spec: RouteSpec,
   service: string,
   subsetPlans: (ref: SubsetRef) => ResolvedSubset,
-  overrides: OverrideSpec[],
+  overrides: readonly OverrideSpec[],
   now: number,
 ): CompiledRoute {
   const held = routeHolds(overrides, service, spec.name, now);
@@ -225,7 +239,7 @@ function plansFor(
   spec: ServiceSpec,
   clusters: Cluster[],
   regions: ReadonlyMap<string, GeoPoint | null>,
-  overrides: OverrideSpec[],
+  overrides: readonly OverrideSpec[],
   policy: ServicePolicy,
 ): SubsetPlans {
   const plan = (list: PriorityList): RoutePlan => ({

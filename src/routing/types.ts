@@ -166,8 +166,9 @@ export interface CompiledRoute {
 /** A service ready for the hot path: plans are computed for every known region up front. */
 export interface CompiledService {
   name: string;
-  /** A hash of everything it was compiled from, so an unchanged service can be reused. */
-  fingerprint: number;
+  /** What it was compiled from (the spec object and the overrides active then), so an unchanged service is reused. */
+  spec: ServiceSpec;
+  overrides: readonly OverrideSpec[];
   hosts: string[];
   clusters: Cluster[];
   policy: ServicePolicy;

@@ -11,15 +11,35 @@ import type {
   ServiceSubsets,
 } from '../routing/types.js';
 
-export const services = sqliteTable('services', {
-  name: text('name').primaryKey(),
-  failover: text('failover', { mode: 'json' }).$type<FailoverRule[]>().notNull().default([]),
-  policy: text('policy', { mode: 'json' }).$type<StoredPolicy>().notNull().default({}),
-  /** Named subsets (name -> label selector) that routes refer to by name. */
-  subsets: text('subsets', { mode: 'json' }).$type<ServiceSubsets>().notNull().default({}),
-  createdAt: integer('created_at').notNull(),
-  updatedAt: integer('updated_at').notNull(),
-});
+export const services = sqliteTable(
+  'services',
+  {
+    name: text('name').primaryKey(),
+    failover: text('failover', { mode: 'json' }).$type<FailoverRule[]>().notNull().default([]),
+    policy: text('policy', { mode: 'json' }).$type<StoredPolicy>().notNull().default({}),
+    /** Named subsets (name -> label selector) that routes refer to by name. */
+    subsets: text('subsets', { mode: 'json' }).$type<ServiceSubsets>().notNull().default({}),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    /**
+     * The revision at which anything routing reads about this service last changed (the service, its hosts,
+     * clusters, health, overrides, routes, route state, latency orders), so that an edge reloads only the
+     * services whose revision moved. Kept by triggers (migration 0010), so no write can forget it.
+     */
+    revision: integer('revision').notNull().default(0),
+  },
+  (t) => [index('services_revision').on(t.revision)],
+);
+
+/** Services deleted, at the revision that deleted them: what a partial reload drops. Kept by a trigger. */
+export const serviceRemovals = sqliteTable(
+  'service_removals',
+  {
+    name: text('name').notNull(),
+    revision: integer('revision').notNull(),
+  },
+  (t) => [index('service_removals_revision').on(t.revision)],
+);
 
 /** One row per hostname, so the store itself guarantees a host belongs to one service. */
 export const serviceHosts = sqliteTable(

@@ -4,7 +4,8 @@
  * runtime's hot path, the health sync, the failover matrix, explain and the override checks all get
  * their snapshot from here.
  */
-import { eq, isNull } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { describeError } from '../observe/log.js';
 import { compileSnapshot } from '../routing/compile.js';
 import { resolvePolicy } from '../routing/policy.js';
@@ -21,6 +22,7 @@ import {
   routes,
   routeState,
   serviceHosts,
+  serviceRemovals,
   services,
 } from './schema.js';
 import type { Db } from './client.js';
@@ -163,20 +165,72 @@ export async function readRevision(db: Reader): Promise<number> {
  * verdicts and the overrides not yet ended (routing drops the expired ones by the clock).
  */
 export async function loadSnapshotSource(db: Reader): Promise<SnapshotSource> {
-  const [rev, serviceRows, hostRows, clusterRows, healthRows, overrideRows, routeRows, stateRows, latencyRows] =
-    await readTogether(db, [
-      db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
-      db.select().from(services),
-      db.select().from(serviceHosts),
-      db.select().from(clusters),
-      db
-        .select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state })
-        .from(clusterHealth),
-      db.select().from(overrides).where(isNull(overrides.endedAt)),
-      db.select().from(routes).orderBy(routes.order, routes.name),
-      db.select().from(routeState),
-      db.select().from(latencyOrders),
-    ]);
+  const { version, services, overrides } = await readServices(db, null);
+  return { version, services, overrides };
+}
+
+/** What changed since a revision: the services to replace (whole), and the services deleted. */
+export interface SourceDelta extends SnapshotSource {
+  /** The revision the delta was read against. */
+  since: number;
+  removed: string[];
+}
+
+/**
+ * What changed after revision `since`, in one consistent batch: every service whose revision moved (see
+ * the `revision` column of services) read whole with its active overrides, and the names of the services
+ * deleted. Rows read are in proportion to the change, not to the configuration.
+ */
+export async function loadSnapshotDelta(db: Reader, since: number): Promise<SourceDelta> {
+  return { since, ...(await readServices(db, since)) };
+}
+
+/**
+ * The services whose revision is after `since` (every service when null), with their hosts, clusters,
+ * health, routes and their state, latency orders and active overrides; and, for a delta, the services
+ * removed after `since`.
+ */
+async function readServices(db: Reader, since: number | null): Promise<SnapshotSource & { removed: string[] }> {
+  const changed = db
+    .select({ name: services.name })
+    .from(services)
+    .where(gt(services.revision, since ?? 0));
+  const scoped = (column: SQLiteColumn) => (since === null ? undefined : inArray(column, changed));
+  const [
+    rev,
+    serviceRows,
+    hostRows,
+    clusterRows,
+    healthRows,
+    overrideRows,
+    routeRows,
+    stateRows,
+    latencyRows,
+    removedRows,
+  ] = await readTogether(db, [
+    db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
+    db
+      .select()
+      .from(services)
+      .where(since === null ? undefined : gt(services.revision, since)),
+    db.select().from(serviceHosts).where(scoped(serviceHosts.service)).orderBy(serviceHosts.service, sql`rowid`),
+    db.select().from(clusters).where(scoped(clusters.service)).orderBy(clusters.service, clusters.name),
+    db
+      .select({ service: clusterHealth.service, cluster: clusterHealth.cluster, state: clusterHealth.state })
+      .from(clusterHealth)
+      .where(scoped(clusterHealth.service)),
+    db
+      .select()
+      .from(overrides)
+      .where(and(isNull(overrides.endedAt), scoped(overrides.service))),
+    db.select().from(routes).where(scoped(routes.service)).orderBy(routes.order, routes.name),
+    db.select().from(routeState).where(scoped(routeState.service)),
+    db.select().from(latencyOrders).where(scoped(latencyOrders.service)),
+    db
+      .selectDistinct({ name: serviceRemovals.name })
+      .from(serviceRemovals)
+      .where(gt(serviceRemovals.revision, since ?? Number.MAX_SAFE_INTEGER)),
+  ]);
   const states = new Map(stateRows.map((r) => [`${r.service}/${r.route}`, toRouteState(r)]));
   const health = new Map(healthRows.map((h) => [`${h.service}/${h.cluster}`, h.state]));
   const specs = new Map<string, ServiceSpec>(
@@ -207,7 +261,34 @@ export async function loadSnapshotSource(db: Reader): Promise<SnapshotSource> {
     const spec: ClusterSpec = { ...toClusterConfig(c), health: health.get(`${c.service}/${c.name}`) ?? 'unknown' };
     specs.get(c.service)?.clusters.push(spec);
   }
-  return { version: rev[0]?.version ?? 0, services: [...specs.values()], overrides: overrideRows.map(toOverrideSpec) };
+  return {
+    version: rev[0]?.version ?? 0,
+    services: [...specs.values()],
+    overrides: overrideRows.map(toOverrideSpec),
+    // A service deleted and created again since is among the changed ones: it is replaced, not removed.
+    removed: removedRows.map((r) => r.name).filter((name) => !specs.has(name)),
+  };
+}
+
+/**
+ * The source after a delta: the services it changed replaced (in place, new ones at the end), the
+ * removed ones dropped, their overrides replaced likewise. Every other service keeps its objects, so
+ * compiling against the previous snapshot reuses them as they are.
+ */
+export function mergeSource(previous: SnapshotSource, delta: SourceDelta): SnapshotSource {
+  const changed = new Map(delta.services.map((s) => [s.name, s]));
+  const removed = new Set(delta.removed);
+  const services: ServiceSpec[] = [];
+  for (const s of previous.services) {
+    if (removed.has(s.name)) continue;
+    const replacement = changed.get(s.name);
+    services.push(replacement ?? s);
+    changed.delete(s.name);
+  }
+  services.push(...changed.values());
+  const replaced = new Set([...removed, ...delta.services.map((s) => s.name)]);
+  const overrides = [...previous.overrides.filter((o) => !replaced.has(o.service)), ...delta.overrides];
+  return { version: delta.version, services, overrides };
 }
 
 /**
@@ -248,10 +329,16 @@ export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCach
   const cache: SnapshotCache = new SnapshotCache({
     readVersion: () => readRevision(db),
     load: async (version) => {
+      const current = cache.current;
+      // A warm instance reads only what changed since its snapshot (a store whose revision went back, or
+      // a snapshot from the archive, is read whole).
+      const partial = current && !cache.degraded && version > current.version;
       // A cold start reads the configuration from the archive when it holds this very revision.
-      const archived = !cache.current && archive ? await archive.get(version).catch(() => null) : null;
+      const archived = !current && archive ? await archive.get(version).catch(() => null) : null;
       if (archived?.version === version) return compiled(archived);
-      const source = await loadSnapshotSource(db);
+      const source = partial
+        ? mergeSource(current.source, await loadSnapshotDelta(db, current.version))
+        : await loadSnapshotSource(db);
       if (archive && options.archiveEveryLoad) await archive.put(source).catch(options.onError);
       return compiled(source);
     },

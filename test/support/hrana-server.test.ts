@@ -209,7 +209,10 @@ describe('hrana server with @libsql/client/web', () => {
     ]);
   });
 
-  it('counts pipeline requests', async () => {
+  it('counts pipeline requests and the rows their statements return', async () => {
+    const rows = server.rowsReturned();
+    await client.batch(['SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3', 'SELECT 4'], 'read');
+    expect(server.rowsReturned()).toBe(rows + 4);
     const before = server.pipelineRequests();
     await client.execute('SELECT 1');
     expect(server.pipelineRequests()).toBe(before + 1); // execute + close go in one request

@@ -57,7 +57,7 @@ export async function setup(project: TestProject): Promise<void> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (what === 'store-down') return void (hrana.setUnavailable(true), done({ ok: true }));
     if (what === 'store-up') return void (hrana.setUnavailable(false), done({ ok: true }));
-    if (what === 'store-requests') return void done({ requests: hrana.pipelineRequests() });
+    if (what === 'store-requests') return void done({ requests: hrana.pipelineRequests(), rows: hrana.rowsReturned() });
     if (what === 'stop' && upstream) return void upstream.stop().then(() => done({ ok: true }));
     if (what === 'start' && upstream) return void upstream.start().then(() => done({ ok: true }));
     if (what === 'unhealthy' && upstream) return void ((upstream.healthy = false), done({ ok: true }));

@@ -13,6 +13,11 @@ async function storeRequests(): Promise<number> {
   return ((await ctl('/store-requests')) as { requests: number }).requests;
 }
 
+/** Rows the store's statements have returned so far (what Turso bills as rows read, near enough). */
+async function storeRows(): Promise<number> {
+  return ((await ctl('/store-requests')) as { rows: number }).rows;
+}
+
 /** The revision SELF (a warm isolate that has just written) serves. */
 async function currentVersion(): Promise<number> {
   const ready = (await (await SELF.fetch(`${BASE}/_waymark/health/ready`)).json()) as { snapshotVersion: number };
@@ -94,6 +99,65 @@ describe('the snapshot archive in Workers KV', () => {
     // With KV: the revision query alone (one pipeline request); without: that and the configuration's batch.
     expect(fromKv.requests).toBe(1);
     expect(fromStore.requests).toBeGreaterThan(fromKv.requests);
+  });
+
+  it('a revision bump reaches a warm isolate as a partial reload: it reads the changed service only', async () => {
+    for (let i = 0; i < 8; i++) {
+      const name = `bulk-${i}`;
+      expect((await admin('PUT', `/services/${name}`, { hosts: [`${name}.example.com`] })).status).toBeLessThan(300);
+      for (const region of ['us-east1', 'eu-west1'])
+        expect(
+          (
+            await admin('PUT', `/services/${name}/clusters/${region}`, {
+              region,
+              latitude: 10,
+              longitude: 10,
+              origin: `https://${region}.${name}.internal`,
+              healthCheck: { path: '/health/ready' },
+            })
+          ).status,
+        ).toBeLessThan(300);
+    }
+    // A warm isolate of its own, checking the revision on every request.
+    const worker = createWorker({ log: silentLogger });
+    const bindings = { ...env, WAYMARK_SNAPSHOT_REFRESH_MS: '100' };
+    const send = async (request: Request): Promise<Response> => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(request, bindings, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const versionOf = async () => ((await (await send(ready())).json()) as { snapshotVersion: number }).snapshotVersion;
+    expect((await send(proxied('/warm'))).status).toBe(200);
+    expect(await versionOf()).toBe(await currentVersion());
+
+    // The whole configuration, as a cold isolate without an archive reads it.
+    const full = await storeRows();
+    await coldFetch([proxied('/full')], { ...env, WAYMARK_SNAPSHOTS: undefined });
+    const fullRows = (await storeRows()) - full;
+
+    expect(
+      (
+        await admin('PUT', '/services/bulk-3/clusters/us-east1', {
+          region: 'us-east1',
+          latitude: 10,
+          longitude: 10,
+          weight: 7,
+          origin: 'https://us-east1.bulk-3.internal',
+          healthCheck: { path: '/health/ready' },
+        })
+      ).status,
+    ).toBe(200);
+    const version = await currentVersion();
+    const before = await storeRows();
+    await new Promise((r) => setTimeout(r, 150));
+    // This request starts the check (in the background); the next one routes on what it loaded.
+    expect((await send(proxied('/after-write'))).status).toBe(200);
+    const partialRows = (await storeRows()) - before;
+    expect(await versionOf()).toBe(version);
+    // The version check's row, then the revision, bulk-3's row, its host and its two clusters: not the configuration.
+    expect(partialRows).toBe(6);
+    expect(fullRows).toBeGreaterThan(8 * 4);
   });
 
   it('a cold isolate with KV empty falls back to the store', async () => {
