@@ -3,7 +3,7 @@ import { compileMatch, type CompiledMatch } from './match.js';
 import { splitOrigin } from './origin.js';
 import { availability } from './availability.js';
 import { routeHolds } from './holds.js';
-import { HostIndex, ServiceIndex } from './service-index.js';
+import { HostIndex, LazyMap } from './lazy-map.js';
 import { computeShares } from './shares.js';
 import { DEFAULT_POLICY } from './policy.js';
 import { resolveSubset, selects } from './subset.js';
@@ -59,10 +59,10 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
     specs.set(spec.name, spec);
     for (const host of spec.hosts) serviceOf.set(host, spec.name);
   }
-  const byName = new ServiceIndex(new Set(specs.keys()), (name) => {
+  const byName = new LazyMap(new Set(specs.keys()), (name: string) => {
     const spec = specs.get(name) as ServiceSpec;
     const overrides = activeByService.get(name) ?? NO_OVERRIDES;
-    const old = reusable?.compiledOnly(name);
+    const old = reusable?.madeOnly(name);
     return old && old.spec === spec && sameItems(old.overrides, overrides)
       ? old
       : compileService(spec, regions, overrides, now);
@@ -73,6 +73,7 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
 }
 
 const NO_OVERRIDES: readonly OverrideSpec[] = [];
+const NO_ZONES: ZonePlans = new Map();
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -126,7 +127,6 @@ function compileService(
       originHost: c.originHost ?? null,
       weight: c.weight,
       labels: c.labels,
-      location: { lat: c.latitude, lon: c.longitude },
       health: c.health ?? 'unknown',
       drained: drains.some(
         (o) => (o.cluster === null || o.cluster === c.name) && (o.region === null || o.region === c.region),
@@ -233,7 +233,8 @@ const MATCH_CACHE_MAX = 100_000;
 
 /**
  * For a set of clusters (a service, or a subset of it): a plan per client region, per client region and
- * zone (only for the zones its clusters are in), and one for no region.
+ * zone (only for the zones its clusters are in), and one for no region. Each region's plans are made the
+ * first time a client of that region needs them: an isolate holds plans only for where its clients are.
  */
 function plansFor(
   spec: ServiceSpec,
@@ -242,33 +243,52 @@ function plansFor(
   overrides: readonly OverrideSpec[],
   policy: ServicePolicy,
 ): SubsetPlans {
-  const plan = (list: PriorityList): RoutePlan => ({
-    list,
-    shares: computeShares(list, (c) => availability(c), policy),
-  });
+  const plan = (built: PriorityList): RoutePlan => {
+    const list = exactList(built);
+    return { list, shares: computeShares(list, (c) => availability(c), policy) };
+  };
   const rules = policy.distribute ?? [];
-  const byRegion = new Map<string, RoutePlan>();
-  const byZone = new Map<string, Map<string, RoutePlan>>();
-  for (const [region, location] of regions) {
-    const pin = overrides.find((o) => o.action === 'pin' && o.region === region)?.cluster ?? null;
-    const list = priorityList(spec, clusters, region, location, regions);
-    byRegion.set(region, plan(pinned(distributed(list, rules, region, null), pin)));
+  const listFor = (region: string) => priorityList(spec, clusters, region, regions.get(region) ?? null, regions);
+  const pinIn = (region: string) => overrides.find((o) => o.action === 'pin' && o.region === region)?.cluster ?? null;
+  const byRegion = new LazyMap(regions, (region: string) =>
+    plan(pinned(distributed(listFor(region), rules, region, null), pinIn(region))),
+  );
+  const zonesByRegion = new Map<string, Set<string>>();
+  for (const region of regions.keys()) {
     const zones = zonesIn(clusters, region);
     for (const rule of rules) {
       const named = patternZone(rule.from);
       if (named?.region === region) zones.add(named.zone);
     }
-    if (zones.size === 0) continue;
-    const plans = new Map<string, RoutePlan>();
-    for (const zone of zones)
-      plans.set(zone, plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
-    byZone.set(region, plans);
+    if (zones.size > 0) zonesByRegion.set(region, zones);
   }
+  const byZone: ZonePlans =
+    zonesByRegion.size === 0
+      ? NO_ZONES
+      : new LazyMap(zonesByRegion, (region: string) => {
+          const list = listFor(region);
+          const pin = pinIn(region);
+          const plans = new Map<string, RoutePlan>();
+          for (const zone of zonesByRegion.get(region) ?? [])
+            plans.set(zone, plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
+          return plans;
+        });
   const anyRegion = plan({
     levels: clusters.length ? [{ region: null, clusters }] : [],
     reasons: clusters.length ? ['no-locality'] : [],
   });
-  return { clusters, byRegion, byZone: byZone as ZonePlans, anyRegion };
+  return { clusters, byRegion, byZone, anyRegion };
+}
+
+/**
+ * The list with every array exactly as long as it is: an array grown by push keeps spare room (a small one
+ * costs about three times its exact size), and a snapshot holds hundreds of thousands of them.
+ */
+function exactList(list: PriorityList): PriorityList {
+  return {
+    levels: list.levels.map((l) => ({ region: l.region, clusters: l.clusters.slice() })),
+    reasons: list.reasons.slice(),
+  };
 }
 
 /**

@@ -16,5 +16,7 @@ const SCHEME_AUTHORITY_REST = /^([a-z][a-z0-9+.-]*:\/\/[^/]*)(.*)$/i;
 export function splitOrigin(stored: string): OriginParts {
   const parts = SCHEME_AUTHORITY_REST.exec(stored);
   if (!parts) return { origin: stored.replace(/\/+$/, ''), basePath: '' };
+  // No path: the stored text is the origin (one string kept, not two).
+  if (parts[2] === '') return { origin: stored, basePath: '' };
   return { origin: parts[1] ?? '', basePath: (parts[2] ?? '').replace(/\/+$/, '') };
 }

@@ -239,7 +239,10 @@ export function computeShares(
       else if (load > 0) closed = true;
     }
     const takes = (a: Availability) => (levelPanic ? !policy.failClosed && a !== 'drained' : a === 'healthy');
-    const pool = level.clusters.filter((_, j) => takes(levelStates[j] as Availability));
+    // Every cluster of the level taking traffic (the usual case): the level's own array, not a copy.
+    const pool = levelStates.every(takes)
+      ? level.clusters
+      : level.clusters.filter((_, j) => takes(levelStates[j] as Availability)).slice();
     const weights = pool.map((c) => c.weight);
     return {
       load,

@@ -2,7 +2,7 @@ import type { ClusterPut } from '../spec/cluster.js';
 import type { CanaryPolicy, RampPolicy, RoutePut, Subset, SubsetRef } from '../spec/route.js';
 import type { FailoverRule, ServicePut, ServiceSubsets, StoredOutlierPolicy, StoredPolicy } from '../spec/service.js';
 import type { CompiledMatch, RequestView } from './match.js';
-import type { ServiceIndex } from './service-index.js';
+import type { ServiceIndex } from './lazy-map.js';
 import type { ShareTable } from './shares.js';
 
 // The configured objects (services, clusters, routes) are described once, by the zod schemas in spec/;
@@ -97,7 +97,6 @@ export interface Cluster {
   originHost: string | null;
   weight: number;
   labels: Readonly<Record<string, string>>;
-  location: GeoPoint;
   health: ClusterHealth;
   /** An active drain override covers it. */
   drained: boolean;
@@ -163,7 +162,7 @@ export interface CompiledRoute {
   retryOn: ReadonlySet<string> | null;
 }
 
-/** A service ready for the hot path: plans are computed for every known region up front. */
+/** A service ready for the hot path: a client region's plans are made the first time one of its clients asks. */
 export interface CompiledService {
   name: string;
   /** What it was compiled from (the spec object and the overrides active then), so an unchanged service is reused. */
@@ -192,7 +191,7 @@ export interface Snapshot {
   version: number;
   /** Host -> service (compiled on first lookup). */
   byHost: ReadonlyMap<string, CompiledService>;
-  /** Name -> service, compiled on first use (see ServiceIndex). */
+  /** Name -> service, compiled on first use (see LazyMap). */
   byName: ServiceIndex;
   /** Every region known to routing, with its location when known (centroid of its clusters). */
   regions: ReadonlyMap<string, GeoPoint | null>;

@@ -382,8 +382,27 @@ describe('loadSnapshotSource and compileSnapshot', () => {
     expect(shop?.failover).toEqual([{ from: 'ap-southeast1', to: ['us-east1'] }]);
     expect([...(shop?.hosts ?? [])].sort()).toEqual(['shop.example.com', 'www.shop.example.com']);
     expect([...(shop?.clusters ?? [])].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
-      { ...clusterConfig('shop', 'eu', 'eu-west1'), health: 'unknown' },
-      { ...clusterConfig('shop', 'us', 'us-east1', { weight: 5 }), health: 'unknown' },
+      // The source keeps clusters lean: no health check, no service name, no empty zone or origin host.
+      {
+        name: 'eu',
+        region: 'eu-west1',
+        origin: 'https://eu.shop.internal',
+        latitude: 50.4,
+        longitude: 3.8,
+        weight: 100,
+        labels: { version: 'v1' },
+        health: 'unknown',
+      },
+      {
+        name: 'us',
+        region: 'us-east1',
+        origin: 'https://us.shop.internal',
+        latitude: 33.2,
+        longitude: -80,
+        weight: 5,
+        labels: { version: 'v1' },
+        health: 'unknown',
+      },
     ]);
   });
 

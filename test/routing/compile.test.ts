@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileSnapshot } from '../../src/routing/compile.js';
+import type { LazyMap } from '../../src/routing/lazy-map.js';
 import type { RouteSpec, ServiceSubsets } from '../../src/routing/types.js';
 import { cluster, service } from './fixtures.js';
 
@@ -152,18 +153,37 @@ describe('compileSnapshot reuse', () => {
       hosts: [`s${i}.test`],
     }));
     const cold = compileSnapshot({ version: 1, services, overrides: [] }, 0);
-    expect(cold.byName.compiledCount).toBe(0);
+    expect(cold.byName.madeCount).toBe(0);
     expect(cold.byName.size).toBe(50);
     expect(cold.byHost.get('s7.test')?.name).toBe('s7');
-    expect(cold.byName.compiledCount).toBe(1);
+    expect(cold.byName.madeCount).toBe(1);
     expect(cold.byHost.get('nobody.test')).toBeUndefined();
-    expect(cold.byName.compiledCount).toBe(1);
+    expect(cold.byName.madeCount).toBe(1);
     const next = compileSnapshot({ version: 2, services, overrides: [] }, 0, cold);
     expect(next.byName.get('s7')).toBe(cold.byName.get('s7'));
-    expect(next.byName.compiledCount).toBe(1);
+    expect(next.byName.madeCount).toBe(1);
     expect([...next.byName.keys()]).toHaveLength(50);
     expect([...next.byName.values()].map((s) => s.name)).toHaveLength(50);
-    expect(next.byName.compiledCount).toBe(50);
+    expect(next.byName.madeCount).toBe(50);
+  });
+
+  it("makes a client region's plans the first time a client of that region asks, zones included", () => {
+    const zoned = service('z', [cluster('z1', 'us-east1', { zone: 'us-east1-b' }), cluster('z2', 'eu-west1')]);
+    const snap = compileSnapshot({ version: 1, services: [shop, zoned], overrides: [] }, 0);
+    const compiled = snap.byName.get('shop');
+    const byRegion = compiled?.byRegion as LazyMap<string, unknown>;
+    expect(byRegion.size).toBe(4);
+    expect(byRegion.madeCount).toBe(0);
+    expect(byRegion.get('eu-west1')?.constructor).toBe(Object);
+    expect(byRegion.madeCount).toBe(1);
+    expect(byRegion.get('mars-north1')).toBeUndefined();
+    expect(byRegion.madeCount).toBe(1);
+    const byZone = snap.byName.get('z')?.byZone as LazyMap<string, ReadonlyMap<string, unknown>>;
+    expect([...byZone.keys()]).toEqual(['us-east1']);
+    expect(byZone.madeCount).toBe(0);
+    expect([...(byZone.get('us-east1')?.keys() ?? [])]).toEqual(['us-east1-b']);
+    // A service whose clusters have no zone shares one empty zone table.
+    expect(compiled?.byZone.size).toBe(0);
   });
 
   it('recompiles everything when the region catalog changes, and when an override appears', () => {

@@ -420,7 +420,6 @@ function mk(name: string, region: string): Cluster {
     originHost: null,
     weight: 100,
     labels: {},
-    location: { lat: 0, lon: 0 },
     health: 'unknown',
     drained: false,
   };

@@ -23,7 +23,6 @@ function mk(name: string, region = 'r', weight = 100): Cluster {
     originHost: null,
     weight,
     labels: {},
-    location: { lat: 0, lon: 0 },
     health: 'unknown',
     drained: false,
   };
