@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { except } from 'hono/combine';
+import { paceWrites, type WritePacer } from './api/write-pacing.js';
 import { bodyLimit } from 'hono/body-limit';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerClusterRoutes } from './api/clusters.js';
@@ -67,8 +68,13 @@ const limitJsonBody = except(
   }),
 );
 
+export interface AppOptions {
+  /** Paces the admin API's writes (Node over a local file, whose store calls run on the proxy's thread). */
+  writePacer?: WritePacer;
+}
+
 /** Waymark's own endpoints under /_waymark (the entries send everything else to the proxy). */
-export function createApp(rt: Runtime): Hono<AppEnv> {
+export function createApp(rt: Runtime, options: AppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(`${WAYMARK_PREFIX}/*`, requestIdMiddleware);
 
@@ -102,6 +108,7 @@ export function createApp(rt: Runtime): Hono<AppEnv> {
   });
 
   app.use(`${WAYMARK_PREFIX}/api/*`, limitJsonBody);
+  if (options.writePacer) app.use(`${WAYMARK_PREFIX}/api/*`, paceWrites(options.writePacer));
 
   const api = new Hono<AppEnv>();
   registerServiceRoutes(api, rt);

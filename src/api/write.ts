@@ -15,6 +15,6 @@ export function actorOf(c: Context<AppEnv>, rt: Runtime): Actor {
  */
 export async function applied<T>(rt: Runtime, result: CommandResult<T>): Promise<T> {
   if (!result.ok) throw result.problem;
-  if (result.revision !== null) await rt.snapshots.refreshAndPublish();
+  if (result.revision !== null) await rt.snapshots.refreshAndPublish(result.revision);
   return result.value;
 }

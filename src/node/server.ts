@@ -2,7 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
+import { WritePacer } from '../api/write-pacing.js';
 import { createApp, isWaymarkPath, isWaymarkRequest } from '../app.js';
 import { errorFields, type Logger } from '../observe/log.js';
 import type { RandomSource } from '../routing/types.js';
@@ -44,11 +46,12 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     options.store ?? openStore(localPath(settings.WAYMARK_DATABASE_URL), settings.WAYMARK_DATABASE_AUTH_TOKEN);
   const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
   const cachePath = snapshotCachePath(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_SNAPSHOT_CACHE);
+  const archive = cachePath ? fileArchive(cachePath) : null;
   const runtime = createRuntime({
     settings,
     store,
     transport,
-    ...(cachePath ? { archive: fileArchive(cachePath), archiveEveryLoad: true } : {}),
+    ...(archive ? { archive, archiveEveryLoad: true } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.log ? { log: options.log } : {}),
@@ -58,7 +61,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const storeReady = prepareStore(store, runtime);
   await Promise.race([storeReady, sleep(STORE_FIRST_TRY_MS)]);
   await runtime.snapshots.refresh();
-  const app = createApp(runtime);
+  // On a local file the store's calls run on this thread: admin writes are paced so the proxy keeps it.
+  const writePacer =
+    store.client.protocol === 'file' ? new WritePacer(() => performance.eventLoopUtilization().active) : undefined;
+  const app = createApp(runtime, writePacer ? { writePacer } : {});
   const log = (what: string) => (error: unknown) => runtime.log.log('error', `${what} failed`, errorFields(error));
   // The health sync on a timer (a Cron Trigger on Workers); 0 turns it off for this process.
   const syncTimer =
@@ -116,6 +122,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     await closed;
     await transport.close();
     if (runtime.reports.pending > 0 || runtime.routeSamples.size > 0) await runtime.flushReports();
+    await archive?.flush();
     store.client.close();
   };
   return {

@@ -8,6 +8,7 @@ import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { describeError } from '../observe/log.js';
 import { compileSnapshot } from '../routing/compile.js';
+import { leanServices } from '../routing/intern.js';
 import { resolvePolicy } from '../routing/policy.js';
 import type { ClusterSpec, ServiceSpec, Snapshot, SnapshotSource } from '../routing/types.js';
 import { toOverrideSpec } from './overrides.js';
@@ -61,6 +62,8 @@ export class SnapshotCache {
   #inflight: Promise<void> | null = null;
   #lastError: { at: number; message: string } | null = null;
   #degraded = false;
+  /** The last version handed to `publish`. */
+  #published = -1;
 
   constructor(private readonly options: SnapshotCacheOptions) {}
 
@@ -115,14 +118,29 @@ export class SnapshotCache {
   }
 
   /**
-   * After a write: reload, then publish what was loaded, so that new instances start from it without
-   * reading the configuration from the store. Publishing failures are reported, never thrown.
+   * After a write that committed `revision` (after every write of a sync when omitted): reload until the
+   * snapshot holds it, then publish what was loaded, so that new instances start from it without reading
+   * the configuration from the store. Writes that commit while a reload runs share the next one, so a
+   * burst of writes costs a few reloads, not one each. Publishing failures are reported, never thrown.
    */
-  async refreshAndPublish(): Promise<void> {
-    await this.refresh();
+  async refreshAndPublish(revision?: number): Promise<void> {
+    await this.refreshTo(revision);
     const current = this.#current;
-    if (!current || this.#degraded || !this.options.publish) return;
+    if (!current || this.#degraded || !this.options.publish || current.version === this.#published) return;
+    this.#published = current.version;
     await this.options.publish(current).catch(this.options.onError);
+  }
+
+  /**
+   * Reloads until the snapshot holds `revision` (any revision committed before this call when omitted).
+   * A reload already running may have read the revision before the write committed; the one after it
+   * began after this call, so at most two are awaited (fewer when the store cannot be read).
+   */
+  async refreshTo(revision?: number): Promise<void> {
+    const behind = () => revision === undefined || (this.#current?.version ?? -1) < revision;
+    const running = this.#inflight;
+    await this.refresh();
+    if (running && behind()) await this.refresh();
   }
 
   /** Checks the store's revision and reloads when it moved. Concurrent calls share one check. */
@@ -263,7 +281,7 @@ async function readServices(db: Reader, since: number | null): Promise<SnapshotS
   }
   return {
     version: rev[0]?.version ?? 0,
-    services: [...specs.values()],
+    services: leanServices([...specs.values()]),
     overrides: overrideRows.map(toOverrideSpec),
     // A service deleted and created again since is among the changed ones: it is replaced, not removed.
     removed: removedRows.map((r) => r.name).filter((name) => !specs.has(name)),
@@ -302,6 +320,9 @@ export interface SnapshotArchive {
   put(source: SnapshotSource): Promise<void>;
 }
 
+/** A source parsed from an archive, kept as one read from the store is (see `leanServices`). */
+const leanSource = (source: SnapshotSource): SnapshotSource => ({ ...source, services: leanServices(source.services) });
+
 /** What a pipeline needs beyond the store. */
 export interface PipelineOptions {
   now: () => number;
@@ -335,18 +356,19 @@ export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCach
       const partial = current && !cache.degraded && version > current.version;
       // A cold start reads the configuration from the archive when it holds this very revision.
       const archived = !current && archive ? await archive.get(version).catch(() => null) : null;
-      if (archived?.version === version) return compiled(archived);
+      if (archived?.version === version) return compiled(leanSource(archived));
       const source = partial
         ? mergeSource(current.source, await loadSnapshotDelta(db, current.version))
         : await loadSnapshotSource(db);
-      if (archive && options.archiveEveryLoad) await archive.put(source).catch(options.onError);
+      // In the background: the reload (and the write waiting on it) never waits for the file.
+      if (archive && options.archiveEveryLoad) void archive.put(source).catch(options.onError);
       return compiled(source);
     },
     ...(archive
       ? {
           fallback: async () => {
             const latest = await archive.get();
-            return latest ? compiled(latest) : null;
+            return latest ? compiled(leanSource(latest)) : null;
           },
         }
       : {}),

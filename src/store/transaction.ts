@@ -7,14 +7,21 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** One queue per database: this process's writes take the write lock one after another. */
 const queues = new WeakMap<Db, Promise<unknown>>();
 
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * Runs `work` (which writes) after this process's earlier writes to `db` have settled. Every write of
  * a process goes through here (commands, edge report flushes, leases), so a process never waits for
  * its own write lock: on a `file:` store SQLite's busy handler then only ever waits for another process
  * (libSQL's calls are synchronous; waiting on this process's own lock would stall its event loop).
+ *
+ * On a `file:` store each write waits for the next turn of the event loop: its statements run on the
+ * thread that proxies, and queued writes run back to back would hold the proxy's requests for all of
+ * them. (Admin writes are also paced: see api/write-pacing.ts.)
  */
 export function serialized<T>(db: Db, work: () => Promise<T>): Promise<T> {
-  const run = (queues.get(db) ?? Promise.resolve()).then(work, work);
+  const turn = db.$client.protocol === 'file' ? nextTurn : undefined;
+  const run = (queues.get(db) ?? Promise.resolve()).then(turn).then(work);
   queues.set(
     db,
     run.catch(() => undefined),

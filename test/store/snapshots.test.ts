@@ -232,6 +232,47 @@ describe('SnapshotCache', () => {
     await cache.refresh();
     expect(state.readVersionCalls).toBe(2);
   });
+
+  it('refreshTo(revision) does not settle for a check that read the revision before the write committed', async () => {
+    const { state, cache } = fixture(3);
+    await cache.refresh();
+    // A background check is running; it read revision 3 just before a write committed revision 4.
+    const check = deferred<number>();
+    state.nextVersion = check.promise;
+    const running = cache.refresh();
+    state.version = 4;
+    const after = cache.refreshTo(4);
+    check.resolve(3);
+    await running;
+    expect(cache.current?.version).toBe(3);
+    await after;
+    expect(cache.current?.version).toBe(4);
+    expect(state.readVersionCalls).toBe(3);
+    // Already there: one check, no second.
+    await cache.refreshTo(4);
+    expect(state.readVersionCalls).toBe(4);
+  });
+
+  it('writes that commit while a reload runs share the next reload', async () => {
+    const { state, cache } = fixture(1);
+    await cache.refresh();
+    const check = deferred<number>();
+    state.nextVersion = check.promise;
+    state.nextLoad = Promise.resolve(snapshot(2));
+    state.version = 2;
+    const first = cache.refreshTo(2);
+    // Ten more writes commit while that check is out.
+    const more = Array.from({ length: 10 }, (_, i) => {
+      state.version = 3 + i;
+      return cache.refreshTo(3 + i);
+    });
+    check.resolve(2);
+    await Promise.all([first, ...more]);
+    expect(cache.current?.version).toBe(12);
+    // The first load, the one that read revision 2, and one more for all ten.
+    expect(state.readVersionCalls).toBe(3);
+    expect(state.loadCalls).toBe(3);
+  });
 });
 
 describe('SnapshotCache over the real store', () => {
