@@ -16,6 +16,9 @@
  *  5. Scale (issue 11): 1,000 and 10,000 services x 20 clusters in a migrated libSQL file: heap held by the
  *     snapshot, a fresh Node process's first proxied response, the reload after one change (time and rows
  *     read from the store) and decide()'s p99 on that snapshot, each in a fresh child process.
+ *  6. Writers (issue 11): proxied GET latency on Waymark's Node server (N services x 20 clusters in a libSQL
+ *     file), idle and while 20 concurrent admin writers PUT cluster weights, phases alternated. Target: GET
+ *     p99 with writers <= 2x the idle p99.
  *
  * Only ratios measured in the same run are meant to be compared; the machine has 2 cores shared by the load
  * generator, the upstream and the server under test. Everything runs on 127.0.0.1 (port 0 wherever the
@@ -26,7 +29,7 @@
  *
  * Environment:
  *   BENCH_QUICK=1          short runs (each section well under a minute), N up to 1,000: a check that it works, not a measurement
- *   BENCH_ONLY=decisions|routes|proxy|edge|websocket|scale   run one section
+ *   BENCH_ONLY=decisions|routes|proxy|edge|websocket|scale|writers   run one section
  *   BENCH_LOADGEN=wrk|node force a load generator (default: wrk when found, else node)
  *   BENCH_WRK_THREADS=n    wrk threads (default 1: the machine has 2 cores for client and servers)
  *   BENCH_CONNECTIONS=n    HTTP concurrency for proxy and edge (default 32)
@@ -46,7 +49,7 @@ import { ensureApt } from './apt.js';
 import { benchDecisions, buildFacts, FACTS_MIX, type DecisionResult } from './decisions.js';
 import { benchEdge, type EdgeResult } from './edge.js';
 import { benchRouteMatching, type RouteBenchResult } from './routes.js';
-import { benchScale, type ScaleEntry } from './scale.js';
+import { benchScale, PROBE_HOST, type ScaleEntry } from './scale.js';
 import { nodeGenerator, wrkAvailable, wrkGenerator, type LoadGenerator } from './load.js';
 import { findNginx } from './nginx.js';
 import { startNoiseMonitor } from './noise.js';
@@ -56,6 +59,7 @@ import { benchProxy, BENCH_HOST, BENCH_PATH, type ProxyResult } from './proxy.js
 import type { Ratios, TargetSummary } from './rounds.js';
 import { fixed, int, median, round, table } from './stats.js';
 import { benchWebSocket, describeHandshake, type WebSocketResult } from './websocket.js';
+import { benchWriters, type WritersResult } from './writers.js';
 
 const TARGET_DECISION_P99_US = 20;
 /** Waymark / the bare Hono fetch proxy: the first target, kept for continuity. */
@@ -73,9 +77,11 @@ const TARGET_SCALE_HEAP_MB = 64;
 const TARGET_SCALE_COLD_MS = 50;
 /** "Rows read per reload proportional to the change": our pass mark for rows(largest N) / rows(smallest N). */
 const SCALE_ROWS_GROWTH_PASS = 1.5;
+/** Issue 11: proxied GET p99 with 20 concurrent admin writers / its idle p99. */
+const TARGET_WRITERS_P99_RATIO = 2;
 
 const quick = process.env.BENCH_QUICK === '1';
-const SECTIONS = ['decisions', 'routes', 'proxy', 'edge', 'websocket', 'scale'] as const;
+const SECTIONS = ['decisions', 'routes', 'proxy', 'edge', 'websocket', 'scale', 'writers'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = process.env.BENCH_ONLY;
 if (only !== undefined && only !== '' && !(SECTIONS as readonly string[]).includes(only)) {
@@ -248,6 +254,32 @@ async function scaleSection(): Promise<ScaleEntry[]> {
   return benchScale({ sizes, reloads: 5, reloadWarmups: 2, decisions, log });
 }
 
+async function writersSection(): Promise<WritersResult> {
+  const loadgen = pickLoadgen();
+  const options = {
+    services: quick ? 200 : 1_000,
+    connections: 8,
+    writers: 20,
+    ...(quick ? { warmupS: 1, phaseS: 2, rounds: 1 } : { warmupS: 2, phaseS: 6, rounds: 3 }),
+  };
+  log(
+    `6. Writers: proxied GETs on Waymark's Node server, idle and with ${options.writers} concurrent admin writers (N=${int(options.services)} services x 20 clusters in a migrated libSQL file)`,
+  );
+  log(
+    `   load: ${loadgen.describe}; ${options.connections} connections; GET ${BENCH_PATH} with Host: ${PROBE_HOST} (its clusters all point at the upstream); ` +
+      `${options.rounds} round(s) of ${options.phaseS} s idle then ${options.phaseS} s with writers`,
+  );
+  log(
+    `   writers: ${options.writers} async loops in this process (undici Pool, one connection each), each PUT /_waymark/api/v1/services/<svc>/clusters/<name> ` +
+      'back to back, one weight toggled, the body as GET returns it; server: WAYMARK_SNAPSHOT_CACHE=off, WAYMARK_SYNC_INTERVAL_MS=0',
+  );
+  try {
+    return await benchWriters({ ...options, loadgen, log });
+  } finally {
+    await loadgen.close();
+  }
+}
+
 async function webSocketSection(): Promise<WebSocketResult> {
   const options = {
     sockets: Number(process.env.BENCH_WS_SOCKETS ?? 16),
@@ -304,6 +336,7 @@ function summarize(
   edge: EdgeResult | null,
   websocket: WebSocketResult | null,
   scale: ScaleEntry[] | null,
+  writers: WritersResult | null,
 ): void {
   log();
   log('Summary');
@@ -527,6 +560,74 @@ function summarize(
       );
     log();
   }
+  if (writers) {
+    const rows = [
+      [
+        `writers (N=${int(writers.services)}, c=${writers.connections})`,
+        'GET p50 ms',
+        'GET p99 ms',
+        'GET max ms',
+        'req/s',
+        'GET errors',
+        'writes/s',
+        'writes failed',
+        'write p99 ms',
+        'server cores',
+        'loop delay max ms',
+        'other procs (cores)',
+      ],
+    ];
+    for (const p of writers.phases) {
+      const busy = p.phase === 'writers';
+      rows.push([
+        `round ${p.round}, ${busy ? `${writers.writers} writers` : 'idle'}`,
+        fixed(p.p50Ms, 2),
+        fixed(p.p99Ms, 2),
+        fixed(p.maxMs, 1),
+        int(p.rps),
+        int(p.getErrors),
+        busy ? fixed(p.writesPerSec, 0) : '',
+        busy ? int(p.writesFailed) : '',
+        busy ? fixed(p.writeP99Ms, 1) : '',
+        fixed(p.serverCores, 2),
+        fixed(p.loopDelayMaxMs, 1),
+        p.otherCores === null ? 'n/a' : fixed(p.otherCores, 2),
+      ]);
+    }
+    rows.push(
+      ['idle, median', fixed(writers.idle.p50Ms, 2), fixed(writers.idle.p99Ms, 2), '', '', '', '', '', '', '', '', ''],
+      [
+        `${writers.writers} writers, median`,
+        fixed(writers.busy.p50Ms, 2),
+        fixed(writers.busy.p99Ms, 2),
+        '',
+        '',
+        '',
+        fixed(writers.busy.writesPerSec, 0),
+        '',
+        fixed(writers.busy.writeP99Ms, 1),
+        '',
+        fixed(writers.busy.loopDelayMaxMs, 1),
+        '',
+      ],
+    );
+    log(table(rows));
+    log(
+      `GET p99 with ${writers.writers} writers / idle: ${fixed(writers.p99Ratio, 2)}x (median of rounds; target <= ${TARGET_WRITERS_P99_RATIO}x) ` +
+        `${mark(writers.p99Ratio <= TARGET_WRITERS_P99_RATIO)}; per round: ${writers.roundP99Ratios.map((r) => `${fixed(r, 2)}x`).join(' ')}; ` +
+        `GET errors ${int(writers.getErrors)} ${mark(writers.getErrors === 0)}; writes ${int(writers.writes)} answered, ${int(writers.writesFailed)} failed`,
+    );
+    log(
+      "(GET latencies: the load generator's per-request percentiles, one run per phase; writes/s: writes answered while the load ran. " +
+        'Server cores and event-loop delay (1 ms resolution) are measured inside the server process; load generator, upstream, writers and server share ' +
+        `${cpus().length} cores.)`,
+    );
+    if (writers.phases.some((p) => (p.otherCores ?? 0) > 0.2))
+      log(
+        'WARNING: other processes used CPU during the writers runs (see "other procs"): latencies are noisy; rerun on a quiet machine.',
+      );
+    log();
+  }
 }
 
 const TARGET_ROUTES_RATIO = 2;
@@ -595,7 +696,9 @@ async function main(): Promise<void> {
   const websocket = selected('websocket') ? await attempt('websocket', failures, webSocketSection) : null;
   if (selected('websocket') && selected('scale')) log();
   const scale = selected('scale') ? await attempt('scale', failures, scaleSection) : null;
-  summarize(decisions, proxy, edge, websocket, scale);
+  if (selected('scale') && selected('writers')) log();
+  const writers = selected('writers') ? await attempt('writers', failures, writersSection) : null;
+  summarize(decisions, proxy, edge, websocket, scale, writers);
   for (const name of Object.keys(failures)) log(`FAILED: the ${name} section (see the error above)`);
 
   const out = {
@@ -615,6 +718,7 @@ async function main(): Promise<void> {
       scaleHeapMbAt10k: TARGET_SCALE_HEAP_MB,
       scaleColdFirstResponseMsAt10k: TARGET_SCALE_COLD_MS,
       scaleRowsReadGrowthPassMark: SCALE_ROWS_GROWTH_PASS,
+      writersP99Ratio: TARGET_WRITERS_P99_RATIO,
     },
     decisions: decisions && {
       method: decisions.method,
@@ -630,6 +734,7 @@ async function main(): Promise<void> {
     edge,
     websocket,
     scale,
+    writers,
     failures,
   };
   const file = join(ROOT_DIR, '.tmp', 'bench-latest.json');

@@ -15,13 +15,23 @@ import type { Timing, DecisionOptions } from './decisions.js';
 const mainAt = performance.now();
 
 export interface HeapResult {
-  /** Source read from the store + the snapshot with every service compiled, heap after a full GC (MB). */
+  /**
+   * Source read from the store + the snapshot with every service compiled and its plans for one client
+   * region (what an isolate or process whose clients are in one region holds once it served every
+   * service), heap after a full GC (MB).
+   */
   heapMb: number;
   sourceMb: number;
   /** compileSnapshot() alone: indexes only, services are compiled on first use. */
   compiledLazyMb: number;
-  /** Every service compiled (as after traffic to all of them). */
+  /** Every service compiled, no client region's plans made yet. */
   compiledAllMb: number;
+  /** ... plus every service's (and route destination's) plans for one client region: heapMb - sourceMb. */
+  oneRegionMb: number;
+  /** ... plus the plans of every known client region (a process serving clients from everywhere). */
+  allRegionsMb: number;
+  /** How many client regions the snapshot knows. */
+  regions: number;
   loadMs: number;
   compileMs: number;
   compileAllMs: number;
@@ -141,14 +151,33 @@ async function heap(databaseUrl: string): Promise<HeapResult> {
   for (const name of snapshot.byName.keys()) snapshot.byName.get(name);
   const compileAllMs = performance.now() - t;
   gc();
-  const after = heapMb();
+  const compiledAll = heapMb();
+  const regions = [...snapshot.regions.keys()];
+  const plansFor = (region: string) => {
+    for (const service of snapshot.byName.values()) {
+      service.byRegion.get(region);
+      for (const route of service.routes) {
+        for (const d of route.destinations) d.plans.byRegion.get(region);
+        route.mirror?.plans.byRegion.get(region);
+      }
+    }
+  };
+  plansFor(regions[0] ?? '');
+  gc();
+  const oneRegion = heapMb();
+  for (const region of regions.slice(1)) plansFor(region);
+  gc();
+  const allRegions = heapMb();
   if (snapshot.byHost.size === 0) throw new Error('the snapshot holds no hosts');
   store.client.close();
   return {
-    heapMb: after - before,
+    heapMb: oneRegion - before,
     sourceMb: withSource - before,
     compiledLazyMb: lazy - withSource,
-    compiledAllMb: after - withSource,
+    compiledAllMb: compiledAll - withSource,
+    oneRegionMb: oneRegion - withSource,
+    allRegionsMb: allRegions - withSource,
+    regions: regions.length,
     loadMs,
     compileMs,
     compileAllMs,

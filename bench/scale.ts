@@ -45,7 +45,7 @@ const COLD_RUNS = 3;
 export interface ScaleEntry {
   services: number;
   clusters: number;
-  /** Heap held by one snapshot as a runtime holds it: source read from the store + every service compiled. */
+  /** Heap held by one snapshot as a runtime holds it: source read from the store + every service compiled and planned for one client region. */
   heapMb: number;
   /** From fork() of a fresh Node process (tsx, as `npm start`) to its first proxied response; median of runs. */
   coldFirstResponseMs: number;
@@ -200,7 +200,8 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
 
         const heap = (await runChild('heap', [url], 120_000, ['--expose-gc'])).message.result;
         log(
-          `     heap: ${heap.heapMb.toFixed(1)} MB held with every service compiled (source from the store ${heap.sourceMb.toFixed(1)} MB + compiled ${heap.compiledAllMb.toFixed(1)} MB; ` +
+          `     heap: ${heap.heapMb.toFixed(1)} MB held with every service compiled and planned for one client region (source from the store ${heap.sourceMb.toFixed(1)} MB + ` +
+            `compiled ${heap.compiledAllMb.toFixed(1)} MB before any plan, ${heap.oneRegionMb.toFixed(1)} MB with one region's plans, ${heap.allRegionsMb.toFixed(1)} MB with all ${heap.regions} regions'; ` +
             `${heap.compiledLazyMb.toFixed(1)} MB right after compileSnapshot(), which compiles services on first use); ` +
             `load ${heap.loadMs.toFixed(0)} ms, compileSnapshot ${heap.compileMs.toFixed(0)} ms, compiling every service ${heap.compileAllMs.toFixed(0)} ms`,
         );
