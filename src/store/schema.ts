@@ -272,3 +272,61 @@ export const leases = sqliteTable('leases', {
   acquiredAt: integer('acquired_at').notNull(),
   expiresAt: integer('expires_at').notNull(),
 });
+
+/**
+ * Numbered versions of the configuration (services, clusters, routes: what the config document holds):
+ * one per transaction that changed it (a config apply, a single-object write, an Istio import, a rollback),
+ * with who, when and why. Each version's changes are in `config_changes`.
+ */
+export const configVersions = sqliteTable(
+  'config_versions',
+  {
+    version: integer('version').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    actor: text('actor').notNull(),
+    requestId: text('request_id'),
+    /** What the writer said it was for (a config apply's or a rollback's message), or the action. */
+    message: text('message').notNull(),
+  },
+  (t) => [index('config_versions_at').on(t.at)],
+);
+
+/**
+ * Each configuration object a version changed, before and after, in the config document's form (null:
+ * absent). The document at version n is today's with every change after n undone, newest first.
+ */
+export const configChanges = sqliteTable(
+  'config_changes',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    version: integer('version')
+      .notNull()
+      .references(() => configVersions.version, { onDelete: 'cascade' }),
+    /** `service`, `cluster` or `route`. */
+    kind: text('kind').notNull(),
+    service: text('service').notNull(),
+    /** The cluster's or route's name; '' for the service itself. */
+    name: text('name').notNull(),
+    before: text('before', { mode: 'json' }),
+    after: text('after', { mode: 'json' }),
+  },
+  (t) => [index('config_changes_version').on(t.version)],
+);
+
+/**
+ * API keys created through the admin API (besides the settings' tokens): only a hash of the key is kept
+ * (the key is shown once, at creation), with its scopes, the services it may touch (name patterns, `*`
+ * as a wildcard; null: all), its expiry and whether it was revoked.
+ */
+export const apiTokens = sqliteTable('api_tokens', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** SHA-256 of the key, hex. */
+  hash: text('hash').notNull().unique(),
+  scopes: text('scopes', { mode: 'json' }).$type<string[]>().notNull(),
+  services: text('services', { mode: 'json' }).$type<string[] | null>(),
+  createdAt: integer('created_at').notNull(),
+  createdBy: text('created_by').notNull(),
+  expiresAt: integer('expires_at'),
+  revokedAt: integer('revoked_at'),
+});
