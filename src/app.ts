@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { except } from 'hono/combine';
+import { registerConfigRoutes } from './api/config.js';
 import { paceWrites, type WritePacer } from './api/write-pacing.js';
 import { bodyLimit } from 'hono/body-limit';
 import { registerAuditRoutes } from './api/audit.js';
@@ -13,6 +14,7 @@ import { registerRouteRoutes } from './api/routes.js';
 import { notFound, Problem } from './problem.js';
 import { problemResponse, storeProblem } from './api/problem.js';
 import { registerServiceRoutes } from './api/services.js';
+import { registerTokenRoutes } from './api/tokens.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
 import { requestIdMiddleware } from './observe/request-id.js';
@@ -57,7 +59,7 @@ export function isWaymarkRequest(
 export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
 const limitJsonBody = except(
-  `${WAYMARK_PREFIX}/api/v1/import/istio`,
+  [`${WAYMARK_PREFIX}/api/v1/import/istio`, `${WAYMARK_PREFIX}/api/v1/config`],
   bodyLimit({
     maxSize: MAX_JSON_BODY_BYTES,
     onError: (c) =>
@@ -120,6 +122,8 @@ export function createApp(rt: Runtime, options: AppOptions = {}): Hono<AppEnv> {
   registerHealthSyncRoutes(api, rt);
   registerAuditRoutes(api, rt);
   registerIstioRoutes(api, rt);
+  registerTokenRoutes(api, rt);
+  registerConfigRoutes(api, rt);
   app.route(`${WAYMARK_PREFIX}/api/v1`, api);
 
   app.all('*', () => {

@@ -26,6 +26,8 @@ const CODES = {
   'already-ended': [409, 'Override already ended'],
   'not-automated': [409, 'Nothing to automate'],
   'already-promoted': [409, 'Canary already promoted'],
+  'already-revoked': [409, 'Key already revoked'],
+  'precondition-failed': [412, 'Precondition failed'],
   // Waymark or the clusters behind it.
   internal: [500, 'Internal error'],
   'fault-injected': [500, 'Fault injected'],

@@ -3,7 +3,7 @@ import { notFound } from '../problem.js';
 import type { Db } from '../store/client.js';
 import { clusterHealth, clusters, latencyOrders } from '../store/schema.js';
 import { getCluster, getService, type ClusterConfig } from '../store/services.js';
-import { done, refuse, runCommand, type Actor, type CommandResult } from './command.js';
+import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx, type Outcome } from './command.js';
 import { endOverridesOf } from './overrides.js';
 
 /**
@@ -15,7 +15,15 @@ export function putCluster(
   actor: Actor,
   after: ClusterConfig,
 ): Promise<CommandResult<{ config: ClusterConfig; created: boolean }>> {
-  return runCommand(db, actor, async (c) => {
+  return runCommand(db, actor, (c) => writeCluster(c, after));
+}
+
+/** `putCluster` inside a command's transaction (a config apply writes many objects in one). */
+export async function writeCluster(
+  c: CommandTx,
+  after: ClusterConfig,
+): Promise<Outcome<{ config: ClusterConfig; created: boolean }>> {
+  {
     if (!(await getService(c.tx, after.service))) return refuse(notFound(`service "${after.service}"`));
     const before = await getCluster(c.tx, after.service, after.name);
     const { service, name, ...fields } = after;
@@ -32,16 +40,35 @@ export function putCluster(
       before,
       after,
     });
+    await c.configChange({
+      kind: 'cluster',
+      service,
+      name,
+      before: withoutService(before),
+      after: withoutService(after),
+    });
     return done({ config: after, created: !before });
-  });
+  }
 }
+
+/** A cluster as the config document holds it (under its service). */
+const withoutService = (config: ClusterConfig | null) => {
+  if (!config) return null;
+  const { service: _, ...cluster } = config;
+  return cluster;
+};
 
 /**
  * DELETE a cluster, with what was derived from it: its health verdict and counters, the overrides that
  * name it (ended), and the latency orders that placed its region (the sync measures them again).
  */
 export function deleteCluster(db: Db, actor: Actor, service: string, name: string): Promise<CommandResult<null>> {
-  return runCommand(db, actor, async (c) => {
+  return runCommand(db, actor, (c) => removeCluster(c, service, name));
+}
+
+/** `deleteCluster` inside a command's transaction. */
+export async function removeCluster(c: CommandTx, service: string, name: string): Promise<Outcome<null>> {
+  {
     const before = await getCluster(c.tx, service, name);
     if (!before) return refuse(notFound(`cluster "${name}" of service "${service}"`));
     await c.tx.delete(clusters).where(and(eq(clusters.service, service), eq(clusters.name, name)));
@@ -56,6 +83,7 @@ export function deleteCluster(db: Db, actor: Actor, service: string, name: strin
       );
     await endOverridesOf(c, { service, cluster: name }, `cluster ${name} was deleted`);
     await c.audit({ action: 'cluster.delete', target: `services/${service}/clusters/${name}`, before, after: null });
+    await c.configChange({ kind: 'cluster', service, name, before: withoutService(before), after: null });
     return done(null);
-  });
+  }
 }

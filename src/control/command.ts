@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Problem } from '../problem.js';
 import type { Db } from '../store/client.js';
-import { auditLog, events, revision } from '../store/schema.js';
+import { auditLog, configChanges, configVersions, events, revision } from '../store/schema.js';
 import { transact, type Tx } from '../store/transaction.js';
 
 /** Who makes a write, under which request, and when: every command takes one. */
@@ -32,12 +32,32 @@ export interface NewEvent {
   detail: unknown;
 }
 
+/** A change of one configuration object (a service's own fields, a cluster, a route), in the config document's form. */
+export interface ConfigChangeInput {
+  kind: 'service' | 'cluster' | 'route';
+  service: string;
+  /** The cluster's or route's name; '' for the service. */
+  name: string;
+  before: unknown;
+  after: unknown;
+}
+
 /** A command's transaction: the query builders, the actor, and what to record with the write. */
 export interface CommandTx {
   tx: Tx;
   actor: Actor;
   audit: (entry: AuditEntryInput) => Promise<void>;
   event: (event: NewEvent) => Promise<void>;
+  /**
+   * Records a configuration object's change in this transaction's configuration version (made with the
+   * first change: every transaction that changes the configuration makes exactly one).
+   */
+  configChange: (change: ConfigChangeInput) => Promise<void>;
+}
+
+export interface CommandOptions {
+  /** The configuration version's message; by default, what its first change did. */
+  message?: string;
 }
 
 /** A command's decision inside its transaction: a value (and whether routing changed), or a refusal. */
@@ -60,9 +80,11 @@ export async function runCommand<T>(
   db: Db,
   actor: Actor,
   work: (c: CommandTx) => Promise<Outcome<T>>,
+  options: CommandOptions = {},
 ): Promise<CommandResult<T>> {
   try {
     return await transact(db, async (tx) => {
+      let configVersion: number | null = null;
       const c: CommandTx = {
         tx,
         actor,
@@ -71,6 +93,10 @@ export async function runCommand<T>(
         },
         event: async (e) => {
           await tx.insert(events).values(e);
+        },
+        configChange: async (change) => {
+          configVersion ??= await newConfigVersion(tx, actor, options.message ?? describeChange(change));
+          await tx.insert(configChanges).values({ version: configVersion, ...change });
         },
       };
       const outcome = await work(c);
@@ -82,6 +108,20 @@ export async function runCommand<T>(
     if (error instanceof Refused) return { ok: false, problem: error.problem };
     throw error;
   }
+}
+
+async function newConfigVersion(tx: Tx, actor: Actor, message: string): Promise<number> {
+  const [row] = await tx
+    .insert(configVersions)
+    .values({ at: actor.now, actor: actor.name, requestId: actor.requestId, message })
+    .returning({ version: configVersions.version });
+  return row?.version ?? 0;
+}
+
+/** `update cluster shop/eu`: what a single-object write did, as its version's message. */
+function describeChange(change: ConfigChangeInput): string {
+  const action = change.before === null ? 'create' : change.after === null ? 'delete' : 'update';
+  return `${action} ${change.kind} ${change.service}${change.name ? `/${change.name}` : ''}`;
 }
 
 /** The revision edges poll moves up by one; the new version. */

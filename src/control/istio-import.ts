@@ -87,6 +87,7 @@ export function importIstio(
           before: change.before,
           after: change.after,
         });
+        await c.configChange({ kind: 'service', service: name, name: '', before: change.before, after: change.after });
         wrote = true;
       }
     }

@@ -8,7 +8,7 @@ import { getRoute, type RouteConfig } from '../store/routes.js';
 import { routes, routeSamples, routeState } from '../store/schema.js';
 import { getService, listClusters, type ClusterConfig } from '../store/services.js';
 import type { Tx } from '../store/transaction.js';
-import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx } from './command.js';
+import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx, type Outcome } from './command.js';
 import { endOverridesOf } from './overrides.js';
 
 /**
@@ -22,7 +22,15 @@ export function putRoute(
   actor: Actor,
   after: RouteConfig,
 ): Promise<CommandResult<{ config: RouteConfig; created: boolean; warnings: string[] }>> {
-  return runCommand(db, actor, async (c) => {
+  return runCommand(db, actor, (c) => writeRoute(c, after));
+}
+
+/** `putRoute` inside a command's transaction (a config apply writes many objects in one). */
+export async function writeRoute(
+  c: CommandTx,
+  after: RouteConfig,
+): Promise<Outcome<{ config: RouteConfig; created: boolean; warnings: string[] }>> {
+  {
     const owner = await getService(c.tx, after.service);
     if (!owner) return refuse(notFound(`service "${after.service}"`));
     const unknown = undefinedSubsets(after, after.service, owner.subsets);
@@ -31,7 +39,7 @@ export function putRoute(
     await upsertRoute(c, before, after);
     const warnings = subsetWarnings(after, owner.subsets, await listClusters(c.tx, after.service));
     return done({ config: after, created: !before, warnings });
-  });
+  }
 }
 
 /** Writes a route (created clean, see `putRoute`) and its audit entry: for `putRoute` and the Istio import. */
@@ -49,19 +57,33 @@ export async function upsertRoute(c: CommandTx, before: RouteConfig | null, afte
     before,
     after,
   });
+  await c.configChange({ kind: 'route', service, name, before: withoutService(before), after: withoutService(after) });
 }
+
+/** A route as the config document holds it (under its service). */
+const withoutService = (config: RouteConfig | null) => {
+  if (!config) return null;
+  const { service: _, ...route } = config;
+  return route;
+};
 
 /** DELETE a route, its automation state and samples; the overrides that hold it end. */
 export function deleteRoute(db: Db, actor: Actor, service: string, name: string): Promise<CommandResult<null>> {
-  return runCommand(db, actor, async (c) => {
+  return runCommand(db, actor, (c) => removeRoute(c, service, name));
+}
+
+/** `deleteRoute` inside a command's transaction. */
+export async function removeRoute(c: CommandTx, service: string, name: string): Promise<Outcome<null>> {
+  {
     const before = await getRoute(c.tx, service, name);
     if (!before) return refuse(notFound(`route "${name}" of service "${service}"`));
     await c.tx.delete(routes).where(and(eq(routes.service, service), eq(routes.name, name)));
     await forgetRouteState(c.tx, service, name);
     await endOverridesOf(c, { service, route: name }, `route ${name} was deleted`);
     await c.audit({ action: 'route.delete', target: `services/${service}/routes/${name}`, before, after: null });
+    await c.configChange({ kind: 'route', service, name, before: withoutService(before), after: null });
     return done(null);
-  });
+  }
 }
 
 async function forgetRouteState(tx: Tx, service: string, route: string): Promise<void> {

@@ -11,9 +11,10 @@ import {
   serviceHosts,
   services,
 } from '../store/schema.js';
+import { listRoutes } from '../store/routes.js';
 import { getService, listClusters, type ServiceConfig } from '../store/services.js';
 import type { Tx } from '../store/transaction.js';
-import { done, refuse, runCommand, type Actor, type CommandResult } from './command.js';
+import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx, type Outcome } from './command.js';
 import { endOverridesOf } from './overrides.js';
 
 /**
@@ -26,7 +27,15 @@ export function putService(
   actor: Actor,
   after: ServiceConfig,
 ): Promise<CommandResult<{ config: ServiceConfig; created: boolean }>> {
-  return runCommand(db, actor, async (c) => {
+  return runCommand(db, actor, (c) => writeService(c, after));
+}
+
+/** `putService` inside a command's transaction (a config apply writes many objects in one). */
+export async function writeService(
+  c: CommandTx,
+  after: ServiceConfig,
+): Promise<Outcome<{ config: ServiceConfig; created: boolean }>> {
+  {
     const taken = after.hosts.length
       ? await c.tx
           .select()
@@ -71,16 +80,23 @@ export function putService(
       before,
       after,
     });
+    await c.configChange({ kind: 'service', service: after.name, name: '', before, after });
     return done({ config: after, created: !before });
-  });
+  }
 }
 
 /** DELETE a service: its clusters, routes and hosts, the state derived from them, and its overrides end. */
 export function deleteService(db: Db, actor: Actor, name: string): Promise<CommandResult<null>> {
-  return runCommand(db, actor, async (c) => {
+  return runCommand(db, actor, (c) => removeService(c, name));
+}
+
+/** `deleteService` inside a command's transaction. */
+export async function removeService(c: CommandTx, name: string): Promise<Outcome<null>> {
+  {
     const before = await getService(c.tx, name);
     if (!before) return refuse(notFound(`service "${name}"`));
     const clustersBefore = await listClusters(c.tx, name);
+    const routesBefore = await listRoutes(c.tx, name);
     await endOverridesOf(c, { service: name }, 'its service was deleted');
     await forgetDerivedState(c.tx, name);
     await c.tx.delete(clusters).where(eq(clusters.service, name));
@@ -93,8 +109,14 @@ export function deleteService(db: Db, actor: Actor, name: string): Promise<Comma
       before: { ...before, clusters: clustersBefore },
       after: null,
     });
+    // Its clusters and routes go with it: each is a change of the configuration's version.
+    await c.configChange({ kind: 'service', service: name, name: '', before, after: null });
+    for (const { service, ...cluster } of clustersBefore)
+      await c.configChange({ kind: 'cluster', service, name: cluster.name, before: cluster, after: null });
+    for (const { service, ...route } of routesBefore)
+      await c.configChange({ kind: 'route', service, name: route.name, before: route, after: null });
     return done(null);
-  });
+  }
 }
 
 /** What the sync and the edges derived for a service: health verdicts, route state, samples, latency orders. */

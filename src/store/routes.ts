@@ -10,7 +10,7 @@ import { routeSamples, routes, routeState } from './schema.js';
 /** A route as the admin API shows it. */
 export type RouteConfig = RouteSpec & { service: string };
 
-function toRouteConfig(row: typeof routes.$inferSelect): RouteConfig {
+export function toRouteConfig(row: typeof routes.$inferSelect): RouteConfig {
   return { service: row.service, name: row.name, order: row.order, ...row.spec };
 }
 
