@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { TokenGrant } from './api/auth.js';
+import type { Grants, TokenGrant } from './api/auth.js';
 import type { ProbeTransport } from './health/probe.js';
 import { runHealthSync, type SyncSummary } from './health/sync.js';
 import { ReportBuffer } from './observe/edge-reports.js';
@@ -12,6 +12,7 @@ import type { Settings } from './settings.js';
 import type { Store } from './store/client.js';
 import { insertEdgeReports } from './store/health.js';
 import { insertRouteSamples } from './store/routes.js';
+import { findActiveToken } from './store/tokens.js';
 import { snapshotPipeline, type SnapshotArchive, type SnapshotCache } from './store/snapshots.js';
 
 /** Everything the app needs, built once per process or isolate by an entry file. */
@@ -19,7 +20,8 @@ export interface Runtime {
   settings: Settings;
   store: Store;
   snapshots: SnapshotCache;
-  grants: TokenGrant[];
+  /** Who may use the admin API: the settings' tokens, and the keys in the store. */
+  grants: Grants;
   now: () => number;
   random: RandomSource;
   log: Logger;
@@ -128,7 +130,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     settings: parts.settings,
     store: parts.store,
     snapshots,
-    grants: tokenGrants(parts.settings),
+    grants: { settings: tokenGrants(parts.settings), findKey: (hash) => findActiveToken(db, hash, now()) },
     now,
     random: parts.random ?? Math.random,
     log,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
 import type { Runtime } from '../runtime.js';
 import { listAudit } from '../store/audit.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices, servicePatterns } from './auth.js';
 import { cursorSchema } from './cursor.js';
 import { parseParam } from './problem.js';
 
@@ -20,8 +20,11 @@ const auditQuery = z.strictObject({
 export function registerAuditRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/audit', requireScope(rt.grants, 'read'), async (c) => {
     const query = parseParam('query', c.req.query(), auditQuery);
+    const about = /^services\/([^/]+)/.exec(query.target ?? '');
+    if (about) requireServices(c, [about[1] as string]);
     const page = await listAudit(rt.store.db, {
       limit: query.limit,
+      services: servicePatterns(c),
       ...(query.target ? { target: query.target } : {}),
       ...(query.after !== undefined ? { after: query.after } : {}),
     });

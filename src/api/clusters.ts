@@ -6,7 +6,7 @@ import type { Runtime } from '../runtime.js';
 import { clusterPutSchema } from '../spec/cluster.js';
 import { nameSchema } from '../spec/names.js';
 import { getCluster, getService, listClusters } from '../store/services.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices } from './auth.js';
 import { parseBody, parseParam } from './problem.js';
 import { actorOf, applied } from './write.js';
 
@@ -16,12 +16,14 @@ export function registerClusterRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.get('/services/:service/clusters', requireScope(rt.grants, 'read'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     if (!(await getService(db, service))) throw notFound(`service "${service}"`);
     return c.json({ clusters: await listClusters(db, service) });
   });
 
   api.get('/services/:service/clusters/:cluster', requireScope(rt.grants, 'read'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     const name = parseParam('cluster', c.req.param('cluster'), nameSchema);
     const cluster = await getCluster(db, service, name);
     if (!cluster) throw notFound(`cluster "${name}" of service "${service}"`);
@@ -30,6 +32,7 @@ export function registerClusterRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.put('/services/:service/clusters/:cluster', requireScope(rt.grants, 'write'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     const name = parseParam('cluster', c.req.param('cluster'), nameSchema);
     const body = await parseBody(c, clusterPutSchema);
     const { config, created } = await applied(rt, await putCluster(db, actorOf(c, rt), { service, name, ...body }));
@@ -38,6 +41,7 @@ export function registerClusterRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.delete('/services/:service/clusters/:cluster', requireScope(rt.grants, 'write'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     const name = parseParam('cluster', c.req.param('cluster'), nameSchema);
     await applied(rt, await deleteCluster(db, actorOf(c, rt), service, name));
     return c.body(null, 204);

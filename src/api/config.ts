@@ -8,7 +8,7 @@ import { invalid, notFound, Problem } from '../problem.js';
 import type { Runtime } from '../runtime.js';
 import { type ConfigDocument, configDocumentSchema } from '../spec/config.js';
 import { configAt, listConfigVersions, readConfig } from '../store/config.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices, serviceFilter, servicePatterns } from './auth.js';
 import { fieldErrors, parseBody, parseParam } from './problem.js';
 import { actorOf, applied } from './write.js';
 
@@ -61,6 +61,11 @@ export function registerConfigRoutes(api: Hono<AppEnv>, rt: Runtime): void {
       const query = parseParam('query', c.req.query(), applyQuerySchema);
       const ifMatch = parseParam('If-Match', c.req.header('if-match'), ifMatchSchema);
       const document = await parseDocument(c);
+      // A key for some services: a document naming another is refused whole; the others are outside its apply.
+      requireServices(
+        c,
+        document.services.map((s) => s.name),
+      );
       const result = await applied(
         rt,
         await applyConfig(db, actorOf(c, rt), {
@@ -69,6 +74,7 @@ export function registerConfigRoutes(api: Hono<AppEnv>, rt: Runtime): void {
           dryRun: query.dryRun,
           ifMatch: ifMatch ?? null,
           ...(query.message ? { message: query.message } : {}),
+          ...restriction(c),
         }),
       );
       c.header('etag', `"${result.version}"`);
@@ -79,12 +85,12 @@ export function registerConfigRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/config', requireScope(rt.grants, 'read'), async (c) => {
     const { version, document } = await readConfig(db);
     c.header('etag', `"${version}"`);
-    return respondDocument(c, document);
+    return respondDocument(c, visible(c, document));
   });
 
   api.get('/config/versions', requireScope(rt.grants, 'read'), async (c) => {
     const limit = parseParam('limit', c.req.query('limit'), limitSchema);
-    return c.json({ versions: await listConfigVersions(db, limit) });
+    return c.json({ versions: await listConfigVersions(db, limit, servicePatterns(c)) });
   });
 
   api.get('/config/versions/:version', requireScope(rt.grants, 'read'), async (c) => {
@@ -92,15 +98,26 @@ export function registerConfigRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const document = await configAt(db, version);
     if (!document) throw notFound(`configuration version ${version}`);
     c.header('etag', `"${version}"`);
-    return respondDocument(c, document);
+    return respondDocument(c, visible(c, document));
   });
 
   api.post('/config/rollback', requireScope(rt.grants, 'write'), async (c) => {
     const body = await parseBody(c, rollbackSchema);
-    const result = await rollbackConfig(db, actorOf(c, rt), body);
+    const result = await rollbackConfig(db, actorOf(c, rt), { ...body, ...restriction(c) });
     if (!result) throw notFound(`configuration version ${body.version}`);
     return c.json(await applied(rt, result));
   });
+}
+
+/** For a key limited to some services: what its applies and rollbacks may touch. */
+function restriction(c: Context<AppEnv>): { allowed?: (service: string) => boolean } {
+  return servicePatterns(c) === null ? {} : { allowed: serviceFilter(c) };
+}
+
+/** The document as the request's token may see it: only its services. */
+function visible(c: Context<AppEnv>, document: ConfigDocument): ConfigDocument {
+  const allowed = serviceFilter(c);
+  return { ...document, services: document.services.filter((s) => allowed(s.name)) };
 }
 
 /** The body as a config document: YAML or JSON (JSON is YAML), validated against the one schema. */

@@ -2,9 +2,10 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
 import { explainDecision } from '../routing/explain.js';
+import { normalizeHost } from '../routing/decide.js';
 import { parseGeoPoint } from '../routing/geo.js';
 import type { Runtime } from '../runtime.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices } from './auth.js';
 import { parseBody } from './problem.js';
 import { currentSnapshot } from './failover.js';
 import { regionSchema, zoneSchema } from '../spec/names.js';
@@ -53,6 +54,8 @@ export function registerExplainRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const headers = new Headers(body.headers);
     const q = body.path.indexOf('?');
     const snapshot = await currentSnapshot(rt);
+    const owner = snapshot.byHost.get(normalizeHost(body.host));
+    if (owner) requireServices(c, [owner.name]);
     const explanation = explainDecision(
       snapshot,
       {

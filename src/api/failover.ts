@@ -4,7 +4,7 @@ import type { AppEnv } from '../app-env.js';
 import { failoverMatrix } from '../routing/matrix.js';
 import type { Snapshot } from '../routing/types.js';
 import type { Runtime } from '../runtime.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices } from './auth.js';
 import { invalid, notFound, Problem } from '../problem.js';
 import { parseParam } from './problem.js';
 import { nameSchema } from '../spec/names.js';
@@ -41,6 +41,7 @@ export async function currentSnapshot(rt: Runtime): Promise<Snapshot> {
 export function registerFailoverRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/services/:service/failover', requireScope(rt.grants, 'read'), async (c) => {
     const name = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [name]);
     const down = parseParam('down', c.req.query('down'), downSchema);
     const snapshot = await currentSnapshot(rt);
     const service = snapshot.byName.get(name);

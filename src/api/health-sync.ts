@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
 import type { Runtime } from '../runtime.js';
 import { listEvents } from '../store/health.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices, requireUnrestricted, servicePatterns } from './auth.js';
 import { cursorSchema } from './cursor.js';
 import { parseParam } from './problem.js';
 import { nameSchema } from '../spec/names.js';
@@ -20,14 +20,17 @@ const eventsQuery = z.strictObject({
  */
 export function registerHealthSyncRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.post('/sync', requireScope(rt.grants, 'override'), async (c) => {
+    requireUnrestricted(c, 'the health sync (it probes every service)');
     await rt.flushReports();
     return c.json(await rt.runSync({ requestId: c.get('requestId') }));
   });
 
   api.get('/events', requireScope(rt.grants, 'read'), async (c) => {
     const q = parseParam('query', c.req.query(), eventsQuery);
+    if (q.service) requireServices(c, [q.service]);
     const page = await listEvents(rt.store.db, {
       limit: q.limit,
+      services: servicePatterns(c),
       ...(q.service ? { service: q.service } : {}),
       ...(q.after !== undefined ? { after: q.after } : {}),
     });

@@ -4,7 +4,7 @@ import type { AppEnv } from '../app-env.js';
 import { importIstio } from '../control/istio-import.js';
 import { invalid, Problem } from '../problem.js';
 import type { Runtime } from '../runtime.js';
-import { requireScope } from './auth.js';
+import { requireScope, serviceFilter } from './auth.js';
 import { parseParam } from './problem.js';
 import { actorOf, applied } from './write.js';
 /** Istio YAML for a handful of services is kilobytes; anything this big is a mistake, refused unread. */
@@ -32,7 +32,9 @@ export function registerIstioRoutes(api: Hono<AppEnv>, rt: Runtime): void {
         { field: '(body)', message: 'must be YAML: VirtualService and DestinationRule documents separated by "---"' },
       ]);
     }
-    return c.json(await applied(rt, await importIstio(rt.store.db, actorOf(c, rt), { yaml, dryRun })));
+    return c.json(
+      await applied(rt, await importIstio(rt.store.db, actorOf(c, rt), { yaml, dryRun, allowed: serviceFilter(c) })),
+    );
   });
 }
 

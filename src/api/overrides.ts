@@ -6,7 +6,7 @@ import { notFound } from '../problem.js';
 import { OVERRIDE_ACTIONS } from '../routing/types.js';
 import type { Runtime } from '../runtime.js';
 import { getOverride, listOverrides, viewOverride } from '../store/overrides.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices, servicePatterns } from './auth.js';
 import { parseBody, parseParam } from './problem.js';
 import { nameSchema, regionSchema } from '../spec/names.js';
 import { actorOf, applied } from './write.js';
@@ -58,9 +58,15 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.get('/overrides', requireScope(rt.grants, 'read'), async (c) => {
     const q = parseParam('query', c.req.query(), listQuery);
+    if (q.service) requireServices(c, [q.service]);
     const now = rt.now();
     const active = q.active === undefined ? {} : { active: { now, active: q.active === 'true' } };
-    const rows = await listOverrides(db, { limit: q.limit, ...(q.service ? { service: q.service } : {}), ...active });
+    const rows = await listOverrides(db, {
+      limit: q.limit,
+      services: servicePatterns(c),
+      ...(q.service ? { service: q.service } : {}),
+      ...active,
+    });
     const views = rows.map((r) => viewOverride(r, now));
     return c.json({ overrides: views });
   });
@@ -68,16 +74,21 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.get('/overrides/:id', requireScope(rt.grants, 'read'), async (c) => {
     const row = await getOverride(db, c.req.param('id'));
     if (!row) throw notFound(`override "${c.req.param('id')}"`);
+    requireServices(c, [row.service]);
     return c.json(viewOverride(row, rt.now()));
   });
 
   api.post('/overrides', requireScope(rt.grants, 'override'), async (c) => {
     const body = await parseBody(c, overrideSchema);
+    requireServices(c, [body.service]);
     const row = await applied(rt, await createOverride(db, actorOf(c, rt), body));
     return c.json(viewOverride(row, rt.now()), 201);
   });
 
   api.delete('/overrides/:id', requireScope(rt.grants, 'override'), async (c) => {
+    // An override's service never changes: checked before the command, which refuses what is gone.
+    const row = await getOverride(db, c.req.param('id'));
+    if (row) requireServices(c, [row.service]);
     await applied(rt, await endOverride(db, actorOf(c, rt), c.req.param('id')));
     return c.body(null, 204);
   });

@@ -11,7 +11,7 @@ import { listOverrides } from '../store/overrides.js';
 import { getRouteState, initialState, toRouteState } from '../store/route-state.js';
 import { getRoute, listRoutes, loadSampleWindows, summarizeWindow, type RouteConfig } from '../store/routes.js';
 import { getService, listClusters } from '../store/services.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices } from './auth.js';
 import { parseBody, parseParam } from './problem.js';
 import { actorOf, applied } from './write.js';
 
@@ -50,12 +50,14 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.get('/services/:service/routes', requireScope(rt.grants, 'read'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     if (!(await getService(db, service))) throw notFound(`service "${service}"`);
     return c.json({ routes: await listRoutes(db, service) });
   });
 
   api.get('/services/:service/routes/:route', requireScope(rt.grants, 'read'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     const name = parseParam('route', c.req.param('route'), nameSchema);
     const route = await getRoute(db, service, name);
     if (!route) throw notFound(`route "${name}" of service "${service}"`);
@@ -74,6 +76,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.put('/services/:service/routes/:route', requireScope(rt.grants, 'write'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     const name = parseParam('route', c.req.param('route'), nameSchema);
     const body = await parseBody(c, routePutSchema);
     const { config, created, warnings } = await applied(
@@ -87,6 +90,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   for (const action of ['pause', 'resume'] as const) {
     api.post(`/services/:service/routes/:route/${action}`, requireScope(rt.grants, 'override'), async (c) => {
       const service = parseParam('service', c.req.param('service'), nameSchema);
+      requireServices(c, [service]);
       const name = parseParam('route', c.req.param('route'), nameSchema);
       const { route, state } = await applied(rt, await setAutomation(db, actorOf(c, rt), service, name, action));
       return c.json({ status: await routeStatus(rt, { ...route, state }) });
@@ -95,6 +99,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.delete('/services/:service/routes/:route', requireScope(rt.grants, 'write'), async (c) => {
     const service = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [service]);
     const name = parseParam('route', c.req.param('route'), nameSchema);
     await applied(rt, await deleteRoute(db, actorOf(c, rt), service, name));
     return c.body(null, 204);

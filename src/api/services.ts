@@ -6,7 +6,7 @@ import type { Runtime } from '../runtime.js';
 import { nameSchema } from '../spec/names.js';
 import { servicePutSchema } from '../spec/service.js';
 import { getService, listClusters, listServices } from '../store/services.js';
-import { requireScope } from './auth.js';
+import { requireScope, requireServices, serviceFilter } from './auth.js';
 import { parseBody, parseParam } from './problem.js';
 import { actorOf, applied } from './write.js';
 
@@ -14,10 +14,14 @@ import { actorOf, applied } from './write.js';
 export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   const { db } = rt.store;
 
-  api.get('/services', requireScope(rt.grants, 'read'), async (c) => c.json({ services: await listServices(db) }));
+  api.get('/services', requireScope(rt.grants, 'read'), async (c) => {
+    const allowed = serviceFilter(c);
+    return c.json({ services: (await listServices(db)).filter((s) => allowed(s.name)) });
+  });
 
   api.get('/services/:service', requireScope(rt.grants, 'read'), async (c) => {
     const name = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [name]);
     const service = await getService(db, name);
     if (!service) throw notFound(`service "${name}"`);
     return c.json({ ...service, clusters: await listClusters(db, name) });
@@ -25,6 +29,7 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.put('/services/:service', requireScope(rt.grants, 'write'), async (c) => {
     const name = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [name]);
     const body = await parseBody(c, servicePutSchema);
     const { config, created } = await applied(rt, await putService(db, actorOf(c, rt), { name, ...body }));
     return c.json(config, created ? 201 : 200);
@@ -32,6 +37,7 @@ export function registerServiceRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.delete('/services/:service', requireScope(rt.grants, 'write'), async (c) => {
     const name = parseParam('service', c.req.param('service'), nameSchema);
+    requireServices(c, [name]);
     await applied(rt, await deleteService(db, actorOf(c, rt), name));
     return c.body(null, 204);
   });

@@ -34,12 +34,12 @@ export interface IstioImportReport {
  * each file may hold part of the configuration: a VirtualService names subsets stored by an earlier
  * import as well as those of its own file. Read and written in one transaction: all of it or nothing;
  * what already says the same is not written again (an unchanged import moves no revision), and a dry
- * run answers the same without writing.
+ * run answers the same without writing. `allowed`: the services the importer may touch (all by default).
  */
 export function importIstio(
   db: Db,
   actor: Actor,
-  input: { yaml: string; dryRun: boolean },
+  input: { yaml: string; dryRun: boolean; allowed?: (service: string) => boolean },
 ): Promise<CommandResult<IstioImportReport>> {
   return runCommand(db, actor, async (c) => {
     // Subsets stored by earlier imports (or the admin API) are the ones a VirtualService may name besides its file's.
@@ -47,6 +47,16 @@ export function importIstio(
     const planned = planIstioImport(input.yaml, new Map(known.map((s) => [s.name, s.subsets])));
     if (!planned.ok) return refuse(invalid('the Istio resources cannot be imported', planned.errors));
     const { services: planServices, warnings: planWarnings } = planned.plan;
+    // A key limited to some services imports for those only: the whole import is refused, not trimmed.
+    const denied = input.allowed ? planServices.find((s) => !input.allowed?.(s.name)) : undefined;
+    if (denied) {
+      return refuse(
+        new Problem({
+          code: 'forbidden',
+          detail: `this token may not touch service "${denied.name}", which the import configures`,
+        }),
+      );
+    }
     const stored = planServices.map((s) => known.find((k) => k.name === s.name));
     const missing = planServices.filter((_, i) => !stored[i]).map((s) => `"${s.name}"`);
     if (missing.length) {

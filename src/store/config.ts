@@ -1,8 +1,9 @@
-import { desc, gt, sql } from 'drizzle-orm';
+import { desc, gt, inArray, sql } from 'drizzle-orm';
 import { type ConfigObject, configObjects, documentOf } from '../control/config-diff.js';
 import type { ConfigDocument } from '../spec/config.js';
 import { readTogether, type Reader } from './reader.js';
 import { toRouteConfig } from './routes.js';
+import { serviceIn } from './tokens.js';
 import { clusters, configChanges, configVersions, routes, serviceHosts, services } from './schema.js';
 import { toClusterConfig } from './services.js';
 
@@ -104,8 +105,13 @@ export interface ConfigVersion {
   changes: number;
 }
 
-/** The configuration's versions, newest first. */
-export async function listConfigVersions(db: Reader, limit: number): Promise<ConfigVersion[]> {
+/** The configuration's versions, newest first; with `patterns` (a key's), only those that changed one of its services. */
+export async function listConfigVersions(
+  db: Reader,
+  limit: number,
+  patterns: readonly string[] | null = null,
+): Promise<ConfigVersion[]> {
+  const touched = serviceIn(configChanges.service, patterns);
   const rows = await db
     .select({
       version: configVersions.version,
@@ -116,6 +122,13 @@ export async function listConfigVersions(db: Reader, limit: number): Promise<Con
       changes: sql<number>`(select count(*) from config_changes where config_changes.version = config_versions.version)`,
     })
     .from(configVersions)
+    .where(
+      touched &&
+        inArray(
+          configVersions.version,
+          db.select({ version: configChanges.version }).from(configChanges).where(touched),
+        ),
+    )
     .orderBy(desc(configVersions.version))
     .limit(limit);
   return rows.map((r) => ({ ...r, at: new Date(r.at).toISOString(), changes: Number(r.changes) }));

@@ -5,6 +5,7 @@ import { cursorAfter, type Page } from './audit.js';
 import type { Db } from './client.js';
 import { byServiceThen, type Reader } from './reader.js';
 import { serialized } from './transaction.js';
+import { serviceIn } from './tokens.js';
 import { clusterHealth, edgeReports, events, latencyOrders, syncState } from './schema.js';
 
 /** An event as the API lists it. */
@@ -82,7 +83,7 @@ export async function loadEdgeWindow(
  */
 export async function listEvents(
   db: Reader,
-  opts: { service?: string; after?: number; limit: number },
+  opts: { service?: string; services?: readonly string[] | null; after?: number; limit: number },
 ): Promise<Page<EventEntry>> {
   const rows = await db
     .select()
@@ -90,6 +91,7 @@ export async function listEvents(
     .where(
       and(
         opts.service ? eq(events.service, opts.service) : undefined,
+        serviceIn(events.service, opts.services ?? null),
         opts.after === undefined ? undefined : gt(events.id, opts.after),
       ),
     )

@@ -2,6 +2,7 @@ import { and, desc, eq, gt, isNotNull, isNull, lte, or, type SQL } from 'drizzle
 import type { OverrideAction, OverrideSpec } from '../routing/types.js';
 import type { Reader } from './reader.js';
 import { overrides } from './schema.js';
+import { serviceIn } from './tokens.js';
 
 export type OverrideRow = typeof overrides.$inferSelect;
 
@@ -71,10 +72,17 @@ export function viewOverride(row: OverrideRow, now: number): OverrideView {
 /** Overrides newest first; `active` keeps only those in force at `now` (true) or only those ended (false). */
 export async function listOverrides(
   db: Reader,
-  opts: { service?: string; active?: { now: number; active: boolean }; limit: number },
+  opts: {
+    service?: string;
+    /** Only overrides of services matching these patterns (a key's `services`); null or absent: all. */
+    services?: readonly string[] | null;
+    active?: { now: number; active: boolean };
+    limit: number;
+  },
 ): Promise<OverrideRow[]> {
   const conditions: (SQL | undefined)[] = [];
   if (opts.service) conditions.push(eq(overrides.service, opts.service));
+  conditions.push(serviceIn(overrides.service, opts.services ?? null));
   if (opts.active?.active === true)
     conditions.push(isNull(overrides.endedAt), gt(overrides.expiresAt, opts.active.now));
   if (opts.active?.active === false)

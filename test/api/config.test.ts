@@ -289,3 +289,50 @@ describe('config versions and rollback', () => {
     expectProblem(await server.admin('POST', '/config/rollback', { version: 99, reason: 'no such' }), 404, 'not-found');
   });
 });
+
+describe('config with a key limited to some services', () => {
+  it('a document naming another service is refused whole; prune, export, versions and rollback stay within its services', async () => {
+    await apply(doc());
+    const created = await server.admin('POST', '/tokens', {
+      name: 'shop-team',
+      scopes: ['read', 'write'],
+      services: ['shop'],
+    });
+    expect(created.status, created.body).toBe(201);
+    const key = created.json.key as string;
+    const asTeam = (body: unknown, query = '') =>
+      send(`${server.url}/_waymark/api/v1/config${query}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const before = await dbState(server.db);
+    const refused = await asTeam(doc());
+    expectProblem(refused, 403, 'forbidden');
+    expect(refused.json.detail).toContain('blog');
+    expect(await dbState(server.db)).toEqual(before);
+
+    // Only shop, with prune: blog is not the team's, so it is neither in the diff nor deleted.
+    const shopOnly = doc({ shopClusters: [cluster('eu', 'eu-west1')], blog: false });
+    const pruned = await asTeam(shopOnly, '?prune=true');
+    expect(pruned.status, pruned.body).toBe(200);
+    expect(pruned.json.changes.filter((c: { action: string }) => c.action === 'delete')).toEqual([
+      { kind: 'cluster', service: 'shop', name: 'us', action: 'delete' },
+    ]);
+    expect((await server.admin('GET', '/services/blog')).status).toBe(200);
+
+    const exported = await server.admin('GET', '/config', undefined, key);
+    expect(exported.json.services.map((s: { name: string }) => s.name)).toEqual(['shop']);
+    await server.admin(
+      'PUT',
+      '/services/blog/clusters/blog-eu',
+      clusterBody('eu-west1', 'https://b.internal', { weight: 3 }),
+    );
+    const versions = (await server.admin('GET', '/config/versions', undefined, key)).json.versions;
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    const rolled = await server.admin('POST', '/config/rollback', { version: 1, reason: 'restore us' }, key);
+    expect(rolled.status, rolled.body).toBe(200);
+    expect(rolled.json.summary).toMatchObject({ create: 1, delete: 0 });
+    expect((await server.admin('GET', '/services/blog/clusters/blog-eu')).json.weight).toBe(3);
+  });
+});
