@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import { except } from 'hono/combine';
 import { registerConfigRoutes } from './api/config.js';
+import { referencePage } from './api/docs.js';
+import { registerOpenApiRoutes } from './api/openapi.js';
 import { paceWrites, type WritePacer } from './api/write-pacing.js';
 import { bodyLimit } from 'hono/body-limit';
 import { registerAuditRoutes } from './api/audit.js';
@@ -124,7 +126,10 @@ export function createApp(rt: Runtime, options: AppOptions = {}): Hono<AppEnv> {
   registerIstioRoutes(api, rt);
   registerTokenRoutes(api, rt);
   registerConfigRoutes(api, rt);
+  registerOpenApiRoutes(api);
   app.route(`${WAYMARK_PREFIX}/api/v1`, api);
+  // The reference needs no token, like GET /openapi.json: it describes the API and holds no data.
+  app.get(`${WAYMARK_PREFIX}/docs`, referencePage);
 
   app.all('*', () => {
     throw notFound('this Waymark endpoint');

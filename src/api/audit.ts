@@ -7,7 +7,7 @@ import { requireScope, requireServices, servicePatterns } from './auth.js';
 import { cursorSchema } from './cursor.js';
 import { parseParam } from './problem.js';
 
-const auditQuery = z.strictObject({
+export const auditQuery = z.strictObject({
   target: z.string().max(300).optional(),
   after: cursorSchema.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -13,30 +13,30 @@ import { fieldErrors, parseBody, parseParam } from './problem.js';
 import { actorOf, applied } from './write.js';
 
 /** A config document of thousands of services is a few MiB; past this it is refused unread. */
-export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 const flag = z
   .enum(['true', 'false'])
   .optional()
   .transform((v) => v === 'true');
 
-const applyQuerySchema = z.strictObject({
+export const applyQuerySchema = z.strictObject({
   dryRun: flag,
   prune: flag,
   message: z.string().trim().min(1).max(500).optional(),
 });
 
 /** `If-Match: 12` or `If-Match: "12"` (the ETag GET /config answers). */
-const ifMatchSchema = z
+export const ifMatchSchema = z
   .string()
   .regex(/^\s*"?\d+"?\s*$/, 'must be a configuration version, as GET /config answers it in ETag')
   .transform((v) => Number(v.replace(/[\s"]/g, '')))
   .optional();
 
-const versionSchema = z.coerce.number().int().min(0);
-const limitSchema = z.coerce.number().int().min(1).max(1_000).default(100);
+export const versionSchema = z.coerce.number().int().min(0);
+export const limitSchema = z.coerce.number().int().min(1).max(1_000).default(100);
 
-const rollbackSchema = z.strictObject({
+export const rollbackSchema = z.strictObject({
   version: z.number().int().min(0),
   reason: z.string().trim().min(3, 'say why, in a few words').max(500),
 });

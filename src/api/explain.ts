@@ -13,7 +13,7 @@ import { regionSchema, zoneSchema } from '../spec/names.js';
 /** RFC 9110 §5.5 field-value: visible ASCII, space, tab and obs-text (0x80-0xFF); `new Headers` throws past Latin-1. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-const explainSchema = z.strictObject({
+export const explainSchema = z.strictObject({
   host: z.string().min(1).max(300),
   method: z
     .string()

@@ -9,7 +9,7 @@ import { invalid, notFound, Problem } from '../problem.js';
 import { parseParam } from './problem.js';
 import { nameSchema } from '../spec/names.js';
 
-const downSchema = z
+export const downSchema = z
   .string()
   .optional()
   .transform((v) =>

@@ -8,7 +8,7 @@ import { cursorSchema } from './cursor.js';
 import { parseParam } from './problem.js';
 import { nameSchema } from '../spec/names.js';
 
-const eventsQuery = z.strictObject({
+export const eventsQuery = z.strictObject({
   service: nameSchema.optional(),
   after: cursorSchema.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

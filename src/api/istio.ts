@@ -10,7 +10,7 @@ import { actorOf, applied } from './write.js';
 /** Istio YAML for a handful of services is kilobytes; anything this big is a mistake, refused unread. */
 const MAX_IMPORT_BYTES = 1_000_000;
 
-const dryRunSchema = z
+export const dryRunSchema = z
   .enum(['true', 'false'])
   .optional()
   .transform((v) => v === 'true');

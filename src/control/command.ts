@@ -33,7 +33,7 @@ export interface NewEvent {
 }
 
 /** A change of one configuration object (a service's own fields, a cluster, a route), in the config document's form. */
-export interface ConfigChangeInput {
+interface ConfigChangeInput {
   kind: 'service' | 'cluster' | 'route';
   service: string;
   /** The cluster's or route's name; '' for the service. */

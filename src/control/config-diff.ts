@@ -1,9 +1,9 @@
 import type { ClusterDoc, ConfigDocument, RouteDoc, ServiceDoc } from '../spec/config.js';
 
 /** A service's own fields in the config document (its clusters and routes are objects of their own). */
-export type ServiceFields = Omit<ServiceDoc, 'clusters' | 'routes'>;
+type ServiceFields = Omit<ServiceDoc, 'clusters' | 'routes'>;
 
-export type ConfigKind = 'service' | 'cluster' | 'route';
+type ConfigKind = 'service' | 'cluster' | 'route';
 
 /** One object of the configuration: a service's own fields, a cluster or a route, in the document's form. */
 export type ConfigObject =

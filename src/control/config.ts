@@ -28,7 +28,7 @@ export interface ApplyInput {
 }
 
 /** One object's change as the API shows it. */
-export interface ChangeView {
+interface ChangeView {
   kind: ObjectChange['kind'];
   service: string;
   name?: string;
