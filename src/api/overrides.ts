@@ -13,7 +13,7 @@ import { actorOf, applied } from './write.js';
 
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
-const overrideSchema = z
+export const overrideSchema = z
   .strictObject({
     service: nameSchema,
     action: z.enum(OVERRIDE_ACTIONS),
@@ -43,7 +43,12 @@ const overrideSchema = z
       ctx.addIssue({ code: 'custom', path: ['route'], message: `${o.action} applies to clusters, not routes` });
   });
 
-const listQuery = z.strictObject({
+/** `DELETE /overrides/{id}?reason=...`: why it ends early, said in its `override-ended` event. */
+export const endQuery = z.strictObject({
+  reason: z.string().trim().min(3, 'say why, in a few words').max(500).optional(),
+});
+
+export const listQuery = z.strictObject({
   service: nameSchema.optional(),
   active: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -87,9 +92,10 @@ export function registerOverrideRoutes(api: Hono<AppEnv>, rt: Runtime): void {
 
   api.delete('/overrides/:id', requireScope(rt.grants, 'override'), async (c) => {
     // An override's service never changes: checked before the command, which refuses what is gone.
+    const { reason } = parseParam('query', c.req.query(), endQuery);
     const row = await getOverride(db, c.req.param('id'));
     if (row) requireServices(c, [row.service]);
-    await applied(rt, await endOverride(db, actorOf(c, rt), c.req.param('id')));
+    await applied(rt, await endOverride(db, actorOf(c, rt), c.req.param('id'), reason));
     return c.body(null, 204);
   });
 }

@@ -94,14 +94,14 @@ export function createOverride(db: Db, actor: Actor, input: OverrideInput): Prom
 }
 
 /** An operator ends an override before its time. */
-export function endOverride(db: Db, actor: Actor, id: string): Promise<CommandResult<OverrideRow>> {
+export function endOverride(db: Db, actor: Actor, id: string, why?: string): Promise<CommandResult<OverrideRow>> {
   return runCommand(db, actor, async (c) => {
     const row = await getOverride(c.tx, id);
     if (!row) return refuse(notFound(`override "${id}"`));
     if (row.endedAt !== null || row.expiresAt <= c.actor.now) {
       return refuse(new Problem({ code: 'already-ended', detail: `override "${id}" is no longer active` }));
     }
-    return done(await recordEnd(c, row, 'deleted'));
+    return done(await recordEnd(c, row, 'deleted', why));
   });
 }
 

@@ -153,6 +153,21 @@ describe('overrides: happy', () => {
     expect(entryFor(back, 'eu-west1', 'ew1')).toMatchObject({ health: 'unknown', share: 100, level: 0 });
   });
 
+  it('ending an override early may say why (?reason=), in its override-ended event; a bad reason changes nothing', async () => {
+    const o = await createOverride(shop.server, drainBody());
+    expectProblem(await shop.server.admin('DELETE', `/overrides/${o.id}?reason=no`), 400, 'invalid-request', [
+      'query.reason',
+    ]);
+    expect((await shop.server.admin('GET', `/overrides/${o.id}`)).json.active).toBe(true);
+    const del = await shop.server.admin('DELETE', `/overrides/${o.id}?reason=${encodeURIComponent('drill over')}`);
+    expect(del.status, del.body).toBe(204);
+    const events = (await shop.server.admin('GET', '/events?service=shop')).json.events as {
+      kind: string;
+      message: string;
+    }[];
+    expect(events.find((e) => e.kind === 'override-ended')?.message).toMatch(/: drill over$/);
+  });
+
   it('a pin sends clients of its region to the pinned cluster and leaves other regions alone', async () => {
     const o = await createOverride(shop.server, pinBody());
     expect(o).toMatchObject({ action: 'pin', region: 'eu-west1', cluster: 'as1' });
