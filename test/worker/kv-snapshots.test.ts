@@ -1,12 +1,25 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SnapshotSource } from '../../src/routing/types.js';
-import { LATEST_KEY, REVISION_KEY_TTL_SECONDS, snapshotKey } from '../../src/store/kv-archive.js';
+import {
+  decodeSource,
+  encodeSource,
+  kvArchive,
+  LATEST_KEY,
+  REVISION_KEY_TTL_SECONDS,
+  snapshotKey,
+} from '../../src/store/kv-archive.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { createWorker } from '../../src/worker.js';
 import { admin, BASE, ctl, DUBLIN, registerShop } from './support.js';
 
 const kv = env.WAYMARK_SNAPSHOTS;
+
+/** A source as kept in KV (gzipped JSON), or null. */
+async function kvSource(key: string): Promise<SnapshotSource | null> {
+  const value = await kv.get(key, 'arrayBuffer');
+  return value ? decodeSource(value) : null;
+}
 
 /** The store's pipeline requests so far (the Hrana test server counts them). */
 async function storeRequests(): Promise<number> {
@@ -52,11 +65,11 @@ describe('the snapshot archive in Workers KV', () => {
     expect(put.status).toBeLessThan(300);
     const version = await currentVersion();
 
-    const revision = await kv.getWithMetadata<SnapshotSource>(snapshotKey(version), 'json');
-    expect(revision.value?.version).toBe(version);
-    expect(revision.value?.services.map((s) => s.name)).toEqual(expect.arrayContaining(['shop', 'kv-published']));
-    const latest = await kv.get<SnapshotSource>(LATEST_KEY, 'json');
-    expect(latest).toEqual(revision.value);
+    const revision = await kvSource(snapshotKey(version));
+    expect(revision?.version).toBe(version);
+    expect(revision?.services.map((s) => s.name)).toEqual(expect.arrayContaining(['shop', 'kv-published']));
+    const latest = await kvSource(LATEST_KEY);
+    expect(latest).toEqual(revision);
     // Revision keys expire (KV would otherwise grow with every write); latest does not.
     const listed = await kv.list({ prefix: snapshotKey(version) });
     const key = listed.keys.find((k) => k.name === snapshotKey(version));
@@ -64,9 +77,44 @@ describe('the snapshot archive in Workers KV', () => {
     expect((await kv.list({ prefix: LATEST_KEY })).keys[0]?.expiration).toBeUndefined();
   });
 
+  it("sources are gzipped: a configuration over KV's 25 MiB as JSON is published and read back whole", async () => {
+    // 8,000 services x 20 clusters: about 30 MB of JSON.
+    const services = Array.from({ length: 8_000 }, (_, i) => ({
+      name: `big-${i}`,
+      hosts: [`big-${i}.example.com`],
+      failover: [],
+      clusters: Array.from({ length: 20 }, (_, j) => ({
+        name: `c-${j}`,
+        region: `region-${j % 10}`,
+        origin: `https://c-${j}.big-${i}.internal`,
+        latitude: 10 + j / 7,
+        longitude: 20 + i / 1000,
+        weight: 100,
+        labels: { version: 'v1' },
+        health: 'healthy' as const,
+      })),
+    }));
+    const big: SnapshotSource = { version: 987_654, services, overrides: [] };
+    expect(JSON.stringify(big).length).toBeGreaterThan(25 * 1024 * 1024);
+    const encoded = await encodeSource(big);
+    expect(encoded.byteLength).toBeLessThan(25 * 1024 * 1024);
+    const latestBefore = await kv.get(LATEST_KEY, 'arrayBuffer');
+    await kvArchive(kv).put(big);
+    const back = await kvArchive(kv).get(987_654);
+    expect(back?.services).toHaveLength(8_000);
+    expect(back?.services[7_999]).toEqual(services[7_999]);
+    // A value published before sources were gzipped (plain JSON) still reads.
+    const plain = { version: 987_655, services: [], overrides: [] };
+    await kv.put(snapshotKey(987_655), JSON.stringify(plain));
+    expect(await kvArchive(kv).get(987_655)).toEqual(plain);
+    await kv.delete(snapshotKey(987_654));
+    await kv.delete(snapshotKey(987_655));
+    if (latestBefore) await kv.put(LATEST_KEY, latestBefore);
+  });
+
   it('a cold isolate with the store unreachable serves from KV latest, and says it is degraded', async () => {
     const version = await currentVersion();
-    expect((await kv.get<SnapshotSource>(LATEST_KEY, 'json'))?.version).toBe(version);
+    expect((await kvSource(LATEST_KEY))?.version).toBe(version);
     await ctl('/store-down');
 
     const cold = await coldFetch([proxied('/from-kv'), ready()]);
@@ -181,7 +229,7 @@ describe('the snapshot archive in Workers KV', () => {
     } finally {
       // A write publishes again, for whatever runs next.
       expect((await admin('DELETE', '/services/kv-published')).status).toBeLessThan(300);
-      expect((await kv.get<SnapshotSource>(LATEST_KEY, 'json'))?.version).toBe(await currentVersion());
+      expect((await kvSource(LATEST_KEY))?.version).toBe(await currentVersion());
     }
   });
 });
