@@ -29,6 +29,7 @@ import type {
   ServiceSpec,
   Snapshot,
   SnapshotSource,
+  SourceIndex,
 } from './types.js';
 
 /**
@@ -41,8 +42,9 @@ import type {
  * and an override's expiry only the service it belonged to.
  */
 export function compileSnapshot(source: SnapshotSource, now: number, previous?: Snapshot): Snapshot {
-  const regions = regionCatalog(source.services);
-  const regionsKey = JSON.stringify([...regions]);
+  const index = previous ? updateIndex(previous.index, source.services) : buildIndex(source.services);
+  const regions = index === previous?.index ? previous.regions : regionCatalog(index);
+  const regionsKey = regions === previous?.regions ? previous.regionsKey : JSON.stringify([...regions]);
   const reusable = previous?.regionsKey === regionsKey ? previous.byName : undefined;
   const activeByService = new Map<string, OverrideSpec[]>();
   let validUntil = Number.POSITIVE_INFINITY;
@@ -53,13 +55,8 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
     else activeByService.set(o.service, [o]);
     validUntil = Math.min(validUntil, o.expiresAt);
   }
-  const specs = new Map<string, ServiceSpec>();
-  const serviceOf = new Map<string, string>();
-  for (const spec of source.services) {
-    specs.set(spec.name, spec);
-    for (const host of spec.hosts) serviceOf.set(host, spec.name);
-  }
-  const byName = new LazyMap(new Set(specs.keys()), (name: string) => {
+  const { specs } = index;
+  const byName = new LazyMap(specs, (name: string) => {
     const spec = specs.get(name) as ServiceSpec;
     const overrides = activeByService.get(name) ?? NO_OVERRIDES;
     const old = reusable?.madeOnly(name);
@@ -67,9 +64,73 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
       ? old
       : compileService(spec, regions, overrides, now);
   });
-  const byHost = new HostIndex(serviceOf, byName);
-  const locatedRegions = [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
-  return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source };
+  const byHost = new HostIndex(index.serviceOf, byName);
+  const locatedRegions =
+    regions === previous?.regions
+      ? previous.locatedRegions
+      : [...regions].flatMap(([region, location]) => (location ? [{ region, location }] : []));
+  return { version: source.version, byHost, byName, regions, regionsKey, locatedRegions, validUntil, source, index };
+}
+
+interface MutableIndex {
+  specs: Map<string, ServiceSpec>;
+  serviceOf: Map<string, string>;
+  located: Map<string, { lat: number; lon: number; n: number }>;
+  named: Map<string, number>;
+}
+
+function buildIndex(services: readonly ServiceSpec[]): SourceIndex {
+  const index: MutableIndex = { specs: new Map(), serviceOf: new Map(), located: new Map(), named: new Map() };
+  for (const spec of services) account(index, spec, 1);
+  return index;
+}
+
+/** `previous` updated for `services`: the same object when no spec changed. */
+function updateIndex(previous: SourceIndex, services: readonly ServiceSpec[]): SourceIndex {
+  const changed: ServiceSpec[] = [];
+  for (const spec of services) if (previous.specs.get(spec.name) !== spec) changed.push(spec);
+  const kept = services.length - changed.length;
+  const stillThere = kept + changed.filter((s) => previous.specs.has(s.name)).length;
+  const names = stillThere === previous.specs.size ? null : new Set(services.map((s) => s.name));
+  const removed = names ? [...previous.specs.values()].filter((s) => !names.has(s.name)) : [];
+  if (changed.length === 0 && removed.length === 0) return previous;
+  // A copy: the previous snapshot's requests still read its index.
+  const index: MutableIndex = {
+    specs: new Map(previous.specs),
+    serviceOf: new Map(previous.serviceOf),
+    located: new Map([...previous.located].map(([region, sum]) => [region, { ...sum }])),
+    named: new Map(previous.named),
+  };
+  for (const spec of [...removed, ...changed]) {
+    const old = previous.specs.get(spec.name);
+    if (old) account(index, old, -1);
+  }
+  for (const spec of changed) account(index, spec, 1);
+  return index;
+}
+
+/** Adds (+1) or takes out (-1) a service's part of the index. */
+function account(index: MutableIndex, spec: ServiceSpec, sign: 1 | -1): void {
+  if (sign > 0) index.specs.set(spec.name, spec);
+  else index.specs.delete(spec.name);
+  for (const host of spec.hosts) {
+    if (sign > 0) index.serviceOf.set(host, spec.name);
+    else if (index.serviceOf.get(host) === spec.name) index.serviceOf.delete(host);
+  }
+  for (const c of spec.clusters) {
+    const sum = index.located.get(c.region) ?? { lat: 0, lon: 0, n: 0 };
+    sum.lat += sign * Math.round(c.latitude * 1e6);
+    sum.lon += sign * Math.round(c.longitude * 1e6);
+    sum.n += sign;
+    if (sum.n === 0) index.located.delete(c.region);
+    else index.located.set(c.region, sum);
+  }
+  for (const rule of spec.failover)
+    for (const region of [rule.from, ...rule.to]) {
+      const n = (index.named.get(region) ?? 0) + sign;
+      if (n === 0) index.named.delete(region);
+      else index.named.set(region, n);
+    }
 }
 
 const NO_OVERRIDES: readonly OverrideSpec[] = [];
@@ -85,25 +146,11 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
  * region's usual coordinates then leaves the catalog as it was, so the other services' compiled plans
  * are kept); null for a region only known by name.
  */
-function regionCatalog(services: ServiceSpec[]): Map<string, GeoPoint | null> {
-  const sums = new Map<string, { lat: number; lon: number; n: number }>();
-  const named = new Set<string>();
-  for (const service of services) {
-    for (const c of service.clusters) {
-      const sum = sums.get(c.region) ?? { lat: 0, lon: 0, n: 0 };
-      sum.lat += c.latitude;
-      sum.lon += c.longitude;
-      sum.n += 1;
-      sums.set(c.region, sum);
-    }
-    for (const rule of service.failover) {
-      named.add(rule.from);
-      for (const to of rule.to) named.add(to);
-    }
-  }
+function regionCatalog(index: SourceIndex): Map<string, GeoPoint | null> {
   const catalog = new Map<string, GeoPoint | null>();
-  for (const [region, s] of sums) catalog.set(region, { lat: hundredths(s.lat / s.n), lon: hundredths(s.lon / s.n) });
-  for (const region of named) if (!catalog.has(region)) catalog.set(region, null);
+  for (const [region, s] of index.located)
+    catalog.set(region, { lat: hundredths(s.lat / s.n / 1e6), lon: hundredths(s.lon / s.n / 1e6) });
+  for (const region of index.named.keys()) if (!catalog.has(region)) catalog.set(region, null);
   return catalog;
 }
 

@@ -186,6 +186,19 @@ export interface CompiledService {
   routeMatches: CompiledMatch[];
 }
 
+/**
+ * What a snapshot indexes of its source: services by name, hosts to services, and each region's
+ * coordinate sums (micro-degrees, integers, so that taking a service out and putting it back is exact)
+ * and how many failover rules name it. A later snapshot updates a copy for the services whose spec
+ * objects changed instead of walking every cluster again.
+ */
+export interface SourceIndex {
+  specs: ReadonlyMap<string, ServiceSpec>;
+  serviceOf: ReadonlyMap<string, string>;
+  located: ReadonlyMap<string, { lat: number; lon: number; n: number }>;
+  named: ReadonlyMap<string, number>;
+}
+
 /** The compiled routing table. The only thing the hot path reads. */
 export interface Snapshot {
   version: number;
@@ -203,6 +216,8 @@ export interface Snapshot {
   validUntil: number;
   /** What it was compiled from, so it can be rebuilt for a later time without the store. */
   source: SnapshotSource;
+  /** Its source indexed (services by name, hosts, region sums), updated rather than rebuilt by the next snapshot. */
+  index: SourceIndex;
 }
 
 /** What routing knows about a request. */
