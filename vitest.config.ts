@@ -32,6 +32,8 @@ export default defineConfig({
             miniflare: {
               // Real KV (Miniflare's) for the snapshot archive (test/worker/kv-snapshots.test.ts).
               kvNamespaces: ['WAYMARK_SNAPSHOTS'],
+              // Miniflare's Analytics Engine dataset (writes are accepted, not kept): test/worker/observability.test.ts.
+              analyticsEngineDatasets: { WAYMARK_ANALYTICS: { dataset: 'waymark_requests' } },
               bindings: {
                 WAYMARK_DATABASE_URL: inject('storeUrl'),
                 WAYMARK_ADMIN_TOKEN: WORKER_TEST_ADMIN_TOKEN,

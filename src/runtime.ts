@@ -1,8 +1,11 @@
 import type { Context } from 'hono';
+import { AlertDispatcher, DEFAULT_ALERT_OPTIONS, type AlertOptions } from './alerts/dispatcher.js';
 import type { Grants, TokenGrant } from './api/auth.js';
 import type { ProbeTransport } from './health/probe.js';
 import { runHealthSync, type SyncSummary } from './health/sync.js';
 import { ReportBuffer } from './observe/edge-reports.js';
+import { ProxyMetrics } from './observe/metrics.js';
+import { fanOut, type RequestObserver } from './observe/observer.js';
 import { RouteSampleBuffer } from './observe/route-samples.js';
 import { ConcurrencyLimiter, RateLimiter, RetryBudget } from './proxy/limits.js';
 import { consoleLogger, errorFields, type Logger } from './observe/log.js';
@@ -35,6 +38,10 @@ export interface Runtime {
   retryBudget: RetryBudget;
   concurrency: ConcurrencyLimiter;
   rateLimiter: RateLimiter;
+  /** This process's or isolate's Prometheus counters (src/observe/metrics.ts). */
+  metrics: ProxyMetrics;
+  /** The proxy's one hook: the metrics, then the entry's observers (access log, traces, Analytics Engine). */
+  observer: RequestObserver;
   /** Writes pending edge reports to the store (single-flight; failures keep them for the next try). */
   flushReports: () => Promise<void>;
   /**
@@ -45,6 +52,8 @@ export interface Runtime {
   runSync: (options?: { requestId?: string; everyMs?: number }) => Promise<SyncSummary>;
   /** Workers cap simultaneous outbound connections at 6; Node takes the setting as is. */
   probeConcurrency: number;
+  /** Delivers alerts to the webhooks: after each sync (never inside it), and the store's outages. */
+  alerts: AlertDispatcher;
 }
 
 export interface RuntimeParts {
@@ -61,6 +70,10 @@ export interface RuntimeParts {
   archive?: SnapshotArchive;
   /** Keep every loaded source in the archive (a process's own file) rather than only what writers publish. */
   archiveEveryLoad?: boolean;
+  /** What else watches finished requests besides the metrics (access log, trace export, Analytics Engine). */
+  observers?: (metrics: ProxyMetrics) => RequestObserver[];
+  /** How alerts are delivered (attempts, backoff, timeout); tests shorten them. */
+  alerts?: Partial<AlertOptions>;
 }
 
 /** A scheduled sync may start this fraction of the interval after the last one anywhere. */
@@ -71,15 +84,28 @@ export function createRuntime(parts: RuntimeParts): Runtime {
   const log = parts.log ?? consoleLogger(parts.settings.WAYMARK_LOG_LEVEL);
   const { db } = parts.store;
   const outliers = new OutlierDetector(now);
+  const metrics = new ProxyMetrics();
+  const instanceId = crypto.randomUUID();
   const snapshots = snapshotPipeline(db, {
     now,
     refreshMs: parts.settings.WAYMARK_SNAPSHOT_REFRESH_MS,
-    onError: (error) => log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error)),
+    onError: (error) => {
+      metrics.storeErrors.inc([]);
+      log.log('error', 'snapshot refresh failed; serving the last good snapshot', errorFields(error));
+      void alerts.storeFailed();
+    },
     onLoad: (snapshot) => outliers.retain(snapshot),
     ...(parts.archive ? { archive: parts.archive, archiveEveryLoad: parts.archiveEveryLoad ?? false } : {}),
   });
+  const alerts = new AlertDispatcher({
+    db,
+    now,
+    log,
+    instanceId,
+    storeError: () => snapshots.lastError,
+    options: { ...DEFAULT_ALERT_OPTIONS, ...parts.alerts },
+  });
   const reports = new ReportBuffer(now, parts.settings.WAYMARK_REPORT_FLUSH_MS);
-  const instanceId = crypto.randomUUID();
   const probeConcurrency = Math.min(
     parts.settings.WAYMARK_PROBE_CONCURRENCY,
     parts.maxProbeConcurrency ?? Number.POSITIVE_INFINITY,
@@ -96,6 +122,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     } catch (error) {
       reports.restore(rows);
       routeSamples.restore(samples);
+      metrics.storeErrors.inc([]);
       log.log('warn', 'edge report flush failed; keeping them for the next flush', errorFields(error));
     }
   });
@@ -123,6 +150,8 @@ export function createRuntime(parts: RuntimeParts): Runtime {
       })
       .finally(() => {
         syncing = null;
+        // After the sync has committed its events, and never in its time: the answer does not wait for it.
+        void alerts.dispatch();
       });
     return syncing;
   };
@@ -142,9 +171,12 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     retryBudget: new RetryBudget(),
     concurrency: new ConcurrencyLimiter(),
     rateLimiter: new RateLimiter(now),
+    metrics,
+    observer: fanOut([metrics, ...(parts.observers?.(metrics) ?? [])]),
     flushReports,
     runSync,
     probeConcurrency,
+    alerts,
   };
 }
 

@@ -58,6 +58,9 @@ const coloZones = z.string().transform((value, ctx) => {
   }
   return map as ReadonlyMap<string, string>;
 });
+const FRACTION = 'must be a number from 0 to 1';
+/** A share of requests, 0-1 ("0.01": one in a hundred). */
+const fraction = z.coerce.number({ message: FRACTION }).min(0, FRACTION).max(1, FRACTION);
 const region = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a region name like "eu-west1"');
 /** Lowercase DNS labels joined by dots (the form the proxy compares Host in, see normalizeHost). */
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -112,6 +115,17 @@ const settingsSchema = z.object({
   /** How long events and route samples are kept. */
   WAYMARK_RETENTION_DAYS: int(1, 3_650).default(14),
   WAYMARK_AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),
+  /** A bearer token that may read /_waymark/metrics and nothing else (a read-scoped token may too). */
+  WAYMARK_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters when set').optional(),
+  /** The share of requests the access log keeps; unset: 1 in Node, 0.01 on Workers. */
+  WAYMARK_ACCESS_LOG_SAMPLE: fraction.optional(),
+  /** An OTLP/HTTP traces URL (JSON): spans are exported there when set. */
+  WAYMARK_OTLP_ENDPOINT: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+/, 'must be an http:// or https:// URL, like http://collector:4318/v1/traces')
+    .optional(),
+  /** The share of requests arriving without a traceparent whose new trace is sampled (exported). */
+  WAYMARK_TRACE_SAMPLE: fraction.default(1),
   WAYMARK_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error', 'silent'], { message: 'must be debug, info, warn, error or silent' })
     .default('info'),
@@ -135,13 +149,16 @@ function duplicateTokens(s: Settings): SettingProblem[] {
       : []),
     ...s.WAYMARK_READ_TOKENS.map((g) => ({ variable: 'WAYMARK_READ_TOKENS', ...g })),
     ...s.WAYMARK_ONCALL_TOKENS.map((g) => ({ variable: 'WAYMARK_ONCALL_TOKENS', ...g })),
+    ...(s.WAYMARK_METRICS_TOKEN
+      ? [{ variable: 'WAYMARK_METRICS_TOKEN', name: 'metrics', token: s.WAYMARK_METRICS_TOKEN }]
+      : []),
   ];
   const names = new Set<string>();
   for (const g of all) {
     const other = seen.get(g.token);
     if (other) problems.push({ variable: g.variable, message: `the token of "${g.name}" is also used by ${other}` });
     seen.set(g.token, `${g.variable} ("${g.name}")`);
-    if (g.variable !== 'WAYMARK_ADMIN_TOKEN' && names.has(g.name))
+    if (g.variable !== 'WAYMARK_ADMIN_TOKEN' && g.variable !== 'WAYMARK_METRICS_TOKEN' && names.has(g.name))
       problems.push({ variable: g.variable, message: `the name "${g.name}" is used twice` });
     names.add(g.name);
   }

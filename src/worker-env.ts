@@ -1,11 +1,13 @@
+import type { AnalyticsDataset } from './observe/analytics.js';
 import { requestIdFrom } from './observe/request-id.js';
 import { Problem, renderProblem } from './problem.js';
 import { parseSettings, type SettingProblem, SettingsError, type Settings } from './settings.js';
 import type { SyncCoordinator } from './sync-coordinator.js';
 
 /**
- * Bindings: the settings as vars and secrets, the optional WAYMARK_SNAPSHOTS KV namespace and the optional
- * WAYMARK_SYNC Durable Object namespace (the sync coordinator; see README).
+ * Bindings: the settings as vars and secrets, the optional WAYMARK_SNAPSHOTS KV namespace, the optional
+ * WAYMARK_SYNC Durable Object namespace (the sync coordinator; see README) and the optional
+ * WAYMARK_ANALYTICS Analytics Engine dataset (a data point per request).
  */
 export type Env = Record<string, unknown>;
 
@@ -24,6 +26,7 @@ export function checkEnv(env: Env):
       settings: Settings;
       snapshots: KVNamespace | undefined;
       sync: DurableObjectNamespace<SyncCoordinator> | undefined;
+      analytics: AnalyticsDataset | undefined;
     }
   | { ok: false; misconfiguration: Misconfiguration } {
   const problems: SettingProblem[] = [];
@@ -43,6 +46,9 @@ export function checkEnv(env: Env):
       variable: 'WAYMARK_SYNC',
       message: 'must be a Durable Object namespace binding (SyncCoordinator)',
     });
+  const analytics = env.WAYMARK_ANALYTICS;
+  if (analytics !== undefined && !isAnalyticsDataset(analytics))
+    problems.push({ variable: 'WAYMARK_ANALYTICS', message: 'must be an Analytics Engine dataset binding' });
   let settings: Settings | undefined;
   try {
     settings = parseSettings(env);
@@ -56,6 +62,7 @@ export function checkEnv(env: Env):
       settings,
       snapshots: isKvNamespace(snapshots) ? snapshots : undefined,
       sync: isDurableObjectNamespace(sync) ? sync : undefined,
+      analytics: isAnalyticsDataset(analytics) ? analytics : undefined,
     };
   return {
     ok: false,
@@ -68,6 +75,10 @@ export function checkEnv(env: Env):
 
 function isKvNamespace(value: unknown): value is KVNamespace {
   return typeof value === 'object' && value !== null && 'get' in value && 'put' in value && 'list' in value;
+}
+
+function isAnalyticsDataset(value: unknown): value is AnalyticsDataset {
+  return typeof value === 'object' && value !== null && 'writeDataPoint' in value;
 }
 
 function isDurableObjectNamespace(value: unknown): value is DurableObjectNamespace<SyncCoordinator> {

@@ -1,7 +1,11 @@
 import type { Hono } from 'hono';
 import { createApp, isWaymarkRequest } from './app.js';
 import type { AppEnv } from './app-env.js';
+import { AccessLog, DEFAULT_ACCESS_LOG_SAMPLE } from './observe/access-log.js';
+import { analyticsObserver } from './observe/analytics.js';
 import { consoleLogger, errorFields, type Logger } from './observe/log.js';
+import type { RequestObserver } from './observe/observer.js';
+import { SpanExporter } from './observe/traces.js';
 import { requestIdFrom } from './observe/request-id.js';
 import { Problem } from './problem.js';
 import { proxyFetch } from './proxy/fetch-proxy.js';
@@ -21,6 +25,10 @@ export type { Env } from './worker-env.js';
 export interface WorkerOptions {
   /** Where log lines go; by default JSON lines on the console at WAYMARK_LOG_LEVEL (tests pass a silent one). */
   log?: Logger;
+  /** Where access log lines go; console.log, a line each (Workers Logs), by default. */
+  accessLog?: (lines: string[]) => void;
+  /** The access log's sample draw; Math.random by default. */
+  sampleRandom?: () => number;
 }
 
 export interface WaymarkWorker {
@@ -56,7 +64,7 @@ function buildRuntime(
     });
     return { misconfiguration: checked.misconfiguration };
   }
-  const { settings, snapshots, sync } = checked;
+  const { settings, snapshots, sync, analytics } = checked;
   const runtime = createRuntime({
     settings,
     store: openStore(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_DATABASE_AUTH_TOKEN),
@@ -66,6 +74,29 @@ function buildRuntime(
     // isolate writing KV on every load would hit KV's one write per second per key.
     ...(snapshots ? { archive: kvArchive(snapshots), archiveEveryLoad: false } : {}),
     ...(options.log ? { log: options.log } : {}),
+    observers: (metrics) => {
+      const observers: RequestObserver[] = [
+        new AccessLog({
+          sample: settings.WAYMARK_ACCESS_LOG_SAMPLE ?? DEFAULT_ACCESS_LOG_SAMPLE.workers,
+          write: options.accessLog ?? ((lines) => lines.forEach((line) => console.log(line))),
+          // An isolate may be evicted at any time: each line leaves through its request's waitUntil.
+          buffered: false,
+          ...(options.sampleRandom ? { random: options.sampleRandom } : {}),
+        }),
+      ];
+      if (settings.WAYMARK_OTLP_ENDPOINT)
+        observers.push(
+          new SpanExporter({
+            endpoint: settings.WAYMARK_OTLP_ENDPOINT,
+            // No timers between requests on Workers: each request's spans go out through its waitUntil.
+            flushEveryMs: 0,
+            now: Date.now,
+            onDrop: (n) => metrics.spansDropped.inc([], n),
+          }),
+        );
+      if (analytics) observers.push(analyticsObserver(analytics));
+      return observers;
+    },
   });
   return { runtime, sync };
 }

@@ -4,9 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
+import type { AlertOptions } from '../alerts/dispatcher.js';
 import { WritePacer } from '../api/write-pacing.js';
 import { createApp, isWaymarkPath, isWaymarkRequest } from '../app.js';
+import { AccessLog, DEFAULT_ACCESS_LOG_SAMPLE } from '../observe/access-log.js';
 import { errorFields, type Logger } from '../observe/log.js';
+import { SpanExporter } from '../observe/traces.js';
 import type { RandomSource } from '../routing/types.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { parseSettings } from '../settings.js';
@@ -37,6 +40,10 @@ export interface NodeServerOptions {
   now?: () => number;
   random?: RandomSource;
   log?: Logger;
+  /** Where access log lines go; stdout, in one write per flush, by default. */
+  accessLog?: (lines: string[]) => void;
+  /** How alerts are delivered (tests shorten the backoff). */
+  alerts?: Partial<AlertOptions>;
 }
 
 /** Opens the store (creating a file database's folder), applies migrations, loads the snapshot, listens. */
@@ -47,6 +54,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const transport = undiciTransport({ streamIdleMs: settings.WAYMARK_STREAM_IDLE_MS });
   const cachePath = snapshotCachePath(settings.WAYMARK_DATABASE_URL, settings.WAYMARK_SNAPSHOT_CACHE);
   const archive = cachePath ? fileArchive(cachePath) : null;
+  const now = options.now ?? Date.now;
+  const accessLog = new AccessLog({
+    sample: settings.WAYMARK_ACCESS_LOG_SAMPLE ?? DEFAULT_ACCESS_LOG_SAMPLE.node,
+    write: options.accessLog ?? ((lines) => void process.stdout.write(`${lines.join('\n')}\n`)),
+    buffered: true,
+  });
+  let spans: SpanExporter | null = null;
   const runtime = createRuntime({
     settings,
     store,
@@ -55,6 +69,18 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.alerts ? { alerts: options.alerts } : {}),
+    observers: (metrics) => {
+      const endpoint = settings.WAYMARK_OTLP_ENDPOINT;
+      if (endpoint)
+        spans = new SpanExporter({
+          endpoint,
+          flushEveryMs: OBSERVE_FLUSH_MS,
+          now,
+          onDrop: (n) => metrics.spansDropped.inc([], n),
+        });
+      return spans ? [accessLog, spans] : [accessLog];
+    },
   });
   // An unreachable store does not stop the start: the last good snapshot (the file) serves, ready says
   // `degraded`, and the store is retried with back-off; migrations run once it answers.
@@ -64,7 +90,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   // On a local file the store's calls run on this thread: admin writes are paced so the proxy keeps it.
   const writePacer =
     store.client.protocol === 'file' ? new WritePacer(() => performance.eventLoopUtilization().active) : undefined;
-  const app = createApp(runtime, writePacer ? { writePacer } : {});
+  const app = createApp(runtime, { metrics: true, ...(writePacer ? { writePacer } : {}) });
   const log = (what: string) => (error: unknown) => runtime.log.log('error', `${what} failed`, errorFields(error));
   // The health sync on a timer (a Cron Trigger on Workers); 0 turns it off for this process.
   const syncTimer =
@@ -80,8 +106,14 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     },
     Math.min(settings.WAYMARK_REPORT_FLUSH_MS, 1_000),
   );
+  // Access log lines and spans leave in the background, never on a request's path.
+  const observeTimer = setInterval(() => {
+    accessLog.flush();
+    void spans?.flush();
+  }, OBSERVE_FLUSH_MS);
   syncTimer?.unref();
   flushTimer.unref();
+  observeTimer.unref();
 
   const proxy = createNodeProxy(runtime, transport);
   // Keep the runtime's own Response: admin answers then leave with a content-length in one write.
@@ -108,6 +140,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     proxy.drain();
     if (syncTimer) clearInterval(syncTimer);
     clearInterval(flushTimer);
+    clearInterval(observeTimer);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -123,6 +156,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     await transport.close();
     if (runtime.reports.pending > 0 || runtime.routeSamples.size > 0) await runtime.flushReports();
     await archive?.flush();
+    accessLog.flush();
+    await spans?.flush();
     store.client.close();
   };
   return {
@@ -150,7 +185,8 @@ function rebuildable(request: Request): Request {
   } as RequestInit);
 }
 
-/** For a file: database, make sure its folder exists. */
+/** How often buffered access log lines and spans are written out. */
+const OBSERVE_FLUSH_MS = 1_000;
 /** How long the start waits for the store (migrations) before serving from the snapshot file. */
 const STORE_FIRST_TRY_MS = 2_000;
 const STORE_RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000] as const;

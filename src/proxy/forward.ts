@@ -44,7 +44,23 @@ export interface Attempt {
   cluster: Cluster;
   outcome: Outcome;
   status?: number;
+  /** When the try started (the runtime's clock, ms) and how long it took. */
+  at: number;
   ms: number;
+  /** The try's client span id (the parent id its origin received), when the request is traced. */
+  spanId?: string;
+}
+
+/**
+ * A traced request's spans per try: the first try's span id is already in the request's traceparent;
+ * each later try gets a new span id and a traceparent of its own, so every origin sees its own try as
+ * its parent.
+ */
+export interface TrySpans {
+  first: string;
+  /** The traceparent for a new span id under the same trace. */
+  traceparent: (spanId: string) => string;
+  newSpanId: () => string;
 }
 
 export type ForwardResult<Res> =
@@ -75,6 +91,7 @@ export async function forward<Body, Res>(
   limits: TryLimits,
   exchange: Exchange,
   now: () => number,
+  spans: TrySpans | null = null,
 ): Promise<ForwardResult<Res>> {
   const idempotent = IDEMPOTENT_METHODS.has(request.method) || policy.nonIdempotent;
   const replayable = !(request.body !== null && !(request.body instanceof Uint8Array));
@@ -90,7 +107,7 @@ export async function forward<Body, Res>(
     if (limits.expired()) break;
     const full = limits.slots ? limits.slots.admit(cluster) : null;
     if (full !== null) {
-      attempts.push({ cluster, outcome: 'overflow', ms: 0 });
+      attempts.push({ cluster, outcome: 'overflow', at: now(), ms: 0 });
       return {
         ok: false,
         failure: 'overflow',
@@ -99,27 +116,33 @@ export async function forward<Body, Res>(
       };
     }
     const started = now();
+    // Only traced requests pay for a copy of the headers, and only on a retry.
+    const spanId = spans ? (attempts.length === 0 ? spans.first : spans.newSpanId()) : undefined;
+    const headers =
+      spans && spanId !== spans.first
+        ? { ...request.headers, traceparent: spans.traceparent(spanId as string) }
+        : request.headers;
     const upstream: UpstreamRequest<Body> = {
       cluster,
       method: request.method,
       path: cluster.basePath + pathAndQuery,
-      headers: request.headers,
+      headers,
       body: request.body,
       upgrade: request.upgrade,
     };
     const sent = await transport.send(upstream, policy.perTryTimeoutMs, exchange);
     if (sent.ok) {
       if (!last && idempotent && retriesOn(policy.retryOn, sent.status) && limits.allowRetry()) {
-        attempts.push({ cluster, outcome: 'retry-status', status: sent.status, ms: now() - started });
+        attempts.push(tried(cluster, 'retry-status', sent.status, started, now(), spanId));
         transport.discard(sent.response);
         limits.slots?.done(cluster);
         continue;
       }
-      attempts.push({ cluster, outcome: 'response', status: sent.status, ms: now() - started });
+      attempts.push(tried(cluster, 'response', sent.status, started, now(), spanId));
       return { ok: true, response: sent.response, status: sent.status, cluster, attempts };
     }
     limits.slots?.done(cluster);
-    attempts.push({ cluster, outcome: sent.failure, ms: now() - started });
+    attempts.push(tried(cluster, sent.failure, undefined, started, now(), spanId));
     failure = {
       kind: sent.failure,
       message: sent.failure === 'timeout' ? `no response headers within ${policy.perTryTimeoutMs} ms` : sent.message,
@@ -130,6 +153,20 @@ export async function forward<Body, Res>(
     if (last || !may || !policy.retryOn.has(sent.failure) || !limits.allowRetry()) break;
   }
   return { ok: false, failure: failure.kind, message: failure.message, attempts };
+}
+
+function tried(
+  cluster: Cluster,
+  outcome: Outcome,
+  status: number | undefined,
+  at: number,
+  end: number,
+  spanId: string | undefined,
+): Attempt {
+  const attempt: Attempt = { cluster, outcome, at, ms: end - at };
+  if (status !== undefined) attempt.status = status;
+  if (spanId !== undefined) attempt.spanId = spanId;
+  return attempt;
 }
 
 /** Whether a status is one the policy retries on. */

@@ -6,8 +6,17 @@ import type { Cluster, CompiledRoute, CompiledService, RequestFacts } from '../r
 import { isZoneName } from '../routing/zone.js';
 import type { Runtime } from '../runtime.js';
 import type { Settings } from '../settings.js';
-import { attemptFailed, forward, type Attempt, type TryLimits, type TryPolicy } from './forward.js';
-import { clientAddress, connectionTokens, nextTraceparent, requestHost, upstreamHeaders } from './headers.js';
+import type { RequestRecord } from '../observe/observer.js';
+import { attemptFailed, forward, type Attempt, type TryLimits, type TryPolicy, type TrySpans } from './forward.js';
+import {
+  clientAddress,
+  connectionTokens,
+  continueTrace,
+  newSpanId,
+  requestHost,
+  upstreamHeaders,
+  type HopTrace,
+} from './headers.js';
 import { boundedKey } from './limits.js';
 import { sendMirror } from './mirror.js';
 import { ExchangeAbort, type Exchange, type Transport } from './transport.js';
@@ -78,7 +87,9 @@ export interface ProxyReply<Res> {
 /**
  * Proxies one request: host -> snapshot (in memory) -> decision (pure) -> the route's rate limit and
  * faults -> forward with retries, budget and limits -> a mirror copy in the background. Throws a Problem
- * for an answer of Waymark's own. `exchange` is aborted by the runtime when the client goes away.
+ * for an answer of Waymark's own. `exchange` is aborted by the runtime when the client goes away. Once
+ * the answer is decided, the runtime's observer (metrics, access log, traces) gets the request's record:
+ * the one hook, called synchronously, whose observers only count and queue.
  */
 export async function handleProxy<Body, Res>(
   incoming: Incoming<Body>,
@@ -87,10 +98,55 @@ export async function handleProxy<Body, Res>(
   tools: ProxyTools<Body, Res>,
   exchange: Exchange,
 ): Promise<ProxyReply<Res>> {
-  const started = rt.now();
+  const record: RequestRecord = {
+    requestId,
+    method: incoming.method,
+    host: null,
+    path: incoming.path,
+    service: null,
+    route: null,
+    cluster: null,
+    clientRegion: null,
+    status: 0,
+    startedAt: rt.now(),
+    durationMs: 0,
+    attempts: NO_ATTEMPTS,
+    retries: 0,
+    budgetExhausted: false,
+    ejected: NO_CLUSTERS,
+    trace: null,
+  };
+  try {
+    const reply = await proxy(incoming, requestId, rt, tools, exchange, record);
+    record.status = reply.status;
+    return reply;
+  } catch (error) {
+    record.status = error instanceof Problem ? error.status : 500;
+    throw error;
+  } finally {
+    record.durationMs = rt.now() - record.startedAt;
+    rt.observer.requestFinished(record, tools.background);
+  }
+}
+
+const NO_ATTEMPTS: readonly Attempt[] = [];
+const NO_CLUSTERS: readonly Cluster[] = [];
+
+async function proxy<Body, Res>(
+  incoming: Incoming<Body>,
+  requestId: string,
+  rt: Runtime,
+  tools: ProxyTools<Body, Res>,
+  exchange: Exchange,
+  record: RequestRecord,
+): Promise<ProxyReply<Res>> {
+  const started = record.startedAt;
   if (incoming.method === 'CONNECT') throw connectRefused();
   const hostCheck = requestHost(incoming.hostValues);
   if (!hostCheck.ok) throw new Problem({ code: 'bad-host', detail: hostCheck.detail });
+  record.host = hostCheck.host;
+  const hop = continueTrace(incoming.header('traceparent'), sampleNewTrace(rt));
+  const exported = traceRecord(rt, hop, record);
   const snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
   if (!snapshot)
     throw new Problem({ code: 'not-ready', detail: 'the routing table has not been loaded from the store yet' });
@@ -100,6 +156,8 @@ export async function handleProxy<Body, Res>(
   if (decision.kind === 'unknown-host') {
     throw new Problem({ code: 'unknown-host', detail: `no service is configured for host "${decision.host}"` });
   }
+  record.service = decision.service.name;
+  record.route = decision.route?.name ?? null;
   if (decision.kind === 'no-cluster') {
     const why = decision.failClosed
       ? 'too few healthy clusters and the service fails closed'
@@ -111,6 +169,7 @@ export async function handleProxy<Body, Res>(
     });
   }
   const { route } = decision;
+  record.clientRegion = decision.clientRegion;
   const client = clientAddress(incoming.header('x-forwarded-for'), incoming.peerIp, rt.settings.WAYMARK_TRUSTED_HOPS);
   if (route?.spec.rateLimit) limitRate(incoming, client.clientIp, rt, decision.service, route);
   // Faults and mirrors apply to requests, not to the bytes of an upgraded connection.
@@ -135,11 +194,11 @@ export async function handleProxy<Body, Res>(
     proto: incoming.proto,
     host: hostCheck.host,
     requestId,
-    traceparent: nextTraceparent(incoming.header('traceparent')),
+    traceparent: hop.traceparent,
     upgrade,
   });
   const body = incoming.hasBody ? await requestBody(incoming, rt.settings.WAYMARK_RETRY_BUFFER_BYTES) : null;
-  if (decision.mirror && !upgrade) mirror(rt, tools, decision, incoming.method, incoming.pathAndQuery, headers, body);
+  if (decision.mirror && !upgrade) mirror(rt, tools, decision, incoming, headers, body, record, exported);
 
   const timeoutMs = route?.spec.timeoutMs ?? null;
   const deadline =
@@ -161,9 +220,14 @@ export async function handleProxy<Body, Res>(
     limits,
     exchange,
     rt.now,
+    exported,
   );
   rt.retryBudget.end(limits.budgetKey, limits.retries);
-  observe(rt, tools, decision, result.attempts, requestId);
+  record.attempts = result.attempts;
+  record.retries = limits.retries;
+  record.budgetExhausted = limits.budgetExhausted;
+  if (result.ok) record.cluster = result.cluster.name;
+  observe(rt, tools, decision, result.attempts, requestId, record);
   const tries = String(result.attempts.length);
   if (!result.ok) {
     if (deadline) clearTimeout(deadline);
@@ -256,6 +320,7 @@ function limitRate<Body>(
 /** This request's share of the route's retry budget and slots, and whether its deadline passed. */
 class RequestLimits implements TryLimits {
   retries = 0;
+  budgetExhausted = false;
   constructor(
     private readonly rt: Runtime,
     readonly budgetKey: object,
@@ -265,7 +330,10 @@ class RequestLimits implements TryLimits {
   ) {}
 
   allowRetry(): boolean {
-    if (!this.rt.retryBudget.tryRetry(this.budgetKey, this.budgetPercent)) return false;
+    if (!this.rt.retryBudget.tryRetry(this.budgetKey, this.budgetPercent)) {
+      this.budgetExhausted = true;
+      return false;
+    }
     this.retries += 1;
     return true;
   }
@@ -335,28 +403,80 @@ function mirror<Body, Res>(
   rt: Runtime,
   tools: ProxyTools<Body, Res>,
   decision: Routed,
-  method: string,
-  pathAndQuery: string,
+  incoming: Incoming<Body>,
   headers: Record<string, string>,
   body: Uint8Array | Body | null,
+  record: RequestRecord,
+  spans: TrySpans | null,
 ): void {
   const { mirror: target, route, service } = decision;
   if (!target || !route) return;
   // A body that streams (too large to buffer) cannot be sent twice: such requests are not mirrored.
   const bytes = body instanceof Uint8Array ? body : null;
   if (body !== null && (bytes === null || bytes.byteLength > rt.settings.WAYMARK_MIRROR_BODY_BYTES)) return;
+  // A traced mirror is a span of its own, a child of the request's server span.
+  const spanId = spans ? spans.newSpanId() : null;
+  const trace = record.trace;
+  const startedAt = rt.now();
   tools.background(
     sendMirror(
       tools.transport,
       target,
-      method,
-      pathAndQuery,
-      headers,
+      incoming.method,
+      incoming.pathAndQuery,
+      spans && spanId ? { ...headers, traceparent: spans.traceparent(spanId) } : headers,
       bytes,
       rt.settings.WAYMARK_TRY_TIMEOUT_MS,
       rt.now,
-    ).then((outcome) => rt.routeSamples.record(service.name, route.name, 'mirror', outcome.ok, outcome.ms)),
+    ).then((outcome) => {
+      rt.routeSamples.record(service.name, route.name, 'mirror', outcome.ok, outcome.ms);
+      rt.observer.mirrorFinished?.(
+        {
+          requestId: record.requestId,
+          method: incoming.method,
+          path: incoming.path,
+          service: service.name,
+          route: route.name,
+          cluster: target.name,
+          status: outcome.status,
+          ok: outcome.ok,
+          startedAt,
+          durationMs: outcome.ms,
+          trace: spanId && trace ? { traceId: trace.traceId, spanId, parentSpanId: trace.spanId } : null,
+        },
+        tools.background,
+      );
+    }),
   );
+}
+
+/**
+ * Whether a request that starts a trace is sampled: only when traces are exported
+ * (WAYMARK_OTLP_ENDPOINT), by WAYMARK_TRACE_SAMPLE. Math.random, not the routing's random source,
+ * so turning tracing on does not move routing's draws.
+ */
+function sampleNewTrace(rt: Runtime): boolean {
+  if (rt.settings.WAYMARK_OTLP_ENDPOINT === undefined) return false;
+  const rate = rt.settings.WAYMARK_TRACE_SAMPLE;
+  return rate >= 1 || (rate > 0 && Math.random() < rate);
+}
+
+/**
+ * The request's trace for its record; the try spans when its spans are exported (traces on and the
+ * trace sampled), else null, and nothing more is spent on it.
+ */
+function traceRecord(rt: Runtime, hop: HopTrace, record: RequestRecord): TrySpans | null {
+  const exported = hop.sampled && rt.settings.WAYMARK_OTLP_ENDPOINT !== undefined;
+  record.trace = {
+    traceId: hop.traceId,
+    spanId: exported ? newSpanId() : hop.spanId,
+    parentSpanId: hop.parentSpanId,
+    sampled: exported,
+  };
+  if (!exported) return null;
+  const prefix = `00-${hop.traceId}-`;
+  const suffix = hop.traceparent.slice(-3);
+  return { first: hop.spanId, traceparent: (spanId) => prefix + spanId + suffix, newSpanId };
 }
 
 /**
@@ -371,13 +491,17 @@ function observe<Body, Res>(
   decision: Routed,
   attempts: Attempt[],
   requestId: string,
+  record: RequestRecord,
 ): void {
   const { service, clientRegion, route } = decision;
   for (const a of attempts) {
     const failed = attemptFailed(a);
     if (failed === null) continue;
     const ejection = rt.outliers.record(service, a.cluster, !failed);
-    if (ejection) rt.log.log('warn', 'cluster ejected by outlier detection', { ...ejection, requestId });
+    if (ejection) {
+      rt.log.log('warn', 'cluster ejected by outlier detection', { ...ejection, requestId });
+      record.ejected = [...record.ejected, a.cluster];
+    }
     rt.reports.record(service.name, a.cluster.name, clientRegion, !failed, a.ms);
   }
   const final = attempts.at(-1);

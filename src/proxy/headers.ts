@@ -159,13 +159,58 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
  * flags; start a new trace (not sampled) when the client sent none or an invalid one.
  */
 export function nextTraceparent(incoming: string | null | undefined): string {
+  return continueTrace(incoming, false).traceparent;
+}
+
+/** This hop's place in a trace: what goes upstream, and the ids the spans need. */
+export interface HopTrace {
+  /** The traceparent sent upstream: its span id is the first try's (client) span. */
+  traceparent: string;
+  traceId: string;
+  /** The span id in `traceparent`. */
+  spanId: string;
+  /** The client's span id; null when this hop starts the trace. */
+  parentSpanId: string | null;
+  /** The sampled flag sent upstream. */
+  sampled: boolean;
+}
+
+/**
+ * `nextTraceparent` with its parts: the client's trace continued (its sampled flag kept), or a new one
+ * whose sampled flag is `sampleNew`.
+ */
+export function continueTrace(incoming: string | null | undefined, sampleNew: boolean): HopTrace {
   const m = incoming && incoming.length <= 64 ? TRACEPARENT.exec(incoming.trim().toLowerCase()) : null;
   const traceId = m?.[2];
   const valid = m && m[1] !== 'ff' && traceId && !/^0+$/.test(traceId) && !/^0+$/.test(m[3] ?? '');
-  if (valid) return `00-${traceId}-${randomHex().slice(0, 16)}-${m[4]}`;
+  if (valid) {
+    const spanId = randomHex().slice(0, 16);
+    const flags = m[4] as string;
+    return {
+      traceparent: `00-${traceId}-${spanId}-${flags}`,
+      traceId,
+      spanId,
+      parentSpanId: m[3] as string,
+      // Bit 0 of the flags is `sampled` (W3C Trace Context §3.2.2.5).
+      sampled: (Number.parseInt(flags, 16) & 1) === 1,
+    };
+  }
   // 48 random digits from two UUIDs: a 32-digit trace id and a 16-digit span id.
   const digits = randomHex() + randomHex();
-  return `00-${digits.slice(0, 32)}-${digits.slice(32, 48)}-00`;
+  const newTrace = digits.slice(0, 32);
+  const spanId = digits.slice(32, 48);
+  return {
+    traceparent: `00-${newTrace}-${spanId}-${sampleNew ? '01' : '00'}`,
+    traceId: newTrace,
+    spanId,
+    parentSpanId: null,
+    sampled: sampleNew,
+  };
+}
+
+/** A new random span id (16 lowercase hex digits). */
+export function newSpanId(): string {
+  return randomHex().slice(0, 16);
 }
 
 /** 30 random lowercase hex digits from randomUUID: cheaper than getRandomValues per call. */

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, LibsqlError, type Client } from '@libsql/client';
+import type { AlertOptions } from '../../src/alerts/dispatcher.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { seededRandom } from '../../src/routing/random.js';
 import { startNodeServer, type NodeServer } from '../../src/node/server.js';
@@ -63,7 +64,7 @@ export interface TestServer extends NodeServer {
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { now?: () => number } = {},
+  options: { now?: () => number; alerts?: Partial<AlertOptions>; accessLog?: (lines: string[]) => void } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
   const url = env.WAYMARK_DATABASE_URL ?? `file:${join(dir, 'waymark.db')}`;
@@ -80,7 +81,10 @@ export async function startTestServer(
     store: storeFromClient(counting.client),
     random: seededRandom(42),
     log: silentLogger,
+    // Access log lines are dropped unless a test keeps them.
+    accessLog: options.accessLog ?? (() => undefined),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.alerts ? { alerts: options.alerts } : {}),
   });
   const db = createClient({ url });
   return {
