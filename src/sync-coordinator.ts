@@ -72,6 +72,8 @@ export function defineSyncCoordinator(runtimeFor: (env: Env) => Runtime | undefi
         await runtime.flushReports();
         const summary = await runtime.runSync();
         runtime.log.log('info', 'health sync', { ...summary });
+        // After the sync's write, in the alarm's own time: the sync never waits for a webhook.
+        await runtime.alerts.dispatch();
         return { outcome: 'synced', summary };
       } catch (error) {
         runtime.log.log('error', 'health sync failed', errorFields(error));

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env.js';
-import type { Runtime } from '../runtime.js';
+import { inBackground, type Runtime } from '../runtime.js';
 import { listEvents } from '../store/health.js';
 import { requireScope, requireServices, requireUnrestricted, servicePatterns } from './auth.js';
 import { cursorSchema } from './cursor.js';
@@ -22,7 +22,10 @@ export function registerHealthSyncRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   api.post('/sync', requireScope(rt.grants, 'override'), async (c) => {
     requireUnrestricted(c, 'the health sync (it probes every service)');
     await rt.flushReports();
-    return c.json(await rt.runSync({ requestId: c.get('requestId') }));
+    const summary = await rt.runSync({ requestId: c.get('requestId') });
+    // The alerts of this sync's events go out after the answer (waitUntil on Workers).
+    inBackground(c, rt.alerts.dispatch());
+    return c.json(summary);
   });
 
   api.get('/events', requireScope(rt.grants, 'read'), async (c) => {

@@ -21,6 +21,8 @@ import { downSchema } from './failover.js';
 import { eventsQuery } from './health-sync.js';
 import { dryRunSchema } from './istio.js';
 import { endQuery, listQuery, overrideSchema } from './overrides.js';
+import { deliveriesQuery } from './webhooks.js';
+import { webhookCreateSchema } from '../spec/webhook.js';
 
 /** Where the admin API is mounted (src/app.ts): the document's one server. */
 export const API_BASE_PATH = '/_waymark/api/v1';
@@ -687,6 +689,112 @@ export const ENDPOINTS: readonly Endpoint[] = [
     problems: ['not-found', 'already-revoked', ...WRITE],
   },
   {
+    id: 'listWebhooks',
+    method: 'get',
+    path: '/webhooks',
+    tag: 'webhooks',
+    summary: 'List the alert webhooks',
+    description: 'A key limited to some services sees only the webhooks limited to those.',
+    scope: 'read',
+    responses: [
+      {
+        status: 200,
+        description:
+          '`{"webhooks": [...]}`, newest first: `id`, `url`, `events`, `services`, `description`, `createdAt`, `createdBy` (never the secret).',
+        media: JSON_MEDIA,
+      },
+    ],
+  },
+  {
+    id: 'getWebhook',
+    method: 'get',
+    path: '/webhooks/{id}',
+    tag: 'webhooks',
+    summary: 'Read a webhook',
+    scope: 'read',
+    params: { id: { schema: z.string(), description: "The webhook's id." } },
+    responses: [{ status: 200, description: 'The webhook, without its secret.', media: JSON_MEDIA }],
+    problems: ['not-found'],
+  },
+  {
+    id: 'listWebhookDeliveries',
+    method: 'get',
+    path: '/webhooks/{id}/deliveries',
+    tag: 'webhooks',
+    summary: "A webhook's delivery log",
+    scope: 'read',
+    params: { id: { schema: z.string(), description: "The webhook's id." } },
+    query: queryFields(deliveriesQuery, { limit: { description: 'At most this many.', example: 100 } }),
+    responses: [
+      {
+        status: 200,
+        description:
+          '`{"deliveries": [...]}`, newest first: `id`, `alertId`, `eventId`, `kind`, `service`, `status` (`pending`, `delivered`, `failed`), `attempts`, `lastError`, `responseStatus`, `createdAt`, `updatedAt`, `deliveredAt`, `nextAttemptAt`.',
+        media: JSON_MEDIA,
+      },
+    ],
+    problems: ['not-found'],
+  },
+  {
+    id: 'createWebhook',
+    method: 'post',
+    path: '/webhooks',
+    tag: 'webhooks',
+    summary: 'Send alerts to a URL',
+    description:
+      'Alerts of the events recorded from now on, of the kinds in `events` (`*`: all), about the services matching `services` (omitted: all; required of a key limited to some services, and within them). Each is a signed JSON POST (`X-Waymark-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<body>">`), retried with exponential backoff.',
+    scope: 'write',
+    body: {
+      name: 'WebhookCreate',
+      schema: webhookCreateSchema,
+      description: 'The webhook to create.',
+      example: {
+        url: 'https://hooks.slack.com/services/T000/B000/XXXX',
+        events: ['cluster-state', 'override-applied', 'store-unreachable'],
+        services: ['shop', 'pay-*'],
+        description: 'on-call channel',
+      },
+    },
+    responses: [
+      {
+        status: 201,
+        description: 'The webhook and `secret`, which signs its deliveries: shown this once.',
+        media: JSON_MEDIA,
+      },
+    ],
+    problems: WRITE,
+  },
+  {
+    id: 'deleteWebhook',
+    method: 'delete',
+    path: '/webhooks/{id}',
+    tag: 'webhooks',
+    summary: 'Delete a webhook',
+    description: 'Its delivery log goes with it.',
+    scope: 'write',
+    params: { id: { schema: z.string(), description: "The webhook's id." } },
+    responses: [{ status: 204, description: 'Deleted.' }],
+    problems: ['not-found', ...WRITE],
+  },
+  {
+    id: 'testWebhook',
+    method: 'post',
+    path: '/webhooks/{id}/test',
+    tag: 'webhooks',
+    summary: 'Send a test alert now',
+    description: 'One attempt, no retry; logged like any delivery.',
+    scope: 'write',
+    params: { id: { schema: z.string(), description: "The webhook's id." } },
+    responses: [
+      {
+        status: 200,
+        description: 'The delivery as logged: `status`, `responseStatus`, `lastError`.',
+        media: JSON_MEDIA,
+      },
+    ],
+    problems: ['not-found'],
+  },
+  {
     id: 'applyConfig',
     method: 'post',
     path: '/config',
@@ -832,6 +940,7 @@ const TAGS: readonly { name: string; description: string }[] = [
   { name: 'audit', description: 'Every write: who, what, when, before and after.' },
   { name: 'istio', description: 'Import from Istio VirtualServices and DestinationRules.' },
   { name: 'tokens', description: "The team's keys: scoped, optionally limited to services, expiring, revocable." },
+  { name: 'webhooks', description: 'Alerts: signed JSON POSTs of what changed, retried, with a delivery log.' },
   { name: 'config', description: 'The whole configuration as one versioned document.' },
   { name: 'reference', description: 'This reference.' },
 ];

@@ -1,6 +1,6 @@
 import { lt, sql, type SQL } from 'drizzle-orm';
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core';
-import { auditLog, edgeReports, events, routeSamples } from '../store/schema.js';
+import { auditLog, edgeReports, events, routeSamples, webhookDeliveries } from '../store/schema.js';
 import type { Tx } from '../store/transaction.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -22,12 +22,13 @@ export interface Pruned {
   routeSamples: number;
   auditLog: number;
   edgeReports: number;
+  webhookDeliveries: number;
 }
 
 /**
  * Deletes history older than its retention, oldest first, in bounded batches (at most 5,000 rows per
  * table per sync; a backlog goes over the next syncs): events and route samples after `days`, the audit
- * log after `auditDays`, edge reports after an hour.
+ * log after `auditDays`, edge reports after an hour, webhook deliveries (made at least) `days` ago.
  */
 export async function pruneHistory(tx: Tx, now: number, retention: Retention): Promise<Pruned> {
   const before = now - retention.days * DAY_MS;
@@ -36,6 +37,12 @@ export async function pruneHistory(tx: Tx, now: number, retention: Retention): P
     routeSamples: await prune(tx, routeSamples, routeSamples.id, lt(routeSamples.at, before)),
     auditLog: await prune(tx, auditLog, auditLog.id, lt(auditLog.at, now - retention.auditDays * DAY_MS)),
     edgeReports: await prune(tx, edgeReports, edgeReports.id, lt(edgeReports.at, now - REPORT_RETENTION_MS)),
+    webhookDeliveries: await prune(
+      tx,
+      webhookDeliveries,
+      webhookDeliveries.id,
+      lt(webhookDeliveries.createdAt, before),
+    ),
   };
 }
 

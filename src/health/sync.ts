@@ -1,6 +1,6 @@
 import type { Actor, NewEvent } from '../control/command.js';
 import { describeTarget } from '../control/overrides.js';
-import type { Retention } from '../control/retention.js';
+import type { Pruned, Retention } from '../control/retention.js';
 import { recordSyncRound, type SyncRound } from '../control/sync-round.js';
 import type { Logger } from '../observe/log.js';
 import { compileSnapshot } from '../routing/compile.js';
@@ -75,7 +75,7 @@ interface SyncRan {
   automation: AutomationPlan['moves'];
   revisionBumped: boolean;
   /** Rows of history that went past their retention. */
-  pruned: { events: number; routeSamples: number; auditLog: number; edgeReports: number };
+  pruned: Pruned;
 }
 
 /**

@@ -14,7 +14,7 @@ const tokenNameSchema = z
   );
 
 /** Service names where `*` stands for any run of characters: `shop`, `pay-*`, `*-eu`. */
-const servicePatternSchema = z
+export const servicePatternSchema = z
   .string()
   .regex(/^[a-z0-9*-]{1,63}$/, 'must be a service name, where "*" matches any characters (like "pay-*")');
 

@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { StoredPolicy } from '../routing/policy.js';
 import type { SampleKind } from '../observe/route-samples.js';
 import type { HealthCheck } from '../spec/cluster.js';
@@ -329,4 +329,65 @@ export const apiTokens = sqliteTable('api_tokens', {
   createdBy: text('created_by').notNull(),
   expiresAt: integer('expires_at'),
   revokedAt: integer('revoked_at'),
+});
+
+/**
+ * Alert webhooks: where alerts go (`url`), which kinds (`events`, `*` for all) about which services
+ * (patterns as keys use; null: all), and the secret that signs them. The secret is kept as it is (it
+ * must sign every delivery) and shown once, at creation. `afterEventId`: the last event stored when it
+ * was made; it is sent only events after that one.
+ */
+export const webhooks = sqliteTable('webhooks', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  events: text('events', { mode: 'json' }).$type<string[]>().notNull(),
+  services: text('services', { mode: 'json' }).$type<string[] | null>(),
+  secret: text('secret').notNull(),
+  description: text('description').notNull().default(''),
+  afterEventId: integer('after_event_id').notNull(),
+  createdAt: integer('created_at').notNull(),
+  createdBy: text('created_by').notNull(),
+});
+
+/**
+ * One alert to one webhook and how its delivery went: `pending` (due at `next_attempt_at`), `delivered`
+ * or `failed` (attempts used up, or refused). A dispatcher claims a row (`claimed_until`) before sending,
+ * so several instances never send it twice at once; (webhook, alert) is unique, so an event is queued
+ * once per webhook.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    webhookId: text('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    /** `event:<id>` for a stored event; `test:<uuid>`, `store:<instance>:<since>` for the others. */
+    alertId: text('alert_id').notNull(),
+    eventId: integer('event_id'),
+    kind: text('kind').notNull(),
+    service: text('service'),
+    /** The JSON body sent, as sent. */
+    payload: text('payload').notNull(),
+    status: text('status').$type<'pending' | 'delivered' | 'failed'>().notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    claimedUntil: integer('claimed_until'),
+    lastError: text('last_error'),
+    responseStatus: integer('response_status'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    deliveredAt: integer('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_alert').on(t.webhookId, t.alertId),
+    index('webhook_deliveries_due').on(t.status, t.nextAttemptAt),
+    index('webhook_deliveries_created').on(t.createdAt),
+  ],
+);
+
+/** The alert dispatcher's cursor: the last event it queued for the webhooks (one row, id 1). */
+export const webhookCursor = sqliteTable('webhook_cursor', {
+  id: integer('id').primaryKey(),
+  lastEventId: integer('last_event_id').notNull(),
 });

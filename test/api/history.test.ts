@@ -76,7 +76,13 @@ describe('retention: the health sync prunes history', () => {
   it('deletes events and route samples older than WAYMARK_RETENTION_DAYS and audit entries older than WAYMARK_AUDIT_RETENTION_DAYS; keeps the newer', async () => {
     // Day 0: the writes above, a probe that finds ew1 healthy (an event), traffic (samples, reports).
     await traffic(3);
-    expect((await sync()).pruned).toEqual({ events: 0, routeSamples: 0, auditLog: 0, edgeReports: 0 });
+    expect((await sync()).pruned).toEqual({
+      events: 0,
+      routeSamples: 0,
+      auditLog: 0,
+      edgeReports: 0,
+      webhookDeliveries: 0,
+    });
     // Day 1: an override (audit entry and event) and more traffic.
     clock = T0 + DAY_MS;
     const freeze = await server.admin('POST', '/overrides', {
@@ -88,7 +94,13 @@ describe('retention: the health sync prunes history', () => {
     expect(freeze.status, freeze.body).toBe(201);
     await traffic(2);
     const day1 = await sync();
-    expect(day1.pruned).toEqual({ events: 0, routeSamples: 0, auditLog: 0, edgeReports: expect.any(Number) });
+    expect(day1.pruned).toEqual({
+      events: 0,
+      routeSamples: 0,
+      auditLog: 0,
+      edgeReports: expect.any(Number),
+      webhookDeliveries: 0,
+    });
     expect(day1.pruned.edgeReports, 'day 0 edge reports are past their hour').toBeGreaterThan(0);
 
     const before = await rowsAt();
@@ -112,6 +124,7 @@ describe('retention: the health sync prunes history', () => {
       routeSamples: olderThan(snapshot.route_samples, clock - 2 * DAY_MS),
       auditLog: 0,
       edgeReports: olderThan(snapshot.edge_reports, clock - HOUR_MS),
+      webhookDeliveries: 0,
     });
     expect(pastDay0.pruned.events).toBe(before.events.get(T0));
     expect(pastDay0.pruned.routeSamples).toBe(before.route_samples.get(T0));

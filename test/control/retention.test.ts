@@ -80,14 +80,14 @@ describe('pruneHistory', () => {
     await seed('edge_reports', 3, NOW - 60 * 60 * 1000 - 1, 'old');
     await seed('edge_reports', 2, NOW - 60 * 60 * 1000, 'limit');
 
-    expect(await prune()).toEqual({ events: 3, routeSamples: 3, auditLog: 3, edgeReports: 3 });
+    expect(await prune()).toEqual({ events: 3, routeSamples: 3, auditLog: 3, edgeReports: 3, webhookDeliveries: 0 });
     expect(await tags()).toEqual({
       events: { limit: 2, new: 2 },
       route_samples: { limit: 2, new: 2 },
       audit_log: { limit: 2, month: 2 },
       edge_reports: { limit: 2 },
     });
-    expect(await prune()).toEqual({ events: 0, routeSamples: 0, auditLog: 0, edgeReports: 0 });
+    expect(await prune()).toEqual({ events: 0, routeSamples: 0, auditLog: 0, edgeReports: 0, webhookDeliveries: 0 });
   });
 
   it('is bounded: one call deletes at most 5,000 rows per table, the oldest first; the next call goes on from there', async () => {
@@ -104,7 +104,13 @@ describe('pruneHistory', () => {
     await seed('audit_log', 4, NOW - 20 * DAY_MS, 'new');
     await seed('edge_reports', 5_001, NOW - DAY_MS, 'old');
 
-    expect(await prune()).toEqual({ events: 5_000, routeSamples: 5_000, auditLog: 5_000, edgeReports: 5_000 });
+    expect(await prune()).toEqual({
+      events: 5_000,
+      routeSamples: 5_000,
+      auditLog: 5_000,
+      edgeReports: 5_000,
+      webhookDeliveries: 0,
+    });
     expect(await tags()).toEqual({
       events: { new: 6, 'old-last': 500 },
       route_samples: { new: 4, 'old-last': 1_200 },
@@ -112,13 +118,19 @@ describe('pruneHistory', () => {
       edge_reports: { old: 1 },
     });
 
-    expect(await prune()).toEqual({ events: 500, routeSamples: 1_200, auditLog: 1, edgeReports: 1 });
+    expect(await prune()).toEqual({
+      events: 500,
+      routeSamples: 1_200,
+      auditLog: 1,
+      edgeReports: 1,
+      webhookDeliveries: 0,
+    });
     expect(await tags()).toEqual({
       events: { new: 6 },
       route_samples: { new: 4 },
       audit_log: { new: 4 },
       edge_reports: {},
     });
-    expect(await prune()).toEqual({ events: 0, routeSamples: 0, auditLog: 0, edgeReports: 0 });
+    expect(await prune()).toEqual({ events: 0, routeSamples: 0, auditLog: 0, edgeReports: 0, webhookDeliveries: 0 });
   });
 });
