@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { except } from 'hono/combine';
 import { registerConfigRoutes } from './api/config.js';
 import { referencePage } from './api/docs.js';
+import { registerDashboard } from './dashboard/routes.js';
 import { registerOpenApiRoutes } from './api/openapi.js';
 import { paceWrites, type WritePacer } from './api/write-pacing.js';
 import { bodyLimit } from 'hono/body-limit';
@@ -11,12 +12,14 @@ import { registerExplainRoutes } from './api/explain.js';
 import { registerFailoverRoutes } from './api/failover.js';
 import { registerHealthSyncRoutes } from './api/health-sync.js';
 import { registerIstioRoutes } from './api/istio.js';
+import { registerMetricsRoutes } from './api/metrics.js';
 import { registerOverrideRoutes } from './api/overrides.js';
 import { registerRouteRoutes } from './api/routes.js';
 import { notFound, Problem } from './problem.js';
 import { problemResponse, storeProblem } from './api/problem.js';
 import { registerServiceRoutes } from './api/services.js';
 import { registerTokenRoutes } from './api/tokens.js';
+import { registerWebhookRoutes } from './api/webhooks.js';
 import type { AppEnv } from './app-env.js';
 import { errorFields } from './observe/log.js';
 import { requestIdMiddleware } from './observe/request-id.js';
@@ -75,6 +78,8 @@ const limitJsonBody = except(
 export interface AppOptions {
   /** Paces the admin API's writes (Node over a local file, whose store calls run on the proxy's thread). */
   writePacer?: WritePacer;
+  /** Serve Prometheus metrics at /_waymark/metrics (Node); without it that path says to use Analytics Engine. */
+  metrics?: boolean;
 }
 
 /** Waymark's own endpoints under /_waymark (the entries send everything else to the proxy). */
@@ -125,11 +130,15 @@ export function createApp(rt: Runtime, options: AppOptions = {}): Hono<AppEnv> {
   registerAuditRoutes(api, rt);
   registerIstioRoutes(api, rt);
   registerTokenRoutes(api, rt);
+  registerWebhookRoutes(api, rt);
   registerConfigRoutes(api, rt);
   registerOpenApiRoutes(api);
   app.route(`${WAYMARK_PREFIX}/api/v1`, api);
   // The reference needs no token, like GET /openapi.json: it describes the API and holds no data.
   app.get(`${WAYMARK_PREFIX}/docs`, referencePage);
+  registerMetricsRoutes(app, `${WAYMARK_PREFIX}/metrics`, rt, options.metrics ?? false);
+  if (options.writePacer) app.use(`${WAYMARK_PREFIX}/dashboard/*`, paceWrites(options.writePacer));
+  registerDashboard(app, rt);
 
   app.all('*', () => {
     throw notFound('this Waymark endpoint');

@@ -65,7 +65,11 @@ export function requireScope(grants: Grants, scope: Scope): MiddlewareHandler<Ap
   };
 }
 
-async function findGrant(grants: Grants, token: string): Promise<Grant | undefined> {
+/**
+ * What a bearer token may do: a settings token (compared in constant time) or an active stored key;
+ * undefined for anything else. The admin API's guard and the dashboard's sign-in both decide with it.
+ */
+export async function findGrant(grants: Grants, token: string): Promise<Grant | undefined> {
   let found: TokenGrant | undefined;
   // Compare against every grant so the time taken does not say which one matched.
   for (const grant of grants.settings) if ((await timingSafeEqual(grant.token, token)) && !found) found = grant;

@@ -35,6 +35,27 @@ export async function currentSnapshot(rt: Runtime): Promise<Snapshot> {
 }
 
 /**
+ * A service's failover matrix at the store's current revision, as if the clusters in `down` were down
+ * (400 naming `down` for a cluster the service does not have), with this instance's ejections.
+ */
+export async function failoverView(rt: Runtime, name: string, down: readonly string[]) {
+  const snapshot = await currentSnapshot(rt);
+  const service = snapshot.byName.get(name);
+  if (!service) throw notFound(`service "${name}"`);
+  const unknown = down.filter((d) => !service.clusters.some((cl) => cl.name === d));
+  if (unknown.length)
+    throw invalid('down names clusters this service does not have', [
+      { field: 'down', message: `unknown clusters: ${unknown.join(', ')}` },
+    ]);
+  return {
+    ...failoverMatrix(snapshot, service, new Set(down)),
+    whatIf: down.length ? { down } : null,
+    snapshotVersion: snapshot.version,
+    ejectedHere: rt.outliers.ejected(name),
+  };
+}
+
+/**
  * `GET /services/{service}/failover[?down=a,b]`: for every client region, the clusters in failover order
  * with their share of traffic, level, health and why; `down` answers as if those clusters were down.
  */
@@ -43,19 +64,6 @@ export function registerFailoverRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const name = parseParam('service', c.req.param('service'), nameSchema);
     requireServices(c, [name]);
     const down = parseParam('down', c.req.query('down'), downSchema);
-    const snapshot = await currentSnapshot(rt);
-    const service = snapshot.byName.get(name);
-    if (!service) throw notFound(`service "${name}"`);
-    const unknown = down.filter((d) => !service.clusters.some((cl) => cl.name === d));
-    if (unknown.length)
-      throw invalid('down names clusters this service does not have', [
-        { field: 'down', message: `unknown clusters: ${unknown.join(', ')}` },
-      ]);
-    return c.json({
-      ...failoverMatrix(snapshot, service, new Set(down)),
-      whatIf: down.length ? { down } : null,
-      snapshotVersion: snapshot.version,
-      ejectedHere: rt.outliers.ejected(name),
-    });
+    return c.json(await failoverView(rt, name, down));
   });
 }

@@ -19,7 +19,7 @@ import { actorOf, applied } from './write.js';
 const OBSERVED_WINDOW_MS = 15 * 60_000;
 
 /** A route's read-only status: where automation has it, and what holds it (pause, freeze, overrides). */
-async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteState }) {
+export async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteState }) {
   const automated = Boolean(route.mirror?.ramp || route.canary);
   const row = route.state || !automated ? null : await getRouteState(rt.store.db, route.service, route.name);
   const state = route.state ?? (row ? toRouteState(row) : initialState(route));
@@ -44,6 +44,17 @@ async function routeStatus(rt: Runtime, route: RouteConfig & { state?: RouteStat
   };
 }
 
+/** What edges saw of a route lately: the primary's outcomes next to its mirror's (and canary's). */
+export async function routeObserved(rt: Runtime, service: string, route: string) {
+  const windows = await loadSampleWindows(rt.store.db, service, route, { since: rt.now() - OBSERVED_WINDOW_MS });
+  return {
+    windowMinutes: OBSERVED_WINDOW_MS / 60_000,
+    primary: summarizeWindow(windows.primary),
+    mirror: summarizeWindow(windows.mirror),
+    canary: summarizeWindow(windows.canary),
+  };
+}
+
 /** `/services/{service}/routes[/{route}]`: ordered rules, first match wins; idempotent PUT by name. */
 export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
   const { db } = rt.store;
@@ -61,14 +72,7 @@ export function registerRouteRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     const name = parseParam('route', c.req.param('route'), nameSchema);
     const route = await getRoute(db, service, name);
     if (!route) throw notFound(`route "${name}" of service "${service}"`);
-    // What edges saw of this route lately: the primary's outcomes next to its mirror's (and canary's).
-    const windows = await loadSampleWindows(db, service, name, { since: rt.now() - OBSERVED_WINDOW_MS });
-    const observed = {
-      windowMinutes: OBSERVED_WINDOW_MS / 60_000,
-      primary: summarizeWindow(windows.primary),
-      mirror: summarizeWindow(windows.mirror),
-      canary: summarizeWindow(windows.canary),
-    };
+    const observed = await routeObserved(rt, service, name);
     const [owner, clusters] = await Promise.all([getService(db, service), listClusters(db, service)]);
     const warnings = subsetWarnings(route, owner?.subsets ?? {}, clusters);
     return c.json({ ...route, status: await routeStatus(rt, route), observed, warnings });

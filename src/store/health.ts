@@ -83,7 +83,7 @@ export async function loadEdgeWindow(
  */
 export async function listEvents(
   db: Reader,
-  opts: { service?: string; services?: readonly string[] | null; after?: number; limit: number },
+  opts: { service?: string; kind?: string; services?: readonly string[] | null; after?: number; limit: number },
 ): Promise<Page<EventEntry>> {
   const rows = await db
     .select()
@@ -91,6 +91,7 @@ export async function listEvents(
     .where(
       and(
         opts.service ? eq(events.service, opts.service) : undefined,
+        opts.kind ? eq(events.kind, opts.kind) : undefined,
         serviceIn(events.service, opts.services ?? null),
         opts.after === undefined ? undefined : gt(events.id, opts.after),
       ),
@@ -101,6 +102,44 @@ export async function listEvents(
     entries: rows.map((r) => ({ ...r, at: new Date(r.at).toISOString() })),
     next: cursorAfter(rows, opts.after),
   };
+}
+
+/** What edges saw of one cluster during one bucket of time, summed over instances and client regions. */
+export interface EdgeBucket {
+  cluster: string;
+  /** The bucket's start, ms since the epoch (a multiple of the bucket width). */
+  at: number;
+  requests: number;
+  failures: number;
+  latencyMsSum: number;
+}
+
+/** A service's edge reports since `since`, summed per cluster and per `bucketMs` of flush time. */
+export async function loadEdgeBuckets(
+  db: Reader,
+  service: string,
+  since: number,
+  bucketMs: number,
+): Promise<EdgeBucket[]> {
+  const bucket = sql<number>`(${edgeReports.at} / ${bucketMs}) * ${bucketMs}`;
+  const rows = await db
+    .select({
+      cluster: edgeReports.cluster,
+      at: bucket,
+      requests: sql<number>`sum(${edgeReports.requests})`,
+      failures: sql<number>`sum(${edgeReports.failures})`,
+      latencyMsSum: sql<number>`sum(${edgeReports.latencyMsSum})`,
+    })
+    .from(edgeReports)
+    .where(and(eq(edgeReports.service, service), gte(edgeReports.at, since)))
+    .groupBy(edgeReports.cluster, bucket);
+  return rows.map((r) => ({
+    cluster: r.cluster,
+    at: Number(r.at),
+    requests: Number(r.requests),
+    failures: Number(r.failures),
+    latencyMsSum: Number(r.latencyMsSum),
+  }));
 }
 
 /** Mean latency and samples per (service, client region, cluster) from edge reports since `since`. */
