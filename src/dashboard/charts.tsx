@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { addBuckets, emptyBuckets, quantileMs } from '../observe/latency.js';
 import type { EdgeBucket } from '../store/health.js';
 
 /** One cluster's last minutes as the edges reported them: a value per bucket, null where nothing was seen. */
@@ -7,8 +8,14 @@ export interface ClusterSeries {
   rate: number[];
   /** Failures / requests, 0-1; null for a bucket without requests. */
   errorRate: (number | null)[];
-  /** Mean latency (ms); null for a bucket without requests. */
+  /** p95 latency (ms, the upper bound of its latency bucket); null for a bucket without requests. */
   latencyMs: (number | null)[];
+}
+
+interface Cell {
+  requests: number;
+  failures: number;
+  buckets: number[];
 }
 
 /** Edge buckets spread over `count` buckets of `bucketMs` ending with the one holding `now`, per cluster. */
@@ -27,24 +34,25 @@ export function clusterSeries(
       errorRate: new Array(count).fill(null),
       latencyMs: new Array(count).fill(null),
     });
-  const sums = new Map<string, { requests: number; failures: number; latencyMsSum: number }[]>();
+  const sums = new Map<string, Cell[]>();
   for (const b of buckets) {
     const i = Math.floor((b.at - first) / bucketMs);
     if (i < 0 || i >= count || !series.has(b.cluster)) continue;
     const row =
-      sums.get(b.cluster) ?? Array.from({ length: count }, () => ({ requests: 0, failures: 0, latencyMsSum: 0 }));
+      sums.get(b.cluster) ??
+      Array.from({ length: count }, () => ({ requests: 0, failures: 0, buckets: emptyBuckets() }));
     sums.set(b.cluster, row);
-    const cell = row[i] as { requests: number; failures: number; latencyMsSum: number };
+    const cell = row[i] as Cell;
     cell.requests += b.requests;
     cell.failures += b.failures;
-    cell.latencyMsSum += b.latencyMsSum;
+    addBuckets(cell.buckets, b.latencyBuckets);
   }
   for (const [cluster, row] of sums) {
     const s = series.get(cluster) as ClusterSeries;
     row.forEach((cell, i) => {
       s.rate[i] = cell.requests / (bucketMs / 1000);
       s.errorRate[i] = cell.requests ? cell.failures / cell.requests : null;
-      s.latencyMs[i] = cell.requests ? cell.latencyMsSum / cell.requests : null;
+      s.latencyMs[i] = quantileMs(cell.buckets, 0.95);
     });
   }
   return series;

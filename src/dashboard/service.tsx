@@ -124,7 +124,7 @@ function Charts(props: ServicePageProps) {
           <th>cluster</th>
           <th>requests (edge-observed)</th>
           <th>error rate</th>
-          <th>mean latency</th>
+          <th>p95 latency</th>
         </tr>
       </thead>
       <tbody>
@@ -141,7 +141,7 @@ function Charts(props: ServicePageProps) {
                 <Spark values={s.errorRate} label={`${c.name} error rate`} format={fmt.percent} />
               </td>
               <td>
-                <Spark values={s.latencyMs} label={`${c.name} mean latency`} format={fmt.ms} />
+                <Spark values={s.latencyMs} label={`${c.name} p95 latency`} format={fmt.ms} />
               </td>
             </tr>
           );

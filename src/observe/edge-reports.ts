@@ -1,3 +1,5 @@
+import { addBuckets, emptyBuckets, latencyBucket } from './latency.js';
+
 /** What one instance saw of one cluster, for clients of one region, since its last flush. */
 export interface EdgeReport {
   service: string;
@@ -6,6 +8,8 @@ export interface EdgeReport {
   requests: number;
   failures: number;
   latencyMsSum: number;
+  /** Requests per latency bucket (observe/latency.ts), for percentiles; absent in reports made without them. */
+  latencyBuckets?: number[];
 }
 
 /** Client region recorded when the client's region is unknown. */
@@ -39,12 +43,21 @@ export class ReportBuffer {
     let row = this.#rows.get(key);
     if (!row) {
       if (this.#rows.size >= this.maxRows) return;
-      row = { service, cluster, clientRegion: region, requests: 0, failures: 0, latencyMsSum: 0 };
+      row = {
+        service,
+        cluster,
+        clientRegion: region,
+        requests: 0,
+        failures: 0,
+        latencyMsSum: 0,
+        latencyBuckets: emptyBuckets(),
+      };
       this.#rows.set(key, row);
     }
     row.requests += 1;
     if (!ok) row.failures += 1;
     row.latencyMsSum += latencyMs;
+    if (row.latencyBuckets) (row.latencyBuckets[latencyBucket(latencyMs)] as number) += 1;
     this.#outcomes += 1;
   }
 
@@ -73,8 +86,9 @@ export class ReportBuffer {
         row.requests += r.requests;
         row.failures += r.failures;
         row.latencyMsSum += r.latencyMsSum;
+        if (row.latencyBuckets) addBuckets(row.latencyBuckets, r.latencyBuckets);
       } else if (this.#rows.size < this.maxRows) {
-        this.#rows.set(key, { ...r });
+        this.#rows.set(key, { ...r, latencyBuckets: [...(r.latencyBuckets ?? emptyBuckets())] });
       } else {
         continue;
       }

@@ -13,6 +13,12 @@ export function emptyBuckets(): number[] {
   return new Array(LATENCY_BOUNDS_MS.length + 1).fill(0);
 }
 
+/** Adds `more` into `into`, bucket by bucket (a shorter or missing list adds nothing where it ends). */
+export function addBuckets(into: number[], more: readonly number[] | null | undefined): void {
+  if (!more) return;
+  for (let i = 0; i < into.length && i < more.length; i++) (into[i] as number) += more[i] as number;
+}
+
 /** The q-quantile (0-1) of bucketed latencies, as the upper bound of its bucket; null with no samples. */
 export function quantileMs(buckets: readonly number[], q: number): number | null {
   const total = buckets.reduce((a, b) => a + b, 0);

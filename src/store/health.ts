@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gt, gte, sql } from 'drizzle-orm';
 import type { EdgeWindow, HealthRecord } from '../health/evaluate.js';
 import type { EdgeReport } from '../observe/edge-reports.js';
+import { addBuckets, emptyBuckets } from '../observe/latency.js';
 import { cursorAfter, type Page } from './audit.js';
 import type { Db } from './client.js';
 import { byServiceThen, type Reader } from './reader.js';
@@ -112,6 +113,8 @@ export interface EdgeBucket {
   requests: number;
   failures: number;
   latencyMsSum: number;
+  /** Requests per latency bucket (observe/latency.ts): what percentiles are taken from. */
+  latencyBuckets: number[];
 }
 
 /** A service's edge reports since `since`, summed per cluster and per `bucketMs` of flush time. */
@@ -121,25 +124,33 @@ export async function loadEdgeBuckets(
   since: number,
   bucketMs: number,
 ): Promise<EdgeBucket[]> {
-  const bucket = sql<number>`(${edgeReports.at} / ${bucketMs}) * ${bucketMs}`;
   const rows = await db
     .select({
       cluster: edgeReports.cluster,
-      at: bucket,
-      requests: sql<number>`sum(${edgeReports.requests})`,
-      failures: sql<number>`sum(${edgeReports.failures})`,
-      latencyMsSum: sql<number>`sum(${edgeReports.latencyMsSum})`,
+      at: edgeReports.at,
+      requests: edgeReports.requests,
+      failures: edgeReports.failures,
+      latencyMsSum: edgeReports.latencyMsSum,
+      latencyBuckets: edgeReports.latencyBuckets,
     })
     .from(edgeReports)
-    .where(and(eq(edgeReports.service, service), gte(edgeReports.at, since)))
-    .groupBy(edgeReports.cluster, bucket);
-  return rows.map((r) => ({
-    cluster: r.cluster,
-    at: Number(r.at),
-    requests: Number(r.requests),
-    failures: Number(r.failures),
-    latencyMsSum: Number(r.latencyMsSum),
-  }));
+    .where(and(eq(edgeReports.service, service), gte(edgeReports.at, since)));
+  // Summed here, not in SQL: the latency buckets are a JSON list per report.
+  const sums = new Map<string, EdgeBucket>();
+  for (const r of rows) {
+    const at = Math.floor(r.at / bucketMs) * bucketMs;
+    const key = `${r.cluster}\u0000${at}`;
+    let sum = sums.get(key);
+    if (!sum) {
+      sum = { cluster: r.cluster, at, requests: 0, failures: 0, latencyMsSum: 0, latencyBuckets: emptyBuckets() };
+      sums.set(key, sum);
+    }
+    sum.requests += r.requests;
+    sum.failures += r.failures;
+    sum.latencyMsSum += r.latencyMsSum;
+    addBuckets(sum.latencyBuckets, r.latencyBuckets);
+  }
+  return [...sums.values()];
 }
 
 /** Mean latency and samples per (service, client region, cluster) from edge reports since `since`. */

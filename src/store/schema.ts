@@ -176,6 +176,8 @@ export const edgeReports = sqliteTable(
     requests: integer('requests').notNull(),
     failures: integer('failures').notNull(),
     latencyMsSum: real('latency_ms_sum').notNull(),
+    /** Requests per latency bucket (src/observe/latency.ts); null in reports from before migration 0013. */
+    latencyBuckets: text('latency_buckets', { mode: 'json' }).$type<number[]>(),
   },
   (t) => [index('edge_reports_at').on(t.at)],
 );

@@ -8,10 +8,12 @@ function clock(start = T0) {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
+/** The rows in key order, latency buckets aside (their own test below). */
 const byKey = (rows: EdgeReport[]) =>
-  [...rows].sort((a, b) =>
+  noBuckets(rows).sort((a, b) =>
     `${a.service}/${a.cluster}/${a.clientRegion}`.localeCompare(`${b.service}/${b.cluster}/${b.clientRegion}`),
   );
+const noBuckets = (rows: EdgeReport[]) => rows.map(({ latencyBuckets: _, ...r }) => r);
 
 describe('ReportBuffer: aggregation', () => {
   it('aggregates per (service, cluster, client region)', () => {
@@ -42,7 +44,7 @@ describe('ReportBuffer: aggregation', () => {
     expect(UNKNOWN_REGION).toBe('-');
     const buffer = new ReportBuffer(clock().now, 1_000);
     buffer.record('shop', 'ue1', null, true, 1);
-    expect(buffer.take()).toEqual([
+    expect(noBuckets(buffer.take())).toEqual([
       { service: 'shop', cluster: 'ue1', clientRegion: '-', requests: 1, failures: 0, latencyMsSum: 1 },
     ]);
   });
@@ -114,7 +116,7 @@ describe('ReportBuffer: take', () => {
   it('rows taken are not changed by later outcomes', () => {
     const buffer = new ReportBuffer(clock().now, 10_000);
     buffer.record('shop', 'ue1', 'us-east1', true, 1);
-    const [row] = buffer.take();
+    const [row] = noBuckets(buffer.take());
     buffer.record('shop', 'ue1', 'us-east1', false, 9);
     expect(row).toEqual({
       service: 'shop',
@@ -133,6 +135,22 @@ describe('ReportBuffer: take', () => {
     buffer.take();
     for (let i = 0; i < 2; i++) buffer.record('shop', 'ue1', 'us-east1', true, 1);
     expect(buffer.due()).toBe(false);
+  });
+});
+
+describe('ReportBuffer: latency buckets', () => {
+  it('counts each outcome in its latency bucket, and restore adds the buckets back', () => {
+    const buffer = new ReportBuffer(clock().now, 10_000);
+    for (const ms of [3, 4, 40, 400]) buffer.record('shop', 'ue1', 'us-east1', true, ms);
+    const [row] = buffer.take();
+    // Buckets: <=1, <=2, <=5, <=10, <=20, <=35, <=50, ..., <=500 (12th), ...
+    expect(row?.latencyBuckets?.[2]).toBe(2);
+    expect(row?.latencyBuckets?.[6]).toBe(1);
+    expect(row?.latencyBuckets?.[12]).toBe(1);
+    expect(row?.latencyBuckets?.reduce((a, b) => a + b, 0)).toBe(4);
+    buffer.record('shop', 'ue1', 'us-east1', true, 3);
+    buffer.restore([row as EdgeReport]);
+    expect(buffer.take()[0]?.latencyBuckets?.[2]).toBe(3);
   });
 });
 
