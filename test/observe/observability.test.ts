@@ -188,6 +188,25 @@ describe('Prometheus metrics at /_waymark/metrics (Node)', () => {
     expect(res.body).not.toMatch(/\/a|\/b\/|secret|unknown\.test/);
   });
 
+  it('outlier ejections and retries refused by the budget are counted', async () => {
+    // Five 503s in a row from ew1 (each request then answered by another cluster): Envoy's consecutive-5xx ejects it.
+    fleet['eu-west1'].mode = 'fail';
+    for (let i = 0; i < 5; i++) expect((await server.request(HOST, `/e/${i}`, { headers: fromEu })).status).toBe(200);
+    let m = parseProm((await scrape(METRICS_TOKEN)).body);
+    expect(value(m, 'waymark_outlier_ejections_total', { service: 'shop', cluster: 'ew1' })).toBe(1);
+    expect(value(m, 'waymark_retries_total', { service: 'shop', route: '-' })).toBe(5);
+
+    // Six requests at once while every cluster hangs past the 1 s per-try timeout: when the first tries
+    // time out, the budget lets 3 retries through at once (Envoy's min_retry_concurrency) and refuses the
+    // other 3; those 3 retries are still in flight (hanging) whenever a refused one asks, so it is exactly 3.
+    for (const region of ['eu-west1', 'us-east1', 'ap-southeast1'] as const) fleet[region].mode = 'hang';
+    const fromUs = { 'x-waymark-client-region': 'us-east1' };
+    await Promise.all(Array.from({ length: 6 }, (_, i) => server.request(HOST, `/h/${i}`, { headers: fromUs })));
+    m = parseProm((await scrape(METRICS_TOKEN)).body);
+    expect(value(m, 'waymark_retry_budget_exhausted_total', { service: 'shop', route: '-' })).toBe(3);
+    for (const region of ['eu-west1', 'us-east1', 'ap-southeast1'] as const) fleet[region].mode = 'ok';
+  });
+
   it('a store outage is counted', async () => {
     server.setStoreDown(true);
     await server.runtime.snapshots.refresh();
