@@ -276,6 +276,33 @@ describe('traces: OTLP/HTTP JSON to a collector', () => {
     expect(serverSpan.startTimeUnixNano).toMatch(/^\d{19}$/);
   });
 
+  it('a mirrored copy is a span of its own: a client span, child of the server span, marked waymark.mirror', async () => {
+    await server.admin(
+      'PUT',
+      '/services/echo/clusters/two',
+      clusterBody('eu-west1', origin.url, { labels: { version: 'v2' } }),
+    );
+    const route = await server.admin('PUT', '/services/echo/routes/all', {
+      order: 1,
+      match: {},
+      destinations: [{ subset: { version: 'v1' }, weight: 100 }],
+      mirror: { subset: { version: 'v2' }, percent: 100 },
+    });
+    expect(route.status, route.body).toBe(201);
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const res = await server.request('echo.test', '/m', {
+      headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+    });
+    expect(res.status).toBe(200);
+    await eventually(() => spansOf(receiver.bodies).filter((s) => s.traceId === traceId).length >= 3, 5_000);
+    const spans = spansOf(receiver.bodies).filter((s) => s.traceId === traceId);
+    const serverSpan = spans.find((s) => s.kind === 2) as Span;
+    const mirror = spans.find((s) => s.attributes.some((a) => a.key === 'waymark.mirror')) as Span;
+    expect(mirror.kind).toBe(3);
+    expect(mirror.parentSpanId).toBe(serverSpan.spanId);
+    expect(spans.filter((s) => s.kind === 3)).toHaveLength(2);
+  });
+
   it('a not-sampled incoming trace is not exported; a request without one starts a sampled trace', async () => {
     const quiet = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
     await server.request('echo.test', '/echo', { headers: { traceparent: `00-${quiet}-00f067aa0ba902b7-00` } });
