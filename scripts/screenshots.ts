@@ -12,6 +12,7 @@ import { insertEdgeReports } from '../src/store/health.js';
 import { launchChromium } from './chromium.js';
 import { seedDemo, startDemoFleet } from './demo-fleet.js';
 import { send } from './http-client.js';
+import { ReportBuffer } from '../src/observe/edge-reports.js';
 
 const TOKEN = 'screenshots-admin-token-0123456789';
 const OUT = 'docs';
@@ -64,12 +65,18 @@ try {
       },
       { cluster: 'as1', requests: Math.round(400 * wave), failures: 0, latencyMsSum: 400 * wave * 71 },
     ];
-    await insertEdgeReports(
-      db,
-      'screenshots',
-      now - m * MINUTE_MS,
-      rows.map((r) => ({ ...r, service: 'shop', clientRegion: '-' })),
-    );
+    // Latencies spread around each row's mean (0.5x to 2x), as the edges' buckets would hold them.
+    const buffer = new ReportBuffer(() => now, MINUTE_MS);
+    for (const r of rows)
+      for (let i = 0; i < r.requests; i++)
+        buffer.record(
+          'shop',
+          r.cluster,
+          null,
+          i >= r.failures,
+          (r.latencyMsSum / r.requests) * (0.5 + (1.5 * ((i * 7919) % 100)) / 100),
+        );
+    await insertEdgeReports(db, 'screenshots', now - m * MINUTE_MS, buffer.take());
   }
   for (const region of ['us-east1', 'eu-west1', 'ap-southeast1'])
     await send(`${server.url}/api/cart`, { host: 'shop.localhost', headers: { 'x-waymark-client-region': region } });
