@@ -171,7 +171,14 @@ async function start(role: ChildRole, args: string[]): Promise<Started> {
   const { silentLogger } = await import('../src/observe/log.js');
   const { startNodeServer } = await import('../src/node/server.js');
   const server = await startNodeServer({
-    env: { WAYMARK_DATABASE_URL: databaseUrl, WAYMARK_ADMIN_TOKEN: adminToken, PORT: '0', HOST: '127.0.0.1' },
+    // No access log: nginx runs with access_log off beside it (bench/nginx.ts).
+    env: {
+      WAYMARK_DATABASE_URL: databaseUrl,
+      WAYMARK_ADMIN_TOKEN: adminToken,
+      WAYMARK_ACCESS_LOG_SAMPLE: '0',
+      PORT: '0',
+      HOST: '127.0.0.1',
+    },
     log: silentLogger,
   });
   return { url: server.url, served: () => 0, close: () => server.close() };

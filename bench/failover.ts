@@ -53,6 +53,7 @@ const server = await startNodeServer({
     WAYMARK_SYNC_INTERVAL_MS: String(SYNC_INTERVAL_MS),
     WAYMARK_SNAPSHOT_REFRESH_MS: '500',
     WAYMARK_TRY_TIMEOUT_MS: '1000',
+    WAYMARK_ACCESS_LOG_SAMPLE: '0',
     PORT: '0',
   },
   log: silentLogger,

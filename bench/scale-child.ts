@@ -123,6 +123,7 @@ const ENV = (databaseUrl: string): Record<string, string> => ({
   // No health probes of 200,000 clusters at made-up origins while measuring.
   WAYMARK_SYNC_INTERVAL_MS: '0',
   WAYMARK_DRAIN_MS: '0',
+  WAYMARK_ACCESS_LOG_SAMPLE: '0',
   PORT: '0',
   HOST: '127.0.0.1',
 });

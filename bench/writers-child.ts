@@ -43,6 +43,7 @@ try {
       // No health probes of thousands of clusters at made-up origins while measuring.
       WAYMARK_SYNC_INTERVAL_MS: '0',
       WAYMARK_DRAIN_MS: '0',
+      WAYMARK_ACCESS_LOG_SAMPLE: '0',
       PORT: '0',
       HOST: '127.0.0.1',
     },
