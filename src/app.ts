@@ -70,7 +70,12 @@ const limitJsonBody = except(
     onError: (c) =>
       problemResponse(
         c,
-        new Problem({ code: 'payload-too-large', detail: `the body is over ${MAX_JSON_BODY_BYTES} bytes (1 MiB)` }),
+        new Problem({
+          code: 'payload-too-large',
+          detail: `the body is over ${MAX_JSON_BODY_BYTES} bytes (1 MiB)`,
+          // Answered before the body is read: the connection cannot carry another request after it.
+          headers: { connection: 'close' },
+        }),
       ),
   }),
 );

@@ -54,7 +54,12 @@ export function registerConfigRoutes(api: Hono<AppEnv>, rt: Runtime): void {
     bodyLimit({
       maxSize: MAX_CONFIG_BYTES,
       onError: () => {
-        throw new Problem({ code: 'payload-too-large', detail: `the document is over ${MAX_CONFIG_BYTES} bytes` });
+        throw new Problem({
+          code: 'payload-too-large',
+          detail: `the document is over ${MAX_CONFIG_BYTES} bytes`,
+          // Answered before the body is read: the connection cannot carry another request after it.
+          headers: { connection: 'close' },
+        });
       },
     }),
     async (c) => {
