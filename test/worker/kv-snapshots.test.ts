@@ -14,6 +14,8 @@ import { createWorker } from '../../src/worker.js';
 import { admin, BASE, ctl, DUBLIN, registerShop } from './support.js';
 
 const kv = env.WAYMARK_SNAPSHOTS;
+/** A loopback port nothing listens on, for clusters no test sends traffic to. */
+const CLOSED_PORT = 59_999;
 
 /** A source as kept in KV (gzipped JSON), or null. */
 async function kvSource(key: string): Promise<SnapshotSource | null> {
@@ -160,7 +162,8 @@ describe('the snapshot archive in Workers KV', () => {
               region,
               latitude: 10,
               longitude: 10,
-              origin: `https://${region}.${name}.internal`,
+              // Nothing listens there: a sync probing it is refused at once (no DNS lookup for workerd to log).
+              origin: `http://127.0.0.1:${CLOSED_PORT}/${name}/${region}`,
               healthCheck: { path: '/health/ready' },
             })
           ).status,
@@ -191,7 +194,7 @@ describe('the snapshot archive in Workers KV', () => {
           latitude: 10,
           longitude: 10,
           weight: 7,
-          origin: 'https://us-east1.bulk-3.internal',
+          origin: `http://127.0.0.1:${CLOSED_PORT}/bulk-3/us-east1`,
           healthCheck: { path: '/health/ready' },
         })
       ).status,
