@@ -244,7 +244,14 @@ function readLoadBalancer(
         report.warn(hash.at.key('httpHeaderName'), 'is not used: httpCookie already gives the affinity key');
       else result.affinity = { header };
     }
-    if (result.affinity) result.routeExtrasAt ??= hash.at;
+    if (result.affinity) {
+      result.routeExtrasAt ??= hash.at;
+      // Istio's consistent hash sticks a key to one host; Waymark's affinity sticks it to a destination.
+      report.warn(
+        hash.at,
+        'keeps a key on the route destination (subset) it hashes to, not on one cluster: inside the subset Waymark spreads by weight and health',
+      );
+    }
     hash.rest(HASH_WHY);
   }
 

@@ -938,6 +938,12 @@ describe('planIstioImport: what Waymark cannot honour is named in a warning', ()
       warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl is not supported',
     },
     {
+      name: 'affinity is per destination, not per host (Istio sticks a key to one host)',
+      yaml: docs(reviewsDr('loadBalancer:\n  consistentHash:\n    httpHeaderName: x-user'), HEADER_ROUTING_VS),
+      warning:
+        'DestinationRule reviews: trafficPolicy.loadBalancer.consistentHash keeps a key on the route destination',
+    },
+    {
       name: 'affinity with no VirtualService to carry it',
       yaml: reviewsDr('loadBalancer:\n  consistentHash:\n    httpHeaderName: x-user'),
       warning: 'DestinationRule reviews: trafficPolicy.loadBalancer.consistentHash applies to routes',
