@@ -116,7 +116,9 @@ export function createApp(rt: Runtime, options: AppOptions = {}): Hono<AppEnv> {
       status: degraded ? 'degraded' : 'ready',
       degraded,
       snapshotVersion: snapshot.version,
+      // A partial snapshot (a cold isolate that started from the archive's catalog) counts the services it holds.
       services: snapshot.byName.size,
+      partial: snapshot.source.partial !== undefined,
       storeUnreachableSince,
     });
   });

@@ -1,5 +1,5 @@
 import { Problem } from '../problem.js';
-import { decide, type Decision } from '../routing/decide.js';
+import { decide, normalizeHost, type Decision } from '../routing/decide.js';
 import { parseGeoPoint, toGeoPoint } from '../routing/geo.js';
 import type { RequestView } from '../routing/match.js';
 import type { Cluster, CompiledRoute, CompiledService, RequestFacts } from '../routing/types.js';
@@ -147,9 +147,17 @@ async function proxy<Body, Res>(
   record.host = hostCheck.host;
   const hop = continueTrace(incoming.header('traceparent'), sampleNewTrace(rt));
   const exported = traceRecord(rt, hop, record);
-  const snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
+  let snapshot = rt.snapshots.peek(tools.background) ?? (await rt.snapshots.get(tools.background));
   if (!snapshot)
     throw new Problem({ code: 'not-ready', detail: 'the routing table has not been loaded from the store yet' });
+  // A cold isolate that started from the archive's catalog takes this host's part of the configuration.
+  if (snapshot.source.partial) snapshot = await rt.snapshots.withHost(snapshot, normalizeHost(hostCheck.host));
+  if (!snapshot)
+    throw new Problem({
+      code: 'not-ready',
+      detail: `the configuration of host "${hostCheck.host}" cannot be loaded yet`,
+      headers: { 'retry-after': '1' },
+    });
 
   const facts = requestFacts(incoming, hostCheck.host, rt.settings, requestId);
   const decision = decide(snapshot, facts, rt.random, rt.settings.WAYMARK_MAX_ATTEMPTS, rt.outliers);

@@ -43,7 +43,8 @@ import type {
  */
 export function compileSnapshot(source: SnapshotSource, now: number, previous?: Snapshot): Snapshot {
   const index = previous ? updateIndex(previous.index, source.services) : buildIndex(source.services);
-  const regions = index === previous?.index ? previous.regions : regionCatalog(index);
+  const sameRegions = index === previous?.index && source.partial?.regions === previous.source.partial?.regions;
+  const regions = sameRegions ? previous.regions : regionCatalog(index, source.partial?.regions);
   const regionsKey = regions === previous?.regions ? previous.regionsKey : JSON.stringify([...regions]);
   const reusable = previous?.regionsKey === regionsKey ? previous.byName : undefined;
   const activeByService = new Map<string, OverrideSpec[]>();
@@ -146,10 +147,15 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
  * region's usual coordinates then leaves the catalog as it was, so the other services' compiled plans
  * are kept); null for a region only known by name.
  */
-function regionCatalog(index: SourceIndex): Map<string, GeoPoint | null> {
-  const catalog = new Map<string, GeoPoint | null>();
+function regionCatalog(
+  index: SourceIndex,
+  whole?: readonly (readonly [string, GeoPoint | null])[],
+): Map<string, GeoPoint | null> {
+  // A partial source carries the catalog of the whole configuration; what it holds only adds regions new since.
+  const catalog = new Map<string, GeoPoint | null>(whole);
   for (const [region, s] of index.located)
-    catalog.set(region, { lat: hundredths(s.lat / s.n / 1e6), lon: hundredths(s.lon / s.n / 1e6) });
+    if (!whole || !catalog.has(region))
+      catalog.set(region, { lat: hundredths(s.lat / s.n / 1e6), lon: hundredths(s.lon / s.n / 1e6) });
   for (const region of index.named.keys()) if (!catalog.has(region)) catalog.set(region, null);
   return catalog;
 }

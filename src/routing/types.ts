@@ -78,6 +78,26 @@ export interface SnapshotSource {
   version: number;
   services: ServiceSpec[];
   overrides: OverrideSpec[];
+  /**
+   * Present when `services` (and `overrides`) hold only part of the configuration: a cold isolate starts
+   * from the archive's catalog and takes the shard of each host the first time a request needs it.
+   */
+  partial?: PartialSource;
+}
+
+/**
+ * What a partial source knows of the services it does not hold: where they are, and the region catalog
+ * of the whole configuration (which no part of it can compute). The services it holds are each whole.
+ */
+export interface PartialSource {
+  /** Every region of the whole configuration with its location (see `Snapshot.regions`). */
+  regions: readonly (readonly [string, GeoPoint | null])[];
+  /** Host -> the archive shard holding its service, for every host of the configuration. */
+  shardOf: ReadonlyMap<string, string>;
+  /** Shards taken already: a host still unknown after its shard was taken is unknown. */
+  loaded: ReadonlySet<string>;
+  /** Services deleted after the catalog was made: never taken from a shard. */
+  removed: ReadonlySet<string>;
 }
 
 /** A cluster ready for the hot path. */

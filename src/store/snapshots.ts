@@ -10,7 +10,7 @@ import { describeError } from '../observe/log.js';
 import { compileSnapshot } from '../routing/compile.js';
 import { leanServices } from '../routing/intern.js';
 import { resolvePolicy } from '../routing/policy.js';
-import type { ClusterSpec, ServiceSpec, Snapshot, SnapshotSource } from '../routing/types.js';
+import type { ClusterSpec, GeoPoint, ServiceSpec, Snapshot, SnapshotSource } from '../routing/types.js';
 import { toOverrideSpec } from './overrides.js';
 import { readTogether, type Reader } from './reader.js';
 import { initialState, toRouteState } from './route-state.js';
@@ -32,8 +32,16 @@ import { toClusterConfig } from './services.js';
 export interface SnapshotCacheOptions {
   /** The store's current revision: one cheap query. */
   readVersion: () => Promise<number>;
-  /** Loads and compiles the snapshot at `version`, the store's current revision. */
-  load: (version: number) => Promise<Snapshot>;
+  /**
+   * Loads and compiles the snapshot at `version`, the store's current revision; `whole`: the whole
+   * configuration, never a partial one from the archive's catalog.
+   */
+  load: (version: number, whole: boolean) => Promise<Snapshot>;
+  /** Reads one shard of a partial snapshot (see `PartialSource`) and merges it into a snapshot. */
+  shards?: {
+    read: (key: string) => Promise<SourcePart>;
+    merge: (snapshot: Snapshot, key: string, part: SourcePart) => Snapshot;
+  };
   /**
    * A snapshot to serve when nothing is loaded and the store cannot be read (the last good one kept by
    * an archive); null when there is none.
@@ -60,6 +68,9 @@ export class SnapshotCache {
   #current: Snapshot | null = null;
   #checkedAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | null = null;
+  #wholeInflight: Promise<void> | null = null;
+  /** Shards being read, by key: the requests for the hosts of one shard share one read. */
+  #taking = new Map<string, Promise<void>>();
   #lastError: { at: number; message: string } | null = null;
   #degraded = false;
   /** The last version handed to `publish`. */
@@ -111,10 +122,50 @@ export class SnapshotCache {
   /**
    * The snapshot at the store's current revision (a version check first; the last good one when the
    * store cannot be read): what the admin API shows, as every edge will route after its next refresh.
+   * A partial snapshot (a cold isolate that started from the archive's catalog) is made whole first.
    */
   async latest(): Promise<Snapshot | null> {
     await this.refresh();
+    if (this.#current?.source.partial) await this.#refreshWhole();
     return this.peek(() => undefined);
+  }
+
+  /**
+   * The snapshot to route `host` with: `snapshot` itself, unless it is partial and `host`'s shard is yet
+   * to be taken; then the current snapshot with that shard in it (one read for every request waiting on
+   * that shard), or the whole configuration from the store when the shard cannot be read. Null when
+   * neither can be had: the host's configuration is not known here.
+   */
+  async withHost(snapshot: Snapshot, host: string): Promise<Snapshot | null> {
+    const missing = (s: Snapshot) => {
+      const key = s.source.partial?.shardOf.get(host);
+      return key !== undefined && !s.source.partial?.loaded.has(key) && !s.index.serviceOf.has(host) ? key : null;
+    };
+    const key = missing(snapshot);
+    if (key === null) return snapshot;
+    let taking = this.#taking.get(key);
+    if (!taking) {
+      taking = this.#take(key).finally(() => this.#taking.delete(key));
+      this.#taking.set(key, taking);
+    }
+    await taking;
+    const current = this.#current;
+    return current && missing(current) === null ? current : null;
+  }
+
+  async #take(key: string): Promise<void> {
+    const { shards } = this.options;
+    try {
+      if (!shards) throw new Error('a partial snapshot without a way to read its shards');
+      const part = await shards.read(key);
+      // Merged into whatever is current once the shard is here (a reload may have replaced the snapshot meanwhile).
+      const current = this.#current;
+      if (current?.source.partial && !current.source.partial.loaded.has(key))
+        this.#current = shards.merge(current, key, part);
+    } catch (error) {
+      this.options.onError(error);
+      await this.#refreshWhole();
+    }
   }
 
   /**
@@ -125,8 +176,11 @@ export class SnapshotCache {
    */
   async refreshAndPublish(revision?: number): Promise<void> {
     await this.refreshTo(revision);
+    // Only a whole snapshot is published: a writer that started partial reads the whole configuration once.
+    if (this.#current?.source.partial && this.options.publish) await this.#refreshWhole();
     const current = this.#current;
-    if (!current || this.#degraded || !this.options.publish || current.version === this.#published) return;
+    if (!current || current.source.partial || this.#degraded || !this.options.publish) return;
+    if (current.version === this.#published) return;
     this.#published = current.version;
     await this.options.publish(current).catch(this.options.onError);
   }
@@ -145,17 +199,28 @@ export class SnapshotCache {
 
   /** Checks the store's revision and reloads when it moved. Concurrent calls share one check. */
   refresh(): Promise<void> {
-    this.#inflight ??= this.#refresh().finally(() => {
+    this.#inflight ??= this.#refresh(false).finally(() => {
       this.#inflight = null;
     });
     return this.#inflight;
   }
 
-  async #refresh(): Promise<void> {
+  /** A refresh that also reads the whole configuration when the snapshot is partial (after any refresh running). */
+  #refreshWhole(): Promise<void> {
+    this.#wholeInflight ??= (this.#inflight ?? Promise.resolve())
+      .then(() => this.#refresh(true))
+      .finally(() => {
+        this.#wholeInflight = null;
+      });
+    return this.#wholeInflight;
+  }
+
+  async #refresh(whole: boolean): Promise<void> {
     try {
       const version = await this.options.readVersion();
-      if (!this.#current || this.#degraded || version !== this.#current.version)
-        this.#current = await this.options.load(version);
+      const current = this.#current;
+      if (!current || this.#degraded || version !== current.version || (whole && current.source.partial))
+        this.#current = await this.options.load(version, whole);
       this.#degraded = false;
       this.#lastError = null;
     } catch (error) {
@@ -291,7 +356,8 @@ async function readServices(db: Reader, since: number | null): Promise<SnapshotS
 /**
  * The source after a delta: the services it changed replaced (in place, new ones at the end), the
  * removed ones dropped, their overrides replaced likewise. Every other service keeps its objects, so
- * compiling against the previous snapshot reuses them as they are.
+ * compiling against the previous snapshot reuses them as they are. A partial source stays partial and
+ * remembers the removed services, so that no shard read later brings them back.
  */
 export function mergeSource(previous: SnapshotSource, delta: SourceDelta): SnapshotSource {
   const changed = new Map(delta.services.map((s) => [s.name, s]));
@@ -306,7 +372,36 @@ export function mergeSource(previous: SnapshotSource, delta: SourceDelta): Snaps
   services.push(...changed.values());
   const replaced = new Set([...removed, ...delta.services.map((s) => s.name)]);
   const overrides = [...previous.overrides.filter((o) => !replaced.has(o.service)), ...delta.overrides];
-  return { version: delta.version, services, overrides };
+  const { partial } = previous;
+  if (!partial || delta.removed.length === 0)
+    return { version: delta.version, services, overrides, ...(partial ? { partial } : {}) };
+  return {
+    version: delta.version,
+    services,
+    overrides,
+    partial: { ...partial, removed: new Set([...partial.removed, ...delta.removed]) },
+  };
+}
+
+/** Part of a configuration: some services, whole, with the overrides not yet ended of those services. */
+export type SourcePart = Pick<SnapshotSource, 'services' | 'overrides'>;
+
+/**
+ * A partial source with the shard `key` taken: its services that the source does not hold already (a
+ * later delta brought a newer one) and that were not removed since, with their overrides.
+ */
+export function mergePart(source: SnapshotSource, key: string, part: SourcePart): SnapshotSource {
+  const partial = source.partial;
+  if (!partial) return source;
+  const held = new Set(source.services.map((s) => s.name));
+  const taken = part.services.filter((s) => !held.has(s.name) && !partial.removed.has(s.name));
+  const names = new Set(taken.map((s) => s.name));
+  return {
+    version: source.version,
+    services: [...source.services, ...leanServices(taken)],
+    overrides: [...source.overrides, ...part.overrides.filter((o) => names.has(o.service))],
+    partial: { ...partial, loaded: new Set([...partial.loaded, key]) },
+  };
 }
 
 /**
@@ -314,10 +409,15 @@ export function mergeSource(previous: SnapshotSource, delta: SourceDelta): Snaps
  * whole configuration from it, or at all while it is unreachable: a file on Node, Workers KV at the edge.
  */
 export interface SnapshotArchive {
-  /** The source at `version`, or the latest kept when `version` is undefined; null when there is none. */
+  /**
+   * The source at `version`, or the latest kept when `version` is undefined; null when there is none.
+   * It may be partial (see `PartialSource`): then `shard` reads the rest, a shard at a time.
+   */
   get(version?: number): Promise<SnapshotSource | null>;
-  /** Keeps `source` (at its version) as the latest. */
-  put(source: SnapshotSource): Promise<void>;
+  /** Keeps `source` (whole, at its version, with the region catalog compiled from it) as the latest. */
+  put(source: SnapshotSource, regions?: ReadonlyMap<string, GeoPoint | null>): Promise<void>;
+  /** One shard of a partial source this archive gave. */
+  shard?(key: string): Promise<SourcePart>;
 }
 
 /** A source parsed from an archive, kept as one read from the store is (see `leanServices`). */
@@ -342,6 +442,7 @@ export interface PipelineOptions {
 /** The pipeline over a store: a cache whose loads read the store (or the archive) and compile against the last snapshot. */
 export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCache {
   const { archive } = options;
+  const readShard = archive?.shard?.bind(archive);
   const compiled = (source: SnapshotSource): Snapshot => {
     const snapshot = compileSnapshot(source, options.now(), cache.current ?? undefined);
     options.onLoad?.(snapshot);
@@ -349,21 +450,32 @@ export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCach
   };
   const cache: SnapshotCache = new SnapshotCache({
     readVersion: () => readRevision(db),
-    load: async (version) => {
+    load: async (version, whole) => {
       const current = cache.current;
-      // A warm instance reads only what changed since its snapshot (a store whose revision went back, or
-      // a snapshot from the archive, is read whole).
-      const partial = current && !cache.degraded && version > current.version;
+      // A warm instance reads only what changed since its snapshot (a store whose revision went back, a
+      // snapshot from the archive, or a partial one that must be made whole, is read whole).
+      const delta = current && !cache.degraded && version > current.version && !(whole && current.source.partial);
       // A cold start reads the configuration from the archive when it holds this very revision.
-      const archived = !current && archive ? await archive.get(version).catch(() => null) : null;
+      const archived = !current && !whole && archive ? await archive.get(version).catch(() => null) : null;
       if (archived?.version === version) return compiled(leanSource(archived));
-      const source = partial
+      const source = delta
         ? mergeSource(current.source, await loadSnapshotDelta(db, current.version))
         : await loadSnapshotSource(db);
+      const snapshot = compiled(source);
       // In the background: the reload (and the write waiting on it) never waits for the file.
-      if (archive && options.archiveEveryLoad) void archive.put(source).catch(options.onError);
-      return compiled(source);
+      if (archive && options.archiveEveryLoad && !source.partial)
+        void archive.put(source, snapshot.regions).catch(options.onError);
+      return snapshot;
     },
+    ...(readShard
+      ? {
+          shards: {
+            read: readShard,
+            merge: (snapshot: Snapshot, key: string, part: SourcePart) =>
+              compiled(mergePart(snapshot.source, key, part)),
+          },
+        }
+      : {}),
     ...(archive
       ? {
           fallback: async () => {
@@ -372,7 +484,9 @@ export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCach
           },
         }
       : {}),
-    ...(archive && !options.archiveEveryLoad ? { publish: (snapshot: Snapshot) => archive.put(snapshot.source) } : {}),
+    ...(archive && !options.archiveEveryLoad
+      ? { publish: (snapshot: Snapshot) => archive.put(snapshot.source, snapshot.regions) }
+      : {}),
     rebuild: (snapshot, at) => compileSnapshot(snapshot.source, at, snapshot),
     refreshMs: options.refreshMs,
     now: options.now,

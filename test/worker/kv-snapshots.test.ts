@@ -1,26 +1,48 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SnapshotSource } from '../../src/routing/types.js';
+import type { ServiceSpec, SnapshotSource } from '../../src/routing/types.js';
 import {
-  decodeSource,
-  encodeSource,
+  type Catalog,
+  decode,
   kvArchive,
   LATEST_KEY,
   REVISION_KEY_TTL_SECONDS,
+  SHARD_TTL_SECONDS,
   snapshotKey,
 } from '../../src/store/kv-archive.js';
+import type { SourcePart } from '../../src/store/snapshots.js';
 import { silentLogger } from '../../src/observe/log.js';
 import { createWorker } from '../../src/worker.js';
-import { admin, BASE, ctl, DUBLIN, registerShop } from './support.js';
+import { admin, BASE, ctl, DUBLIN, registerShop, upstreams } from './support.js';
 
 const kv = env.WAYMARK_SNAPSHOTS;
 /** A loopback port nothing listens on, for clusters no test sends traffic to. */
 const CLOSED_PORT = 59_999;
 
-/** A source as kept in KV (gzipped JSON), or null. */
-async function kvSource(key: string): Promise<SnapshotSource | null> {
+/** A catalog as kept in KV (gzipped JSON), or null. */
+async function kvCatalog(key: string): Promise<Catalog | null> {
   const value = await kv.get(key, 'arrayBuffer');
-  return value ? decodeSource(value) : null;
+  return value ? ((await decode(value)) as Catalog) : null;
+}
+
+/** Every service a catalog's shards hold. */
+async function catalogServices(catalog: Catalog): Promise<ServiceSpec[]> {
+  const parts = await Promise.all(
+    catalog.shards.map(async (key) => (await decode((await kv.get(key, 'arrayBuffer')) as ArrayBuffer)) as SourcePart),
+  );
+  return parts.flatMap((p) => p.services);
+}
+
+/** The shard keys KV holds now. */
+async function shardKeys(): Promise<Set<string>> {
+  const names = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await kv.list({ prefix: 'shard/', ...(cursor ? { cursor } : {}) });
+    for (const k of page.keys) names.add(k.name);
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return names;
 }
 
 /** The store's pipeline requests so far (the Hrana test server counts them). */
@@ -62,24 +84,46 @@ beforeAll(registerShop);
 afterEach(() => ctl('/store-up'));
 
 describe('the snapshot archive in Workers KV', () => {
-  it('a write through the admin API publishes its revision: the revision key and latest hold its source', async () => {
+  it('a write through the admin API publishes its revision: the revision key and latest hold its catalog, shards its services', async () => {
     const put = await admin('PUT', '/services/kv-published', { hosts: ['kv-published.example.com'] });
     expect(put.status).toBeLessThan(300);
     const version = await currentVersion();
 
-    const revision = await kvSource(snapshotKey(version));
-    expect(revision?.version).toBe(version);
-    expect(revision?.services.map((s) => s.name)).toEqual(expect.arrayContaining(['shop', 'kv-published']));
-    const latest = await kvSource(LATEST_KEY);
-    expect(latest).toEqual(revision);
-    // Revision keys expire (KV would otherwise grow with every write); latest does not.
+    const revision = await kvCatalog(snapshotKey(version));
+    expect(revision).toMatchObject({ format: 2, version });
+    expect(revision?.hosts).toMatchObject({
+      'shop.example.com': expect.any(Number),
+      'kv-published.example.com': expect.any(Number),
+    });
+    expect(revision?.regions.map(([region]) => region)).toEqual(expect.arrayContaining(['us-east1', 'eu-west1']));
+    expect((await catalogServices(revision as Catalog)).map((s) => s.name)).toEqual(
+      expect.arrayContaining(['shop', 'kv-published']),
+    );
+    expect(await kvCatalog(LATEST_KEY)).toEqual(revision);
+    // Revision keys expire (KV would otherwise grow with every write); latest does not; shards expire unless written again.
     const listed = await kv.list({ prefix: snapshotKey(version) });
     const key = listed.keys.find((k) => k.name === snapshotKey(version));
     expect(key?.expiration).toBeGreaterThan(Date.now() / 1000 + REVISION_KEY_TTL_SECONDS - 120);
     expect((await kv.list({ prefix: LATEST_KEY })).keys[0]?.expiration).toBeUndefined();
+    const shard = (await kv.list({ prefix: 'shard/' })).keys[0];
+    expect(shard?.expiration).toBeGreaterThan(Date.now() / 1000 + SHARD_TTL_SECONDS - 120);
   });
 
-  it("sources are gzipped: a configuration over KV's 25 MiB as JSON is published and read back whole", async () => {
+  it('a publish writes only the shards whose services changed', async () => {
+    const version = await currentVersion();
+    const before = await shardKeys();
+    const catalogBefore = (await kvCatalog(snapshotKey(version))) as Catalog;
+    const put = await admin('PUT', '/services/kv-published', {
+      hosts: ['kv-published.example.com', 'kv-2.example.com'],
+    });
+    expect(put.status).toBe(200);
+    const catalog = (await kvCatalog(snapshotKey(await currentVersion()))) as Catalog;
+    const added = [...(await shardKeys())].filter((k) => !before.has(k));
+    expect(added).toEqual([catalog.shards[catalog.hosts['kv-2.example.com'] as number]]);
+    expect(catalog.shards.filter((k) => !catalogBefore.shards.includes(k))).toEqual(added);
+  });
+
+  it("a large configuration is sharded: 8,000 services (over KV's 25 MiB as JSON) publish as a small catalog and small shards, read back whole", async () => {
     // 8,000 services x 20 clusters: about 30 MB of JSON.
     const services = Array.from({ length: 8_000 }, (_, i) => ({
       name: `big-${i}`,
@@ -88,7 +132,7 @@ describe('the snapshot archive in Workers KV', () => {
       clusters: Array.from({ length: 20 }, (_, j) => ({
         name: `c-${j}`,
         region: `region-${j % 10}`,
-        origin: `https://c-${j}.big-${i}.internal`,
+        origin: upstreams.ew1 as string,
         latitude: 10 + j / 7,
         longitude: 20 + i / 1000,
         weight: 100,
@@ -98,25 +142,50 @@ describe('the snapshot archive in Workers KV', () => {
     }));
     const big: SnapshotSource = { version: 987_654, services, overrides: [] };
     expect(JSON.stringify(big).length).toBeGreaterThan(25 * 1024 * 1024);
-    const encoded = await encodeSource(big);
-    expect(encoded.byteLength).toBeLessThan(25 * 1024 * 1024);
     const latestBefore = await kv.get(LATEST_KEY, 'arrayBuffer');
-    await kvArchive(kv).put(big);
-    const back = await kvArchive(kv).get(987_654);
-    expect(back?.services).toHaveLength(8_000);
-    expect(back?.services[7_999]).toEqual(services[7_999]);
-    // A value published before sources were gzipped (plain JSON) still reads.
+    const shardsBefore = await shardKeys();
+    const archive = kvArchive(kv);
+    await archive.put(big);
+    const catalog = (await kv.get(snapshotKey(987_654), 'arrayBuffer')) as ArrayBuffer;
+    // The catalog names every host (8,000) and shard; gzipped, a few tens of KB.
+    expect(catalog.byteLength).toBeLessThan(200 * 1024);
+    const back = await archive.get(987_654);
+    expect(back).toMatchObject({ version: 987_654, services: [], overrides: [] });
+    expect(back?.partial?.shardOf.size).toBe(8_000);
+    const key = back?.partial?.shardOf.get('big-7999.example.com') as string;
+    const shard = await archive.shard?.(key);
+    // About 32 services per shard.
+    expect(shard?.services.length).toBeGreaterThan(10);
+    expect(shard?.services.length).toBeLessThan(64);
+    expect(shard?.services.find((s) => s.name === 'big-7999')).toEqual(services[7_999]);
+
+    // A cold isolate with the store down starts from that catalog and takes one shard for its first request.
+    await ctl('/store-down');
+    const cold = await coldFetch([
+      new Request('https://big-7999.example.com/cold', { cf: DUBLIN } as RequestInit),
+      ready(),
+    ]);
+    const [res, readiness] = cold.responses as [Response, Response];
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-waymark-cluster')).toMatch(/^c-\d+$/);
+    const body = (await readiness.json()) as { services: number; snapshotVersion: number };
+    expect(body.snapshotVersion).toBe(987_654);
+    // It holds the services of that shard, not the 8,000.
+    expect(body.services).toBe(shard?.services.length);
+    await ctl('/store-up');
+    // A whole source published before the catalog layout (plain JSON) still reads, whole.
     const plain = { version: 987_655, services: [], overrides: [] };
     await kv.put(snapshotKey(987_655), JSON.stringify(plain));
     expect(await kvArchive(kv).get(987_655)).toEqual(plain);
     await kv.delete(snapshotKey(987_654));
     await kv.delete(snapshotKey(987_655));
+    for (const k of await shardKeys()) if (!shardsBefore.has(k)) await kv.delete(k);
     if (latestBefore) await kv.put(LATEST_KEY, latestBefore);
   });
 
   it('a cold isolate with the store unreachable serves from KV latest, and says it is degraded', async () => {
     const version = await currentVersion();
-    expect((await kvSource(LATEST_KEY))?.version).toBe(version);
+    expect((await kvCatalog(LATEST_KEY))?.version).toBe(version);
     await ctl('/store-down');
 
     const cold = await coldFetch([proxied('/from-kv'), ready()]);
@@ -128,6 +197,21 @@ describe('the snapshot archive in Workers KV', () => {
     // Still ready (it routes), but serving a snapshot that did not come from the store.
     expect(body).toMatchObject({ status: 'degraded', degraded: true, snapshotVersion: version });
     expect(body.storeUnreachableSince).toEqual(expect.any(String));
+  });
+
+  it('a cold isolate that started from the catalog reads the whole configuration for an admin view', async () => {
+    const version = await currentVersion();
+    expect((await kvCatalog(snapshotKey(version)))?.version).toBe(version);
+    const cold = await coldFetch([
+      proxied('/partial-first'),
+      new Request(`${BASE}/_waymark/api/v1/services/kv-published/failover`, {
+        headers: { authorization: 'Bearer workerd-admin-token-0123456789' },
+      }),
+    ]);
+    const [res, failover] = cold.responses as [Response, Response];
+    expect(res.status).toBe(200);
+    expect(failover.status).toBe(200);
+    expect(await failover.json()).toMatchObject({ service: 'kv-published' });
   });
 
   it('a cold isolate with the store unreachable and no archive binding is not ready', async () => {
@@ -232,7 +316,7 @@ describe('the snapshot archive in Workers KV', () => {
     } finally {
       // A write publishes again, for whatever runs next.
       expect((await admin('DELETE', '/services/kv-published')).status).toBeLessThan(300);
-      expect((await kvSource(LATEST_KEY))?.version).toBe(await currentVersion());
+      expect((await kvCatalog(LATEST_KEY))?.version).toBe(await currentVersion());
     }
   });
 });
