@@ -70,6 +70,8 @@ export interface RuntimeParts {
   archive?: SnapshotArchive;
   /** Keep every loaded source in the archive (a process's own file) rather than only what writers publish. */
   archiveEveryLoad?: boolean;
+  /** A cold start over a store with more services than this reads them as requests need them (see PipelineOptions). */
+  partialAbove?: number;
   /** What else watches finished requests besides the metrics (access log, trace export, Analytics Engine). */
   observers?: (metrics: ProxyMetrics) => RequestObserver[];
   /** How alerts are delivered (attempts, backoff, timeout); tests shorten them. */
@@ -96,6 +98,7 @@ export function createRuntime(parts: RuntimeParts): Runtime {
     },
     onLoad: (snapshot) => outliers.retain(snapshot),
     ...(parts.archive ? { archive: parts.archive, archiveEveryLoad: parts.archiveEveryLoad ?? false } : {}),
+    ...(parts.partialAbove !== undefined ? { partialAbove: parts.partialAbove } : {}),
   });
   const alerts = new AlertDispatcher({
     db,

@@ -44,7 +44,16 @@ export interface NodeServerOptions {
   accessLog?: (lines: string[]) => void;
   /** How alerts are delivered (tests shorten the backoff). */
   alerts?: Partial<AlertOptions>;
+  /** A cold start over more services than this reads each one when a request first needs it (default 1,000). */
+  partialAbove?: number;
 }
+
+/**
+ * Above this many services a process starts without reading the configuration: the store tells where each
+ * host's service is and the region catalog, and a service is read when a request first needs it (the
+ * health sync and the admin views read the whole configuration later, in the background of traffic).
+ */
+const PARTIAL_ABOVE_SERVICES = 1_000;
 
 /** Opens the store (creating a file database's folder), applies migrations, loads the snapshot, listens. */
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
@@ -66,6 +75,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     store,
     transport,
     ...(archive ? { archive, archiveEveryLoad: true } : {}),
+    partialAbove: options.partialAbove ?? PARTIAL_ABOVE_SERVICES,
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.log ? { log: options.log } : {}),
@@ -85,7 +95,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   // An unreachable store does not stop the start: the last good snapshot (the file) serves, ready says
   // `degraded`, and the store is retried with back-off; migrations run once it answers.
   const storeReady = prepareStore(store, runtime);
-  await Promise.race([storeReady, sleep(STORE_FIRST_TRY_MS)]);
+  // This wait holds the event loop (the back-off sleeps do not): with the store refusing connections
+  // nothing else would, and the process would end before it listens (exit 13, found by `npm run chaos`).
+  await Promise.race([storeReady, sleep(STORE_FIRST_TRY_MS, { ref: true })]);
   await runtime.snapshots.refresh();
   // On a local file the store's calls run on this thread: admin writes are paced so the proxy keeps it.
   const writePacer =
@@ -218,8 +230,11 @@ function snapshotCachePath(databaseUrl: string, setting: string | undefined): st
   return file ? `${file}.snapshot.json` : '.waymark/snapshot.json';
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+function sleep(ms: number, options: { ref?: boolean } = {}): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (!options.ref) timer.unref();
+  });
 }
 
 function localPath(url: string): string {

@@ -147,8 +147,8 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
  * region's usual coordinates then leaves the catalog as it was, so the other services' compiled plans
  * are kept); null for a region only known by name.
  */
-function regionCatalog(
-  index: SourceIndex,
+export function regionCatalog(
+  index: Pick<SourceIndex, 'located' | 'named'>,
   whole?: readonly (readonly [string, GeoPoint | null])[],
 ): Map<string, GeoPoint | null> {
   // A partial source carries the catalog of the whole configuration; what it holds only adds regions new since.
@@ -157,7 +157,8 @@ function regionCatalog(
     if (!whole || !catalog.has(region))
       catalog.set(region, { lat: hundredths(s.lat / s.n / 1e6), lon: hundredths(s.lon / s.n / 1e6) });
   for (const region of index.named.keys()) if (!catalog.has(region)) catalog.set(region, null);
-  return catalog;
+  // In name order: the same regions make the same catalog however they were found.
+  return new Map([...catalog].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 const hundredths = (degrees: number): number => Math.round(degrees * 100) / 100;

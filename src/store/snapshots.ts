@@ -7,7 +7,7 @@
 import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { describeError } from '../observe/log.js';
-import { compileSnapshot } from '../routing/compile.js';
+import { compileSnapshot, regionCatalog } from '../routing/compile.js';
 import { leanServices } from '../routing/intern.js';
 import { resolvePolicy } from '../routing/policy.js';
 import type { ClusterSpec, GeoPoint, ServiceSpec, Snapshot, SnapshotSource } from '../routing/types.js';
@@ -165,6 +165,14 @@ export class SnapshotCache {
     } catch (error) {
       this.options.onError(error);
       await this.#refreshWhole();
+      // The store cannot be read either: the last good whole snapshot kept outside it serves every host.
+      if (this.#current?.source.partial && this.options.fallback) {
+        const kept = await this.options.fallback().catch(() => null);
+        if (kept && !kept.source.partial) {
+          this.#current = kept;
+          this.#degraded = true;
+        }
+      }
     }
   }
 
@@ -260,25 +268,81 @@ export interface SourceDelta extends SnapshotSource {
 }
 
 /**
+ * The services named, whole, with their active overrides, in one consistent batch: a partial snapshot's
+ * shard when the store itself is its catalog (see `loadStoreCatalog`).
+ */
+export async function loadServices(db: Reader, names: readonly string[]): Promise<SourcePart> {
+  const { services, overrides } = await readServices(db, { names });
+  return { services, overrides };
+}
+
+/**
+ * The store as a catalog (see `PartialSource`) when it holds more than `above` services, else null: every
+ * host's service (each service its own shard, keyed by its name) and the region catalog, computed by the
+ * store from every cluster's coordinates as a compile computes it. Rows read: the hosts, the regions and
+ * the failover rules, not the clusters.
+ */
+export async function loadStoreCatalog(db: Reader, above: number): Promise<SnapshotSource | null> {
+  const [rev, counted, hostRows, regionRows, ruleRows] = await readTogether(db, [
+    db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
+    db.select({ n: sql<number>`count(*)` }).from(services),
+    db.select({ host: serviceHosts.host, service: serviceHosts.service }).from(serviceHosts),
+    db
+      .select({
+        region: clusters.region,
+        lat: sql<number>`sum(round(${clusters.latitude} * 1e6))`,
+        lon: sql<number>`sum(round(${clusters.longitude} * 1e6))`,
+        n: sql<number>`count(*)`,
+      })
+      .from(clusters)
+      .groupBy(clusters.region),
+    db.select({ failover: services.failover }).from(services).where(sql`${services.failover} != '[]'`),
+  ]);
+  if ((counted[0]?.n ?? 0) <= above) return null;
+  const named = new Map<string, number>();
+  for (const { failover } of ruleRows)
+    for (const rule of failover) for (const region of [rule.from, ...rule.to]) named.set(region, 1);
+  const located = new Map(regionRows.map((r) => [r.region, { lat: r.lat, lon: r.lon, n: r.n }]));
+  return {
+    version: rev[0]?.version ?? 0,
+    services: [],
+    overrides: [],
+    partial: {
+      regions: [...regionCatalog({ located, named })],
+      shardOf: new Map(hostRows.map((h) => [h.host, h.service])),
+      loaded: new Set(),
+      removed: new Set(),
+    },
+  };
+}
+
+/**
  * What changed after revision `since`, in one consistent batch: every service whose revision moved (see
  * the `revision` column of services) read whole with its active overrides, and the names of the services
  * deleted. Rows read are in proportion to the change, not to the configuration.
  */
 export async function loadSnapshotDelta(db: Reader, since: number): Promise<SourceDelta> {
-  return { since, ...(await readServices(db, since)) };
+  return { since, ...(await readServices(db, { since })) };
 }
 
 /**
- * The services whose revision is after `since` (every service when null), with their hosts, clusters,
- * health, routes and their state, latency orders and active overrides; and, for a delta, the services
- * removed after `since`.
+ * The services whose revision is after `since` (or those named; every service when null), with their
+ * hosts, clusters, health, routes and their state, latency orders and active overrides; and, for a delta,
+ * the services removed after `since`.
  */
-async function readServices(db: Reader, since: number | null): Promise<SnapshotSource & { removed: string[] }> {
-  const changed = db
-    .select({ name: services.name })
-    .from(services)
-    .where(gt(services.revision, since ?? 0));
-  const scoped = (column: SQLiteColumn) => (since === null ? undefined : inArray(column, changed));
+async function readServices(
+  db: Reader,
+  scope: { since: number } | { names: readonly string[] } | null,
+): Promise<SnapshotSource & { removed: string[] }> {
+  const since = scope && 'since' in scope ? scope.since : null;
+  const changed =
+    scope && 'names' in scope
+      ? [...scope.names]
+      : db
+          .select({ name: services.name })
+          .from(services)
+          .where(gt(services.revision, since ?? 0));
+  const scoped = (column: SQLiteColumn) => (scope === null ? undefined : inArray(column, changed));
   const [
     rev,
     serviceRows,
@@ -292,10 +356,7 @@ async function readServices(db: Reader, since: number | null): Promise<SnapshotS
     removedRows,
   ] = await readTogether(db, [
     db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
-    db
-      .select()
-      .from(services)
-      .where(since === null ? undefined : gt(services.revision, since)),
+    db.select().from(services).where(scoped(services.name)),
     db.select().from(serviceHosts).where(scoped(serviceHosts.service)).orderBy(serviceHosts.service, sql`rowid`),
     db.select().from(clusters).where(scoped(clusters.service)).orderBy(clusters.service, clusters.name),
     db
@@ -437,12 +498,20 @@ export interface PipelineOptions {
   archive?: SnapshotArchive;
   /** Keep every source loaded from the store in the archive (a local file), or only published ones. */
   archiveEveryLoad?: boolean;
+  /**
+   * A cold start over a store with more services than this starts partial, with the store as its
+   * catalog, and reads each service the first time a request needs it (see `loadStoreCatalog`); unset:
+   * it reads the whole configuration. Not used with an archive that has shards of its own (Workers KV).
+   */
+  partialAbove?: number;
 }
 
 /** The pipeline over a store: a cache whose loads read the store (or the archive) and compile against the last snapshot. */
 export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCache {
   const { archive } = options;
-  const readShard = archive?.shard?.bind(archive);
+  const { partialAbove } = options;
+  const storeIsCatalog = partialAbove !== undefined && !archive?.shard;
+  const readShard = storeIsCatalog ? (name: string) => loadServices(db, [name]) : archive?.shard?.bind(archive);
   const compiled = (source: SnapshotSource): Snapshot => {
     const snapshot = compileSnapshot(source, options.now(), cache.current ?? undefined);
     options.onLoad?.(snapshot);
@@ -455,6 +524,9 @@ export function snapshotPipeline(db: Db, options: PipelineOptions): SnapshotCach
       // A warm instance reads only what changed since its snapshot (a store whose revision went back, a
       // snapshot from the archive, or a partial one that must be made whole, is read whole).
       const delta = current && !cache.degraded && version > current.version && !(whole && current.source.partial);
+      // A cold start over a large store reads only where each host's service is.
+      const catalog = !current && !whole && storeIsCatalog ? await loadStoreCatalog(db, partialAbove) : null;
+      if (catalog) return compiled(catalog);
       // A cold start reads the configuration from the archive when it holds this very revision.
       const archived = !current && !whole && archive ? await archive.get(version).catch(() => null) : null;
       if (archived?.version === version) return compiled(leanSource(archived));

@@ -50,6 +50,7 @@ describe('health', () => {
       degraded: false,
       snapshotVersion: 0,
       services: 0,
+      partial: false,
       storeUnreachableSince: null,
     });
   });
@@ -74,6 +75,7 @@ describe('health', () => {
       degraded: false,
       snapshotVersion: 0,
       services: 0,
+      partial: false,
       storeUnreachableSince: new Date(failedAt).toISOString(),
     });
     expect(res.body).not.toMatch(/refused|select|revision|libsql|failed query/i);
@@ -121,6 +123,7 @@ describe('health', () => {
       degraded: false,
       snapshotVersion: 2,
       services: 2,
+      partial: false,
       storeUnreachableSince: null,
     });
   });

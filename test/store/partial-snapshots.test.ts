@@ -156,4 +156,35 @@ describe('partial snapshots from an archive catalog', () => {
       [writer.current?.version, undefined, SERVICES.length + 1],
     ]);
   });
+
+  it('the store as its own catalog: the region catalog as a whole compile makes it, one service read per host', async () => {
+    ok(
+      await putCluster(
+        store.db,
+        at(),
+        clusterConfig('pay', 'as', 'ap-southeast1', { latitude: -33.3, longitude: 151.2 }),
+      ),
+    );
+    const whole = compileSnapshot(await loadSnapshotSource(store.db), clock);
+    const cache = snapshotPipeline(store.db, {
+      now: () => clock,
+      refreshMs: 0,
+      onError: () => undefined,
+      partialAbove: 1,
+    });
+    const cold = await cache.get(() => undefined);
+    expect(cold?.source.partial).toBeDefined();
+    expect([...(cold?.regions ?? [])]).toEqual([...whole.regions]);
+    const served = await cache.withHost(cold as never, 'pay.example.com');
+    expect([...(served?.byName.keys() ?? [])]).toEqual(['pay']);
+    expect(served?.byName.get('pay')?.spec).toEqual(whole.byName.get('pay')?.spec);
+    // Over the threshold only: a store of as many services as the threshold is read whole.
+    const small = snapshotPipeline(store.db, {
+      now: () => clock,
+      refreshMs: 0,
+      onError: () => undefined,
+      partialAbove: SERVICES.length,
+    });
+    expect((await small.get(() => undefined))?.source.partial).toBeUndefined();
+  });
 });

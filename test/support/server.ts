@@ -64,7 +64,12 @@ export interface TestServer extends NodeServer {
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { now?: () => number; alerts?: Partial<AlertOptions>; accessLog?: (lines: string[]) => void } = {},
+  options: {
+    now?: () => number;
+    alerts?: Partial<AlertOptions>;
+    accessLog?: (lines: string[]) => void;
+    partialAbove?: number;
+  } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'waymark-test-'));
   const url = env.WAYMARK_DATABASE_URL ?? `file:${join(dir, 'waymark.db')}`;
@@ -85,6 +90,7 @@ export async function startTestServer(
     accessLog: options.accessLog ?? (() => undefined),
     ...(options.now ? { now: options.now } : {}),
     ...(options.alerts ? { alerts: options.alerts } : {}),
+    ...(options.partialAbove !== undefined ? { partialAbove: options.partialAbove } : {}),
   });
   const db = createClient({ url });
   return {
