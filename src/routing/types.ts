@@ -89,7 +89,7 @@ export interface SnapshotSource {
  * What a partial source knows of the services it does not hold: where they are, and the region catalog
  * of the whole configuration (which no part of it can compute). The services it holds are each whole.
  */
-export interface PartialSource {
+interface PartialSource {
   /** Every region of the whole configuration with its location (see `Snapshot.regions`). */
   regions: readonly (readonly [string, GeoPoint | null])[];
   /** Host -> the archive shard holding its service, for every host of the configuration. */

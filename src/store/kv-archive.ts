@@ -170,7 +170,7 @@ async function sha256(value: Uint8Array): Promise<string> {
 }
 
 /** A value as kept in KV: gzipped JSON. */
-export async function encode(value: unknown): Promise<Uint8Array> {
+async function encode(value: unknown): Promise<Uint8Array> {
   const gzipped = new Blob([JSON.stringify(value)]).stream().pipeThrough(new CompressionStream('gzip'));
   return new Uint8Array(await new Response(gzipped).arrayBuffer());
 }

@@ -271,7 +271,7 @@ export interface SourceDelta extends SnapshotSource {
  * The services named, whole, with their active overrides, in one consistent batch: a partial snapshot's
  * shard when the store itself is its catalog (see `loadStoreCatalog`).
  */
-export async function loadServices(db: Reader, names: readonly string[]): Promise<SourcePart> {
+async function loadServices(db: Reader, names: readonly string[]): Promise<SourcePart> {
   const { services, overrides } = await readServices(db, { names });
   return { services, overrides };
 }
@@ -282,7 +282,7 @@ export async function loadServices(db: Reader, names: readonly string[]): Promis
  * store from every cluster's coordinates as a compile computes it. Rows read: the hosts, the regions and
  * the failover rules, not the clusters.
  */
-export async function loadStoreCatalog(db: Reader, above: number): Promise<SnapshotSource | null> {
+async function loadStoreCatalog(db: Reader, above: number): Promise<SnapshotSource | null> {
   const [rev, counted, hostRows, regionRows, ruleRows] = await readTogether(db, [
     db.select({ version: revision.version }).from(revision).where(eq(revision.id, 1)),
     db.select({ n: sql<number>`count(*)` }).from(services),
@@ -451,7 +451,7 @@ export type SourcePart = Pick<SnapshotSource, 'services' | 'overrides'>;
  * A partial source with the shard `key` taken: its services that the source does not hold already (a
  * later delta brought a newer one) and that were not removed since, with their overrides.
  */
-export function mergePart(source: SnapshotSource, key: string, part: SourcePart): SnapshotSource {
+function mergePart(source: SnapshotSource, key: string, part: SourcePart): SnapshotSource {
   const partial = source.partial;
   if (!partial) return source;
   const held = new Set(source.services.map((s) => s.name));
