@@ -112,6 +112,8 @@ const settingsSchema = z.object({
   WAYMARK_TRUSTED_HOPS: int(0, 10).default(0),
   WAYMARK_DRAIN_MS: int(0, 600_000).default(30_000),
   WAYMARK_STREAM_IDLE_MS: int(1_000, 3_600_000).default(60_000),
+  /** Node: a client that has not sent its request headers in this long gets 408 and is closed (slowloris). */
+  WAYMARK_HEADERS_TIMEOUT_MS: int(500, 120_000).default(10_000),
   /** How long events and route samples are kept. */
   WAYMARK_RETENTION_DAYS: int(1, 3_650).default(14),
   WAYMARK_AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),

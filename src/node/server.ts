@@ -133,7 +133,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     overrideGlobalObjects: false,
   });
   const adminHosts = settings.WAYMARK_ADMIN_HOSTS;
-  const server = createServer((req, res) => {
+  // Slow clients: the request head must arrive within WAYMARK_HEADERS_TIMEOUT_MS (Node checks every second,
+  // not every 30 s as by default); the body and the response are bounded by the stream idle timeout.
+  const headersTimeout = settings.WAYMARK_HEADERS_TIMEOUT_MS;
+  const server = createServer({ headersTimeout, connectionsCheckingInterval: 1_000 }, (req, res) => {
     const url = req.url ?? '/';
     // The Host is read (all its values: two are refused) only for Waymark's own paths, never on the proxy's hot path.
     if (isWaymarkPath(url) && isWaymarkRequest(url, req.headersDistinct.host ?? [], adminHosts)) void admin(req, res);

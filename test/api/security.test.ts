@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send } from '../../scripts/http-client.js';
 import { putCluster } from '../../src/control/clusters.js';
@@ -212,5 +212,38 @@ describe('security: the admin API is never proxied', () => {
     expect(health.json).toEqual({ status: 'live' });
 
     expect(seen).toEqual([]);
+  });
+});
+
+describe('security: slow clients (slowloris)', () => {
+  let server: TestServer;
+
+  beforeEach(async () => {
+    server = await startTestServer({ WAYMARK_HEADERS_TIMEOUT_MS: '1000' });
+  });
+
+  afterEach(() => server.close());
+
+  it('a client that trickles its request head gets 408 and its connection closed after WAYMARK_HEADERS_TIMEOUT_MS', async () => {
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+    });
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    const started = Date.now();
+    socket.write('GET / HTTP/1.1\r\nHost: shop.example.com\r\n');
+    // One more header byte every 200 ms: never the blank line that ends the head.
+    const trickle = setInterval(() => socket.writable && socket.write('X'), 200);
+    try {
+      const at = await closed;
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      // Closed within the timeout plus Node's one-second check, not after Node's default 60 s.
+      expect(at - started).toBeLessThan(5_000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
   });
 });
