@@ -46,7 +46,9 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
   const sameRegions = index === previous?.index && source.partial?.regions === previous.source.partial?.regions;
   const regions = sameRegions ? previous.regions : regionCatalog(index, source.partial?.regions);
   const regionsKey = regions === previous?.regions ? previous.regionsKey : JSON.stringify([...regions]);
-  const reusable = previous?.regionsKey === regionsKey ? previous.byName : undefined;
+  // The services the previous snapshot compiled, copied out: capturing its map instead would keep every
+  // earlier snapshot alive through each one's closure (a leak of one snapshot per reload, found by the soak).
+  const reusable = previous?.regionsKey === regionsKey ? previous.byName.made() : undefined;
   const activeByService = new Map<string, OverrideSpec[]>();
   let validUntil = Number.POSITIVE_INFINITY;
   for (const o of source.overrides) {
@@ -60,7 +62,7 @@ export function compileSnapshot(source: SnapshotSource, now: number, previous?: 
   const byName = new LazyMap(specs, (name: string) => {
     const spec = specs.get(name) as ServiceSpec;
     const overrides = activeByService.get(name) ?? NO_OVERRIDES;
-    const old = reusable?.madeOnly(name);
+    const old = reusable?.get(name);
     return old && old.spec === spec && sameItems(old.overrides, overrides)
       ? old
       : compileService(spec, regions, overrides, now);

@@ -28,9 +28,9 @@ export class LazyMap<K, V> implements ReadonlyMap<K, V> {
     return value;
   }
 
-  /** The value if it was made already; never makes one (a later snapshot reuses what is here). */
-  madeOnly(key: K): V | undefined {
-    return this.#made?.get(key);
+  /** The values made so far, as a map of their own (a later snapshot reuses them without holding this one). */
+  made(): ReadonlyMap<K, V> {
+    return new Map(this.#made);
   }
 
   /** How many values have been made so far. */

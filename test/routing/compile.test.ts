@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { compileSnapshot } from '../../src/routing/compile.js';
 import type { LazyMap } from '../../src/routing/lazy-map.js';
@@ -165,6 +167,25 @@ describe('compileSnapshot reuse', () => {
     expect([...next.byName.keys()]).toHaveLength(50);
     expect([...next.byName.values()].map((s) => s.name)).toHaveLength(50);
     expect(next.byName.madeCount).toBe(50);
+  });
+
+  it('a snapshot does not keep the one it was compiled from alive (found by the chaos soak: one snapshot leaked per reload)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const services = Array.from({ length: 20 }, (_, i) => service(`s${i}`, [cluster(`c${i}`, 'us-east1')]));
+    let snap = compileSnapshot({ version: 1, services, overrides: [] }, 0);
+    for (const s of snap.byName.values()) void s;
+    const first = new WeakRef(snap.byName);
+    for (let v = 2; v < 6; v++) {
+      const changed = services.map((s, i) => (i === v ? { ...s } : s));
+      snap = compileSnapshot({ version: v, services: changed, overrides: [] }, 0, snap);
+      for (const s of snap.byName.values()) void s;
+    }
+    // Let the WeakRef's target go (it is held until the end of the job that made it), then collect.
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    expect(snap.byName.get('s0')).toBeDefined();
+    expect(first.deref()).toBeUndefined();
   });
 
   it("makes a client region's plans the first time a client of that region asks, zones included", () => {
