@@ -5,9 +5,9 @@ import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import {
   abortKind,
+  Exchange,
   ExchangeAbort,
   tryAbort,
-  type Exchange,
   type Transport,
   type TryFailure,
   type TryResult,
@@ -77,8 +77,14 @@ export function undiciTransport(options: { streamIdleMs: number }): UndiciTransp
           exchange,
           options.streamIdleMs,
         );
-      // Bytes or nothing: the request is sent at once, so undici's headers timeout is the per-try timeout.
+      // Bytes or nothing: the request is sent at once, so the per-try timeout starts now. Not undici's
+      // headersTimeout: it runs on undici's coarse timers (a 499 ms tick), so a 300 ms timeout fired
+      // after 500 to 1000 ms. One native timer aborts the try's own signal, which follows the exchange.
       const { cluster } = request;
+      const attempt = new Exchange();
+      if (exchange.aborted) attempt.abort(exchange.reason as ExchangeAbort);
+      else exchange.once('abort', () => attempt.abort(exchange.reason as ExchangeAbort));
+      const timer = setTimeout(() => attempt.abort(new ExchangeAbort('timeout')), headersTimeoutMs);
       return new Promise((resolve) => {
         poolFor(cluster.origin).request(
           {
@@ -86,11 +92,14 @@ export function undiciTransport(options: { streamIdleMs: number }): UndiciTransp
             method: request.method as 'GET',
             headers: cluster.originHost ? { ...request.headers, host: cluster.originHost } : request.headers,
             body: request.body as Uint8Array | null,
-            signal: exchange,
-            headersTimeout: headersTimeoutMs,
+            signal: attempt,
+            headersTimeout: 0,
             bodyTimeout: options.streamIdleMs,
           },
-          (error, res) => resolve(error ? failed(error, exchange, null) : answered(res)),
+          (error, res) => {
+            clearTimeout(timer);
+            resolve(error ? failed(error, attempt, null) : answered(res));
+          },
         );
       });
     },

@@ -21,8 +21,11 @@ export interface TryPolicy {
 
 /** What a request may spend on retries and slots, for this one request. */
 export interface TryLimits {
-  /** Takes a retry from the budget; false: no more retries for now. */
-  allowRetry: () => boolean;
+  /**
+   * Takes a retry from the budget; false: no more retries for now. A retry after a connect failure is
+   * free: nothing reached the failed cluster, so the request still reaches one origin once.
+   */
+  allowRetry: (afterConnectFailure?: boolean) => boolean;
   /** A concurrency limit per cluster, when the route has one. */
   slots: ConcurrencySlots | null;
   /** Whether the route's deadline has passed. */
@@ -150,7 +153,8 @@ export async function forward<Body, Res>(
     if (!countsAgainstCluster(sent.failure)) break;
     // A connect failure sent nothing, so any method may move on; otherwise only idempotent ones.
     const may = sent.failure === 'connect-failure' || idempotent;
-    if (last || !may || !policy.retryOn.has(sent.failure) || !limits.allowRetry()) break;
+    if (last || !may || !policy.retryOn.has(sent.failure) || !limits.allowRetry(sent.failure === 'connect-failure'))
+      break;
   }
   return { ok: false, failure: failure.kind, message: failure.message, attempts };
 }

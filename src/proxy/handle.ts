@@ -232,7 +232,7 @@ async function proxy<Body, Res>(
   );
   rt.retryBudget.end(limits.budgetKey, limits.retries);
   record.attempts = result.attempts;
-  record.retries = limits.retries;
+  record.retries = limits.retries + limits.freeRetries;
   record.budgetExhausted = limits.budgetExhausted;
   if (result.ok) record.cluster = result.cluster.name;
   observe(rt, tools, decision, result.attempts, requestId, record);
@@ -327,7 +327,10 @@ function limitRate<Body>(
 
 /** This request's share of the route's retry budget and slots, and whether its deadline passed. */
 class RequestLimits implements TryLimits {
+  /** Retries taken from the budget (given back when the request ends). */
   retries = 0;
+  /** Retries after a connect failure, which the budget does not count. */
+  freeRetries = 0;
   budgetExhausted = false;
   constructor(
     private readonly rt: Runtime,
@@ -337,7 +340,13 @@ class RequestLimits implements TryLimits {
     private readonly exchange: Exchange,
   ) {}
 
-  allowRetry(): boolean {
+  allowRetry(afterConnectFailure = false): boolean {
+    // Envoy counts every retry; a retry after a connect failure amplifies nothing (the failed cluster got
+    // no request), and refusing it turned a region's sudden loss into 502s for a burst of requests.
+    if (afterConnectFailure) {
+      this.freeRetries += 1;
+      return true;
+    }
     if (!this.rt.retryBudget.tryRetry(this.budgetKey, this.budgetPercent)) {
       this.budgetExhausted = true;
       return false;

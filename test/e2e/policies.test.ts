@@ -455,6 +455,40 @@ describe('retries', () => {
     expect(statuses.filter((s) => s === 500)).toHaveLength(17);
   });
 
+  it('a burst of connect failures is retried whatever the budget: nothing reached the stopped cluster, so nothing is amplified (chaos scenario 1)', async () => {
+    await up.v1eu.stop();
+    // The retries stay in flight a while, so at 10% only min_retry_concurrency (3) would be let through.
+    up.v1us.delayMs = 400;
+    await putRoute('r', {
+      order: 1,
+      destinations: v1,
+      retries: retry({ retryOn: ['connect-failure'], budgetPercent: 10 }),
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => server.request(HOST, `/${i}`, { headers: EU })),
+    );
+    expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(up.v1us.served).toBe(20);
+  });
+
+  it('a per-try timeout under a second fires on time, not on a coarse timer (chaos scenario 1: 300 ms fired after 500-1000 ms)', async () => {
+    up.v1eu.delayMs = 2_000;
+    await putRoute('r', {
+      order: 1,
+      destinations: v1,
+      retries: retry({ retryOn: ['timeout'], perTryTimeoutMs: 150 }),
+    });
+    // Warm the connections first, so the figure is the timeout's alone.
+    up.v1eu.delayMs = 0;
+    expect((await server.request(HOST, '/warm', { headers: EU })).status).toBe(200);
+    up.v1eu.delayMs = 2_000;
+    const { res, ms } = await timed(() => server.request(HOST, '/', { headers: EU }));
+    expect(res.status).toBe(200);
+    expect(res.json.cluster).toBe('v1us');
+    expect(ms).toBeGreaterThanOrEqual(150);
+    expect(ms).toBeLessThan(450);
+  });
+
   it('timeoutMs is the whole request deadline: a hanging cluster gives 504 in about that time, without reaching the next', async () => {
     up.v1eu.mode = 'hang';
     await putRoute('r', {
