@@ -298,7 +298,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
       { status: 200, description: 'Updated: the cluster as stored.', media: JSON_MEDIA },
       { status: 201, description: 'Created: the cluster as stored.', media: JSON_MEDIA },
     ],
-    problems: ['not-found', ...WRITE],
+    problems: ['not-found', 'would-strand', ...WRITE],
   },
   {
     id: 'deleteCluster',
@@ -307,11 +307,11 @@ export const ENDPOINTS: readonly Endpoint[] = [
     tag: 'clusters',
     summary: 'Delete a cluster',
     description:
-      'Its health verdict goes and the overrides naming it end: a cluster created again under its name starts clean.',
+      'Its health verdict goes and the overrides naming it end: a cluster created again under its name starts clean. Refused (409 `would-strand`) when every cluster it leaves would be under a drain made without force.',
     scope: 'write',
     params: { service: serviceParam, cluster: clusterParam },
     responses: [{ status: 204, description: 'Deleted.' }],
-    problems: ['not-found', ...WRITE],
+    problems: ['not-found', 'would-strand', ...WRITE],
   },
   {
     id: 'listRoutes',
@@ -835,7 +835,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
         headers: { ETag: 'The configuration version after the apply.' },
       },
     ],
-    problems: ['precondition-failed', 'host-taken', ...WRITE],
+    problems: ['precondition-failed', 'host-taken', 'would-strand', ...WRITE],
   },
   {
     id: 'exportConfig',
@@ -907,7 +907,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
       example: { version: 3, reason: 'the eu cluster misbehaves' },
     },
     responses: [{ status: 200, description: 'The diff applied, as POST /config answers it.', media: JSON_MEDIA }],
-    problems: ['not-found', 'host-taken', ...WRITE],
+    problems: ['not-found', 'host-taken', 'would-strand', ...WRITE],
   },
   {
     id: 'openApiDocument',

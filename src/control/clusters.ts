@@ -2,9 +2,9 @@ import { and, eq, sql } from 'drizzle-orm';
 import { notFound } from '../problem.js';
 import type { Db } from '../store/client.js';
 import { clusterHealth, clusters, latencyOrders } from '../store/schema.js';
-import { getCluster, getService, type ClusterConfig } from '../store/services.js';
+import { getCluster, getService, listClusters, type ClusterConfig } from '../store/services.js';
 import { done, refuse, runCommand, type Actor, type CommandResult, type CommandTx, type Outcome } from './command.js';
-import { endOverridesOf } from './overrides.js';
+import { endOverridesOf, strandingChange } from './overrides.js';
 
 /**
  * PUT a cluster by name into an existing service (checked in the same transaction as the write). A
@@ -28,6 +28,12 @@ export async function writeCluster(
     const before = await getCluster(c.tx, after.service, after.name);
     const { service, name, ...fields } = after;
     const { now } = c.actor;
+    if (before && before.region !== after.region) {
+      const rest = await listClusters(c.tx, service);
+      const moved = rest.map((cl) => (cl.name === name ? { name, region: after.region } : cl));
+      const stranding = await strandingChange(c, service, moved, `moving cluster "${name}" to ${after.region}`);
+      if (stranding) return refuse(stranding);
+    }
     if (!before)
       await c.tx.delete(clusterHealth).where(and(eq(clusterHealth.service, service), eq(clusterHealth.cluster, name)));
     await c.tx
@@ -71,6 +77,9 @@ export async function removeCluster(c: CommandTx, service: string, name: string)
   {
     const before = await getCluster(c.tx, service, name);
     if (!before) return refuse(notFound(`cluster "${name}" of service "${service}"`));
+    const rest = (await listClusters(c.tx, service)).filter((cl) => cl.name !== name);
+    const stranding = await strandingChange(c, service, rest, `deleting cluster "${name}"`);
+    if (stranding) return refuse(stranding);
     await c.tx.delete(clusters).where(and(eq(clusters.service, service), eq(clusters.name, name)));
     await c.tx.delete(clusterHealth).where(and(eq(clusterHealth.service, service), eq(clusterHealth.cluster, name)));
     await c.tx

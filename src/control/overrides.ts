@@ -163,6 +163,44 @@ export async function endOverridesOf(
   for (const row of rows) await recordEnd(c, row, 'deleted', why);
 }
 
+/**
+ * Why a change to a service's clusters (a delete, a move to another region) would leave every cluster it
+ * keeps under a drain made without force, or null. `createOverride` keeps that from ever holding (a drain
+ * that would leave no cluster is refused unless forced, counting forced drains too), so a service is only
+ * ever stranded while a forced drain says so; without this check, deleting the cluster the drains spared
+ * would strand it for as long as they last. Forced drains do not excuse the change: they may end first.
+ * A service left with no cluster at all is not refused. `after` is the service's clusters as the change
+ * leaves them; `change` says what it is, for the refusal.
+ */
+export async function strandingChange(
+  c: CommandTx,
+  service: string,
+  after: readonly { name: string; region: string }[],
+  change: string,
+): Promise<Problem | null> {
+  if (after.length === 0) return null;
+  const drains = await c.tx
+    .select()
+    .from(overrides)
+    .where(
+      and(
+        eq(overrides.service, service),
+        eq(overrides.action, 'drain'),
+        eq(overrides.forced, false),
+        isNull(overrides.endedAt),
+        gt(overrides.expiresAt, c.actor.now),
+      ),
+    );
+  // What a drain covers, as routing reads it (routing/compile.ts): its cluster, or every cluster of its region.
+  const drained = (cl: { name: string; region: string }) =>
+    drains.some((o) => (o.cluster === null || o.cluster === cl.name) && (o.region === null || o.region === cl.region));
+  if (!after.every(drained)) return null;
+  return new Problem({
+    code: 'would-strand',
+    detail: `${change} would leave service "${service}" with only drained clusters (${after.map((cl) => cl.name).join(', ')}); end those drains first`,
+  });
+}
+
 export function describeTarget(row: Pick<OverrideRow, 'service' | 'cluster' | 'region' | 'route' | 'value'>): string {
   if (row.route) return `${row.service} route ${row.route}${row.value !== null ? ` at ${row.value}` : ''}`;
   if (row.cluster && row.region) return `${row.service}/${row.cluster} for clients in ${row.region}`;

@@ -544,3 +544,77 @@ describe('overrides: errors (conflicting pins)', () => {
     }
   });
 });
+
+describe('overrides: errors (a configuration change cannot strand what drains spared)', () => {
+  // Found by the chaos suite (chaos/scenarios/4-concurrent-operators.ts): a drain is checked for stranding
+  // when it is made, and deleting the cluster it spared afterwards left the service only drained clusters.
+  it('DELETE of the last cluster not drained -> 409 would-strand, nothing written; once the drains end it goes', async () => {
+    await createOverride(shop.server, drainBody({ cluster: 'ue1' }));
+    const as1 = await createOverride(shop.server, drainBody({ cluster: 'as1' }));
+    const before = await overrideState(shop.server.db);
+    const clustersBefore = await shop.server.admin('GET', '/services/shop/clusters');
+
+    const res = await shop.server.admin('DELETE', '/services/shop/clusters/ew1');
+    expectProblem(res, 409, 'would-strand');
+    expect(res.json.detail).toContain('ew1');
+    expect(await overrideState(shop.server.db)).toEqual(before);
+    expect((await shop.server.admin('GET', '/services/shop/clusters')).json).toEqual(clustersBefore.json);
+    expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
+
+    expect((await shop.server.admin('DELETE', `/overrides/${as1.id}`)).status).toBe(204);
+    expect((await shop.server.admin('DELETE', '/services/shop/clusters/ew1')).status).toBe(204);
+    expect(await servedBy(shop.server, 'eu-west1')).toBe('as1');
+  });
+
+  it('a config apply pruning the last cluster not drained -> 409 would-strand, the whole apply refused', async () => {
+    await createOverride(shop.server, drainBody({ cluster: 'ue1' }));
+    await createOverride(shop.server, drainBody({ cluster: undefined, region: 'ap-southeast1' }));
+    const exported = await shop.server.admin('GET', '/config');
+    const document = structuredClone(exported.json);
+    document.services[0].clusters = document.services[0].clusters.filter((c: { name: string }) => c.name !== 'ew1');
+
+    const res = await shop.server.admin('POST', '/config?prune=true', document);
+    expectProblem(res, 409, 'would-strand');
+    expect((await shop.server.admin('GET', '/config')).json).toEqual(exported.json);
+    expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
+  });
+
+  it('moving the last cluster not drained into a drained region -> 409 would-strand', async () => {
+    await createOverride(shop.server, drainBody({ cluster: undefined, region: 'us-east1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'as1' }));
+    const moved = clusterBody('eu-west1', shop.fleet['eu-west1'].url, { region: 'us-east1' });
+
+    const res = await shop.server.admin('PUT', '/services/shop/clusters/ew1', moved);
+    expectProblem(res, 409, 'would-strand');
+    expect(await servedBy(shop.server, 'eu-west1')).toBe('ew1');
+  });
+
+  it('DELETE of the cluster a forced drain took out, leaving only clusters drained without force -> 409 would-strand', async () => {
+    await createOverride(shop.server, drainBody({ cluster: 'ue1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'as1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'ew1', force: true }));
+
+    // The forced drain ends with its cluster: nothing would say the service is stranded on purpose.
+    expectProblem(await shop.server.admin('DELETE', '/services/shop/clusters/ew1'), 409, 'would-strand');
+  });
+
+  it('a forced drain does not excuse a delete that leaves only clusters drained without force (it may end first)', async () => {
+    const ew2 = clusterBody('eu-west1', shop.fleet['eu-west1'].url);
+    expect((await shop.server.admin('PUT', '/services/shop/clusters/ew2', ew2)).status).toBe(201);
+    await createOverride(shop.server, drainBody({ cluster: 'ue1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'as1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'ew1' }));
+    await createOverride(shop.server, drainBody({ cluster: undefined, region: 'eu-west1', force: true }));
+
+    expectProblem(await shop.server.admin('DELETE', '/services/shop/clusters/ew2'), 409, 'would-strand');
+  });
+
+  it('a service a forced drain stranded, or one losing its last cluster, is not refused', async () => {
+    await createOverride(shop.server, drainBody({ cluster: 'ue1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'as1' }));
+    await createOverride(shop.server, drainBody({ cluster: 'ew1', force: true }));
+    expect((await shop.server.admin('DELETE', '/services/shop/clusters/ue1')).status).toBe(204);
+    expect((await shop.server.admin('DELETE', '/services/shop/clusters/as1')).status).toBe(204);
+    expect((await shop.server.admin('DELETE', '/services/shop/clusters/ew1')).status).toBe(204);
+  });
+});
