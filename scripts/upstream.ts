@@ -27,7 +27,18 @@ export interface Upstream {
   start(): Promise<void>;
 }
 
-export async function startUpstream(name: string, region: string, port = 0): Promise<Upstream> {
+/** Options of `startUpstream`. */
+export interface UpstreamOptions {
+  /** Called for every ordinary request (health checks excluded) as it arrives, before it is answered. */
+  onRequest?: (req: IncomingMessage) => void;
+}
+
+export async function startUpstream(
+  name: string,
+  region: string,
+  port = 0,
+  options: UpstreamOptions = {},
+): Promise<Upstream> {
   let server: Server | null = null;
   const hanging = new Set<ServerResponse>();
   const upstream: Upstream = {
@@ -53,7 +64,7 @@ export async function startUpstream(name: string, region: string, port = 0): Pro
     },
     async start() {
       if (server) return;
-      const s = createServer((req, res) => handle(upstream, hanging, req, res));
+      const s = createServer((req, res) => handle(upstream, hanging, req, res, options));
       s.keepAliveTimeout = 5_000;
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
@@ -68,13 +79,20 @@ export async function startUpstream(name: string, region: string, port = 0): Pro
   return upstream;
 }
 
-function handle(upstream: Upstream, hanging: Set<ServerResponse>, req: IncomingMessage, res: ServerResponse): void {
+function handle(
+  upstream: Upstream,
+  hanging: Set<ServerResponse>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: UpstreamOptions,
+): void {
   if (req.url === '/health/ready') {
     res
       .writeHead(upstream.healthy ? 200 : 503, { 'content-type': 'text/plain' })
       .end(upstream.healthy ? 'ready' : 'not ready');
     return;
   }
+  options.onRequest?.(req);
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {

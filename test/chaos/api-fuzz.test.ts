@@ -5,6 +5,7 @@
  * field mutated), with the admin token, a read-only token and none. Whatever it gets, the process answers,
  * never with a 5xx; a 4xx is a problem document (a 400 names a field) and wrote nothing.
  */
+import { writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ import { dbState } from '../api/api-support.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server.js';
 
 const READ_TOKEN = 'fuzz-read-token-0123456789';
-const SEED = 20_261_214;
+/** FUZZ_SEED lets `npm run chaos` hunt with its own seed (CHAOS_SEED). */
+const SEED = Number(process.env.FUZZ_SEED ?? 20_261_214);
 /** Runs per endpoint with the admin token; FUZZ_RUNS raises it for a longer local hunt. */
 const ADMIN_RUNS = Number(process.env.FUZZ_RUNS ?? 30);
 /** Runs per guarded endpoint with a read-only token, with none and with a wrong one. */
@@ -24,6 +26,8 @@ const ENDPOINT_TIMEOUT_MS = 60_000;
 const NOWHERE = 'http://127.0.0.1:59999';
 
 let server: TestServer;
+/** Requests sent to the server (the fuzzed ones), for `npm run chaos`'s row (CHAOS_REPORT, see chaos/vitest-row.ts). */
+let requestsSent = 0;
 /**
  * One connection per request: after an early 413 the server drops a kept-alive connection (see the test at the
  * end), which would fail the request after it, not the one at fault.
@@ -86,6 +90,7 @@ function summary(req: FuzzRequest, res?: SimpleResponse): string {
 async function check(req: FuzzRequest): Promise<SimpleResponse> {
   const before = await writeState(server.db);
   let res: SimpleResponse;
+  requestsSent += 1;
   try {
     res = await send(`${server.url}${req.path}`, {
       method: req.method,
@@ -394,6 +399,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
+  if (process.env.CHAOS_REPORT) writeFileSync(process.env.CHAOS_REPORT, JSON.stringify({ requests: requestsSent }));
 });
 
 const GUARDED = ENDPOINTS.filter((e) => e.scope !== null);
