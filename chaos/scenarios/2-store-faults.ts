@@ -802,7 +802,9 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       await configure(wm, us, eu);
       const revision = () => readStore(dbPath).revision;
 
+      log('remote: waiting for the worker bundle');
       await bundled;
+      log('remote: a warm isolate publishes to KV');
       // A warm isolate publishes a write to KV (what every writer on Workers does), then goes away.
       const kvDir = join(remoteDir, 'kv');
       const warmEdge = await startEdge(bundleDir, kvDir, proxy.url, logTail);
@@ -835,6 +837,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       const common = { wm, origin: eu.url, recoverMs, revision, weights, outcomes, log };
 
       const coldNode = async (label: string, mode: string) => {
+        log(`${label}: starting cold while the store ${mode}`);
         const coldDir = join(remoteDir, label);
         mkdirSync(coldDir, { recursive: true });
         copyFileSync(warmCache, join(coldDir, 'waymark-snapshot.json'));
@@ -872,7 +875,9 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       };
 
       const coldEdge = async () => {
+        log('cold-edge: starting a fresh workerd');
         const edge = await startEdge(bundleDir, kvDir, proxy.url, logTail);
+        log('cold-edge: workerd is ready');
         for (const pid of edge.pids) pids.add(pid);
         try {
           const r = await edge.mf.dispatchFetch(`http://${HOST}/_waymark/health/ready`);
