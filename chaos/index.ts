@@ -99,15 +99,16 @@ function printTable(): void {
 async function runOne(entry: ScenarioFile): Promise<ScenarioResult> {
   const dir = mkdtempSync(join(tmpdir(), `waymark-chaos-${entry.number}-`));
   const logs: string[] = [];
+  const started = performance.now();
   const log = (line: string) => {
-    logs.push(line);
-    if (VERBOSE) process.stderr.write(`  [${entry.file}] ${line}\n`);
+    const stamped = `${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s  ${line}`;
+    logs.push(stamped);
+    if (VERBOSE) process.stderr.write(`  [${entry.file}] ${stamped}\n`);
   };
   clearOutput();
   let row: ScenarioResult;
   let error: unknown = null;
   let name = entry.file.replace(/\.ts$/, '');
-  const started = performance.now();
   try {
     const scenario = (await import(pathToFileURL(join(SCENARIO_DIR, entry.file)).href)).default as Scenario;
     name = scenario.name;
@@ -139,9 +140,17 @@ async function runOne(entry: ScenarioFile): Promise<ScenarioResult> {
     console.error(`chaos: ${row.scenario} failed: ${failed.join(', ')}`);
     if (error) console.error(error instanceof Error ? (error.stack ?? error.message) : error);
     if (!VERBOSE) {
-      if (logs.length > 0) console.error(logs.slice(-40).join('\n'));
+      // The processes' output first, cut short, and the scenario's own progress last: CI keeps the tail.
       const output = processOutput();
-      if (output) console.error(output.split('\n').slice(-60).join('\n'));
+      if (output)
+        console.error(
+          output
+            .split('\n')
+            .slice(-30)
+            .map((line) => (line.length > 240 ? `${line.slice(0, 240)}...` : line))
+            .join('\n'),
+        );
+      if (logs.length > 0) console.error(logs.slice(-40).join('\n'));
     }
     console.error(`details: ${JSON.stringify(row.details)}`);
   } else progress(`${row.scenario}: ok in ${seconds} s`);
