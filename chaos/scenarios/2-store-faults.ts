@@ -76,8 +76,19 @@ const CATCH_UP_MS = 10_000;
  */
 const HUNG_START_LIMIT_MS = STORE_REQUEST_TIMEOUT_MS + 8_000;
 const BUILD_TIMEOUT_MS = 120_000;
+/** A bound on each step of workerd's life (start, one request, stop): a stuck one fails the scenario, saying which. */
+const EDGE_STEP_MS = 60_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `promise`, or an error naming `what` after `ms`. */
+function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
 
 // --- the remote store, in a process of its own ----------------------------------------------------------
 
@@ -549,12 +560,12 @@ async function startEdge(bundleDir: string, kvDir: string, storeUrl: string, log
       stderr.on('data', keep);
     },
   } as ConstructorParameters<typeof Miniflare>[0]);
-  await mf.ready;
+  await bounded(mf.ready, EDGE_STEP_MS, 'starting workerd');
   return { mf, pids: descendantsNamed('workerd').filter((pid) => !before.has(pid)) };
 }
 
 async function stopEdge(edge: Edge): Promise<void> {
-  await edge.mf.dispose().catch(() => undefined);
+  await bounded(edge.mf.dispose(), EDGE_STEP_MS, 'stopping workerd').catch(() => undefined);
   killPids(edge.pids, 'workerd');
 }
 
@@ -673,7 +684,7 @@ async function fault(
   await o.act();
   t.details[`${o.label}.faultS`] = Math.round((performance.now() - started) / 100) / 10;
   stop.done = true;
-  o.log(`${o.label}: recovering`);
+  o.log(`${o.label}: recovering (the writer's last write answers, the load goes on ${o.recoverMs} ms)`);
   // The cause of the last refusal as the admin API logged it (a `store error` line's innermost cause).
   const causes = o.wm
     .output()
@@ -684,6 +695,7 @@ async function fault(
   await sleep(o.recoverMs);
   await writer;
   addLoad(t, o.label, await load.stop(), o.log);
+  o.log(`${o.label}: waiting for the process to catch up`);
   loopDelay.disable();
   t.details[`${o.label}.runnerLoopDelayMaxMs`] = Math.round(loopDelay.max / 1e6);
   if (!(await caughtUp(o.wm.url, o.revision, CATCH_UP_MS))) {
@@ -743,7 +755,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     const bundleDir = join(dir, 'bundle');
     mkdirSync(bundleDir, { recursive: true });
     // The bundle builds while the file store's faults run (it is needed only for the remote store's).
-    const bundled = buildBundle(dir, bundleDir);
+    const bundled = buildBundle(dir, bundleDir).then(() => log('the worker bundle is built'));
     bundled.catch(() => undefined);
     const [us, eu] = await Promise.all([
       startUpstreamProcess('ue1', 'us-east1'),
@@ -758,6 +770,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     {
       const fileDir = join(dir, 'file');
       const dbPath = join(fileDir, 'waymark.db');
+      log('file: starting');
       const wm = await startWaymark({ databaseUrl: `file:${dbPath}`, dir: fileDir, env });
       pids.add(wm.pid);
       cleanups.push(() => wm.stop());
@@ -791,6 +804,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       const remoteDir = join(dir, 'remote');
       mkdirSync(remoteDir, { recursive: true });
       const dbPath = join(remoteDir, 'remote.db');
+      log('remote: starting the store and a warm process');
       const hrana = await startStoreProcess(remoteDir, dbPath);
       cleanups.push(() => hrana.stop());
       const proxy = await startTcpProxy(Number(new URL(hrana.url).port));
@@ -809,16 +823,21 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       const kvDir = join(remoteDir, 'kv');
       const warmEdge = await startEdge(bundleDir, kvDir, proxy.url, logTail);
       for (const pid of warmEdge.pids) pids.add(pid);
-      const published = await warmEdge.mf.dispatchFetch(`http://${EDGE_HOST}/_waymark/api/v1/services/edge-kv`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${CHAOS_ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ hosts: [EDGE_HOST], failover: [], policy: {}, subsets: {} }),
-      });
+      const published = await bounded(
+        warmEdge.mf.dispatchFetch(`http://${EDGE_HOST}/_waymark/api/v1/services/edge-kv`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${CHAOS_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ hosts: [EDGE_HOST], failover: [], policy: {}, subsets: {} }),
+        }),
+        EDGE_STEP_MS,
+        'a write through the warm isolate',
+      );
       await published.arrayBuffer();
       const latest = await (await warmEdge.mf.getKVNamespace('WAYMARK_SNAPSHOTS')).get('latest', 'arrayBuffer');
       if (published.status >= 300 || latest === null)
         throw new Error(`the warm isolate did not publish to KV (${published.status})`);
       await stopEdge(warmEdge);
+      log("remote: waiting for the warm process's snapshot file");
 
       // The warm process's snapshot file holds the store's revision before the outage starts.
       const warmCache = join(warmDir, 'waymark-snapshot.json');
@@ -832,6 +851,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       )
         await sleep(100);
 
+      log('remote: the store fails');
       const outcomes: WriteOutcome[] = [];
       const weights = { next: 5_000 };
       const common = { wm, origin: eu.url, recoverMs, revision, weights, outcomes, log };
@@ -858,6 +878,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
           log(`${label}: a cold start while the store ${mode} did not listen within ${HUNG_START_LIMIT_MS} ms`);
           return;
         }
+        log(`${label}: listening`);
         const r = await ready(cold.url);
         t.details[`${label}.ready`] = `${r.status} ${String(r.json?.status)}`;
         if (r.status !== 200) t.invariantViolations += 1;
@@ -880,7 +901,11 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
         log('cold-edge: workerd is ready');
         for (const pid of edge.pids) pids.add(pid);
         try {
-          const r = await edge.mf.dispatchFetch(`http://${HOST}/_waymark/health/ready`);
+          const r = await bounded(
+            edge.mf.dispatchFetch(`http://${HOST}/_waymark/health/ready`),
+            EDGE_STEP_MS,
+            "the cold isolate's ready check",
+          );
           const body = (await r.json().catch(() => null)) as Record<string, unknown> | null;
           t.details['cold-edge.ready'] = `${r.status} ${String(body?.status)}`;
           if (r.status !== 200) t.invariantViolations += 1;
