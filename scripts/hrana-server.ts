@@ -546,6 +546,13 @@ class Stream {
     this.stopIdleTimer();
     this.sqls.clear();
     try {
+      // ROLLBACK first: close() fails while a stuck statement is active (see `tainted`), and the connection
+      // would then linger with its transaction, holding the write lock until the statement is collected.
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    } catch {
+      // ignore: close() below is the last resort
+    }
+    try {
       this.db.close(); // rolls back an open transaction
     } catch {
       // ignore
