@@ -61,6 +61,8 @@ const LOAD_TIMEOUT_MS = 10_000;
 /** How long a write waits for another process's lock on a file store: a lock held longer must refuse writes. */
 const LOCK_LONGER_THAN_BUSY_MS = FILE_BUSY_WAIT_MS + 1_000;
 const WRITE_GAP_MS = 400;
+/** How long the lock holder waits for the write lock before the store counts as stuck. */
+const LOCK_TAKE_LIMIT_MS = 30_000;
 /**
  * How long an admin write may take to answer while the store fails: it may queue behind the health
  * sync's and the report flush's writes (one at a time per process, store/transaction.ts), each bounded by
@@ -264,6 +266,9 @@ class LockHolder {
         break;
       } catch (error) {
         if (!String((error as { code?: string }).code).startsWith('SQLITE_BUSY')) throw error;
+        // Every writer gives the lock up within seconds (a write's wait, a stream's 10 s idle expiry).
+        if (performance.now() - asked > LOCK_TAKE_LIMIT_MS)
+          throw new Error(`another connection held the write lock for over ${LOCK_TAKE_LIMIT_MS} ms`);
         await sleep(5);
       }
     }
