@@ -474,6 +474,9 @@ type LibsqlStatement = Database.Statement;
 class Stream {
   db: LibsqlDatabase;
   readonly sqls = new Map<number, string>();
+  /** The last statement this stream ran and when (ms since the epoch): GET /_debug/streams lists them. */
+  lastSql = '';
+  lastAt = 0;
   closed = false;
   /**
    * A statement that failed with SQLITE_BUSY and was given up on stays "active"
@@ -566,6 +569,8 @@ class Stream {
 
   /** Executes one statement, retrying it while the database is busy. */
   async execute(sql: string, args: SqlValue[], wantRows: boolean): Promise<StmtResult> {
+    this.lastSql = sql.slice(0, 200);
+    this.lastAt = Date.now();
     const stmt = await this.withBusyRetry(() => {
       this.healConnection();
       const prepared = this.db.prepare(sql);
@@ -969,6 +974,18 @@ export async function startHranaServer(opts: { dbPath: string; port?: number }):
       return;
     }
 
+    if (method === 'GET' && path === '/_debug/streams') {
+      // Which streams are open, in a transaction or not, and what each ran last: what holds a lock.
+      req.resume();
+      const list = [...openStreams].map((st) => ({
+        closed: st.closed,
+        inTransaction: st.closed ? false : st.inTransaction,
+        lastSql: st.lastSql,
+        idleMs: Date.now() - st.lastAt,
+      }));
+      sendJson(res, 200, list);
+      return;
+    }
     if ((method === 'GET' || method === 'HEAD') && (path === '/' || path === '/health' || path === '/v2')) {
       req.resume();
       sendText(res, 200, '');

@@ -948,7 +948,14 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
         ...common,
         label: 'remote-locked',
         act: async () => {
-          t.details['remote-locked.lockWaitMs'] = Math.round(await holder.hold(lockMs));
+          const waited = await holder.hold(lockMs).catch(async (error: unknown) => {
+            // Who holds the lock: the store's open streams, as the Hrana test server sees them.
+            const streams = await fetch(`${hrana.url}/_debug/streams`, { signal: AbortSignal.timeout(5_000) })
+              .then((r) => r.text())
+              .catch((e: unknown) => String(e));
+            throw new Error(`${String(error)}; the store's open streams: ${streams.slice(0, 3_000)}`);
+          });
+          t.details['remote-locked.lockWaitMs'] = Math.round(waited);
         },
       });
       holder.close();
