@@ -1,6 +1,6 @@
 import { distanceKm } from './geo.js';
 import { compileMatch, type CompiledMatch } from './match.js';
-import { splitOrigin } from './origin.js';
+import { CompiledCluster } from './cluster.js';
 import { availability } from './availability.js';
 import { routeHolds } from './holds.js';
 import { HostIndex, LazyMap } from './lazy-map.js';
@@ -137,6 +137,7 @@ function account(index: MutableIndex, spec: ServiceSpec, sign: 1 | -1): void {
 }
 
 const NO_OVERRIDES: readonly OverrideSpec[] = [];
+const NO_ITEMS: readonly never[] = Object.freeze([]);
 const NO_ZONES: ZonePlans = new Map();
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
@@ -173,24 +174,19 @@ function compileService(
 ): CompiledService {
   const drains = overrides.filter((o) => o.action === 'drain');
   const clusters: Cluster[] = spec.clusters
-    .map((c) => ({
-      service: spec.name,
-      name: c.name,
-      key: `${spec.name}/${c.name}`,
-      region: c.region,
-      zone: c.zone ?? null,
-      ...splitOrigin(c.origin),
-      originHost: c.originHost ?? null,
-      weight: c.weight,
-      labels: c.labels,
-      health: c.health ?? 'unknown',
-      drained: drains.some(
-        (o) => (o.cluster === null || o.cluster === c.name) && (o.region === null || o.region === c.region),
-      ),
-    }))
+    .map(
+      (c) =>
+        new CompiledCluster(
+          spec.name,
+          c,
+          drains.some(
+            (o) => (o.cluster === null || o.cluster === c.name) && (o.region === null || o.region === c.region),
+          ),
+        ),
+    )
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   const policy = spec.policy ?? DEFAULT_POLICY;
-  const all = plansFor(spec, clusters, regions, overrides, policy);
+  const all = new Plans(spec, clusters, regions, overrides, policy);
   // Destinations and mirrors selecting the same clusters (by name or by labels) share one set of plans;
   // a name the service does not define selects none, so such a destination has no cluster to send to.
   const bySelector = new Map<string, SubsetPlans>([['[]', all]]);
@@ -200,33 +196,56 @@ function compileService(
     let plans = bySelector.get(key);
     if (!plans) {
       const members = labels ? clusters.filter((c) => selects(labels, c.labels)) : [];
-      plans = plansFor(spec, members, regions, overrides, policy);
+      plans = new Plans(spec, members, regions, overrides, policy);
       bySelector.set(key, plans);
     }
     return { labels, plans };
   };
-  const routes = [...(spec.routes ?? [])]
-    .sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1))
-    .map((r) => compileRoute(r, spec.name, subsetPlans, overrides, now));
-  const routeGates = routes.map((r) => r.match.pathGate);
-  const routeMatches = routes.map((r) => r.match);
-  const routeHeaderGates = routes.map((r) => r.match.headerGate);
+  const routes = spec.routes?.length
+    ? [...spec.routes]
+        .sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : 1))
+        .map((r) => compileRoute(r, spec.name, subsetPlans, overrides, now))
+    : (NO_ITEMS as never[]);
+  return new Service(spec, overrides, policy, all, routes);
+}
 
-  return {
-    name: spec.name,
-    spec,
-    overrides,
-    hosts: spec.hosts,
-    clusters,
-    policy,
-    byRegion: all.byRegion,
-    byZone: all.byZone,
-    anyRegion: all.anyRegion,
-    routes,
-    routeGates,
-    routeHeaderGates,
-    routeMatches,
-  };
+/** A compiled service: its own plans are those of all its clusters (see `Plans`), read through. */
+class Service implements CompiledService {
+  readonly name: string;
+  readonly hosts: string[];
+  readonly routeGates: (string | null)[];
+  readonly routeHeaderGates: (string | null)[];
+  readonly routeMatches: CompiledMatch[];
+  readonly #plans: SubsetPlans;
+
+  constructor(
+    readonly spec: ServiceSpec,
+    readonly overrides: readonly OverrideSpec[],
+    readonly policy: ServicePolicy,
+    plans: SubsetPlans,
+    readonly routes: CompiledRoute[],
+  ) {
+    this.name = spec.name;
+    this.hosts = spec.hosts;
+    this.#plans = plans;
+    // Most services have no routes: they share one empty array for each (never written to).
+    this.routeGates = routes.length ? routes.map((r) => r.match.pathGate) : (NO_ITEMS as never[]);
+    this.routeHeaderGates = routes.length ? routes.map((r) => r.match.headerGate) : (NO_ITEMS as never[]);
+    this.routeMatches = routes.length ? routes.map((r) => r.match) : (NO_ITEMS as never[]);
+  }
+
+  get clusters(): Cluster[] {
+    return this.#plans.clusters;
+  }
+  get byRegion(): ReadonlyMap<string, RoutePlan> {
+    return this.#plans.byRegion;
+  }
+  get byZone(): ZonePlans {
+    return this.#plans.byZone;
+  }
+  get anyRegion(): RoutePlan {
+    return this.#plans.anyRegion;
+  }
 }
 
 /** A route's subset resolved against its service: the labels it stands for (null: an undefined name) and their plans. */
@@ -289,51 +308,79 @@ const MATCH_CACHE_MAX = 100_000;
 
 /**
  * For a set of clusters (a service, or a subset of it): a plan per client region, per client region and
- * zone (only for the zones its clusters are in), and one for no region. Each region's plans are made the
- * first time a client of that region needs them: an isolate holds plans only for where its clients are.
+ * zone (only for the zones its clusters are in), and one for no region. Each is made the first time a
+ * client needs it: an isolate holds plans only for where its clients are. A class with the makers as
+ * methods, not closures: a snapshot holds one per service and subset, and a named closure costs a few
+ * hundred bytes once bundled (esbuild's keepNames gives each its own `name` property).
  */
-function plansFor(
-  spec: ServiceSpec,
-  clusters: Cluster[],
-  regions: ReadonlyMap<string, GeoPoint | null>,
-  overrides: readonly OverrideSpec[],
-  policy: ServicePolicy,
-): SubsetPlans {
-  const plan = (built: PriorityList): RoutePlan => {
-    const list = exactList(built);
-    return { list, shares: computeShares(list, (c) => availability(c), policy) };
-  };
-  const rules = policy.distribute ?? [];
-  const listFor = (region: string) => priorityList(spec, clusters, region, regions.get(region) ?? null, regions);
-  const pinIn = (region: string) => overrides.find((o) => o.action === 'pin' && o.region === region)?.cluster ?? null;
-  const byRegion = new LazyMap(regions, (region: string) =>
-    plan(pinned(distributed(listFor(region), rules, region, null), pinIn(region))),
-  );
-  const zonesByRegion = new Map<string, Set<string>>();
-  for (const region of regions.keys()) {
-    const zones = zonesIn(clusters, region);
-    for (const rule of rules) {
-      const named = patternZone(rule.from);
-      if (named?.region === region) zones.add(named.zone);
+class Plans implements SubsetPlans {
+  readonly byRegion: ReadonlyMap<string, RoutePlan>;
+  readonly byZone: ZonePlans;
+  #anyRegion: RoutePlan | undefined;
+  readonly #spec: ServiceSpec;
+  readonly #regions: ReadonlyMap<string, GeoPoint | null>;
+  readonly #overrides: readonly OverrideSpec[];
+  readonly #policy: ServicePolicy;
+
+  constructor(
+    spec: ServiceSpec,
+    readonly clusters: Cluster[],
+    regions: ReadonlyMap<string, GeoPoint | null>,
+    overrides: readonly OverrideSpec[],
+    policy: ServicePolicy,
+  ) {
+    this.#spec = spec;
+    this.#regions = regions;
+    this.#overrides = overrides;
+    this.#policy = policy;
+    const rules = policy.distribute ?? [];
+    this.byRegion = new LazyMap(regions, (region: string) =>
+      this.#plan(pinned(distributed(this.#listFor(region), rules, region, null), this.#pinIn(region))),
+    );
+    const zonesByRegion = new Map<string, Set<string>>();
+    for (const region of regions.keys()) {
+      const zones = zonesIn(clusters, region);
+      for (const rule of rules) {
+        const named = patternZone(rule.from);
+        if (named?.region === region) zones.add(named.zone);
+      }
+      if (zones.size > 0) zonesByRegion.set(region, zones);
     }
-    if (zones.size > 0) zonesByRegion.set(region, zones);
+    this.byZone =
+      zonesByRegion.size === 0
+        ? NO_ZONES
+        : new LazyMap(zonesByRegion, (region: string) => {
+            const list = this.#listFor(region);
+            const pin = this.#pinIn(region);
+            const plans = new Map<string, RoutePlan>();
+            for (const zone of zonesByRegion.get(region) ?? [])
+              plans.set(zone, this.#plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
+            return plans;
+          });
   }
-  const byZone: ZonePlans =
-    zonesByRegion.size === 0
-      ? NO_ZONES
-      : new LazyMap(zonesByRegion, (region: string) => {
-          const list = listFor(region);
-          const pin = pinIn(region);
-          const plans = new Map<string, RoutePlan>();
-          for (const zone of zonesByRegion.get(region) ?? [])
-            plans.set(zone, plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
-          return plans;
-        });
-  const anyRegion = plan({
-    levels: clusters.length ? [{ region: null, clusters }] : [],
-    reasons: clusters.length ? ['no-locality'] : [],
-  });
-  return { clusters, byRegion, byZone, anyRegion };
+
+  /** Made the first time a client of no known region asks (an isolate whose clients are all located never does). */
+  get anyRegion(): RoutePlan {
+    const { clusters } = this;
+    this.#anyRegion ??= this.#plan({
+      levels: clusters.length ? [{ region: null, clusters }] : [],
+      reasons: clusters.length ? ['no-locality'] : [],
+    });
+    return this.#anyRegion;
+  }
+
+  #listFor(region: string): PriorityList {
+    return priorityList(this.#spec, this.clusters, region, this.#regions.get(region) ?? null, this.#regions);
+  }
+
+  #pinIn(region: string): string | null {
+    return this.#overrides.find((o) => o.action === 'pin' && o.region === region)?.cluster ?? null;
+  }
+
+  #plan(built: PriorityList): RoutePlan {
+    const list = exactList(built);
+    return { list, shares: computeShares(list, (c) => availability(c), this.#policy) };
+  }
 }
 
 /**
@@ -370,7 +417,8 @@ function distributed(
     for (const c of members) taken.add(c);
     const total = members.reduce((sum, c) => sum + c.weight, 0);
     if (percent <= 0 || total <= 0) continue;
-    for (const c of members) weighted.push({ ...c, weight: (percent * c.weight) / total });
+    // Every cluster of a compiled snapshot is a CompiledCluster (see compileService).
+    for (const c of members) weighted.push((c as CompiledCluster).withWeight((percent * c.weight) / total));
   }
   if (weighted.length === 0) return list;
   const levels: Level[] = [{ region: null, clusters: weighted }];

@@ -34,7 +34,8 @@ class Interner {
  */
 function leanCluster(c: ClusterSpec, intern: Interner): ClusterSpec {
   const lean: ClusterSpec = {
-    name: c.name,
+    // Cluster names repeat across services (`us-east1-a` in each of them): one copy of each.
+    name: intern.string(c.name),
     region: intern.string(c.region),
     origin: c.origin,
     latitude: c.latitude,

@@ -53,9 +53,8 @@ interface LevelShare {
    * takes its traffic; failing closed, none does.
    */
   panic: boolean;
-  /** The clusters that take this level's traffic and their weights. */
+  /** The clusters that take this level's traffic (each drawn by its `weight`). */
   pool: Cluster[];
-  weights: number[];
   totalWeight: number;
 }
 
@@ -243,14 +242,12 @@ export function computeShares(
     const pool = levelStates.every(takes)
       ? level.clusters
       : level.clusters.filter((_, j) => takes(levelStates[j] as Availability)).slice();
-    const weights = pool.map((c) => c.weight);
     return {
       load,
       healthyPercent: hosts === 0 ? 0 : (100 * healthy) / hosts,
       panic: levelPanic,
       pool,
-      weights,
-      totalWeight: sum(weights),
+      totalWeight: pool.reduce((total, c) => total + c.weight, 0),
     };
   });
   return { levels, totalHealth: priority.normalizedTotalAvailability, panic, closed, failClosed: policy.failClosed };
@@ -260,10 +257,10 @@ export function computeShares(
 export function clusterShares(table: ShareTable): Map<Cluster, number> {
   const shares = new Map<Cluster, number>();
   for (const level of table.levels) {
-    level.pool.forEach((c, i) => {
-      const part = level.totalWeight > 0 ? (level.weights[i] as number) / level.totalWeight : 1 / level.pool.length;
+    for (const c of level.pool) {
+      const part = level.totalWeight > 0 ? c.weight / level.totalWeight : 1 / level.pool.length;
       shares.set(c, (shares.get(c) ?? 0) + level.load * part);
-    });
+    }
   }
   return shares;
 }
@@ -285,11 +282,11 @@ export function pickAttempts(table: ShareTable, random: RandomSource, max: numbe
     r -= level.load;
   }
   if (!chosen || chosen.pool.length === 0) return [];
-  const first = weightedPick(chosen.pool, chosen.weights, chosen.totalWeight, random);
+  const first = weightedPick(chosen.pool, chosen.totalWeight, random);
   const out = [first];
   for (const level of table.levels) {
     if (out.length >= max) break;
-    const { pool, weights } = level;
+    const { pool } = level;
     if (pool.length === 1) {
       if (pool[0] !== first) out.push(pool[0] as Cluster);
       continue;
@@ -301,8 +298,9 @@ export function pickAttempts(table: ShareTable, random: RandomSource, max: numbe
     for (let i = 0; i < pool.length; i++) {
       if (pool[i] === first) continue;
       scratchPool.push(pool[i] as Cluster);
-      scratchWeights.push(weights[i] as number);
-      total += weights[i] as number;
+      const weight = (pool[i] as Cluster).weight;
+      scratchWeights.push(weight);
+      total += weight;
     }
     while (scratchPool.length > 0 && out.length < max) {
       const i = weightedIndex(scratchWeights, scratchPool.length, total, random);
@@ -331,11 +329,12 @@ function weightedIndex(weights: readonly number[], length: number, totalWeight: 
 }
 
 /** A weighted draw; weight-0 clusters only when nothing else is left. */
-function weightedPick(
-  pool: readonly Cluster[],
-  weights: readonly number[],
-  totalWeight: number,
-  random: RandomSource,
-): Cluster {
-  return pool[weightedIndex(weights, pool.length, totalWeight, random)] as Cluster;
+function weightedPick(pool: readonly Cluster[], totalWeight: number, random: RandomSource): Cluster {
+  if (pool.length === 1 || totalWeight <= 0) return pool[0] as Cluster;
+  let r = random() * totalWeight;
+  for (const c of pool) {
+    r -= c.weight;
+    if (r < 0) return c;
+  }
+  return pool[pool.length - 1] as Cluster;
 }
