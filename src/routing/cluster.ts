@@ -1,4 +1,4 @@
-import { splitOrigin } from './origin.js';
+import { type OriginParts, splitOrigin } from './origin.js';
 import type { Cluster, ClusterHealth, ClusterSpec } from './types.js';
 
 /**
@@ -10,8 +10,8 @@ import type { Cluster, ClusterHealth, ClusterSpec } from './types.js';
 export class CompiledCluster implements Cluster {
   readonly #spec: ClusterSpec;
   #key: string | undefined;
-  readonly origin: string;
-  readonly basePath: string;
+  /** null: the spec's origin as stored, no base path (almost every cluster). */
+  readonly #parts: OriginParts | null;
 
   constructor(
     readonly service: string,
@@ -19,12 +19,17 @@ export class CompiledCluster implements Cluster {
     readonly drained: boolean,
     /** The spec's weight, or the weight a locality distribution gives it (see `withWeight`). */
     readonly weight: number = spec.weight,
-    origin?: { origin: string; basePath: string },
   ) {
     this.#spec = spec;
-    const parts = origin ?? splitOrigin(spec.origin);
-    this.origin = parts.origin;
-    this.basePath = parts.basePath;
+    const parts = splitOrigin(spec.origin);
+    this.#parts = parts.origin === spec.origin && parts.basePath === '' ? null : parts;
+  }
+
+  get origin(): string {
+    return this.#parts?.origin ?? this.#spec.origin;
+  }
+  get basePath(): string {
+    return this.#parts?.basePath ?? '';
   }
 
   get name(): string {
@@ -52,6 +57,6 @@ export class CompiledCluster implements Cluster {
 
   /** The same cluster with another weight (a locality distribution's share of it). */
   withWeight(weight: number): CompiledCluster {
-    return new CompiledCluster(this.service, this.#spec, this.drained, weight, this);
+    return new CompiledCluster(this.service, this.#spec, this.drained, weight);
   }
 }

@@ -333,30 +333,9 @@ class Plans implements SubsetPlans {
     this.#regions = regions;
     this.#overrides = overrides;
     this.#policy = policy;
-    const rules = policy.distribute ?? [];
-    this.byRegion = new LazyMap(regions, (region: string) =>
-      this.#plan(pinned(distributed(this.#listFor(region), rules, region, null), this.#pinIn(region))),
-    );
-    const zonesByRegion = new Map<string, Set<string>>();
-    for (const region of regions.keys()) {
-      const zones = zonesIn(clusters, region);
-      for (const rule of rules) {
-        const named = patternZone(rule.from);
-        if (named?.region === region) zones.add(named.zone);
-      }
-      if (zones.size > 0) zonesByRegion.set(region, zones);
-    }
-    this.byZone =
-      zonesByRegion.size === 0
-        ? NO_ZONES
-        : new LazyMap(zonesByRegion, (region: string) => {
-            const list = this.#listFor(region);
-            const pin = this.#pinIn(region);
-            const plans = new Map<string, RoutePlan>();
-            for (const zone of zonesByRegion.get(region) ?? [])
-              plans.set(zone, this.#plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
-            return plans;
-          });
+    this.byRegion = new LazyMap(regions, (region: string) => this.#regionPlan(region));
+    const zones = zonesByRegion(clusters, regions, policy.distribute ?? []);
+    this.byZone = zones ? new LazyMap(zones, (region: string) => this.#zonePlans(region, zones)) : NO_ZONES;
   }
 
   /** Made the first time a client of no known region asks (an isolate whose clients are all located never does). */
@@ -367,6 +346,21 @@ class Plans implements SubsetPlans {
       reasons: clusters.length ? ['no-locality'] : [],
     });
     return this.#anyRegion;
+  }
+
+  #regionPlan(region: string): RoutePlan {
+    const rules = this.#policy.distribute ?? [];
+    return this.#plan(pinned(distributed(this.#listFor(region), rules, region, null), this.#pinIn(region)));
+  }
+
+  #zonePlans(region: string, zones: ReadonlyMap<string, ReadonlySet<string>>): Map<string, RoutePlan> {
+    const rules = this.#policy.distribute ?? [];
+    const list = this.#listFor(region);
+    const pin = this.#pinIn(region);
+    const plans = new Map<string, RoutePlan>();
+    for (const zone of zones.get(region) ?? [])
+      plans.set(zone, this.#plan(pinned(distributed(zonedList(list, zone), rules, region, zone), pin)));
+    return plans;
   }
 
   #listFor(region: string): PriorityList {
@@ -430,6 +424,27 @@ function distributed(
     reasons.push(list.reasons[i] as LevelReason);
   });
   return { levels, reasons };
+}
+
+/**
+ * Per region, the zones its clients get plans of their own for: those of its clusters and those a
+ * distribute rule names; null when there are none (most services).
+ */
+function zonesByRegion(
+  clusters: Cluster[],
+  regions: ReadonlyMap<string, GeoPoint | null>,
+  rules: readonly LocalityDistribution[],
+): Map<string, Set<string>> | null {
+  let out: Map<string, Set<string>> | null = null;
+  for (const region of regions.keys()) {
+    const zones = zonesIn(clusters, region);
+    for (const rule of rules) {
+      const named = patternZone(rule.from);
+      if (named?.region === region) zones.add(named.zone);
+    }
+    if (zones.size > 0) (out ??= new Map()).set(region, zones);
+  }
+  return out;
 }
 
 /** The zones (as given, and the zone part of each `zone/subzone`) the clusters of `region` are in. */

@@ -11,7 +11,11 @@ type KeySet<K> = Pick<ReadonlySet<K>, 'has' | 'size'> & { keys(): IterableIterat
  * sync, the admin views).
  */
 export class LazyMap<K, V> implements ReadonlyMap<K, V> {
-  // Made on first use: most of a snapshot's lazy maps are never asked for anything.
+  // The first value made is kept in two fields, the rest in a Map made on first use: most of a snapshot's
+  // lazy maps are never asked for anything, and most of the rest for one key (a service's plans for the one
+  // region an isolate's clients are in), where a Map would cost a hundred bytes or so per service.
+  #firstKey: K | undefined;
+  #firstValue: V | undefined;
   #made: Map<K, V> | null = null;
 
   constructor(
@@ -20,22 +24,28 @@ export class LazyMap<K, V> implements ReadonlyMap<K, V> {
   ) {}
 
   get(key: K): V | undefined {
+    if (key === this.#firstKey && this.#firstKey !== undefined) return this.#firstValue;
     let value = this.#made?.get(key);
     if (value === undefined && this.keySet.has(key)) {
       value = this.make(key);
-      (this.#made ??= new Map()).set(key, value);
+      if (this.#firstKey === undefined) {
+        this.#firstKey = key;
+        this.#firstValue = value;
+      } else (this.#made ??= new Map()).set(key, value);
     }
     return value;
   }
 
   /** The values made so far, as a map of their own (a later snapshot reuses them without holding this one). */
   made(): ReadonlyMap<K, V> {
-    return new Map(this.#made);
+    const made = new Map(this.#made);
+    if (this.#firstKey !== undefined) made.set(this.#firstKey, this.#firstValue as V);
+    return made;
   }
 
   /** How many values have been made so far. */
   get madeCount(): number {
-    return this.#made?.size ?? 0;
+    return (this.#firstKey === undefined ? 0 : 1) + (this.#made?.size ?? 0);
   }
 
   has(key: K): boolean {

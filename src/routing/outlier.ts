@@ -4,6 +4,7 @@ import type { Cluster, CompiledService, OutlierPolicy, Snapshot } from './types.
 
 interface ClusterState {
   service: string;
+  cluster: string;
   consecutiveFailures: number;
   /** Envoy's eject_time_backoff: +1 per ejection (up to a cap), -1 per interval spent back in rotation. */
   multiplier: number;
@@ -59,10 +60,15 @@ export class OutlierDetector implements LocalHealth {
    */
   retain(snapshot: Snapshot): void {
     for (const [key, state] of this.#states) {
-      if (snapshot.byName.get(state.service)?.clusters.some((c) => c.key === key)) continue;
+      if (snapshot.byName.get(state.service)?.clusters.some((c) => c.name === state.cluster)) continue;
       this.#states.delete(key);
       this.#ejectedByService.get(state.service)?.delete(key);
     }
+  }
+
+  /** How many clusters this instance keeps outlier state for: those that failed, not every one it served. */
+  get trackedClusters(): number {
+    return this.#states.size;
   }
 
   affects(service: string): boolean {
@@ -95,13 +101,16 @@ export class OutlierDetector implements LocalHealth {
    * ejects the cluster; returns the ejection it caused, if any.
    */
   record(service: CompiledService, cluster: Cluster, ok: boolean): Ejection | null {
-    const state = this.#stateOf(service, cluster);
     // Settle an ejection that has run out first, so that failures count towards the next one only.
     if (this.isEjected(cluster.key)) return null;
     if (ok) {
-      state.consecutiveFailures = 0;
+      // A cluster that never failed has no state, and a success gives it none: the states grow with the
+      // clusters that failed, not with every cluster a large configuration serves.
+      const state = this.#states.get(cluster.key);
+      if (state) state.consecutiveFailures = 0;
       return null;
     }
+    const state = this.#stateOf(service, cluster);
     const policy = service.policy.outlierDetection;
     state.consecutiveFailures += 1;
     if (state.consecutiveFailures < policy.consecutiveFailures) return null;
@@ -133,6 +142,7 @@ export class OutlierDetector implements LocalHealth {
     if (!state) {
       state = {
         service: service.name,
+        cluster: cluster.name,
         consecutiveFailures: 0,
         multiplier: 0,
         ejections: 0,

@@ -87,6 +87,25 @@ describe('OutlierDetector: consecutive failures', () => {
     expect(detector.isEjected('shop/c0')).toBe(ejected);
   });
 
+  it('keeps state only for clusters that failed: successes add none, and retain drops a removed cluster', () => {
+    const { shop } = svc(6);
+    const detector = new OutlierDetector(clock().now);
+    for (const c of shop.clusters) detector.record(shop, c, true);
+    expect(detector.trackedClusters).toBe(0);
+    detector.record(shop, at(shop, 'c1'), false);
+    detector.record(shop, at(shop, 'c1'), true);
+    detector.record(shop, at(shop, 'c2'), false);
+    expect(detector.trackedClusters).toBe(2);
+    // c2 deleted: its state goes; c1's stays.
+    const { snap } = svc(2);
+    detector.retain(snap);
+    expect(detector.trackedClusters).toBe(1);
+    for (let i = 0; i < 4; i++) detector.record(shop, at(shop, 'c1'), false);
+    expect(detector.ejected('shop')).toEqual([]);
+    detector.record(shop, at(shop, 'c1'), false);
+    expect(detector.ejected('shop')).toEqual(['shop/c1']);
+  });
+
   it("one cluster's failures do not count towards another's", () => {
     const { shop } = svc(4);
     const detector = new OutlierDetector(clock().now);
