@@ -93,7 +93,7 @@ interface PartialSource {
   /** Every region of the whole configuration with its location (see `Snapshot.regions`). */
   regions: readonly (readonly [string, GeoPoint | null])[];
   /** Host -> the archive shard holding its service, for every host of the configuration. */
-  shardOf: ReadonlyMap<string, string>;
+  shardOf: Pick<ReadonlyMap<string, string>, 'get'>;
   /** Shards taken already: a host still unknown after its shard was taken is unknown. */
   loaded: ReadonlySet<string>;
   /** Services deleted after the catalog was made: never taken from a shard. */

@@ -154,8 +154,10 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
 function toSource(value: unknown): SnapshotSource {
   const catalog = value as Catalog;
   if (catalog.format !== 2) return value as SnapshotSource;
-  const shardOf = new Map<string, string>();
-  for (const [host, i] of Object.entries(catalog.hosts)) shardOf.set(host, catalog.shards[i] as string);
+  // Looked up in the parsed catalog itself: building a Map of every host (20,000 at 10,000 services) took a
+  // cold isolate's first request about 17 ms.
+  const { hosts, shards } = catalog;
+  const shardOf = { get: (host: string) => (Object.hasOwn(hosts, host) ? shards[hosts[host] as number] : undefined) };
   return {
     version: catalog.version,
     services: [],

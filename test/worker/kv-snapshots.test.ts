@@ -33,6 +33,9 @@ async function catalogServices(catalog: Catalog): Promise<ServiceSpec[]> {
   return parts.flatMap((p) => p.services);
 }
 
+/** A shard key as a catalog names it. */
+const catalogShard = (key: string | undefined): boolean => key?.startsWith('shard/') === true;
+
 /** The shard keys KV holds now. */
 async function shardKeys(): Promise<Set<string>> {
   const names = new Set<string>();
@@ -151,7 +154,11 @@ describe('the snapshot archive in Workers KV', () => {
     expect(catalog.byteLength).toBeLessThan(200 * 1024);
     const back = await archive.get(987_654);
     expect(back).toMatchObject({ version: 987_654, services: [], overrides: [] });
-    expect(back?.partial?.shardOf.size).toBe(8_000);
+    // Every host is found in one of the catalog's shards; no other name is, Object.prototype's included.
+    const shardOf = back?.partial?.shardOf;
+    expect(services.filter((s) => catalogShard(shardOf?.get(s.hosts[0] as string))).length).toBe(8_000);
+    for (const host of ['nothing.example.com', 'constructor', '__proto__', 'toString', 'hasOwnProperty'])
+      expect(shardOf?.get(host)).toBeUndefined();
     const key = back?.partial?.shardOf.get('big-7999.example.com') as string;
     const shard = await archive.shard?.(key);
     // About 32 services per shard.
