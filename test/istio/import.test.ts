@@ -1213,6 +1213,7 @@ describe('durationMs: Istio (Go) durations', () => {
     ['0.25s', 250],
     ['0', 0],
     ['1500us', 2],
+    ['1500µs', 2],
     ['10', null],
     ['-1s', null],
     ['s', null],
