@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { startHranaServer, type HranaServer } from '../scripts/hrana-server.js';
 import type { LoadGenerator } from './load.js';
 import { descendantsNamed, killPids, treeCpuUs } from './proc-stat.js';
 import type { CpuProfile } from './profile.js';
-import { onAbort, ROOT_DIR, track } from './procs.js';
+import { onAbort } from './procs.js';
 import {
   ADMIN_TOKEN,
   checkBaseline,
@@ -26,6 +25,7 @@ import {
 } from './proxy.js';
 import { ratios, runRounds, type LoadTarget, type Ratios, type Run, type TargetSummary } from './rounds.js';
 import { mapBundleProfile, startWorkerdProfiler } from './workerd-profile.js';
+import { buildBundle, wranglerSettings } from './workerd.js';
 
 /**
  * Edge: Waymark's worker bundle (what `wrangler deploy` uploads) and a bare passthrough worker, each in a
@@ -62,7 +62,6 @@ export interface EdgeResult {
   cpuProfiles: string[];
 }
 
-const BUILD_TIMEOUT_MS = 120_000;
 const ROUTE_TIMEOUT_MS = 20_000;
 
 /** The baseline: the thinnest worker that forwards to the upstream. */
@@ -72,75 +71,6 @@ const PASSTHROUGH_WORKER = `export default {
     return fetch(env.UPSTREAM + url.pathname + url.search, request);
   },
 };`;
-
-/** Quiet, offline wrangler (TOOLCHAIN.md); its debug logs go to the benchmark's temp folder. */
-function wranglerEnv(dir: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    WRANGLER_SEND_METRICS: 'false',
-    WRANGLER_SEND_ERROR_REPORTS: 'false',
-    WRANGLER_HIDE_BANNER: 'true',
-    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-    XDG_CONFIG_HOME: join(dir, 'xdg'),
-    WRANGLER_LOG_PATH: join(dir, 'wrangler-logs'),
-  };
-}
-
-/** `wrangler deploy --dry-run --outdir`: the bundle Cloudflare would run, from the repo's wrangler.toml. */
-function buildBundle(dir: string, outDir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const bin = join(ROOT_DIR, 'node_modules', '.bin', 'wrangler');
-    const child = track(
-      spawn(bin, ['deploy', '--dry-run', '--outdir', outDir, '--config', join(ROOT_DIR, 'wrangler.toml')], {
-        cwd: ROOT_DIR,
-        env: wranglerEnv(dir),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    );
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), BUILD_TIMEOUT_MS);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`wrangler deploy --dry-run failed (${code ?? signal}):\n${output.slice(-2000)}`));
-    });
-  });
-}
-
-/**
- * compatibility_date, compatibility_flags and [vars] from wrangler.toml: the settings the deployed worker
- * gets. A small reader for the flat `key = "value"` lines this file uses, not a TOML parser.
- */
-function wranglerSettings(): { compatibilityDate: string; compatibilityFlags: string[]; vars: Record<string, string> } {
-  const text = readFileSync(join(ROOT_DIR, 'wrangler.toml'), 'utf8');
-  let section = '';
-  let compatibilityDate = '2026-04-20';
-  let compatibilityFlags: string[] = [];
-  const vars: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '').trim();
-    const header = /^\[+([^\]]+)\]+$/.exec(line);
-    if (header) {
-      section = header[1] as string;
-      continue;
-    }
-    const kv = /^([A-Za-z0-9_]+)\s*=\s*(.+)$/.exec(line);
-    if (!kv) continue;
-    const [, key, value] = kv as unknown as [string, string, string];
-    const str = /^"(.*)"$/.exec(value)?.[1];
-    if (section === '' && key === 'compatibility_date' && str !== undefined) compatibilityDate = str;
-    if (section === '' && key === 'compatibility_flags')
-      compatibilityFlags = [...value.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string);
-    if (section === 'vars' && str !== undefined) vars[key] = str;
-  }
-  return { compatibilityDate, compatibilityFlags, vars };
-}
 
 interface Workerd {
   mf: Miniflare;

@@ -15,7 +15,8 @@
  *     and measures the direct path only.
  *  5. Scale (issue 11): 1,000 and 10,000 services x 20 clusters in a migrated libSQL file: heap held by the
  *     snapshot, a fresh Node process's first proxied response, the reload after one change (time and rows
- *     read from the store) and decide()'s p99 on that snapshot, each in a fresh child process.
+ *     read from the store) and decide()'s p99 on that snapshot, each in a fresh child process; and the
+ *     worker bundle in a fresh workerd with the archive in KV: its first response and its isolate's heap.
  *  6. Writers (issue 11): proxied GET latency on Waymark's Node server (N services x 20 clusters in a libSQL
  *     file), idle and while 20 concurrent admin writers PUT cluster weights, phases alternated. Target: GET
  *     p99 with writers <= 2x the idle p99.
@@ -518,6 +519,10 @@ function summarize(
         'rows read per reload',
         'rows in store',
         'decide p99 µs',
+        'workerd heap MB',
+        `<= ${TARGET_SCALE_HEAP_MB} MB`,
+        'workerd first response ms',
+        `<= ${TARGET_SCALE_COLD_MS} ms`,
         'other procs (cores)',
       ],
     ];
@@ -536,6 +541,10 @@ function summarize(
         int(r.rowsReadPerReload),
         int(r.detail.storeRows),
         fixed(r.decisionP99Us, 3),
+        fixed(r.heapWorkerdMb, 1),
+        at10k(r, r.heapWorkerdMb <= TARGET_SCALE_HEAP_MB),
+        fixed(r.coldFirstResponseWorkerdMs, 1),
+        at10k(r, r.coldFirstResponseWorkerdMs <= TARGET_SCALE_COLD_MS),
         r.otherCores === null ? 'n/a' : fixed(r.otherCores, 2),
       ]);
     }
@@ -552,7 +561,9 @@ function summarize(
       '(heap: source read from the store + the snapshot with every service compiled; "before first use": right after compileSnapshot(), services compiled lazily. ' +
         'cold first response: fork() of a fresh process to its first proxied response over loopback, Node and tsx start and module import included; ' +
         '"of which startNodeServer": migration check + snapshot load + compile + listen. The target excludes network; loopback adds well under 1 ms. ' +
-        'A fresh workerd isolate (Miniflare) is not measured.)',
+        'Node heap figures are with 8-byte pointers. workerd: the worker bundle in a fresh workerd (Miniflare 4) whose KV holds the archive a writer published; ' +
+        '"first response": its first proxied request over HTTP (store revision over Hrana, KV catalog and one shard, one service compiled, the upstream); ' +
+        '"heap": the isolate\'s whole heap (code, runtime state and snapshot; V8 with compressed pointers, as Cloudflare runs it) after a full GC, once every service served one request.)',
     );
     if (scale.some((r) => (r.otherCores ?? 0) > 0.2))
       log(

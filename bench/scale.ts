@@ -8,6 +8,7 @@
  *    heap after a full GC before and after loading it;
  *  - cold: a fresh process imports the Node server, startNodeServer() (store migrated already, snapshot
  *    cache off) and its first proxied response, to a real upstream on 127.0.0.1; three runs, the median;
+ *  - workerd: the worker bundle in a fresh workerd with the archive in KV (bench/scale-workerd.ts);
  *  - warm: a started server; one cluster's weight changed with the control command putCluster, then
  *    `runtime.snapshots.refresh()` timed and the rows the libSQL client returned during it counted; then
  *    decide() on the loaded snapshot timed as the `decisions` section does.
@@ -27,6 +28,8 @@ import { forkTs, nextMessage, onAbort, stopChild } from './procs.js';
 import { startChild, stopServers } from './proxy.js';
 import { median, round } from './stats.js';
 import type { ColdResult, HeapResult, ScaleChildMessage, WarmResult } from './scale-child.js';
+import { measureWorkerd, type WorkerdScaleResult } from './scale-workerd.js';
+import { buildBundle } from './workerd.js';
 
 /** The service whose clusters all point at the real upstream: the cold start's first request goes to it. */
 export const PROBE_SERVICE = 'svc-0';
@@ -55,6 +58,10 @@ export interface ScaleEntry {
   rowsReadPerReload: number;
   /** p99 of decide() on the loaded snapshot (batches of 100, as in the `decisions` section). */
   decisionP99Us: number;
+  /** A fresh workerd isolate (Miniflare, KV holding the published archive): its first proxied request. */
+  coldFirstResponseWorkerdMs: number;
+  /** That isolate's heap (V8 with compressed pointers, as Cloudflare runs it) once it served every service. */
+  heapWorkerdMb: number;
   /** Cores other processes used on average during this size's runs (null without /proc). */
   otherCores: number | null;
   detail: {
@@ -64,6 +71,7 @@ export interface ScaleEntry {
     heap: HeapResult;
     cold: ColdResult[];
     warm: WarmResult;
+    workerd: WorkerdScaleResult;
   };
 }
 
@@ -178,7 +186,11 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
   const { log } = options;
   const upstream = await startChild('upstream', []);
   const entries: ScaleEntry[] = [];
+  const bundleRoot = mkdtempSync(join(tmpdir(), 'waymark-bench-scale-bundle-'));
+  const forgetBundle = onAbort(() => rmSync(bundleRoot, { recursive: true, force: true }));
   try {
+    const bundleDir = join(bundleRoot, 'bundle');
+    await buildBundle(bundleRoot, bundleDir);
     for (const n of options.sizes) {
       const dir = mkdtempSync(join(tmpdir(), 'waymark-bench-scale-'));
       const forget = onAbort(() => rmSync(dir, { recursive: true, force: true }));
@@ -239,6 +251,21 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
         log(
           `     decide(): p50 ${warm.decisions.p50Us.toFixed(3)} µs, p99 ${warm.decisions.p99Us.toFixed(3)} µs, ${Math.round(warm.decisions.decisionsPerSec).toLocaleString('en-US')} decisions/s`,
         );
+        const workerd = await measureWorkerd({
+          dbPath: file,
+          bundleDir,
+          kvDir: join(dir, 'kv'),
+          services: n,
+          hostOf: (i) => `svc-${i}.example.com`,
+        });
+        log(
+          `     workerd: published to KV in ${(workerd.publishMs / 1e3).toFixed(1)} s; fresh workerd ready in ${workerd.workerdStartMs.toFixed(0)} ms, ` +
+            `its first proxied request ${workerd.firstRequestMs.toFixed(1)} ms, second (another shard) ${workerd.secondRequestMs.toFixed(1)} ms; ` +
+            `isolate heap ${workerd.heapAfterFirstMb.toFixed(1)} MB after the first, ${workerd.heapAfterAllMb.toFixed(1)} MB after one request to each of the ${n.toLocaleString('en-US')} services ` +
+            `(${(workerd.servedAllMs / 1e3).toFixed(1)} s, ${workerd.servedAllFailures} not 200)`,
+        );
+        if (workerd.servedAllFailures > 0)
+          throw new Error(`workerd: ${workerd.servedAllFailures} requests did not answer 200`);
         entries.push({
           services: n,
           clusters: n * CLUSTERS_PER_SERVICE,
@@ -247,8 +274,18 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
           reloadOneChangeMs: round(median(warm.reloadMs), 1),
           rowsReadPerReload: median(warm.rowsRead),
           decisionP99Us: round(warm.decisions.p99Us, 3),
+          coldFirstResponseWorkerdMs: round(workerd.firstRequestMs, 1),
+          heapWorkerdMb: round(workerd.heapAfterAllMb, 1),
           otherCores: noise.stop(),
-          detail: { storeRows, storeFileMb: round(storeFileMb, 1), seedMs: round(seedMs, 0), heap, cold, warm },
+          detail: {
+            storeRows,
+            storeFileMb: round(storeFileMb, 1),
+            seedMs: round(seedMs, 0),
+            heap,
+            cold,
+            warm,
+            workerd,
+          },
         });
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -257,6 +294,8 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
     }
   } finally {
     await stopServers([upstream]);
+    rmSync(bundleRoot, { recursive: true, force: true });
+    forgetBundle();
   }
   return entries;
 }

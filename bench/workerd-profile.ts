@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { decodeMappings, type CpuProfile } from './profile.js';
 
@@ -16,7 +17,13 @@ export interface WorkerdProfiler {
 const CALL_TIMEOUT_MS = 10_000;
 const SAMPLING_INTERVAL_US = 250;
 
-export async function startWorkerdProfiler(inspector: URL, worker: string): Promise<WorkerdProfiler> {
+/** A DevTools protocol session with one worker's isolate in workerd (Miniflare's `inspectorPort`). */
+interface InspectorSession {
+  call<T>(method: string, params?: Record<string, unknown>): Promise<T>;
+  close(): void;
+}
+
+async function openInspector(inspector: URL, worker: string): Promise<InspectorSession> {
   const socket = new WebSocket(new URL(`/core:user:${worker}`, inspector), {
     perMessageDeflate: false,
     maxPayload: 1024 * 2 ** 20,
@@ -35,29 +42,58 @@ export async function startWorkerdProfiler(inspector: URL, worker: string): Prom
     pending.get(message.id)?.(message);
     pending.delete(message.id);
   });
-  const call = <T>(method: string, params: Record<string, unknown> = {}): Promise<T> =>
-    new Promise((ok, fail) => {
-      const id = ++nextId;
-      const timer = setTimeout(() => fail(new Error(`workerd inspector: ${method} timed out`)), CALL_TIMEOUT_MS);
-      pending.set(id, (reply) => {
-        clearTimeout(timer);
-        if (reply.error) fail(new Error(`workerd inspector: ${method}: ${reply.error.message}`));
-        else ok(reply.result as T);
-      });
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  await call('Profiler.enable');
-  await call('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
-  await call('Profiler.start');
+  return {
+    call: <T>(method: string, params: Record<string, unknown> = {}): Promise<T> =>
+      new Promise((ok, fail) => {
+        const id = ++nextId;
+        const timer = setTimeout(() => fail(new Error(`workerd inspector: ${method} timed out`)), CALL_TIMEOUT_MS);
+        pending.set(id, (reply) => {
+          clearTimeout(timer);
+          if (reply.error) fail(new Error(`workerd inspector: ${method}: ${reply.error.message}`));
+          else ok(reply.result as T);
+        });
+        socket.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => socket.close(),
+  };
+}
+
+export async function startWorkerdProfiler(inspector: URL, worker: string): Promise<WorkerdProfiler> {
+  const session = await openInspector(inspector, worker);
+  await session.call('Profiler.enable');
+  await session.call('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
+  await session.call('Profiler.start');
   return {
     async stop() {
       try {
-        return (await call<{ profile: CpuProfile }>('Profiler.stop')).profile;
+        return (await session.call<{ profile: CpuProfile }>('Profiler.stop')).profile;
       } finally {
-        socket.close();
+        session.close();
       }
     },
   };
+}
+
+/**
+ * The worker's isolate heap in use after a full GC (MiB), as DevTools' Memory panel reads it
+ * (HeapProfiler.collectGarbage, then Runtime.getHeapUsage). workerd runs a DevTools command only when
+ * something takes the isolate's lock: `nudge` sends the worker a request (a cheap one) for that.
+ */
+export async function workerdHeapMb(inspector: URL, worker: string, nudge: () => Promise<void>): Promise<number> {
+  const session = await openInspector(inspector, worker);
+  try {
+    let collected = false;
+    const gc = session.call('HeapProfiler.collectGarbage').finally(() => {
+      collected = true;
+    });
+    // The command may reach workerd after a nudge's request has run: nudge until it has been run.
+    while (!collected) await Promise.race([nudge().then(() => sleep(50)), gc]);
+    await gc;
+    const { usedSize } = await session.call<{ usedSize: number }>('Runtime.getHeapUsage');
+    return usedSize / 2 ** 20;
+  } finally {
+    session.close();
+  }
 }
 
 /**

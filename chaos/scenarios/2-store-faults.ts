@@ -10,6 +10,7 @@ import { Miniflare } from 'miniflare';
 import { descendantsNamed, killPids } from '../../bench/proc-stat.js';
 import { ROOT_DIR, stopChild, track } from '../../bench/procs.js';
 import { percentile } from '../../bench/stats.js';
+import { buildBundle, wranglerSettings } from '../../bench/workerd.js';
 import { FILE_BUSY_WAIT_MS, STORE_REQUEST_TIMEOUT_MS } from '../../src/store/client.js';
 import { type LoadReport, openLoop } from '../load.js';
 import { steadyLoad } from '../steady-load.js';
@@ -77,7 +78,6 @@ const CATCH_UP_MS = 10_000;
  * STORE_REQUEST_TIMEOUT_MS and serves the snapshot file, plus the process's own start (tsx) under load.
  */
 const HUNG_START_LIMIT_MS = STORE_REQUEST_TIMEOUT_MS + 8_000;
-const BUILD_TIMEOUT_MS = 120_000;
 /** A bound on each step of workerd's life (start, one request, stop): a stuck one fails the scenario, saying which. */
 const EDGE_STEP_MS = 60_000;
 
@@ -465,68 +465,6 @@ async function caughtUp(url: string, revision: () => number, limitMs: number): P
 }
 
 // --- the worker in workerd ------------------------------------------------------------------------------
-
-/** Quiet, offline wrangler (TOOLCHAIN.md). */
-function wranglerEnv(dir: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    WRANGLER_SEND_METRICS: 'false',
-    WRANGLER_SEND_ERROR_REPORTS: 'false',
-    WRANGLER_HIDE_BANNER: 'true',
-    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-    XDG_CONFIG_HOME: join(ROOT_DIR, '.tmp', 'xdg'),
-    WRANGLER_LOG_PATH: join(dir, 'wrangler-logs'),
-  };
-}
-
-/** `wrangler deploy --dry-run --outdir`: the bundle Cloudflare would run. */
-function buildBundle(dir: string, outDir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = track(
-      spawn(
-        join(ROOT_DIR, 'node_modules', '.bin', 'wrangler'),
-        ['deploy', '--dry-run', '--outdir', outDir, '--config', join(ROOT_DIR, 'wrangler.toml')],
-        { cwd: ROOT_DIR, env: wranglerEnv(dir), stdio: ['ignore', 'pipe', 'pipe'] },
-      ),
-    );
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), BUILD_TIMEOUT_MS);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`wrangler deploy --dry-run failed (${code ?? signal}):\n${output.slice(-2000)}`));
-    });
-  });
-}
-
-/** compatibility_date, compatibility_flags and [vars] from wrangler.toml (its flat `key = "value"` lines). */
-function wranglerSettings() {
-  const text = readFileSync(join(ROOT_DIR, 'wrangler.toml'), 'utf8');
-  let section = '';
-  let compatibilityDate = '2026-04-20';
-  let compatibilityFlags: string[] = [];
-  const vars: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '').trim();
-    const header = /^\[+([^\]]+)\]+$/.exec(line);
-    if (header) {
-      section = header[1] as string;
-      continue;
-    }
-    const kv = /^([A-Za-z0-9_]+)\s*=\s*(.+)$/.exec(line);
-    if (!kv) continue;
-    const key = kv[1] as string;
-    const value = kv[2] as string;
-    const str = /^"(.*)"$/.exec(value)?.[1];
-    if (section === '' && key === 'compatibility_date' && str !== undefined) compatibilityDate = str;
-    if (section === '' && key === 'compatibility_flags')
-      compatibilityFlags = [...value.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string);
-    if (section === 'vars' && str !== undefined) vars[key] = str;
-  }
-  return { compatibilityDate, compatibilityFlags, vars };
-}
 
 interface Edge {
   mf: Miniflare;
