@@ -58,8 +58,10 @@ export interface ScaleEntry {
   rowsReadPerReload: number;
   /** p99 of decide() on the loaded snapshot (batches of 100, as in the `decisions` section). */
   decisionP99Us: number;
-  /** A fresh workerd isolate (Miniflare, KV holding the published archive): its first proxied request. */
+  /** A fresh workerd isolate (Miniflare, KV holding the published archive): its first proxied request (median). */
   coldFirstResponseWorkerdMs: number;
+  /** ... less a bare worker's first request doing the same I/O: Waymark's own cold work, network excluded. */
+  coldFirstResponseWorkerdOwnMs: number;
   /** That isolate's heap (V8 with compressed pointers, as Cloudflare runs it) once it served every service. */
   heapWorkerdMb: number;
   /** Cores other processes used on average during this size's runs (null without /proc). */
@@ -257,10 +259,13 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
           kvDir: join(dir, 'kv'),
           services: n,
           hostOf: (i) => `svc-${i}.example.com`,
+          upstream: upstream.url,
         });
+        const ms = (values: number[]) => values.map((v) => v.toFixed(0)).join(' ');
         log(
-          `     workerd: published to KV in ${(workerd.publishMs / 1e3).toFixed(1)} s; fresh workerd ready in ${workerd.workerdStartMs.toFixed(0)} ms, ` +
-            `its first proxied request ${workerd.firstRequestMs.toFixed(1)} ms, second (another shard) ${workerd.secondRequestMs.toFixed(1)} ms; ` +
+          `     workerd: published to KV in ${(workerd.publishMs / 1e3).toFixed(1)} s; fresh workerd ready in ${ms(workerd.workerdStartMs)} ms; ` +
+            `its first proxied request ${ms(workerd.firstRequestMs)} ms (a bare worker doing the same I/O: ${ms(workerd.baselineFirstRequestMs)} ms; ` +
+            `Waymark's own ${workerd.ownFirstRequestMs.toFixed(1)} ms), second (another shard) ${ms(workerd.secondRequestMs)} ms; ` +
             `isolate heap ${workerd.heapAfterFirstMb.toFixed(1)} MB after the first, ${workerd.heapAfterAllMb.toFixed(1)} MB after one request to each of the ${n.toLocaleString('en-US')} services ` +
             `(${(workerd.servedAllMs / 1e3).toFixed(1)} s, ${workerd.servedAllFailures} not 200)`,
         );
@@ -274,7 +279,8 @@ export async function benchScale(options: ScaleOptions): Promise<ScaleEntry[]> {
           reloadOneChangeMs: round(median(warm.reloadMs), 1),
           rowsReadPerReload: median(warm.rowsRead),
           decisionP99Us: round(warm.decisions.p99Us, 3),
-          coldFirstResponseWorkerdMs: round(workerd.firstRequestMs, 1),
+          coldFirstResponseWorkerdMs: round(median(workerd.firstRequestMs), 1),
+          coldFirstResponseWorkerdOwnMs: round(workerd.ownFirstRequestMs, 1),
           heapWorkerdMb: round(workerd.heapAfterAllMb, 1),
           otherCores: noise.stop(),
           detail: {
